@@ -1,0 +1,130 @@
+// Package blob stores content-addressed blobs and in-progress uploads.
+//
+// Blobs are global: the same digest is stored once no matter how many
+// repositories reference it. Callers verify digests; a Store only guarantees
+// that what it was told to commit is stored durably and atomically.
+package blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+var (
+	// ErrNotFound reports a missing blob or upload.
+	ErrNotFound = errors.New("blob: not found")
+	// ErrInvalidDigest reports a digest that is not sha256/sha512 with lower-case hex of the right length.
+	ErrInvalidDigest = errors.New("blob: invalid digest")
+	// ErrInvalidID reports an upload id outside the allowed pattern.
+	ErrInvalidID = errors.New("blob: invalid upload id")
+	// ErrOffset reports an upload offset that does not match the stored data.
+	ErrOffset = errors.New("blob: upload offset mismatch")
+)
+
+// maxUploadIDLen bounds ids so they stay well below file name limits.
+const maxUploadIDLen = 64
+
+// ValidateDigest accepts only "sha256:<64 lower hex>" and "sha512:<128 lower hex>".
+// Drivers derive storage paths from digests, so nothing else may pass.
+func ValidateDigest(d digest.Digest) error {
+	alg, hex, _ := strings.Cut(string(d), ":")
+	want := 0
+	switch alg {
+	case "sha256":
+		want = 64
+	case "sha512":
+		want = 128
+	}
+	if want == 0 || len(hex) != want || !isLowerHex(hex) {
+		return fmt.Errorf("%w: %.140q", ErrInvalidDigest, string(d))
+	}
+	return nil
+}
+
+// ValidateUploadID accepts 1..64 characters of [A-Za-z0-9_-]. Drivers derive
+// storage paths from ids, so dots, slashes and escapes must never pass.
+func ValidateUploadID(id string) error {
+	ok := len(id) > 0 && len(id) <= maxUploadIDLen
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+	}
+	if !ok {
+		return fmt.Errorf("%w: %.80q", ErrInvalidID, id)
+	}
+	return nil
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Reader reads a blob or upload. The filesystem driver returns *os.File so
+// that net/http can serve it with sendfile.
+type Reader interface {
+	io.ReadSeekCloser
+}
+
+// UploadWriter appends to an upload.
+type UploadWriter interface {
+	io.Writer
+	// Close flushes and fsyncs the data written so far; after Close,
+	// UploadSize includes it.
+	Close() error
+}
+
+// Store is a blob storage driver. All methods are safe for concurrent use,
+// except that a single upload id must not be written by two callers at once;
+// the registry serialises work on one upload through its metadata.
+type Store interface {
+	// Stat returns the size of a committed blob (ErrNotFound if absent).
+	Stat(ctx context.Context, d digest.Digest) (int64, error)
+	// Open returns a reader on a committed blob (ErrNotFound if absent).
+	Open(ctx context.Context, d digest.Digest) (Reader, error)
+	// Put stores a blob whose bytes the caller has already verified
+	// against d, atomically and durably. It is idempotent.
+	Put(ctx context.Context, d digest.Digest, data []byte) error
+	// Delete removes a committed blob (ErrNotFound if absent).
+	Delete(ctx context.Context, d digest.Digest) error
+	// Walk calls fn for every committed blob, in no particular order, and
+	// stray for every entry in blob storage that is not a well-formed blob
+	// (stray may be nil). An error from fn or stray stops the walk and is
+	// returned.
+	Walk(ctx context.Context, fn func(d digest.Digest, size int64) error, stray func(path string) error) error
+
+	// UploadWriter opens upload id for appending at offset, creating it
+	// when offset is 0. Stored data beyond offset (left by a process that
+	// died mid-chunk after the caller recorded offset) is truncated; data
+	// shorter than offset yields ErrOffset, a missing upload with a
+	// non-zero offset ErrNotFound.
+	UploadWriter(ctx context.Context, id string, offset int64) (UploadWriter, error)
+	// UploadReader reads the upload data from the start.
+	UploadReader(ctx context.Context, id string) (Reader, error)
+	// UploadSize returns the current length of the upload data (ErrNotFound
+	// if there is no such upload).
+	UploadSize(ctx context.Context, id string) (int64, error)
+	// CommitUpload durably moves the first size bytes of the upload to the
+	// blob location for d, which the caller has verified, and removes the
+	// upload. If the blob already exists the upload is simply discarded.
+	// An upload shorter than size yields ErrOffset. After a crash at any
+	// point, the blob either holds the complete content or does not exist.
+	CommitUpload(ctx context.Context, id string, d digest.Digest, size int64) error
+	// DeleteUpload removes an upload; a missing upload is not an error.
+	DeleteUpload(ctx context.Context, id string) error
+	// Uploads calls fn for every upload with its last modification time,
+	// so abandoned uploads can be expired.
+	Uploads(ctx context.Context, fn func(id string, modified time.Time) error) error
+	// Ping checks that the storage is reachable and writable.
+	Ping(ctx context.Context) error
+}

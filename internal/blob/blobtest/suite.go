@@ -1,0 +1,681 @@
+// Package blobtest is a conformance suite for blob.Store drivers. It is a
+// normal package, not a _test one, so every driver package can run it.
+package blobtest
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berthreg/berth/internal/blob"
+)
+
+// Run runs the suite. newStore must return a fresh, empty store for each
+// call; subtests run in parallel, each on its own store.
+func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s blob.Store)
+	}{
+		{"PutStatOpenDelete", testPutStatOpenDelete},
+		{"SHA512", testSHA512},
+		{"Empty", testEmpty},
+		{"NotFound", testNotFound},
+		{"InvalidDigest", testInvalidDigest},
+		{"InvalidUploadID", testInvalidUploadID},
+		{"ChunkedUpload", testChunkedUpload},
+		{"ResumeTruncates", testResumeTruncates},
+		{"OffsetMismatch", testOffsetMismatch},
+		{"CommitPrefix", testCommitPrefix},
+		{"CommitDedupe", testCommitDedupe},
+		{"ConcurrentSameContent", testConcurrentSameContent},
+		{"ConcurrentDifferentContent", testConcurrentDifferentContent},
+		{"Walk", testWalk},
+		{"DeleteUpload", testDeleteUpload},
+		{"Uploads", testUploads},
+		{"Ping", testPing},
+		{"CanceledContext", testCanceledContext},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, newStore(t))
+		})
+	}
+}
+
+// payload returns n deterministic pseudo-random bytes; different seeds give
+// different content.
+func payload(seed uint64, n int) []byte {
+	var key [32]byte
+	key[0], key[1] = byte(seed), byte(seed>>8)
+	b := make([]byte, n)
+	_, _ = rand.NewChaCha8(key).Read(b)
+	return b
+}
+
+func sha256Of(b []byte) digest.Digest {
+	sum := sha256.Sum256(b)
+	return digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(sum[:]))
+}
+
+func sha512Of(b []byte) digest.Digest {
+	sum := sha512.Sum512(b)
+	return digest.NewDigestFromEncoded(digest.SHA512, hex.EncodeToString(sum[:]))
+}
+
+// assertBytes compares by length and sha256 so failures stay readable for
+// megabyte payloads.
+func assertBytes(t *testing.T, what string, got, want []byte) {
+	t.Helper()
+	if len(got) != len(want) || sha256Of(got) != sha256Of(want) {
+		t.Errorf("%s: got %d bytes (%s), want %d bytes (%s)", what, len(got), sha256Of(got), len(want), sha256Of(want))
+	}
+}
+
+func assertIs(t *testing.T, what string, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Errorf("%s: got error %v, want %v", what, err, target)
+	}
+}
+
+func must(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func readAll(t *testing.T, what string, r blob.Reader, err error) []byte {
+	t.Helper()
+	must(t, what, err)
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	must(t, what+": read", err)
+	return b
+}
+
+// assertBlob checks Stat and the content read back through Open.
+func assertBlob(t *testing.T, s blob.Store, d digest.Digest, want []byte) {
+	t.Helper()
+	size, err := s.Stat(t.Context(), d)
+	must(t, "stat "+string(d), err)
+	if size != int64(len(want)) {
+		t.Errorf("stat %s: size %d, want %d", d, size, len(want))
+	}
+	r, err := s.Open(t.Context(), d)
+	assertBytes(t, "open "+string(d), readAll(t, "open "+string(d), r, err), want)
+}
+
+func assertUpload(t *testing.T, s blob.Store, id string, want []byte) {
+	t.Helper()
+	size, err := s.UploadSize(t.Context(), id)
+	must(t, "upload size "+id, err)
+	if size != int64(len(want)) {
+		t.Errorf("upload size %s: %d, want %d", id, size, len(want))
+	}
+	r, err := s.UploadReader(t.Context(), id)
+	assertBytes(t, "upload reader "+id, readAll(t, "upload reader "+id, r, err), want)
+}
+
+// writeUpload runs one UploadWriter session, writing chunks in turn.
+func writeUpload(t *testing.T, s blob.Store, id string, offset int64, chunks ...[]byte) {
+	t.Helper()
+	w, err := s.UploadWriter(t.Context(), id, offset)
+	must(t, fmt.Sprintf("upload writer %s at %d", id, offset), err)
+	for _, c := range chunks {
+		if _, err := w.Write(c); err != nil {
+			w.Close()
+			t.Fatalf("write upload %s: %v", id, err)
+		}
+	}
+	must(t, "close upload "+id, w.Close())
+}
+
+// walk returns the committed blobs and fails on stray entries, which a
+// store used only through its API must never have.
+func walk(t *testing.T, s blob.Store) map[digest.Digest]int64 {
+	t.Helper()
+	got := map[digest.Digest]int64{}
+	err := s.Walk(t.Context(), func(d digest.Digest, size int64) error {
+		if _, dup := got[d]; dup {
+			t.Errorf("walk: %s reported twice", d)
+		}
+		got[d] = size
+		return nil
+	}, func(path string) error {
+		t.Errorf("walk: unexpected stray %q", path)
+		return nil
+	})
+	must(t, "walk", err)
+	return got
+}
+
+func assertWalk(t *testing.T, s blob.Store, want map[digest.Digest]int64) {
+	t.Helper()
+	got := walk(t, s)
+	if len(got) != len(want) {
+		t.Errorf("walk: got %d blobs %v, want %d %v", len(got), got, len(want), want)
+	}
+	for d, size := range want {
+		if gs, ok := got[d]; !ok || gs != size {
+			t.Errorf("walk: %s: got size %d (listed %v), want %d", d, gs, ok, size)
+		}
+	}
+}
+
+func uploads(t *testing.T, s blob.Store) map[string]time.Time {
+	t.Helper()
+	got := map[string]time.Time{}
+	must(t, "uploads", s.Uploads(t.Context(), func(id string, modified time.Time) error {
+		got[id] = modified
+		return nil
+	}))
+	return got
+}
+
+func testPutStatOpenDelete(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	data := payload(1, 100_000)
+	d := sha256Of(data)
+	must(t, "put", s.Put(ctx, d, data))
+	assertBlob(t, s, d, data)
+	must(t, "put again", s.Put(ctx, d, data))
+	assertBlob(t, s, d, data)
+
+	r, err := s.Open(ctx, d)
+	must(t, "open", err)
+	defer r.Close()
+	seeks := []struct {
+		offset int64
+		whence int
+		at     int64
+	}{
+		{1000, io.SeekStart, 1000},
+		{500, io.SeekCurrent, 1510}, // after reading 10 bytes at 1000
+		{-10, io.SeekEnd, int64(len(data)) - 10},
+	}
+	for _, sk := range seeks {
+		pos, err := r.Seek(sk.offset, sk.whence)
+		must(t, "seek", err)
+		if pos != sk.at {
+			t.Fatalf("seek(%d, %d) = %d, want %d", sk.offset, sk.whence, pos, sk.at)
+		}
+		got := make([]byte, 10)
+		_, err = io.ReadFull(r, got)
+		must(t, "read after seek", err)
+		assertBytes(t, fmt.Sprintf("read at %d", pos), got, data[pos:pos+10])
+	}
+	must(t, "close reader", r.Close())
+
+	must(t, "delete", s.Delete(ctx, d))
+	_, err = s.Stat(ctx, d)
+	assertIs(t, "stat after delete", err, blob.ErrNotFound)
+	_, err = s.Open(ctx, d)
+	assertIs(t, "open after delete", err, blob.ErrNotFound)
+	assertIs(t, "delete again", s.Delete(ctx, d), blob.ErrNotFound)
+	assertWalk(t, s, nil)
+}
+
+func testSHA512(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	put := payload(2, 5000)
+	d := sha512Of(put)
+	must(t, "put", s.Put(ctx, d, put))
+	assertBlob(t, s, d, put)
+
+	up := payload(3, 70_000)
+	ud := sha512Of(up)
+	writeUpload(t, s, "u512", 0, up)
+	must(t, "commit", s.CommitUpload(ctx, "u512", ud, int64(len(up))))
+	assertBlob(t, s, ud, up)
+	assertWalk(t, s, map[digest.Digest]int64{d: int64(len(put)), ud: int64(len(up))})
+
+	must(t, "delete", s.Delete(ctx, d))
+	_, err := s.Stat(ctx, d)
+	assertIs(t, "stat after delete", err, blob.ErrNotFound)
+}
+
+func testEmpty(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	d256, d512 := sha256Of(nil), sha512Of(nil)
+	must(t, "put", s.Put(ctx, d256, nil))
+	assertBlob(t, s, d256, nil)
+	writeUpload(t, s, "empty", 0)
+	assertUpload(t, s, "empty", nil)
+	must(t, "commit", s.CommitUpload(ctx, "empty", d512, 0))
+	assertBlob(t, s, d512, nil)
+	assertWalk(t, s, map[digest.Digest]int64{d256: 0, d512: 0})
+}
+
+func testNotFound(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	d := sha256Of([]byte("absent"))
+	ops := map[string]func() error{
+		"Stat":         func() error { _, err := s.Stat(ctx, d); return err },
+		"Open":         func() error { _, err := s.Open(ctx, d); return err },
+		"Delete":       func() error { return s.Delete(ctx, d) },
+		"UploadWriter": func() error { _, err := s.UploadWriter(ctx, "absent", 5); return err },
+		"UploadReader": func() error { _, err := s.UploadReader(ctx, "absent"); return err },
+		"UploadSize":   func() error { _, err := s.UploadSize(ctx, "absent"); return err },
+		"CommitUpload": func() error { return s.CommitUpload(ctx, "absent", d, 6) },
+	}
+	for name, op := range ops {
+		assertIs(t, name, op(), blob.ErrNotFound)
+	}
+	assertWalk(t, s, nil)
+	if u := uploads(t, s); len(u) != 0 {
+		t.Errorf("uploads: %v, want none", u)
+	}
+}
+
+// A hex string of the right length, to build digests that are wrong only
+// in one respect.
+var hex64, hex128 = strings.Repeat("0123456789abcdef", 4), strings.Repeat("0123456789abcdef", 8)
+
+var badDigests = []digest.Digest{
+	"",
+	"sha256",
+	"sha256:",
+	"sha256:" + digest.Digest(hex64[:63]),
+	"sha256:" + digest.Digest(hex64) + "0",
+	"sha256:" + digest.Digest(strings.ToUpper(hex64)),
+	"SHA256:" + digest.Digest(hex64),
+	" sha256:" + digest.Digest(hex64),
+	"sha256:" + digest.Digest(hex64) + "\n",
+	"sha256:" + digest.Digest(hex64) + "\x00",
+	"sha256:" + digest.Digest(hex64[:62]) + "\x00a",
+	"sha256:" + digest.Digest(hex128),
+	"sha512:" + digest.Digest(hex64),
+	"sha384:" + digest.Digest(hex128[:96]),
+	"md5:" + digest.Digest(hex64[:32]),
+	"sha256:" + digest.Digest(hex64[:62]) + "/.",
+	"sha256:../x",
+	"sha256:../../../../../../etc/passwd",
+	"sha256:/" + digest.Digest(hex64[:63]),
+	"sha256:%2e%2e%2f" + digest.Digest(hex64[:55]),
+	"sha256/" + digest.Digest(hex64),
+	"../x",
+	"../../" + digest.Digest(hex64),
+	"/etc/passwd",
+	"sha256:" + digest.Digest(strings.Repeat("a", 10_000)),
+}
+
+func testInvalidDigest(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	data := []byte("upload kept intact")
+	writeUpload(t, s, "keep", 0, data)
+	for _, d := range badDigests {
+		ops := map[string]func() error{
+			"ValidateDigest": func() error { return blob.ValidateDigest(d) },
+			"Stat":           func() error { _, err := s.Stat(ctx, d); return err },
+			"Open":           func() error { _, err := s.Open(ctx, d); return err },
+			"Put":            func() error { return s.Put(ctx, d, data) },
+			"Delete":         func() error { return s.Delete(ctx, d) },
+			"CommitUpload":   func() error { return s.CommitUpload(ctx, "keep", d, int64(len(data))) },
+		}
+		for name, op := range ops {
+			assertIs(t, fmt.Sprintf("%s(%.40q)", name, d), op(), blob.ErrInvalidDigest)
+		}
+	}
+	for _, d := range []digest.Digest{"sha256:" + digest.Digest(hex64), "sha512:" + digest.Digest(hex128)} {
+		must(t, "ValidateDigest", blob.ValidateDigest(d))
+	}
+	assertUpload(t, s, "keep", data)
+	assertWalk(t, s, nil)
+}
+
+var badUploadIDs = []string{
+	"",
+	".",
+	"..",
+	"../x",
+	"../../../../etc",
+	"a/b",
+	"/abs",
+	"/etc/passwd",
+	`a\b`,
+	"%2e%2e",
+	"%2F",
+	"a%2Fb",
+	"a\x00b",
+	"a b",
+	"a.b",
+	"a\n",
+	"ü",
+	strings.Repeat("a", 65),
+}
+
+func testInvalidUploadID(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	d := sha256Of([]byte("x"))
+	for _, id := range badUploadIDs {
+		ops := map[string]func() error{
+			"ValidateUploadID": func() error { return blob.ValidateUploadID(id) },
+			"UploadWriter(0)":  func() error { _, err := s.UploadWriter(ctx, id, 0); return err },
+			"UploadWriter(1)":  func() error { _, err := s.UploadWriter(ctx, id, 1); return err },
+			"UploadReader":     func() error { _, err := s.UploadReader(ctx, id); return err },
+			"UploadSize":       func() error { _, err := s.UploadSize(ctx, id); return err },
+			"CommitUpload":     func() error { return s.CommitUpload(ctx, id, d, 1) },
+			"DeleteUpload":     func() error { return s.DeleteUpload(ctx, id) },
+		}
+		for name, op := range ops {
+			assertIs(t, fmt.Sprintf("%s(%.40q)", name, id), op(), blob.ErrInvalidID)
+		}
+	}
+	good := []string{"a", "Z", "0", "_", "-", "6f1c2d3e-4b5a-4c6d-8e9f-0a1b2c3d4e5f", strings.Repeat("aZ9_-", 12) + "abcd"}
+	for _, id := range good {
+		must(t, "ValidateUploadID", blob.ValidateUploadID(id))
+		data := []byte(id)
+		writeUpload(t, s, id, 0, data)
+		assertUpload(t, s, id, data)
+		must(t, "delete upload", s.DeleteUpload(ctx, id))
+	}
+	if u := uploads(t, s); len(u) != 0 {
+		t.Errorf("uploads: %v, want none", u)
+	}
+	assertWalk(t, s, nil)
+}
+
+func testChunkedUpload(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	const id = "chunked"
+	chunks := [][]byte{payload(10, 1<<20+1), payload(11, 7), payload(12, 300_000)}
+	var all []byte
+	for _, c := range chunks {
+		// Two writes per session check that writes within one session append.
+		writeUpload(t, s, id, int64(len(all)), c[:len(c)/2], c[len(c)/2:])
+		all = append(all, c...)
+		assertUpload(t, s, id, all)
+	}
+	d := sha256Of(all)
+	must(t, "commit", s.CommitUpload(ctx, id, d, int64(len(all))))
+	assertBlob(t, s, d, all)
+	_, err := s.UploadSize(ctx, id)
+	assertIs(t, "upload size after commit", err, blob.ErrNotFound)
+	_, err = s.UploadReader(ctx, id)
+	assertIs(t, "upload reader after commit", err, blob.ErrNotFound)
+	assertWalk(t, s, map[digest.Digest]int64{d: int64(len(all))})
+}
+
+// testResumeTruncates simulates a process that stored a chunk but died
+// before recording the new offset: the next session resumes at the recorded
+// offset and the unrecorded bytes must disappear.
+func testResumeTruncates(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	const id = "resume"
+	first, lost, second := payload(20, 50_000), payload(21, 70_000), payload(22, 30_000)
+	writeUpload(t, s, id, 0, first)
+	writeUpload(t, s, id, int64(len(first)), lost)
+
+	w, err := s.UploadWriter(ctx, id, int64(len(first)))
+	must(t, "reopen at recorded offset", err)
+	size, err := s.UploadSize(ctx, id)
+	must(t, "upload size", err)
+	if size != int64(len(first)) {
+		t.Errorf("upload size after reopen: %d, want %d", size, len(first))
+	}
+	_, err = w.Write(second)
+	must(t, "write", err)
+	must(t, "close", w.Close())
+
+	want := append(append([]byte{}, first...), second...)
+	assertUpload(t, s, id, want)
+	d := sha256Of(want)
+	must(t, "commit", s.CommitUpload(ctx, id, d, int64(len(want))))
+	assertBlob(t, s, d, want)
+}
+
+func testOffsetMismatch(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	const id = "offset"
+	data := payload(30, 10)
+	writeUpload(t, s, id, 0, data)
+	for _, offset := range []int64{11, 1 << 40, -1} {
+		_, err := s.UploadWriter(ctx, id, offset)
+		assertIs(t, fmt.Sprintf("upload writer at %d", offset), err, blob.ErrOffset)
+	}
+	assertIs(t, "commit beyond data", s.CommitUpload(ctx, id, sha256Of(data), 11), blob.ErrOffset)
+	assertIs(t, "commit negative size", s.CommitUpload(ctx, id, sha256Of(data), -1), blob.ErrOffset)
+	assertUpload(t, s, id, data)
+	assertWalk(t, s, nil)
+}
+
+// testCommitPrefix commits fewer bytes than the upload holds: only the
+// verified prefix may become the blob.
+func testCommitPrefix(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	data := payload(40, 100)
+	d := sha256Of(data[:60])
+	writeUpload(t, s, "prefix", 0, data)
+	must(t, "commit", s.CommitUpload(ctx, "prefix", d, 60))
+	assertBlob(t, s, d, data[:60])
+}
+
+func testCommitDedupe(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	data := payload(50, 20_000)
+	d := sha256Of(data)
+	must(t, "put", s.Put(ctx, d, data))
+	writeUpload(t, s, "dup", 0, data)
+	must(t, "commit existing", s.CommitUpload(ctx, "dup", d, int64(len(data))))
+	_, err := s.UploadSize(ctx, "dup")
+	assertIs(t, "upload size after dedupe", err, blob.ErrNotFound)
+	if u := uploads(t, s); len(u) != 0 {
+		t.Errorf("uploads after dedupe: %v, want none", u)
+	}
+	assertBlob(t, s, d, data)
+	assertWalk(t, s, map[digest.Digest]int64{d: int64(len(data))})
+}
+
+const workers = 32
+
+func testConcurrentSameContent(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	data := payload(60, 200_000)
+	d := sha256Of(data)
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			if i%4 == 0 {
+				if err := s.Put(ctx, d, data); err != nil {
+					t.Errorf("put %d: %v", i, err)
+				}
+				return
+			}
+			id := fmt.Sprintf("same-%d", i)
+			if err := upload(ctx, s, id, data); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := s.CommitUpload(ctx, id, d, int64(len(data))); err != nil {
+				t.Errorf("commit %s: %v", id, err)
+			}
+		})
+	}
+	wg.Wait()
+	assertBlob(t, s, d, data)
+	assertWalk(t, s, map[digest.Digest]int64{d: int64(len(data))})
+	if u := uploads(t, s); len(u) != 0 {
+		t.Errorf("uploads left: %v", u)
+	}
+}
+
+func testConcurrentDifferentContent(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	contents := make([][]byte, workers)
+	want := map[digest.Digest]int64{}
+	for i := range contents {
+		contents[i] = payload(uint64(100+i), 1000*i+1)
+		want[sha256Of(contents[i])] = int64(len(contents[i]))
+	}
+	var wg sync.WaitGroup
+	for i, data := range contents {
+		wg.Go(func() {
+			id := fmt.Sprintf("diff-%d", i)
+			if err := upload(ctx, s, id, data); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := s.CommitUpload(ctx, id, sha256Of(data), int64(len(data))); err != nil {
+				t.Errorf("commit %s: %v", id, err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, data := range contents {
+		assertBlob(t, s, sha256Of(data), data)
+	}
+	assertWalk(t, s, want)
+}
+
+// upload writes data in two sessions; it reports errors instead of failing
+// so it can run off the test goroutine.
+func upload(ctx context.Context, s blob.Store, id string, data []byte) error {
+	half := len(data) / 2
+	for _, part := range []struct {
+		offset int
+		b      []byte
+	}{{0, data[:half]}, {half, data[half:]}} {
+		w, err := s.UploadWriter(ctx, id, int64(part.offset))
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(part.b)
+		if err := errors.Join(err, w.Close()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func testWalk(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	want := map[digest.Digest]int64{}
+	var deleted digest.Digest
+	for i, n := range []int{0, 1, 4096, 100_000} {
+		data := payload(uint64(200+i), n)
+		d := sha256Of(data)
+		if i%2 == 1 {
+			d = sha512Of(data)
+		}
+		must(t, "put", s.Put(ctx, d, data))
+		want[d] = int64(n)
+		deleted = d
+	}
+	must(t, "delete", s.Delete(ctx, deleted))
+	delete(want, deleted)
+	writeUpload(t, s, "in-progress", 0, payload(300, 1000))
+	assertWalk(t, s, want)
+
+	stop := errors.New("stop")
+	calls := 0
+	err := s.Walk(ctx, func(digest.Digest, int64) error { calls++; return stop }, nil)
+	assertIs(t, "walk with failing fn", err, stop)
+	if calls != 1 {
+		t.Errorf("walk called fn %d times after it failed, want 1", calls)
+	}
+}
+
+func testDeleteUpload(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	const id = "gone"
+	writeUpload(t, s, id, 0, payload(400, 1000))
+	must(t, "delete upload", s.DeleteUpload(ctx, id))
+	_, err := s.UploadSize(ctx, id)
+	assertIs(t, "upload size after delete", err, blob.ErrNotFound)
+	_, err = s.UploadWriter(ctx, id, 1000)
+	assertIs(t, "resume after delete", err, blob.ErrNotFound)
+	must(t, "delete upload again", s.DeleteUpload(ctx, id))
+	must(t, "delete never-created upload", s.DeleteUpload(ctx, "never"))
+
+	// The id is free for a fresh upload.
+	fresh := []byte("fresh")
+	writeUpload(t, s, id, 0, fresh)
+	assertUpload(t, s, id, fresh)
+}
+
+func testUploads(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	// Allow for coarse timestamps and for remote stores' clock skew.
+	start := time.Now().Add(-time.Hour)
+	writeUpload(t, s, "up-a", 0, []byte("a"))
+	writeUpload(t, s, "up-b", 0, payload(500, 70_000))
+	writeUpload(t, s, "up-empty", 0)
+	data := []byte("committed")
+	writeUpload(t, s, "up-done", 0, data)
+	must(t, "commit", s.CommitUpload(ctx, "up-done", sha256Of(data), int64(len(data))))
+	end := time.Now().Add(time.Hour)
+
+	got := uploads(t, s)
+	for _, id := range []string{"up-a", "up-b", "up-empty"} {
+		mod, ok := got[id]
+		if !ok {
+			t.Errorf("uploads: %s missing", id)
+			continue
+		}
+		if mod.Before(start) || mod.After(end) {
+			t.Errorf("uploads: %s modified %v, want within an hour of now", id, mod)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("uploads: %v, want exactly up-a, up-b, up-empty", got)
+	}
+
+	stop := errors.New("stop")
+	assertIs(t, "uploads with failing fn", s.Uploads(ctx, func(string, time.Time) error { return stop }), stop)
+}
+
+func testPing(t *testing.T, s blob.Store) {
+	must(t, "ping", s.Ping(t.Context()))
+	// Ping must leave nothing behind that looks like content.
+	assertWalk(t, s, nil)
+	if u := uploads(t, s); len(u) != 0 {
+		t.Errorf("uploads after ping: %v", u)
+	}
+}
+
+func testCanceledContext(t *testing.T, s blob.Store) {
+	data := []byte("canceled")
+	d := sha256Of(data)
+	must(t, "put", s.Put(t.Context(), d, data))
+	writeUpload(t, s, "c", 0, data)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	other := []byte("other")
+	ops := map[string]func() error{
+		"Stat":         func() error { _, err := s.Stat(ctx, d); return err },
+		"Open":         func() error { _, err := s.Open(ctx, d); return err },
+		"Put":          func() error { return s.Put(ctx, sha256Of(other), other) },
+		"Delete":       func() error { return s.Delete(ctx, d) },
+		"Walk":         func() error { return s.Walk(ctx, func(digest.Digest, int64) error { return nil }, nil) },
+		"UploadWriter": func() error { _, err := s.UploadWriter(ctx, "c", 0); return err },
+		"UploadReader": func() error { _, err := s.UploadReader(ctx, "c"); return err },
+		"UploadSize":   func() error { _, err := s.UploadSize(ctx, "c"); return err },
+		"CommitUpload": func() error { return s.CommitUpload(ctx, "c", d, int64(len(data))) },
+		"DeleteUpload": func() error { return s.DeleteUpload(ctx, "c") },
+		"Uploads":      func() error { return s.Uploads(ctx, func(string, time.Time) error { return nil }) },
+		"Ping":         func() error { return s.Ping(ctx) },
+	}
+	for name, op := range ops {
+		assertIs(t, name, op(), context.Canceled)
+	}
+	// Nothing happened.
+	assertBlob(t, s, d, data)
+	assertUpload(t, s, "c", data)
+	_, err := s.Stat(t.Context(), sha256Of(other))
+	assertIs(t, "stat of blob put with canceled context", err, blob.ErrNotFound)
+}

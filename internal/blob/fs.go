@@ -1,0 +1,519 @@
+// The filesystem driver keeps everything under one root directory:
+//
+//	<root>/blobs/<alg>/<first 2 hex>/<hex>  committed blobs (alg is sha256 or sha512)
+//	<root>/uploads/<id>/data                 data of in-progress upload <id>
+//	<root>/uploads/.tmp-*                    temp files of Put and Ping
+//
+// Temp files and upload data live on the same filesystem as blobs, so a
+// rename into blobs/ is atomic: a blob path either holds complete content or
+// does not exist. Temp names start with a dot, which no upload id can, so
+// they never collide with or show up as uploads. Every path is built from a
+// validated digest or upload id only.
+
+package blob
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+const (
+	dirPerm    = 0o750
+	filePerm   = 0o640
+	tempPrefix = ".tmp-"
+	// staleTemp is how old a temp file must be before NewFS removes it as a
+	// crash leftover; temp files only ever hold small Put payloads, so a live
+	// one (perhaps from another process sharing the root) is far younger.
+	staleTemp = time.Hour
+)
+
+// FS is the filesystem Store.
+type FS struct {
+	root    string
+	blobs   string
+	uploads string
+}
+
+var _ Store = (*FS)(nil)
+
+// NewFS returns the filesystem driver rooted at dir, creating its layout
+// (directories 0o750) if needed and removing stale temp files.
+func NewFS(dir string) (*FS, error) {
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("blob root %q: %w", dir, err)
+	}
+	f := &FS{root: root, blobs: filepath.Join(root, "blobs"), uploads: filepath.Join(root, "uploads")}
+	if err := os.MkdirAll(root, dirPerm); err != nil {
+		return nil, fmt.Errorf("blob root: %w", err)
+	}
+	// The algorithm directories are created up front so commits only ever
+	// create prefix directories.
+	for _, d := range []string{f.blobs, filepath.Join(f.blobs, "sha256"), filepath.Join(f.blobs, "sha512"), f.uploads} {
+		if err := mkdirDurable(d); err != nil {
+			return nil, fmt.Errorf("blob root: %w", err)
+		}
+	}
+	if err := f.removeStaleTemps(time.Now().Add(-staleTemp)); err != nil {
+		return nil, fmt.Errorf("blob root: %w", err)
+	}
+	return f, nil
+}
+
+func (f *FS) removeStaleTemps(before time.Time) error {
+	entries, err := os.ReadDir(f.uploads)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), tempPrefix) {
+			continue
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if info.ModTime().Before(before) {
+			if err := os.Remove(filepath.Join(f.uploads, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// blobPath expects a validated digest.
+func (f *FS) blobPath(d digest.Digest) string {
+	alg, hex, _ := strings.Cut(string(d), ":")
+	return filepath.Join(f.blobs, alg, hex[:2], hex)
+}
+
+// uploadDir expects a validated id.
+func (f *FS) uploadDir(id string) string {
+	return filepath.Join(f.uploads, id)
+}
+
+func (f *FS) uploadData(id string) string {
+	return filepath.Join(f.uploads, id, "data")
+}
+
+func checkDigest(ctx context.Context, d digest.Digest) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return ValidateDigest(d)
+}
+
+func checkID(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return ValidateUploadID(id)
+}
+
+// notFound maps a missing file to ErrNotFound, keeping the os error for context.
+func notFound(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return err
+}
+
+// Stat implements Store.
+func (f *FS) Stat(ctx context.Context, d digest.Digest) (int64, error) {
+	if err := checkDigest(ctx, d); err != nil {
+		return 0, fmt.Errorf("stat blob: %w", err)
+	}
+	info, err := os.Stat(f.blobPath(d))
+	if err != nil {
+		return 0, fmt.Errorf("stat blob %s: %w", d, notFound(err))
+	}
+	return info.Size(), nil
+}
+
+// Open implements Store. The returned Reader is an *os.File.
+func (f *FS) Open(ctx context.Context, d digest.Digest) (Reader, error) {
+	if err := checkDigest(ctx, d); err != nil {
+		return nil, fmt.Errorf("open blob: %w", err)
+	}
+	file, err := os.Open(f.blobPath(d))
+	if err != nil {
+		return nil, fmt.Errorf("open blob %s: %w", d, notFound(err))
+	}
+	return file, nil
+}
+
+// Put implements Store.
+func (f *FS) Put(ctx context.Context, d digest.Digest, data []byte) error {
+	if err := checkDigest(ctx, d); err != nil {
+		return fmt.Errorf("put blob: %w", err)
+	}
+	if info, err := os.Stat(f.blobPath(d)); err == nil && info.Size() == int64(len(data)) {
+		return nil
+	}
+	if err := f.put(d, data); err != nil {
+		return fmt.Errorf("put blob %s: %w", d, err)
+	}
+	return nil
+}
+
+func (f *FS) put(d digest.Digest, data []byte) (err error) {
+	tmp, err := f.createTemp()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp.Name()) // a leftover is reaped by NewFS
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := syncClose(tmp); err != nil {
+		return err
+	}
+	return f.install(tmp.Name(), d)
+}
+
+func (f *FS) createTemp() (*os.File, error) {
+	return os.OpenFile(filepath.Join(f.uploads, tempPrefix+rand.Text()), os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+}
+
+// install renames the complete, fsynced file src to the blob path of d and
+// makes the rename durable. Renaming over an existing blob is harmless: it
+// has the same content, and open readers keep the old inode.
+func (f *FS) install(src string, d digest.Digest) error {
+	dst := f.blobPath(d)
+	dir := filepath.Dir(dst)
+	if err := os.Mkdir(dir, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	// Sync the parent even when someone else created dir: they may not have
+	// synced it yet, and our blob must not vanish with their directory.
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	if err := os.Rename(src, dst); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// Delete implements Store. Empty prefix directories are kept so that a
+// concurrent install never renames into a directory that just disappeared.
+func (f *FS) Delete(ctx context.Context, d digest.Digest) error {
+	if err := checkDigest(ctx, d); err != nil {
+		return fmt.Errorf("delete blob: %w", err)
+	}
+	p := f.blobPath(d)
+	if err := os.Remove(p); err != nil {
+		return fmt.Errorf("delete blob %s: %w", d, notFound(err))
+	}
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("delete blob %s: %w", d, err)
+	}
+	return nil
+}
+
+// Walk implements Store. Stray paths are absolute file system paths.
+func (f *FS) Walk(ctx context.Context, fn func(d digest.Digest, size int64) error, stray func(path string) error) error {
+	err := filepath.WalkDir(f.blobs, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			// Entries deleted while walking are simply gone; a missing
+			// root is a real error.
+			if p != f.blobs && errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if p == f.blobs {
+			return nil
+		}
+		parts := strings.Split(filepath.ToSlash(p[len(f.blobs)+1:]), "/")
+		switch {
+		case e.IsDir() && len(parts) == 1 && (parts[0] == "sha256" || parts[0] == "sha512"):
+			return nil
+		case e.IsDir() && len(parts) == 2 && len(parts[1]) == 2 && isLowerHex(parts[1]):
+			return nil
+		case e.Type().IsRegular() && len(parts) == 3:
+			d := digest.Digest(parts[0] + ":" + parts[2])
+			if ValidateDigest(d) == nil && parts[2][:2] == parts[1] {
+				info, err := e.Info()
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				return fn(d, info.Size())
+			}
+		}
+		if stray != nil {
+			if err := stray(p); err != nil {
+				return err
+			}
+		}
+		if e.IsDir() {
+			return fs.SkipDir
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("walk blobs: %w", err)
+	}
+	return nil
+}
+
+// UploadWriter implements Store.
+func (f *FS) UploadWriter(ctx context.Context, id string, offset int64) (UploadWriter, error) {
+	if err := checkID(ctx, id); err != nil {
+		return nil, fmt.Errorf("upload writer: %w", err)
+	}
+	w, err := f.uploadWriter(id, offset)
+	if err != nil {
+		return nil, fmt.Errorf("upload writer %s at %d: %w", id, offset, err)
+	}
+	return w, nil
+}
+
+func (f *FS) uploadWriter(id string, offset int64) (*uploadWriter, error) {
+	if offset < 0 {
+		return nil, ErrOffset
+	}
+	flag := os.O_WRONLY
+	if offset == 0 {
+		if err := mkdirDurable(f.uploadDir(id)); err != nil {
+			return nil, err
+		}
+		flag |= os.O_CREATE
+	}
+	file, err := os.OpenFile(f.uploadData(id), flag, filePerm)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	if err := truncateTo(file, offset); err != nil {
+		file.Close()
+		return nil, err
+	}
+	if offset == 0 {
+		// Make the data file's name durable, so data fsynced by Close is
+		// reachable after a crash.
+		if err := syncDir(f.uploadDir(id)); err != nil {
+			file.Close()
+			return nil, err
+		}
+	}
+	if _, err := file.Seek(offset, io.SeekStart); err != nil {
+		file.Close()
+		return nil, err
+	}
+	return &uploadWriter{id: id, f: file}, nil
+}
+
+// truncateTo cuts file down to size, or fails with ErrOffset if it is shorter.
+func truncateTo(file *os.File, size int64) error {
+	info, err := file.Stat()
+	if err != nil {
+		return err
+	}
+	switch {
+	case info.Size() < size:
+		return fmt.Errorf("%w: have %d bytes, want %d", ErrOffset, info.Size(), size)
+	case info.Size() > size:
+		return file.Truncate(size)
+	}
+	return nil
+}
+
+type uploadWriter struct {
+	id string
+	f  *os.File
+}
+
+func (w *uploadWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		return n, fmt.Errorf("write upload %s: %w", w.id, err)
+	}
+	return n, nil
+}
+
+func (w *uploadWriter) Close() error {
+	if err := syncClose(w.f); err != nil {
+		return fmt.Errorf("close upload %s: %w", w.id, err)
+	}
+	return nil
+}
+
+// UploadReader implements Store. The returned Reader is an *os.File.
+func (f *FS) UploadReader(ctx context.Context, id string) (Reader, error) {
+	if err := checkID(ctx, id); err != nil {
+		return nil, fmt.Errorf("upload reader: %w", err)
+	}
+	file, err := os.Open(f.uploadData(id))
+	if err != nil {
+		return nil, fmt.Errorf("upload reader %s: %w", id, notFound(err))
+	}
+	return file, nil
+}
+
+// UploadSize implements Store.
+func (f *FS) UploadSize(ctx context.Context, id string) (int64, error) {
+	if err := checkID(ctx, id); err != nil {
+		return 0, fmt.Errorf("upload size: %w", err)
+	}
+	info, err := os.Stat(f.uploadData(id))
+	if err != nil {
+		return 0, fmt.Errorf("upload size %s: %w", id, notFound(err))
+	}
+	return info.Size(), nil
+}
+
+// CommitUpload implements Store. An existing blob of a different size is
+// corrupt, so it is replaced rather than deduplicated against.
+func (f *FS) CommitUpload(ctx context.Context, id string, d digest.Digest, size int64) error {
+	if err := checkID(ctx, id); err != nil {
+		return fmt.Errorf("commit upload: %w", err)
+	}
+	if err := ValidateDigest(d); err != nil {
+		return fmt.Errorf("commit upload %s: %w", id, err)
+	}
+	if err := f.commit(id, d, size); err != nil {
+		return fmt.Errorf("commit upload %s to %s: %w", id, d, err)
+	}
+	// The blob is durable now. A leftover upload directory is harmless and
+	// reaped by upload expiry, so failing here would only mislead the caller.
+	_ = os.RemoveAll(f.uploadDir(id))
+	return nil
+}
+
+func (f *FS) commit(id string, d digest.Digest, size int64) error {
+	if size < 0 {
+		return fmt.Errorf("%w: negative size %d", ErrOffset, size)
+	}
+	data := f.uploadData(id)
+	file, err := os.OpenFile(data, os.O_RDWR, 0)
+	if err != nil {
+		return notFound(err)
+	}
+	if err := truncateTo(file, size); err != nil {
+		file.Close()
+		return err
+	}
+	if info, err := os.Stat(f.blobPath(d)); err == nil && info.Size() == size {
+		return file.Close()
+	}
+	if err := syncClose(file); err != nil {
+		return err
+	}
+	return f.install(data, d)
+}
+
+// DeleteUpload implements Store.
+func (f *FS) DeleteUpload(ctx context.Context, id string) error {
+	if err := checkID(ctx, id); err != nil {
+		return fmt.Errorf("delete upload: %w", err)
+	}
+	if err := os.RemoveAll(f.uploadDir(id)); err != nil {
+		return fmt.Errorf("delete upload %s: %w", id, err)
+	}
+	return nil
+}
+
+// Uploads implements Store. The modification time is that of the data, or
+// of the upload directory if a crash left it without data.
+func (f *FS) Uploads(ctx context.Context, fn func(id string, modified time.Time) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("list uploads: %w", err)
+	}
+	entries, err := os.ReadDir(f.uploads)
+	if err != nil {
+		return fmt.Errorf("list uploads: %w", err)
+	}
+	for _, e := range entries {
+		id := e.Name()
+		if !e.IsDir() || ValidateUploadID(id) != nil {
+			continue
+		}
+		info, err := os.Stat(f.uploadData(id))
+		if errors.Is(err, fs.ErrNotExist) {
+			info, err = os.Stat(f.uploadDir(id))
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // committed or deleted meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("list uploads: %w", err)
+		}
+		if err := fn(id, info.ModTime()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Ping implements Store by creating and removing a temp file.
+func (f *FS) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ping blob store: %w", err)
+	}
+	if _, err := os.Stat(f.blobs); err != nil {
+		return fmt.Errorf("ping blob store: %w", err)
+	}
+	tmp, err := f.createTemp()
+	if err != nil {
+		return fmt.Errorf("ping blob store: %w", err)
+	}
+	err = errors.Join(tmp.Close(), os.Remove(tmp.Name()))
+	if err != nil {
+		return fmt.Errorf("ping blob store: %w", err)
+	}
+	return nil
+}
+
+func syncClose(file *os.File) error {
+	if err := file.Sync(); err != nil {
+		file.Close()
+		return err
+	}
+	return file.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return syncClose(d)
+}
+
+// mkdirDurable creates dir if missing and syncs its parent so the new entry
+// survives a crash.
+func mkdirDurable(dir string) error {
+	err := os.Mkdir(dir, dirPerm)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(dir))
+}

@@ -1,0 +1,479 @@
+// Package config loads Berth's settings. Each layer overrides the one before:
+// defaults, the YAML file named by --config or BERTH_CONFIG, BERTH_*
+// environment variables, then command-line flags. Validate reports every bad
+// key at once, so an operator can fix a config in one pass.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the complete server configuration.
+type Config struct {
+	Addr            string        `yaml:"addr"`
+	DataDir         string        `yaml:"data_dir"`
+	ExternalURL     string        `yaml:"external_url"`
+	DatabaseURL     string        `yaml:"database_url"`
+	AdminPassword   string        `yaml:"admin_password"`
+	TLSCert         string        `yaml:"tls_cert"`
+	TLSKey          string        `yaml:"tls_key"`
+	LogLevel        string        `yaml:"log_level"`
+	LogFormat       string        `yaml:"log_format"`
+	TokenTTL        time.Duration `yaml:"token_ttl"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	MaxManifestSize int64         `yaml:"max_manifest_size"`
+	UploadTTL       time.Duration `yaml:"upload_ttl"`
+	Pprof           bool          `yaml:"pprof"`
+	DBMaxConns      int           `yaml:"db_max_conns"`
+}
+
+const (
+	envPrefix = "BERTH_"
+	envConfig = envPrefix + "CONFIG"
+	redacted  = "REDACTED"
+)
+
+// setting describes one key once, so the YAML name, environment variable,
+// flag, usage text and log output cannot drift apart.
+type setting struct {
+	yaml   string
+	flag   bool // also settable as --<yaml name with dashes>
+	usage  string
+	field  func(*Config) any   // pointer to the Config field
+	redact func(string) string // non-nil for values that may hold secrets
+}
+
+func (s setting) env() string      { return envPrefix + strings.ToUpper(s.yaml) }
+func (s setting) flagName() string { return strings.ReplaceAll(s.yaml, "_", "-") }
+
+var settings = []setting{
+	{yaml: "addr", flag: true, usage: "listen `address` as host:port",
+		field: func(c *Config) any { return &c.Addr }},
+	{yaml: "data_dir", flag: true, usage: "`directory` for blobs and the SQLite database",
+		field: func(c *Config) any { return &c.DataDir }},
+	{yaml: "external_url", flag: true, usage: "`URL` clients reach the registry at; derived from addr and TLS when unset",
+		field: func(c *Config) any { return &c.ExternalURL }},
+	{yaml: "database_url", flag: true, usage: "PostgreSQL `URL` (postgres://...); empty uses SQLite in data_dir",
+		field: func(c *Config) any { return &c.DatabaseURL }, redact: redactDatabaseURL},
+	// No flag: command lines are visible to every local user.
+	{yaml: "admin_password", usage: "initial admin password, used only on first start",
+		field: func(c *Config) any { return &c.AdminPassword }, redact: redactSecret},
+	{yaml: "tls_cert", flag: true, usage: "TLS certificate `file` (PEM); needs tls_key",
+		field: func(c *Config) any { return &c.TLSCert }},
+	{yaml: "tls_key", flag: true, usage: "TLS private key `file` (PEM); needs tls_cert",
+		field: func(c *Config) any { return &c.TLSKey }},
+	{yaml: "log_level", flag: true, usage: "log `level`: debug, info, warn or error",
+		field: func(c *Config) any { return &c.LogLevel }},
+	{yaml: "log_format", usage: "log format: text or json",
+		field: func(c *Config) any { return &c.LogFormat }},
+	{yaml: "token_ttl", usage: "lifetime of issued tokens, 1m to 24h",
+		field: func(c *Config) any { return &c.TokenTTL }},
+	{yaml: "shutdown_timeout", usage: "how long shutdown waits for in-flight requests",
+		field: func(c *Config) any { return &c.ShutdownTimeout }},
+	{yaml: "max_manifest_size", usage: "largest accepted manifest in bytes, 1024 to 67108864",
+		field: func(c *Config) any { return &c.MaxManifestSize }},
+	{yaml: "upload_ttl", usage: "abandoned upload sessions expire after this, at least 1m",
+		field: func(c *Config) any { return &c.UploadTTL }},
+	{yaml: "pprof", flag: true, usage: "expose /debug/pprof to admins",
+		field: func(c *Config) any { return &c.Pprof }},
+	{yaml: "db_max_conns", usage: "maximum database connections; 0 chooses automatically",
+		field: func(c *Config) any { return &c.DBMaxConns }},
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	c := Config{
+		Addr:            ":5000",
+		DataDir:         "./data",
+		LogLevel:        "info",
+		LogFormat:       "json",
+		TokenTTL:        30 * time.Minute,
+		ShutdownTimeout: 30 * time.Second,
+		MaxManifestSize: 4 << 20,
+		UploadTTL:       24 * time.Hour,
+	}
+	c.ExternalURL = c.derivedExternalURL()
+	return c
+}
+
+// Load builds the configuration from defaults, the YAML file, the
+// environment and args (the arguments after the subcommand), then validates
+// it. It returns the positional arguments left after the flags. getenv is
+// os.Getenv in production; an empty variable counts as unset.
+func Load(args []string, getenv func(string) string) (Config, []string, error) {
+	// Flags are parsed first because --config picks the file, but applied
+	// last so they win over the file and the environment.
+	flagged := Default()
+	var path string
+	fs := newFlagSet(&flagged, &path)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, nil, err
+	}
+	if path == "" {
+		path = getenv(envConfig)
+	}
+
+	c := Default()
+	c.ExternalURL = "" // derived below, so it follows an overridden addr or TLS
+	if path != "" {
+		if err := c.loadFile(path); err != nil {
+			return Config{}, nil, err
+		}
+	}
+	if err := c.loadEnv(getenv); err != nil {
+		return Config{}, nil, err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		for _, s := range settings {
+			if s.flag && s.flagName() == f.Name {
+				reflect.ValueOf(s.field(&c)).Elem().Set(reflect.ValueOf(s.field(&flagged)).Elem())
+			}
+		}
+	})
+
+	if c.ExternalURL == "" {
+		c.ExternalURL = c.derivedExternalURL()
+	}
+	// Handlers append paths such as /v2/ to it.
+	c.ExternalURL = strings.TrimRight(c.ExternalURL, "/")
+	if err := c.Validate(); err != nil {
+		return Config{}, nil, err
+	}
+	return c, fs.Args(), nil
+}
+
+// Usage prints the flags and environment variables with their defaults.
+func Usage(w io.Writer) {
+	c := Default()
+	var path string
+	fs := newFlagSet(&c, &path)
+	fs.SetOutput(w)
+	fmt.Fprintln(w, "Flags (override environment variables):")
+	fs.PrintDefaults()
+
+	fmt.Fprintln(w, "\nEnvironment variables (override the config file):")
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "  %s\t\tYAML config file, like --config\n", envConfig)
+	for _, s := range settings {
+		fmt.Fprintf(tw, "  %s\t%v\t%s\n", s.env(), get(s.field(&c)), strings.ReplaceAll(s.usage, "`", ""))
+	}
+	tw.Flush()
+}
+
+func newFlagSet(c *Config, path *string) *flag.FlagSet {
+	fs := flag.NewFlagSet("berth", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // the caller decides how to report errors and -h
+	fs.StringVar(path, "config", "", "YAML config `file`")
+	for _, s := range settings {
+		if s.flag {
+			fs.Var(flagValue{s.field(c)}, s.flagName(), s.usage)
+		}
+	}
+	return fs
+}
+
+// flagValue lets flags parse with the same rules as YAML and env values.
+type flagValue struct{ p any }
+
+func (v flagValue) String() string {
+	if v.p == nil { // flag.PrintDefaults calls String on a zero flagValue
+		return ""
+	}
+	return fmt.Sprint(get(v.p))
+}
+
+func (v flagValue) Set(s string) error { return set(v.p, s) }
+
+// IsBoolFlag lets --pprof stand alone without =true.
+func (v flagValue) IsBoolFlag() bool { _, ok := v.p.(*bool); return ok }
+
+// loadFile reads the YAML file by walking its nodes rather than decoding into
+// Config: yaml.v3's KnownFields and type errors report only a line, while
+// operators need the key, and walking lets YAML values share the env parser.
+func (c *Config) loadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%s (--config): %w", envConfig, err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if len(doc.Content) == 0 { // empty, or only comments
+		return nil
+	}
+	m := doc.Content[0]
+	if m.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s:%d: the top level must be key: value pairs (e.g. addr: \":5000\")", path, m.Line)
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		at := fmt.Sprintf("%s:%d: %s:", path, k.Line, k.Value)
+		s, known := lookup(k.Value)
+		switch {
+		case !known:
+			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (known keys: %s)", path, k.Line, k.Value, knownKeys()))
+		case seen[k.Value]:
+			errs = append(errs, fmt.Errorf("%s appears more than once; keep one", at))
+		case v.Kind != yaml.ScalarNode:
+			errs = append(errs, fmt.Errorf("%s must be a single value, not a list or mapping", at))
+		case v.Tag == "!!null":
+			// "key:" with no value keeps the default, like an empty env variable.
+		default:
+			if err := set(s.field(c), v.Value); err != nil {
+				errs = append(errs, fmt.Errorf("%s %q %w", at, v.Value, err))
+			}
+		}
+		seen[k.Value] = true
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) loadEnv(getenv func(string) string) error {
+	var errs []error
+	for _, s := range settings {
+		// Empty counts as unset: os.Getenv cannot tell the two apart.
+		if v := getenv(s.env()); v != "" {
+			if err := set(s.field(c), v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q %w", s.env(), v, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func lookup(yamlKey string) (setting, bool) {
+	for _, s := range settings {
+		if s.yaml == yamlKey {
+			return s, true
+		}
+	}
+	return setting{}, false
+}
+
+func knownKeys() string {
+	keys := make([]string, len(settings))
+	for i, s := range settings {
+		keys[i] = s.yaml
+	}
+	return strings.Join(keys, ", ")
+}
+
+// set parses s into the field p points to. Its error continues a sentence
+// that starts with the quoted value.
+func set(p any, s string) error {
+	switch p := p.(type) {
+	case *string:
+		*p = s
+	case *bool:
+		v, err := strconv.ParseBool(s)
+		if err != nil {
+			return errors.New("is not a boolean (true or false)")
+		}
+		*p = v
+	case *int:
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			return errors.New("is not a whole number (e.g. 10)")
+		}
+		*p = v
+	case *int64:
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return errors.New("is not a whole number (e.g. 4194304)")
+		}
+		*p = v
+	case *time.Duration:
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return errors.New("is not a duration (e.g. 30m)")
+		}
+		*p = v
+	default:
+		panic(fmt.Sprintf("config: no parser for %T", p)) // a new Config field type needs a case
+	}
+	return nil
+}
+
+func get(p any) any { return reflect.ValueOf(p).Elem().Interface() }
+
+// Validate checks every key. The error has one line per problem, each
+// starting with the key's env and YAML names.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s%s (%s): %s", envPrefix, strings.ToUpper(key), key, fmt.Sprintf(format, args...)))
+	}
+
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("addr", "%q is not host:port (e.g. :5000 or 127.0.0.1:5000)", c.Addr)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad("addr", "port %q is not a number from 0 to 65535", port)
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "is empty; set the directory for blobs and the SQLite database (e.g. ./data)")
+	}
+	if msg := checkExternalURL(c.ExternalURL); msg != "" {
+		bad("external_url", "%s", msg)
+	}
+	if _, ok := parsePostgresURL(c.DatabaseURL); c.DatabaseURL != "" && !ok {
+		// The value is not echoed: it may contain a password.
+		bad("database_url", "is not a postgres:// or postgresql:// URL (e.g. postgres://berth:secret@db:5432/berth); leave it empty for SQLite in data_dir")
+	}
+
+	switch {
+	case c.TLSCert != "" && c.TLSKey == "":
+		bad("tls_key", "is empty but tls_cert is set; set both to serve HTTPS, or neither")
+	case c.TLSKey != "" && c.TLSCert == "":
+		bad("tls_cert", "is empty but tls_key is set; set both to serve HTTPS, or neither")
+	}
+	for _, f := range []struct{ key, path string }{{"tls_cert", c.TLSCert}, {"tls_key", c.TLSKey}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.ReadFile(f.path); err != nil {
+			bad(f.key, "%v; point it at a readable PEM file", err)
+		}
+	}
+
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		bad("log_level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
+		bad("log_format", "%q is not one of text, json", c.LogFormat)
+	}
+	if c.TokenTTL < time.Minute || c.TokenTTL > 24*time.Hour {
+		bad("token_ttl", "%v is outside 1m to 24h (e.g. 30m)", c.TokenTTL)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout", "%v must be positive (e.g. 30s)", c.ShutdownTimeout)
+	}
+	if c.MaxManifestSize < 1<<10 || c.MaxManifestSize > 64<<20 {
+		bad("max_manifest_size", "%d is outside 1024 to 67108864 bytes (1 KiB to 64 MiB; default 4194304)", c.MaxManifestSize)
+	}
+	if c.UploadTTL < time.Minute {
+		bad("upload_ttl", "%v is shorter than 1m (e.g. 24h)", c.UploadTTL)
+	}
+	if c.DBMaxConns < 0 {
+		bad("db_max_conns", "%d is negative; use 0 for automatic or a positive limit", c.DBMaxConns)
+	}
+	return errors.Join(errs...)
+}
+
+func checkExternalURL(s string) string {
+	if s == "" {
+		return "is empty; set the URL clients use (e.g. https://registry.example.com), or a valid addr to derive it from"
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Sprintf("%q is not an absolute http(s) URL (e.g. https://registry.example.com)", s)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return fmt.Sprintf("%q must not have a query or fragment; remove everything from ? or #", s)
+	}
+	return ""
+}
+
+// parsePostgresURL accepts the URL forms pgx recognises by prefix.
+func parsePostgresURL(s string) (*url.URL, bool) {
+	if !strings.HasPrefix(s, "postgres://") && !strings.HasPrefix(s, "postgresql://") {
+		return nil, false
+	}
+	u, err := url.Parse(s)
+	return u, err == nil
+}
+
+// derivedExternalURL guesses the URL clients use from the listen address. A
+// wildcard host cannot be dialled, so it becomes localhost. It returns ""
+// for an invalid addr, which Validate then reports.
+func (c *Config) derivedExternalURL() string {
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	scheme := "http"
+	if c.TLSEnabled() {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// TLSEnabled reports whether the server should serve HTTPS.
+func (c *Config) TLSEnabled() bool { return c.TLSCert != "" && c.TLSKey != "" }
+
+// SQLitePath is the SQLite database file, or "" when PostgreSQL is used.
+func (c *Config) SQLitePath() string {
+	if c.DatabaseURL != "" {
+		return ""
+	}
+	return filepath.Join(c.DataDir, "berth.db")
+}
+
+// LogValue is a view of the configuration safe to log: secrets are masked.
+func (c Config) LogValue() slog.Value {
+	attrs := make([]slog.Attr, 0, len(settings))
+	for _, s := range settings {
+		v := get(s.field(&c))
+		if s.redact != nil {
+			v = s.redact(v.(string))
+		}
+		if d, ok := v.(time.Duration); ok {
+			v = d.String() // slog's JSON handler would print nanoseconds
+		}
+		attrs = append(attrs, slog.Any(s.yaml, v))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// String and GoString keep fmt's %v, %+v and %#v from printing secrets.
+func (c Config) String() string   { return c.LogValue().String() }
+func (c Config) GoString() string { return c.String() }
+
+func redactSecret(s string) string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// redactDatabaseURL masks the password wherever a PostgreSQL URL can carry
+// one: the user info and the password/sslpassword query parameters. Anything
+// else is hidden entirely, since it may be a key=value DSN with a password.
+func redactDatabaseURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, ok := parsePostgresURL(s)
+	if !ok {
+		return redacted
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "password") {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.Redacted()
+}

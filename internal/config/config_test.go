@@ -1,0 +1,628 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func mapEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefault(t *testing.T) {
+	t.Parallel()
+	want := Config{
+		Addr:            ":5000",
+		DataDir:         "./data",
+		ExternalURL:     "http://localhost:5000",
+		LogLevel:        "info",
+		LogFormat:       "json",
+		TokenTTL:        30 * time.Minute,
+		ShutdownTimeout: 30 * time.Second,
+		MaxManifestSize: 4194304,
+		UploadTTL:       24 * time.Hour,
+	}
+	c := Default()
+	if c != want {
+		t.Fatalf("Default() =\n%#v\nwant\n%#v", c, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Default().Validate() = %v", err)
+	}
+	if got, want := c.SQLitePath(), filepath.Join("data", "berth.db"); got != want {
+		t.Errorf("SQLitePath() = %q, want %q", got, want)
+	}
+	if c.TLSEnabled() {
+		t.Error("TLSEnabled() = true by default")
+	}
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		yaml     string // written to a file named by BERTH_CONFIG when non-empty
+		env      map[string]string
+		args     []string
+		want     func(c *Config) // turns Default() into the expected config
+		wantArgs []string
+	}{
+		{
+			name: "defaults",
+			want: func(c *Config) {},
+		},
+		{
+			name: "yaml overrides every default",
+			yaml: `
+addr: "127.0.0.1:6000"
+data_dir: /var/lib/berth
+external_url: https://reg.example.com/
+database_url: postgres://berth:pw@db:5432/berth
+admin_password: first-start
+log_level: debug
+log_format: text
+token_ttl: 1h
+shutdown_timeout: 5s
+max_manifest_size: 1048576
+upload_ttl: 2h
+pprof: true
+db_max_conns: 8
+`,
+			want: func(c *Config) {
+				c.Addr = "127.0.0.1:6000"
+				c.DataDir = "/var/lib/berth"
+				c.ExternalURL = "https://reg.example.com"
+				c.DatabaseURL = "postgres://berth:pw@db:5432/berth"
+				c.AdminPassword = "first-start"
+				c.LogLevel = "debug"
+				c.LogFormat = "text"
+				c.TokenTTL = time.Hour
+				c.ShutdownTimeout = 5 * time.Second
+				c.MaxManifestSize = 1 << 20
+				c.UploadTTL = 2 * time.Hour
+				c.Pprof = true
+				c.DBMaxConns = 8
+			},
+		},
+		{
+			name: "comment-only yaml keeps defaults",
+			yaml: "# nothing yet\n",
+			want: func(c *Config) {},
+		},
+		{
+			name: "empty yaml values keep defaults",
+			yaml: "addr:\ntoken_ttl: ~\n",
+			want: func(c *Config) {},
+		},
+		{
+			name: "derived external url follows yaml addr",
+			yaml: "addr: 0.0.0.0:8080\n",
+			want: func(c *Config) {
+				c.Addr = "0.0.0.0:8080"
+				c.ExternalURL = "http://localhost:8080"
+			},
+		},
+		{
+			name: "env overrides yaml",
+			yaml: "addr: :6000\ntoken_ttl: 1h\npprof: true\nlog_format: text\n",
+			env: map[string]string{
+				"BERTH_ADDR":      ":7000",
+				"BERTH_TOKEN_TTL": "2h",
+				"BERTH_PPROF":     "false",
+			},
+			want: func(c *Config) {
+				c.Addr = ":7000"
+				c.ExternalURL = "http://localhost:7000"
+				c.TokenTTL = 2 * time.Hour
+				c.LogFormat = "text" // not in env, so the file's value stays
+			},
+		},
+		{
+			name: "env sets every key",
+			env: map[string]string{
+				"BERTH_ADDR":              "127.0.0.1:5001",
+				"BERTH_DATA_DIR":          "/srv/berth",
+				"BERTH_EXTERNAL_URL":      "http://berth.internal:5001",
+				"BERTH_DATABASE_URL":      "postgresql://db/berth",
+				"BERTH_ADMIN_PASSWORD":    "pw",
+				"BERTH_LOG_LEVEL":         "warn",
+				"BERTH_LOG_FORMAT":        "text",
+				"BERTH_TOKEN_TTL":         "24h",
+				"BERTH_SHUTDOWN_TIMEOUT":  "1m",
+				"BERTH_MAX_MANIFEST_SIZE": "1024",
+				"BERTH_UPLOAD_TTL":        "1m",
+				"BERTH_PPROF":             "true",
+				"BERTH_DB_MAX_CONNS":      "0",
+			},
+			want: func(c *Config) {
+				c.Addr = "127.0.0.1:5001"
+				c.DataDir = "/srv/berth"
+				c.ExternalURL = "http://berth.internal:5001"
+				c.DatabaseURL = "postgresql://db/berth"
+				c.AdminPassword = "pw"
+				c.LogLevel = "warn"
+				c.LogFormat = "text"
+				c.TokenTTL = 24 * time.Hour
+				c.ShutdownTimeout = time.Minute
+				c.MaxManifestSize = 1024
+				c.UploadTTL = time.Minute
+				c.Pprof = true
+			},
+		},
+		{
+			name: "flags override env, unset flags do not",
+			yaml: "log_level: error\n",
+			env: map[string]string{
+				"BERTH_ADDR":      ":7000",
+				"BERTH_LOG_LEVEL": "warn",
+				"BERTH_DATA_DIR":  "/from/env",
+				"BERTH_PPROF":     "true",
+			},
+			args: []string{"--addr", "127.0.0.1:8000", "-log-level=debug", "--pprof=false", "extra", "--not-a-flag"},
+			want: func(c *Config) {
+				c.Addr = "127.0.0.1:8000"
+				c.ExternalURL = "http://127.0.0.1:8000"
+				c.LogLevel = "debug"
+				c.DataDir = "/from/env"
+			},
+			wantArgs: []string{"extra", "--not-a-flag"},
+		},
+		{
+			name: "every flag",
+			args: []string{
+				"--addr=:0",
+				"--data-dir=/tmp/berth",
+				"--external-url=https://x.example/",
+				"--database-url=postgres://db/berth",
+				"--log-level=error",
+				"--pprof",
+			},
+			want: func(c *Config) {
+				c.Addr = ":0"
+				c.DataDir = "/tmp/berth"
+				c.ExternalURL = "https://x.example"
+				c.DatabaseURL = "postgres://db/berth"
+				c.LogLevel = "error"
+				c.Pprof = true
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			if tc.yaml != "" {
+				env["BERTH_CONFIG"] = writeFile(t, t.TempDir(), "berth.yaml", tc.yaml)
+			}
+			got, rest, err := Load(tc.args, mapEnv(env))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			want := Default()
+			tc.want(&want)
+			if got != want {
+				t.Errorf("Load() =\n%#v\nwant\n%#v\n(AdminPassword %q, want %q)", got, want, got.AdminPassword, want.AdminPassword)
+			}
+			if !slices.Equal(rest, tc.wantArgs) {
+				t.Errorf("remaining args = %q, want %q", rest, tc.wantArgs)
+			}
+		})
+	}
+}
+
+func TestLoadConfigFlagBeatsEnv(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	envFile := writeFile(t, dir, "env.yaml", "data_dir: /from/env-file\n")
+	flagFile := writeFile(t, dir, "flag.yaml", "data_dir: /from/flag-file\n")
+	c, _, err := Load([]string{"--config", flagFile}, mapEnv(map[string]string{"BERTH_CONFIG": envFile}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/from/flag-file" {
+		t.Errorf("DataDir = %q, want the --config file's /from/flag-file", c.DataDir)
+	}
+}
+
+func TestDerivedExternalURL(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cert := writeFile(t, dir, "cert.pem", "cert")
+	key := writeFile(t, dir, "key.pem", "key")
+	tests := []struct {
+		addr string
+		tls  bool
+		want string
+	}{
+		{":5000", false, "http://localhost:5000"},
+		{"0.0.0.0:8080", false, "http://localhost:8080"},
+		{"127.0.0.1:5000", false, "http://127.0.0.1:5000"},
+		{"[::]:443", true, "https://localhost:443"},
+		{"[::1]:5000", false, "http://[::1]:5000"},
+		{"registry.lan:5000", true, "https://registry.lan:5000"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.addr, func(t *testing.T) {
+			t.Parallel()
+			var args []string
+			if tc.tls {
+				args = []string{"--tls-cert", cert, "--tls-key", key}
+			}
+			c, _, err := Load(args, mapEnv(map[string]string{"BERTH_ADDR": tc.addr}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.ExternalURL != tc.want {
+				t.Errorf("ExternalURL = %q, want %q", c.ExternalURL, tc.want)
+			}
+			if c.TLSEnabled() != tc.tls {
+				t.Errorf("TLSEnabled() = %v, want %v", c.TLSEnabled(), tc.tls)
+			}
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		args []string
+		want string // "{file}" stands for the YAML file's path
+	}{
+		{
+			name: "unknown yaml key",
+			yaml: "addr: :5000\nregistry_url: x\n",
+			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, token_ttl, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns)`,
+		},
+		{
+			name: "yaml duration",
+			yaml: "token_ttl: abc\n",
+			want: `{file}:1: token_ttl: "abc" is not a duration (e.g. 30m)`,
+		},
+		{
+			name: "yaml bool",
+			yaml: "\npprof: yes\n",
+			want: `{file}:2: pprof: "yes" is not a boolean (true or false)`,
+		},
+		{
+			name: "yaml int64",
+			yaml: "max_manifest_size: 4MiB\n",
+			want: `{file}:1: max_manifest_size: "4MiB" is not a whole number (e.g. 4194304)`,
+		},
+		{
+			name: "yaml list value",
+			yaml: "addr: [a, b]\n",
+			want: `{file}:1: addr: must be a single value, not a list or mapping`,
+		},
+		{
+			name: "yaml duplicate key",
+			yaml: "addr: :1\naddr: :2\n",
+			want: `{file}:2: addr: appears more than once; keep one`,
+		},
+		{
+			name: "yaml top level is a list",
+			yaml: "- addr\n",
+			want: `{file}:1: the top level must be key: value pairs (e.g. addr: ":5000")`,
+		},
+		{
+			name: "yaml syntax",
+			yaml: "addr: [\n",
+			want: `{file}: yaml: line 1: did not find expected node content`,
+		},
+		{
+			name: "missing config file",
+			env:  map[string]string{"BERTH_CONFIG": "/nonexistent/berth.yaml"},
+			want: `BERTH_CONFIG (--config): open /nonexistent/berth.yaml: no such file or directory`,
+		},
+		{
+			name: "env duration",
+			env:  map[string]string{"BERTH_TOKEN_TTL": "abc"},
+			want: `BERTH_TOKEN_TTL: "abc" is not a duration (e.g. 30m)`,
+		},
+		{
+			name: "env errors are all reported",
+			env: map[string]string{
+				"BERTH_PPROF":        "maybe",
+				"BERTH_DB_MAX_CONNS": "many",
+			},
+			want: "BERTH_PPROF: \"maybe\" is not a boolean (true or false)\n" +
+				"BERTH_DB_MAX_CONNS: \"many\" is not a whole number (e.g. 10)",
+		},
+		{
+			name: "unknown flag",
+			args: []string{"--nope"},
+			want: `flag provided but not defined: -nope`,
+		},
+		{
+			name: "bad flag value",
+			args: []string{"--pprof=maybe"},
+			want: `invalid boolean value "maybe" for -pprof: is not a boolean (true or false)`,
+		},
+		{
+			name: "validation runs last",
+			yaml: "addr: :5000\n",
+			env:  map[string]string{"BERTH_ADDR": ":6000"},
+			args: []string{"--addr", "localhost"},
+			want: `BERTH_ADDR (addr): "localhost" is not host:port (e.g. :5000 or 127.0.0.1:5000)` + "\n" +
+				`BERTH_EXTERNAL_URL (external_url): is empty; set the URL clients use (e.g. https://registry.example.com), or a valid addr to derive it from`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			want := tc.want
+			if tc.yaml != "" {
+				path := writeFile(t, t.TempDir(), "berth.yaml", tc.yaml)
+				env["BERTH_CONFIG"] = path
+				want = strings.ReplaceAll(want, "{file}", path)
+			}
+			_, _, err := Load(tc.args, mapEnv(env))
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			if got := err.Error(); got != want {
+				t.Errorf("error =\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestLoadHelp(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"-h", "--help"} {
+		if _, _, err := Load([]string{arg}, mapEnv(nil)); !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("Load(%s) error = %v, want flag.ErrHelp", arg, err)
+		}
+	}
+}
+
+func TestFlags(t *testing.T) {
+	t.Parallel()
+	var c Config
+	var path string
+	var got []string
+	newFlagSet(&c, &path).VisitAll(func(f *flag.Flag) { got = append(got, f.Name) })
+	want := []string{"addr", "config", "data-dir", "database-url", "external-url", "log-level", "pprof", "tls-cert", "tls-key"}
+	if !slices.Equal(got, want) {
+		t.Errorf("flags = %q, want %q", got, want)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cert := writeFile(t, dir, "cert.pem", "cert")
+	key := writeFile(t, dir, "key.pem", "key")
+	missing := filepath.Join(dir, "missing.pem")
+
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+		want   string // "" means valid
+	}{
+		{"addr without port", func(c *Config) { c.Addr = "localhost" },
+			`BERTH_ADDR (addr): "localhost" is not host:port (e.g. :5000 or 127.0.0.1:5000)`},
+		{"addr port too big", func(c *Config) { c.Addr = ":65536" },
+			`BERTH_ADDR (addr): port "65536" is not a number from 0 to 65535`},
+		{"addr named port", func(c *Config) { c.Addr = ":http" },
+			`BERTH_ADDR (addr): port "http" is not a number from 0 to 65535`},
+		{"addr port 0", func(c *Config) { c.Addr = "127.0.0.1:0" }, ""},
+		{"addr port 65535", func(c *Config) { c.Addr = ":65535" }, ""},
+
+		{"data_dir empty", func(c *Config) { c.DataDir = "" },
+			`BERTH_DATA_DIR (data_dir): is empty; set the directory for blobs and the SQLite database (e.g. ./data)`},
+
+		{"external_url empty", func(c *Config) { c.ExternalURL = "" },
+			`BERTH_EXTERNAL_URL (external_url): is empty; set the URL clients use (e.g. https://registry.example.com), or a valid addr to derive it from`},
+		{"external_url no scheme", func(c *Config) { c.ExternalURL = "registry.example.com" },
+			`BERTH_EXTERNAL_URL (external_url): "registry.example.com" is not an absolute http(s) URL (e.g. https://registry.example.com)`},
+		{"external_url ftp", func(c *Config) { c.ExternalURL = "ftp://registry.example.com" },
+			`BERTH_EXTERNAL_URL (external_url): "ftp://registry.example.com" is not an absolute http(s) URL (e.g. https://registry.example.com)`},
+		{"external_url no host", func(c *Config) { c.ExternalURL = "https://" },
+			`BERTH_EXTERNAL_URL (external_url): "https://" is not an absolute http(s) URL (e.g. https://registry.example.com)`},
+		{"external_url query", func(c *Config) { c.ExternalURL = "https://r.example?x=1" },
+			`BERTH_EXTERNAL_URL (external_url): "https://r.example?x=1" must not have a query or fragment; remove everything from ? or #`},
+		{"external_url fragment", func(c *Config) { c.ExternalURL = "https://r.example#top" },
+			`BERTH_EXTERNAL_URL (external_url): "https://r.example#top" must not have a query or fragment; remove everything from ? or #`},
+		{"external_url with path", func(c *Config) { c.ExternalURL = "https://r.example:8443/berth" }, ""},
+
+		{"database_url other scheme", func(c *Config) { c.DatabaseURL = "mysql://u:s3cret@db/berth" },
+			`BERTH_DATABASE_URL (database_url): is not a postgres:// or postgresql:// URL (e.g. postgres://berth:secret@db:5432/berth); leave it empty for SQLite in data_dir`},
+		{"database_url keyword DSN", func(c *Config) { c.DatabaseURL = "host=db password=s3cret" },
+			`BERTH_DATABASE_URL (database_url): is not a postgres:// or postgresql:// URL (e.g. postgres://berth:secret@db:5432/berth); leave it empty for SQLite in data_dir`},
+		{"database_url unparsable", func(c *Config) { c.DatabaseURL = "postgres://u:s3%zz@db/berth" },
+			`BERTH_DATABASE_URL (database_url): is not a postgres:// or postgresql:// URL (e.g. postgres://berth:secret@db:5432/berth); leave it empty for SQLite in data_dir`},
+		{"database_url postgres", func(c *Config) { c.DatabaseURL = "postgres://u:p@db:5432/berth?sslmode=require" }, ""},
+		{"database_url postgresql", func(c *Config) { c.DatabaseURL = "postgresql:///berth?host=/run/postgresql" }, ""},
+
+		{"tls cert without key", func(c *Config) { c.TLSCert = cert },
+			`BERTH_TLS_KEY (tls_key): is empty but tls_cert is set; set both to serve HTTPS, or neither`},
+		{"tls key without cert", func(c *Config) { c.TLSKey = key },
+			`BERTH_TLS_CERT (tls_cert): is empty but tls_key is set; set both to serve HTTPS, or neither`},
+		{"tls cert missing", func(c *Config) { c.TLSCert, c.TLSKey = missing, key },
+			`BERTH_TLS_CERT (tls_cert): open ` + missing + `: no such file or directory; point it at a readable PEM file`},
+		{"tls key is a directory", func(c *Config) { c.TLSCert, c.TLSKey = cert, dir },
+			`BERTH_TLS_KEY (tls_key): read ` + dir + `: is a directory; point it at a readable PEM file`},
+		{"tls both", func(c *Config) { c.TLSCert, c.TLSKey = cert, key }, ""},
+
+		{"log_level", func(c *Config) { c.LogLevel = "verbose" },
+			`BERTH_LOG_LEVEL (log_level): "verbose" is not one of debug, info, warn, error`},
+		{"log_level is case-sensitive", func(c *Config) { c.LogLevel = "INFO" },
+			`BERTH_LOG_LEVEL (log_level): "INFO" is not one of debug, info, warn, error`},
+		{"log_format", func(c *Config) { c.LogFormat = "yaml" },
+			`BERTH_LOG_FORMAT (log_format): "yaml" is not one of text, json`},
+
+		{"token_ttl too short", func(c *Config) { c.TokenTTL = 59 * time.Second },
+			`BERTH_TOKEN_TTL (token_ttl): 59s is outside 1m to 24h (e.g. 30m)`},
+		{"token_ttl too long", func(c *Config) { c.TokenTTL = 24*time.Hour + time.Second },
+			`BERTH_TOKEN_TTL (token_ttl): 24h0m1s is outside 1m to 24h (e.g. 30m)`},
+		{"token_ttl bounds", func(c *Config) { c.TokenTTL = time.Minute }, ""},
+
+		{"shutdown_timeout zero", func(c *Config) { c.ShutdownTimeout = 0 },
+			`BERTH_SHUTDOWN_TIMEOUT (shutdown_timeout): 0s must be positive (e.g. 30s)`},
+		{"shutdown_timeout negative", func(c *Config) { c.ShutdownTimeout = -time.Second },
+			`BERTH_SHUTDOWN_TIMEOUT (shutdown_timeout): -1s must be positive (e.g. 30s)`},
+
+		{"max_manifest_size too small", func(c *Config) { c.MaxManifestSize = 1023 },
+			`BERTH_MAX_MANIFEST_SIZE (max_manifest_size): 1023 is outside 1024 to 67108864 bytes (1 KiB to 64 MiB; default 4194304)`},
+		{"max_manifest_size too big", func(c *Config) { c.MaxManifestSize = 64<<20 + 1 },
+			`BERTH_MAX_MANIFEST_SIZE (max_manifest_size): 67108865 is outside 1024 to 67108864 bytes (1 KiB to 64 MiB; default 4194304)`},
+		{"max_manifest_size upper bound", func(c *Config) { c.MaxManifestSize = 64 << 20 }, ""},
+
+		{"upload_ttl", func(c *Config) { c.UploadTTL = 30 * time.Second },
+			`BERTH_UPLOAD_TTL (upload_ttl): 30s is shorter than 1m (e.g. 24h)`},
+
+		{"db_max_conns", func(c *Config) { c.DBMaxConns = -1 },
+			`BERTH_DB_MAX_CONNS (db_max_conns): -1 is negative; use 0 for automatic or a positive limit`},
+
+		{"every problem is listed", func(c *Config) {
+			c.DataDir = ""
+			c.LogFormat = "xml"
+			c.DBMaxConns = -2
+		}, "BERTH_DATA_DIR (data_dir): is empty; set the directory for blobs and the SQLite database (e.g. ./data)\n" +
+			`BERTH_LOG_FORMAT (log_format): "xml" is not one of text, json` + "\n" +
+			`BERTH_DB_MAX_CONNS (db_max_conns): -2 is negative; use 0 for automatic or a positive limit`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := Default()
+			tc.mutate(&c)
+			err := c.Validate()
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("Validate() =\n%s\nwant\n%s", got, tc.want)
+			}
+			if strings.Contains(got, "s3cret") {
+				t.Errorf("error leaks the database password: %s", got)
+			}
+		})
+	}
+}
+
+func TestSQLitePath(t *testing.T) {
+	t.Parallel()
+	c := Config{DataDir: "/srv/berth"}
+	if got := c.SQLitePath(); got != "/srv/berth/berth.db" {
+		t.Errorf("SQLitePath() = %q, want /srv/berth/berth.db", got)
+	}
+	c.DatabaseURL = "postgres://db/berth"
+	if got := c.SQLitePath(); got != "" {
+		t.Errorf("SQLitePath() with PostgreSQL = %q, want empty", got)
+	}
+}
+
+func TestLogValueRedacts(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		databaseURL string
+		want        string // logged database_url
+	}{
+		{"sqlite", "", ""},
+		{"no password", "postgres://berth@db:5432/berth", "postgres://berth@db:5432/berth"},
+		{"user info", "postgres://berth:db-s3cret@db:5432/berth?sslmode=disable",
+			"postgres://berth:xxxxx@db:5432/berth?sslmode=disable"},
+		{"query parameters", "postgresql://db/berth?password=q-s3cret&sslpassword=ssl-s3cret&sslmode=verify-full",
+			"postgresql://db/berth?password=xxxxx&sslmode=verify-full&sslpassword=xxxxx"},
+		{"keyword DSN", "host=db password=kw-s3cret", "REDACTED"},
+		{"unparsable", "postgres://u:bad%zz-s3cret@db/berth", "REDACTED"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := Default()
+			c.AdminPassword = "hunter2-admin"
+			c.DatabaseURL = tc.databaseURL
+
+			var buf bytes.Buffer
+			slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", c)
+			var line struct {
+				Config map[string]any `json:"config"`
+			}
+			if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+				t.Fatalf("%v in %s", err, buf.Bytes())
+			}
+			for k, want := range map[string]any{
+				"database_url":   tc.want,
+				"admin_password": "REDACTED",
+				"addr":           ":5000",
+				"token_ttl":      "30m0s",
+				"pprof":          false,
+				"db_max_conns":   float64(0),
+			} {
+				if got := line.Config[k]; got != want {
+					t.Errorf("logged %s = %#v, want %#v", k, got, want)
+				}
+			}
+
+			slog.New(slog.NewTextHandler(&buf, nil)).Info("starting", "config", c)
+			for _, out := range []string{buf.String(), c.String(), fmt.Sprintf("%v %+v %#v %s", c, c, c, &c)} {
+				if strings.Contains(out, "hunter2") || strings.Contains(out, "s3cret") {
+					t.Errorf("output leaks a password: %s", out)
+				}
+			}
+		})
+	}
+
+	// Unset secrets log as empty, so operators can tell them from set ones.
+	if got := (Config{}).String(); strings.Contains(got, "REDACTED") {
+		t.Errorf("unset secrets logged as set: %s", got)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	Usage(&buf)
+	out := buf.String()
+	for _, want := range []string{
+		"-addr address",
+		"(default :5000)",
+		"-pprof",
+		"-config file",
+		"BERTH_CONFIG",
+		"BERTH_TOKEN_TTL          30m0s",
+		"BERTH_MAX_MANIFEST_SIZE  4194304",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("usage lacks %q:\n%s", want, out)
+		}
+	}
+	for _, s := range settings {
+		if !strings.Contains(out, s.env()) {
+			t.Errorf("usage lacks %s", s.env())
+		}
+	}
+}

@@ -1,0 +1,456 @@
+package meta
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+type Repository struct {
+	ID          int64
+	ProjectID   int64
+	Name        string
+	Description string
+	PullCount   int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+type Manifest struct {
+	ID            int64
+	RepositoryID  int64
+	Digest        string
+	MediaType     string
+	ArtifactType  string
+	ConfigDigest  string
+	SubjectDigest string
+	Size          int64
+	Payload       []byte
+	Annotations   string // JSON object or ""
+	CreatedAt     time.Time
+	PulledAt      time.Time
+}
+
+// BlobUnknownError names a blob a manifest references that the repository does not link.
+type BlobUnknownError struct{ Digest string }
+
+func (e *BlobUnknownError) Error() string { return "blob unknown to repository: " + e.Digest }
+
+// ManifestUnknownError names a child manifest an index references that the repository lacks.
+type ManifestUnknownError struct{ Digest string }
+
+func (e *ManifestUnknownError) Error() string { return "manifest unknown to repository: " + e.Digest }
+
+// ErrReferenced refuses to delete a manifest that an index in the same repository still lists.
+var ErrReferenced = errors.New("meta: manifest is referenced by an index")
+
+func (q q) RepositoryByName(ctx context.Context, name string) (Repository, error) {
+	var r Repository
+	var c, u int64
+	err := q.queryRow(ctx, `SELECT id, project_id, name, description, pull_count, created_at, updated_at
+		FROM repositories WHERE name = $1`, name).Scan(&r.ID, &r.ProjectID, &r.Name, &r.Description, &r.PullCount, &c, &u)
+	r.CreatedAt, r.UpdatedAt = fromMicros(c), fromMicros(u)
+	return r, notFound(err)
+}
+
+// ensureRepository returns the id of the repository, creating it in the transaction if needed.
+func (tx *Tx) ensureRepository(ctx context.Context, projectID int64, name string) (int64, error) {
+	var id int64
+	err := tx.queryRowW(ctx, "SELECT id FROM repositories WHERE name = $1", name).Scan(&id)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("repository %s: %w", name, err)
+	}
+	t := now()
+	err = tx.queryRowW(ctx, `INSERT INTO repositories (project_id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)
+		ON CONFLICT (name) DO UPDATE SET updated_at = repositories.updated_at RETURNING id`, projectID, name, t).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("create repository %s: %w", name, err)
+	}
+	return id, nil
+}
+
+// LinkedBlobSize returns the size of a blob if the repository links it; ErrNotFound otherwise.
+func (q q) LinkedBlobSize(ctx context.Context, repo, digest string) (int64, error) {
+	var size int64
+	err := q.queryRow(ctx, `SELECT b.size FROM repositories r
+		JOIN repository_blobs rb ON rb.repository_id = r.id
+		JOIN blobs b ON b.digest = rb.digest
+		WHERE r.name = $1 AND rb.digest = $2`, repo, digest).Scan(&size)
+	return size, notFound(err)
+}
+
+// BlobSize returns the size of a known blob, whatever repository links it.
+func (q q) BlobSize(ctx context.Context, digest string) (int64, error) {
+	var size int64
+	err := q.queryRow(ctx, "SELECT size FROM blobs WHERE digest = $1", digest).Scan(&size)
+	return size, notFound(err)
+}
+
+// LinkBlob records a blob (if new) and links it into the repository, creating the repository
+// row on its first content.
+func (db *DB) LinkBlob(ctx context.Context, projectID int64, repo, digest string, size int64) error {
+	return db.Tx(ctx, func(tx *Tx) error {
+		t := now()
+		if _, err := tx.exec(ctx, "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
+			digest, size, t); err != nil {
+			return fmt.Errorf("record blob %s: %w", digest, err)
+		}
+		repoID, err := tx.ensureRepository(ctx, projectID, repo)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
+			ON CONFLICT (repository_id, digest) DO NOTHING`, repoID, digest, t); err != nil {
+			return fmt.Errorf("link blob %s into %s: %w", digest, repo, err)
+		}
+		return nil
+	})
+}
+
+// UnlinkBlob removes a blob from a repository (the bytes stay until garbage collection decides).
+func (q q) UnlinkBlob(ctx context.Context, repo, digest string) error {
+	res, err := q.exec(ctx, `DELETE FROM repository_blobs WHERE digest = $2
+		AND repository_id = (SELECT id FROM repositories WHERE name = $1)`, repo, digest)
+	if err != nil {
+		return fmt.Errorf("unlink blob %s from %s: %w", digest, repo, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+const manifestColumns = `m.id, m.repository_id, m.digest, m.media_type, m.artifact_type, m.config_digest,
+	m.subject_digest, m.size, m.payload, m.annotations, m.created_at, m.pulled_at`
+
+func scanManifest(row interface{ Scan(...any) error }) (Manifest, error) {
+	var m Manifest
+	var cfg, subj sql.NullString
+	var c int64
+	var p sql.NullInt64
+	err := row.Scan(&m.ID, &m.RepositoryID, &m.Digest, &m.MediaType, &m.ArtifactType, &cfg, &subj, &m.Size, &m.Payload, &m.Annotations, &c, &p)
+	m.ConfigDigest, m.SubjectDigest = cfg.String, subj.String
+	m.CreatedAt, m.PulledAt = fromMicros(c), fromNullMicros(p)
+	return m, notFound(err)
+}
+
+// ManifestByDigest returns a manifest of the repository by digest.
+func (q q) ManifestByDigest(ctx context.Context, repo, digest string) (Manifest, error) {
+	return scanManifest(q.queryRow(ctx, "SELECT "+manifestColumns+` FROM repositories r
+		JOIN manifests m ON m.repository_id = r.id WHERE r.name = $1 AND m.digest = $2`, repo, digest))
+}
+
+// ManifestByTag resolves a tag of the repository to its manifest.
+func (q q) ManifestByTag(ctx context.Context, repo, tag string) (Manifest, error) {
+	return scanManifest(q.queryRow(ctx, "SELECT "+manifestColumns+` FROM repositories r
+		JOIN tags t ON t.repository_id = r.id JOIN manifests m ON m.id = t.manifest_id
+		WHERE r.name = $1 AND t.name = $2`, repo, tag))
+}
+
+// PutManifestParams is a validated manifest with everything it references.
+type PutManifestParams struct {
+	ProjectID     int64
+	Repository    string
+	Digest        string
+	MediaType     string
+	ArtifactType  string
+	ConfigDigest  string
+	SubjectDigest string
+	Payload       []byte
+	Annotations   string
+	Blobs         []string // config and layers that must be linked in the repository
+	Children      []string // index entries that must exist in the repository
+	Tag           string   // "" when pushed by digest
+}
+
+// PutManifestResult reports what changed, for events and garbage collection.
+type PutManifestResult struct {
+	ManifestID int64
+	Created    bool   // the manifest did not exist in the repository before
+	OldTagged  string // digest the tag pointed at before, when the push moved it
+}
+
+// PutManifest stores a manifest and its references and points the tag at it, atomically. Every
+// referenced blob must be linked in the repository and every child manifest present; the blob
+// rows are locked for the transaction so a concurrent collection cannot delete them while the
+// reference is being written.
+func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifestResult, error) {
+	var res PutManifestResult
+	err := db.Tx(ctx, func(tx *Tx) error {
+		res = PutManifestResult{}
+		repoID, err := tx.ensureRepository(ctx, p.ProjectID, p.Repository)
+		if err != nil {
+			return err
+		}
+		blobs := dedupe(p.Blobs)
+		if len(blobs) > 0 {
+			if err := tx.checkLinked(ctx, repoID, blobs); err != nil {
+				return err
+			}
+		}
+		children := dedupe(p.Children)
+		childIDs := make([]int64, 0, len(children))
+		for _, c := range children {
+			var id int64
+			err := tx.queryRowW(ctx, "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2", repoID, c).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				return &ManifestUnknownError{Digest: c}
+			}
+			if err != nil {
+				return fmt.Errorf("check child manifest %s: %w", c, err)
+			}
+			childIDs = append(childIDs, id)
+		}
+		t := now()
+		err = tx.queryRowW(ctx, "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2", repoID, p.Digest).Scan(&res.ManifestID)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			res.Created = true
+			err = tx.queryRowW(ctx, `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_digest,
+				subject_digest, size, payload, annotations, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+				repoID, p.Digest, p.MediaType, p.ArtifactType, nullable(p.ConfigDigest), nullable(p.SubjectDigest),
+				len(p.Payload), p.Payload, p.Annotations, t).Scan(&res.ManifestID)
+			if err != nil {
+				return fmt.Errorf("insert manifest %s: %w", p.Digest, err)
+			}
+			for _, b := range blobs {
+				if _, err := tx.exec(ctx, "INSERT INTO manifest_blobs (manifest_id, digest) VALUES ($1, $2)", res.ManifestID, b); err != nil {
+					return fmt.Errorf("manifest %s references blob %s: %w", p.Digest, b, err)
+				}
+			}
+			for _, c := range childIDs {
+				if _, err := tx.exec(ctx, "INSERT INTO manifest_children (parent_id, child_id) VALUES ($1, $2)", res.ManifestID, c); err != nil {
+					return fmt.Errorf("manifest %s references child %d: %w", p.Digest, c, err)
+				}
+			}
+		case err != nil:
+			return fmt.Errorf("look up manifest %s: %w", p.Digest, err)
+		}
+		if p.Tag != "" {
+			var old sql.NullString
+			err := tx.queryRowW(ctx, `SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id
+				WHERE t.repository_id = $1 AND t.name = $2`, repoID, p.Tag).Scan(&old)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("look up tag %s: %w", p.Tag, err)
+			}
+			if old.String != p.Digest {
+				res.OldTagged = old.String
+				if _, err := tx.exec(ctx, `INSERT INTO tags (repository_id, name, manifest_id, created_at, updated_at)
+					VALUES ($1, $2, $3, $4, $4)
+					ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at`,
+					repoID, p.Tag, res.ManifestID, t); err != nil {
+					return fmt.Errorf("tag %s: %w", p.Tag, err)
+				}
+			} else if _, err := tx.exec(ctx, "UPDATE tags SET updated_at = $3 WHERE repository_id = $1 AND name = $2", repoID, p.Tag, t); err != nil {
+				return fmt.Errorf("tag %s: %w", p.Tag, err)
+			}
+		}
+		_, err = tx.exec(ctx, "UPDATE repositories SET updated_at = $2 WHERE id = $1", repoID, t)
+		return err
+	})
+	return res, err
+}
+
+// checkLinked verifies (and on PostgreSQL share-locks) the blobs linked in the repository.
+func (tx *Tx) checkLinked(ctx context.Context, repoID int64, digests []string) error {
+	args := make([]any, 0, len(digests)+1)
+	args = append(args, repoID)
+	for _, d := range digests {
+		args = append(args, d)
+	}
+	rows, err := tx.queryW(ctx, "SELECT rb.digest FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repository_id = $1 AND rb.digest IN ("+
+		placeholders(2, len(digests))+")"+tx.d.lockShared(), args...)
+	if err != nil {
+		return fmt.Errorf("check blobs: %w", err)
+	}
+	defer rows.Close()
+	found := make(map[string]bool, len(digests))
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return err
+		}
+		found[d] = true
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, d := range digests {
+		if !found[d] {
+			return &BlobUnknownError{Digest: d}
+		}
+	}
+	return nil
+}
+
+// DeleteManifest removes a manifest and every tag pointing at it. It refuses (ErrReferenced)
+// while an index in the repository still lists it. It returns the deleted manifest's tags.
+func (db *DB) DeleteManifest(ctx context.Context, repo, digest string) ([]string, error) {
+	var tags []string
+	err := db.Tx(ctx, func(tx *Tx) error {
+		tags = nil
+		var id int64
+		err := tx.queryRowW(ctx, `SELECT m.id FROM manifests m JOIN repositories r ON r.id = m.repository_id
+			WHERE r.name = $1 AND m.digest = $2`, repo, digest).Scan(&id)
+		if err != nil {
+			return notFound(err)
+		}
+		var parents int64
+		if err := tx.queryRowW(ctx, "SELECT COUNT(*) FROM manifest_children WHERE child_id = $1", id).Scan(&parents); err != nil {
+			return err
+		}
+		if parents > 0 {
+			return ErrReferenced
+		}
+		rows, err := tx.queryW(ctx, "DELETE FROM tags WHERE manifest_id = $1 RETURNING name", id)
+		if err != nil {
+			return fmt.Errorf("delete tags of %s: %w", digest, err)
+		}
+		for rows.Next() {
+			var t string
+			if err := rows.Scan(&t); err != nil {
+				rows.Close()
+				return err
+			}
+			tags = append(tags, t)
+		}
+		rows.Close()
+		if _, err := tx.exec(ctx, "DELETE FROM manifests WHERE id = $1", id); err != nil {
+			return fmt.Errorf("delete manifest %s: %w", digest, err)
+		}
+		return nil
+	})
+	return tags, err
+}
+
+// DeleteTag removes a tag and returns the digest it pointed at.
+func (q q) DeleteTag(ctx context.Context, repo, tag string) (string, error) {
+	var d string
+	err := q.queryRowW(ctx, `DELETE FROM tags WHERE name = $2
+		AND repository_id = (SELECT id FROM repositories WHERE name = $1)
+		RETURNING (SELECT digest FROM manifests WHERE id = tags.manifest_id)`, repo, tag).Scan(&d)
+	return d, notFound(err)
+}
+
+// ListTags returns up to n tag names of the repository after `last`, in byte order.
+func (q q) ListTags(ctx context.Context, repo, last string, n int) ([]string, error) {
+	rows, err := q.query(ctx, `SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id
+		WHERE r.name = $1 AND t.name > $2 ORDER BY t.name LIMIT $3`, repo, last, n)
+	if err != nil {
+		return nil, fmt.Errorf("list tags of %s: %w", repo, err)
+	}
+	return scanStrings(rows)
+}
+
+// Referrer is a manifest whose subject is a given digest.
+type Referrer struct {
+	Digest       string
+	MediaType    string
+	ArtifactType string
+	Size         int64
+	Annotations  string
+}
+
+// Referrers lists the manifests of the repository whose subject is digest, optionally only
+// those of one artifact type.
+func (q q) Referrers(ctx context.Context, repo, digest, artifactType string) ([]Referrer, error) {
+	query := `SELECT m.digest, m.media_type, m.artifact_type, m.size, m.annotations FROM repositories r
+		JOIN manifests m ON m.repository_id = r.id WHERE r.name = $1 AND m.subject_digest = $2`
+	args := []any{repo, digest}
+	if artifactType != "" {
+		query += " AND m.artifact_type = $3"
+		args = append(args, artifactType)
+	}
+	rows, err := q.query(ctx, query+" ORDER BY m.id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("referrers of %s: %w", digest, err)
+	}
+	defer rows.Close()
+	var out []Referrer
+	for rows.Next() {
+		var r Referrer
+		if err := rows.Scan(&r.Digest, &r.MediaType, &r.ArtifactType, &r.Size, &r.Annotations); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// CatalogFilter limits the catalog to what the caller may see.
+type CatalogFilter struct {
+	AllVisible bool  // system administrators see every repository
+	UserID     int64 // otherwise: public projects and projects the user is a member of
+	Last       string
+	N          int
+}
+
+// Catalog lists repository names in byte order.
+func (q q) Catalog(ctx context.Context, f CatalogFilter) ([]string, error) {
+	query := "SELECT r.name FROM repositories r"
+	args := []any{f.Last, f.N}
+	where := " WHERE r.name > $1"
+	if !f.AllVisible {
+		query += " JOIN projects p ON p.id = r.project_id"
+		args = append(args, f.UserID)
+		where += " AND (p.public OR p.id IN (SELECT project_id FROM project_members WHERE entity_type = 'u' AND entity_id = $3))"
+	}
+	rows, err := q.query(ctx, query+where+" ORDER BY r.name LIMIT $2", args...)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	return scanStrings(rows)
+}
+
+// MarkPulled records a pull time on the manifest and tag (best effort, off the hot path's
+// critical section: callers may run it asynchronously).
+func (q q) MarkPulled(ctx context.Context, manifestID int64, tag string, at time.Time) error {
+	t := at.UnixMicro()
+	if _, err := q.exec(ctx, "UPDATE manifests SET pulled_at = $2 WHERE id = $1", manifestID, t); err != nil {
+		return err
+	}
+	if tag != "" {
+		if _, err := q.exec(ctx, "UPDATE tags SET pulled_at = $3 WHERE manifest_id = $1 AND name = $2", manifestID, tag, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func scanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func dedupe(in []string) []string {
+	seen := make(map[string]bool, len(in))
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,230 @@
+package meta_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/meta/metatest"
+)
+
+func digestOf(i int) string { return fmt.Sprintf("sha256:%064x", i) }
+
+func setup(t *testing.T, db *meta.DB) (userID, projectID int64) {
+	t.Helper()
+	ctx := context.Background()
+	uid, err := db.CreateUser(ctx, meta.User{Username: "alice", PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := db.CreateProject(ctx, meta.Project{Name: "proj", OwnerID: uid, Metadata: map[string]string{"auto_scan": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uid, pid
+}
+
+func TestMigrationsAreIdempotent(t *testing.T) {
+	t.Parallel()
+	for _, d := range metatest.Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			db := metatest.Open(t, d)
+			v, err := db.SchemaVersion(context.Background())
+			if err != nil || v < 1 {
+				t.Fatalf("schema version %d, %v", v, err)
+			}
+		})
+	}
+}
+
+func TestProjects(t *testing.T) {
+	t.Parallel()
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		uid, pid := setup(t, db)
+		if _, err := db.CreateProject(ctx, meta.Project{Name: "proj", OwnerID: uid}); !errors.Is(err, meta.ErrConflict) {
+			t.Fatalf("duplicate project: got %v, want ErrConflict", err)
+		}
+		p, err := db.ProjectByName(ctx, "proj")
+		if err != nil || p.ID != pid || p.OwnerName != "alice" || p.Public {
+			t.Fatalf("ProjectByName = %+v, %v", p, err)
+		}
+		md, err := db.ProjectMetadata(ctx, pid)
+		if err != nil || md["auto_scan"] != "true" {
+			t.Fatalf("metadata = %v, %v", md, err)
+		}
+		role, err := db.MemberRole(ctx, pid, uid)
+		if err != nil || role != meta.RoleProjectAdmin {
+			t.Fatalf("owner role = %d, %v", role, err)
+		}
+		if _, err := db.ProjectByName(ctx, "nope"); !errors.Is(err, meta.ErrNotFound) {
+			t.Fatalf("unknown project: %v", err)
+		}
+		other, _ := db.CreateUser(ctx, meta.User{Username: "bob"})
+		ps, total, err := db.ListProjects(ctx, meta.ProjectFilter{UserID: other})
+		if err != nil || total != 0 || len(ps) != 0 {
+			t.Fatalf("bob sees %v (%d), %v", ps, total, err)
+		}
+		ps, total, err = db.ListProjects(ctx, meta.ProjectFilter{UserID: uid})
+		if err != nil || total != 1 || ps[0].Name != "proj" {
+			t.Fatalf("alice sees %v (%d), %v", ps, total, err)
+		}
+		if err := db.LinkBlob(ctx, pid, "proj/app", digestOf(1), 10); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.DeleteProject(ctx, pid); !errors.Is(err, meta.ErrNotEmpty) {
+			t.Fatalf("delete non-empty project: %v", err)
+		}
+	})
+}
+
+func TestManifestLifecycle(t *testing.T) {
+	t.Parallel()
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		_, pid := setup(t, db)
+		repo := "proj/app"
+		put := meta.PutManifestParams{ProjectID: pid, Repository: repo, Digest: digestOf(100), MediaType: "application/vnd.oci.image.manifest.v1+json",
+			ConfigDigest: digestOf(1), Payload: []byte(`{}`), Blobs: []string{digestOf(1), digestOf(2)}, Tag: "v1"}
+		var bu *meta.BlobUnknownError
+		if _, err := db.PutManifest(ctx, put); !errors.As(err, &bu) || bu.Digest != digestOf(1) {
+			t.Fatalf("manifest with unlinked blobs: %v", err)
+		}
+		for i := 1; i <= 2; i++ {
+			if err := db.LinkBlob(ctx, pid, repo, digestOf(i), int64(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := db.PutManifest(ctx, put)
+		if err != nil || !res.Created || res.OldTagged != "" {
+			t.Fatalf("put: %+v %v", res, err)
+		}
+		m, err := db.ManifestByTag(ctx, repo, "v1")
+		if err != nil || m.Digest != digestOf(100) || string(m.Payload) != "{}" || m.ConfigDigest != digestOf(1) {
+			t.Fatalf("by tag: %+v %v", m, err)
+		}
+		// A referrer and an index.
+		ref := meta.PutManifestParams{ProjectID: pid, Repository: repo, Digest: digestOf(101), MediaType: "application/vnd.oci.image.manifest.v1+json",
+			ArtifactType: "application/x-sbom", SubjectDigest: digestOf(100), Payload: []byte(`{"a":1}`), Annotations: `{"k":"v"}`}
+		if _, err := db.PutManifest(ctx, ref); err != nil {
+			t.Fatal(err)
+		}
+		idx := meta.PutManifestParams{ProjectID: pid, Repository: repo, Digest: digestOf(102), MediaType: "application/vnd.oci.image.index.v1+json",
+			Payload: []byte(`[]`), Children: []string{digestOf(100)}, Tag: "v1"}
+		res, err = db.PutManifest(ctx, idx)
+		if err != nil || res.OldTagged != digestOf(100) {
+			t.Fatalf("index moving v1: %+v %v", res, err)
+		}
+		refs, err := db.Referrers(ctx, repo, digestOf(100), "")
+		if err != nil || len(refs) != 1 || refs[0].Annotations != `{"k":"v"}` {
+			t.Fatalf("referrers: %+v %v", refs, err)
+		}
+		refs, _ = db.Referrers(ctx, repo, digestOf(100), "application/other")
+		if len(refs) != 0 {
+			t.Fatalf("filtered referrers: %+v", refs)
+		}
+		if _, err := db.DeleteManifest(ctx, repo, digestOf(100)); !errors.Is(err, meta.ErrReferenced) {
+			t.Fatalf("delete child of index: %v", err)
+		}
+		tags, err := db.DeleteManifest(ctx, repo, digestOf(102))
+		if err != nil || len(tags) != 1 || tags[0] != "v1" {
+			t.Fatalf("delete index: %v %v", tags, err)
+		}
+		if _, err := db.ManifestByTag(ctx, repo, "v1"); !errors.Is(err, meta.ErrNotFound) {
+			t.Fatalf("tag should be gone: %v", err)
+		}
+		if _, err := db.DeleteManifest(ctx, repo, digestOf(100)); err != nil {
+			t.Fatalf("delete former child: %v", err)
+		}
+	})
+}
+
+func TestTagsAndCatalogInByteOrder(t *testing.T) {
+	t.Parallel()
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		_, pid := setup(t, db)
+		repo := "proj/app"
+		names := []string{"b", "B", "a", "_x", "a-1", "a.1", "Z"}
+		for i, n := range names {
+			if _, err := db.PutManifest(ctx, meta.PutManifestParams{ProjectID: pid, Repository: repo, Digest: digestOf(i), MediaType: "m", Payload: []byte("x"), Tag: n}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := db.ListTags(ctx, repo, "", 100)
+		want := []string{"B", "Z", "_x", "a", "a-1", "a.1", "b"}
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("tags = %v, want %v (%v)", got, want, err)
+		}
+		got, _ = db.ListTags(ctx, repo, "Z", 2)
+		if fmt.Sprint(got) != "[_x a]" {
+			t.Fatalf("page after Z = %v", got)
+		}
+		for _, r := range []string{"proj/b", "proj/a/x", "proj/A"} {
+			if err := db.LinkBlob(ctx, pid, r, digestOf(1), 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cat, err := db.Catalog(ctx, meta.CatalogFilter{AllVisible: true, N: 10})
+		if err != nil || fmt.Sprint(cat) != "[proj/A proj/a/x proj/app proj/b]" {
+			t.Fatalf("catalog = %v %v", cat, err)
+		}
+		cat, _ = db.Catalog(ctx, meta.CatalogFilter{UserID: 999, N: 10})
+		if len(cat) != 0 {
+			t.Fatalf("outsider sees %v", cat)
+		}
+	})
+}
+
+func TestUploadsAdvanceOnce(t *testing.T) {
+	t.Parallel()
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		if err := db.CreateUpload(ctx, meta.Upload{ID: "u1", Repository: "proj/app", HashAlg: "sha256"}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := db.AdvanceUpload(ctx, "u1", 0, 5, []byte("state")); err == nil {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				} else if !errors.Is(err, meta.ErrConcurrentUpdate) {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Fatalf("%d writers advanced the same offset", wins)
+		}
+		u, err := db.Upload(ctx, "u1")
+		if err != nil || u.Size != 5 || string(u.HashState) != "state" {
+			t.Fatalf("upload = %+v %v", u, err)
+		}
+	})
+}
+
+func TestSettingIfAbsentKeepsFirst(t *testing.T) {
+	t.Parallel()
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		v, err := db.SetSettingIfAbsent(ctx, "k", "first")
+		if err != nil || v != "first" {
+			t.Fatal(v, err)
+		}
+		v, err = db.SetSettingIfAbsent(ctx, "k", "second")
+		if err != nil || v != "first" {
+			t.Fatal(v, err)
+		}
+	})
+}

@@ -1,0 +1,85 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Upload is an upload session. Its data lives in the blob store under ID.
+type Upload struct {
+	ID         string
+	Repository string
+	Size       int64
+	HashAlg    string
+	HashState  []byte
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+func (q q) CreateUpload(ctx context.Context, u Upload) error {
+	t := now()
+	_, err := q.exec(ctx, `INSERT INTO uploads (id, repository, size, hash_alg, hash_state, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $6)`, u.ID, u.Repository, u.Size, u.HashAlg, u.HashState, t)
+	if err != nil {
+		if q.d.isUniqueViolation(err) {
+			return ErrConflict
+		}
+		return fmt.Errorf("create upload: %w", err)
+	}
+	return nil
+}
+
+// Upload reads a session through the write connection: the previous chunk may have been
+// recorded a moment ago by this or another process.
+func (q q) Upload(ctx context.Context, id string) (Upload, error) {
+	var u Upload
+	var c, up int64
+	err := q.queryRowW(ctx, `SELECT id, repository, size, hash_alg, hash_state, created_at, updated_at FROM uploads WHERE id = $1`, id).
+		Scan(&u.ID, &u.Repository, &u.Size, &u.HashAlg, &u.HashState, &c, &up)
+	u.CreatedAt, u.UpdatedAt = fromMicros(c), fromMicros(up)
+	return u, notFound(err)
+}
+
+// AdvanceUpload records that the session grew from `from` to `size` bytes with the given hash
+// state. It fails with ErrConcurrentUpdate when another request moved the session meanwhile,
+// so two writers of one session cannot both win.
+func (q q) AdvanceUpload(ctx context.Context, id string, from, size int64, state []byte) error {
+	res, err := q.exec(ctx, "UPDATE uploads SET size = $3, hash_state = $4, updated_at = $5 WHERE id = $1 AND size = $2",
+		id, from, size, state, now())
+	if err != nil {
+		return fmt.Errorf("advance upload %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrConcurrentUpdate
+	}
+	return nil
+}
+
+// DeleteUpload removes a session row; ErrNotFound if absent.
+func (q q) DeleteUpload(ctx context.Context, id string) error {
+	res, err := q.exec(ctx, "DELETE FROM uploads WHERE id = $1", id)
+	if err != nil {
+		return fmt.Errorf("delete upload %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// StaleUploads lists sessions not touched since before.
+func (q q) StaleUploads(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	rows, err := q.query(ctx, "SELECT id FROM uploads WHERE updated_at < $1 ORDER BY updated_at LIMIT $2", before.UnixMicro(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("stale uploads: %w", err)
+	}
+	return scanStrings(rows)
+}
+
+// CountUploads returns the number of open upload sessions (a metric).
+func (q q) CountUploads(ctx context.Context) (int64, error) {
+	var n int64
+	err := q.queryRow(ctx, "SELECT COUNT(*) FROM uploads").Scan(&n)
+	return n, err
+}
