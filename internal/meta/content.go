@@ -38,6 +38,22 @@ type BlobUnknownError struct{ Digest string }
 
 func (e *BlobUnknownError) Error() string { return "blob unknown to repository: " + e.Digest }
 
+// BlobRef is a blob a manifest references, with the size the manifest claims for it.
+type BlobRef struct {
+	Digest string
+	Size   int64
+}
+
+// BlobSizeError names a referenced blob whose size differs from the one the manifest claims.
+type BlobSizeError struct {
+	Digest         string
+	Claimed, Known int64
+}
+
+func (e *BlobSizeError) Error() string {
+	return fmt.Sprintf("blob %s has size %d, not %d", e.Digest, e.Known, e.Claimed)
+}
+
 // ManifestUnknownError names a child manifest an index references that the repository lacks.
 type ManifestUnknownError struct{ Digest string }
 
@@ -163,9 +179,9 @@ type PutManifestParams struct {
 	SubjectDigest string
 	Payload       []byte
 	Annotations   string
-	Blobs         []string // config and layers that must be linked in the repository
-	Children      []string // index entries that must exist in the repository
-	Tag           string   // "" when pushed by digest
+	Blobs         []BlobRef // config and layers that must be linked in the repository
+	Children      []string  // index entries that must exist in the repository
+	Tag           string    // "" when pushed by digest
 }
 
 // PutManifestResult reports what changed, for events and garbage collection.
@@ -187,7 +203,7 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 		if err != nil {
 			return err
 		}
-		blobs := dedupe(p.Blobs)
+		blobs := dedupeRefs(p.Blobs)
 		if len(blobs) > 0 {
 			if err := tx.checkLinked(ctx, repoID, blobs); err != nil {
 				return err
@@ -220,8 +236,8 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 				return fmt.Errorf("insert manifest %s: %w", p.Digest, err)
 			}
 			for _, b := range blobs {
-				if _, err := tx.exec(ctx, "INSERT INTO manifest_blobs (manifest_id, digest) VALUES ($1, $2)", res.ManifestID, b); err != nil {
-					return fmt.Errorf("manifest %s references blob %s: %w", p.Digest, b, err)
+				if _, err := tx.exec(ctx, "INSERT INTO manifest_blobs (manifest_id, digest) VALUES ($1, $2)", res.ManifestID, b.Digest); err != nil {
+					return fmt.Errorf("manifest %s references blob %s: %w", p.Digest, b.Digest, err)
 				}
 			}
 			for _, c := range childIDs {
@@ -257,33 +273,39 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 	return res, err
 }
 
-// checkLinked verifies (and on PostgreSQL share-locks) the blobs linked in the repository.
-func (tx *Tx) checkLinked(ctx context.Context, repoID int64, digests []string) error {
-	args := make([]any, 0, len(digests)+1)
+// checkLinked verifies that the blobs are linked in the repository with the claimed sizes and,
+// on PostgreSQL, share-locks their rows until the transaction ends.
+func (tx *Tx) checkLinked(ctx context.Context, repoID int64, refs []BlobRef) error {
+	args := make([]any, 0, len(refs)+1)
 	args = append(args, repoID)
-	for _, d := range digests {
-		args = append(args, d)
+	for _, r := range refs {
+		args = append(args, r.Digest)
 	}
-	rows, err := tx.queryW(ctx, "SELECT rb.digest FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repository_id = $1 AND rb.digest IN ("+
-		placeholders(2, len(digests))+")"+tx.d.lockShared(), args...)
+	rows, err := tx.queryW(ctx, "SELECT b.digest, b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repository_id = $1 AND rb.digest IN ("+
+		placeholders(2, len(refs))+")"+tx.d.lockShared(), args...)
 	if err != nil {
 		return fmt.Errorf("check blobs: %w", err)
 	}
 	defer rows.Close()
-	found := make(map[string]bool, len(digests))
+	found := make(map[string]int64, len(refs))
 	for rows.Next() {
 		var d string
-		if err := rows.Scan(&d); err != nil {
+		var size int64
+		if err := rows.Scan(&d, &size); err != nil {
 			return err
 		}
-		found[d] = true
+		found[d] = size
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, d := range digests {
-		if !found[d] {
-			return &BlobUnknownError{Digest: d}
+	for _, r := range refs {
+		size, ok := found[r.Digest]
+		if !ok {
+			return &BlobUnknownError{Digest: r.Digest}
+		}
+		if size != r.Size {
+			return &BlobSizeError{Digest: r.Digest, Claimed: r.Size, Known: size}
 		}
 	}
 	return nil
@@ -441,6 +463,18 @@ func nullable(s string) any {
 		return nil
 	}
 	return s
+}
+
+func dedupeRefs(in []BlobRef) []BlobRef {
+	seen := make(map[string]bool, len(in))
+	out := make([]BlobRef, 0, len(in))
+	for _, r := range in {
+		if !seen[r.Digest] {
+			seen[r.Digest] = true
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func dedupe(in []string) []string {

@@ -89,7 +89,7 @@ func TestManifestLifecycle(t *testing.T) {
 		_, pid := setup(t, db)
 		repo := "proj/app"
 		put := meta.PutManifestParams{ProjectID: pid, Repository: repo, Digest: digestOf(100), MediaType: "application/vnd.oci.image.manifest.v1+json",
-			ConfigDigest: digestOf(1), Payload: []byte(`{}`), Blobs: []string{digestOf(1), digestOf(2)}, Tag: "v1"}
+			ConfigDigest: digestOf(1), Payload: []byte(`{}`), Blobs: []meta.BlobRef{{digestOf(1), 1}, {digestOf(2), 2}}, Tag: "v1"}
 		var bu *meta.BlobUnknownError
 		if _, err := db.PutManifest(ctx, put); !errors.As(err, &bu) || bu.Digest != digestOf(1) {
 			t.Fatalf("manifest with unlinked blobs: %v", err)

@@ -1,0 +1,204 @@
+package oci
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/rbac"
+	"github.com/berthreg/berth/internal/registry"
+)
+
+func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, q request) {
+	rd, _, err := h.Reg.OpenBlob(r.Context(), q.repo, q.ref)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	defer rd.Close()
+	hd := w.Header()
+	hd.Set("Docker-Content-Digest", q.ref)
+	hd.Set("Content-Type", "application/octet-stream")
+	hd.Set("ETag", `"`+q.ref+`"`)
+	hd.Set("Cache-Control", "max-age=31536000")
+	// ServeContent answers Range and HEAD; with an *os.File underneath, the body goes out
+	// through sendfile without passing through user space.
+	http.ServeContent(w, r, "", time.Time{}, rd)
+}
+
+func (h *Handler) deleteBlob(w http.ResponseWriter, r *http.Request, q request) {
+	if err := h.Reg.DeleteBlob(r.Context(), q.repo, q.ref); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// startUpload serves POST /v2/<name>/blobs/uploads/: a mount (?mount=&from=), a monolithic
+// upload (?digest=), or a new session.
+func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, q request) {
+	ctx := r.Context()
+	params := r.URL.Query()
+	if mount, from := params.Get("mount"), params.Get("from"); mount != "" && from != "" && from != q.repo {
+		if ok, err := h.mount(r, q, mount, from); err != nil {
+			h.fail(w, r, err)
+			return
+		} else if ok {
+			h.blobCreated(w, q.repo, mount)
+			return
+		}
+	}
+	dgst := params.Get("digest")
+	alg := ""
+	if dgst != "" {
+		d, err := registry.ParseDigest(dgst)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		alg = d.Algorithm().String()
+	}
+	u, err := h.Reg.StartUpload(ctx, q.repo, alg)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if dgst != "" {
+		if _, err := h.Reg.FinishUpload(ctx, q.project.ID, q.repo, u.ID, dgst, -1, r.Body); err != nil {
+			h.Reg.CancelUpload(ctx, q.repo, u.ID)
+			h.fail(w, r, err)
+			return
+		}
+		h.blobCreated(w, q.repo, dgst)
+		return
+	}
+	h.uploadAccepted(w, q.repo, u, http.StatusAccepted)
+}
+
+// mount links the blob from another repository when the caller may pull there. The source
+// is checked against the caller's current rights rather than the token's access list: clients
+// ask for a token scoped to the target repository only, and a mount they may not make simply
+// becomes an ordinary upload.
+func (h *Handler) mount(r *http.Request, q request, dgst, from string) (bool, error) {
+	src, err := h.Reg.Project(r.Context(), from)
+	if err != nil {
+		return false, nil // an invalid or unknown source is just not mountable
+	}
+	ok := q.caller.claims != nil && tokenGrants(q.caller.claims, from, "pull")
+	if !ok {
+		if ok, err = h.Authz.Can(r.Context(), q.caller.principal, src, rbac.ResRepository, rbac.ActPull); err != nil || !ok {
+			return false, err
+		}
+	}
+	return h.Reg.Mount(r.Context(), q.project.ID, q.repo, from, dgst)
+}
+
+func (h *Handler) blobCreated(w http.ResponseWriter, repo, dgst string) {
+	hd := w.Header()
+	hd.Set("Location", h.ExternalURL+"/v2/"+repo+"/blobs/"+dgst)
+	hd.Set("Docker-Content-Digest", dgst)
+	hd.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+}
+
+func (h *Handler) uploadAccepted(w http.ResponseWriter, repo string, u meta.Upload, status int) {
+	hd := w.Header()
+	hd.Set("Location", h.ExternalURL+"/v2/"+repo+"/blobs/uploads/"+u.ID)
+	hd.Set("Docker-Upload-UUID", u.ID)
+	hd.Set("Range", uploadRange(u.Size))
+	hd.Set("Content-Length", "0")
+	w.WriteHeader(status)
+}
+
+// uploadRange is the Range header of an upload: the inclusive byte range received so far
+// ("0-0" before the first byte, as clients expect).
+func uploadRange(size int64) string {
+	if size == 0 {
+		return "0-0"
+	}
+	return fmt.Sprintf("0-%d", size-1)
+}
+
+func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, q request) {
+	u, err := h.Reg.Upload(r.Context(), q.repo, q.ref)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.uploadAccepted(w, q.repo, u, http.StatusNoContent)
+}
+
+func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, q request) {
+	start, err := chunkStart(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	u, err := h.Reg.AppendUpload(r.Context(), q.repo, q.ref, start, r.Body)
+	if err != nil {
+		if re, ok := err.(*registry.Error); ok && re.Code == registry.CodeRangeInvalid {
+			if size, ok := re.Detail.(int64); ok {
+				w.Header().Set("Location", h.ExternalURL+"/v2/"+q.repo+"/blobs/uploads/"+q.ref)
+				w.Header().Set("Range", uploadRange(size))
+				re = &registry.Error{Code: re.Code, Message: re.Message}
+				err = re
+			}
+		}
+		h.fail(w, r, err)
+		return
+	}
+	h.uploadAccepted(w, q.repo, u, http.StatusAccepted)
+}
+
+func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, q request) {
+	dgst := r.URL.Query().Get("digest")
+	if dgst == "" {
+		h.fail(w, r, &registry.Error{Code: registry.CodeDigestInvalid, Message: "the digest query parameter is required to complete an upload"})
+		return
+	}
+	start, err := chunkStart(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if _, err := h.Reg.FinishUpload(r.Context(), q.project.ID, q.repo, q.ref, dgst, start, r.Body); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.blobCreated(w, q.repo, dgst)
+}
+
+func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, q request) {
+	if err := h.Reg.CancelUpload(r.Context(), q.repo, q.ref); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// chunkStart reads Content-Range ("<start>-<end>", inclusive; "bytes=" tolerated) and checks it
+// against Content-Length. It returns -1 when there is none (a streamed chunk).
+func chunkStart(r *http.Request) (int64, error) {
+	cr := r.Header.Get("Content-Range")
+	if cr == "" {
+		return -1, nil
+	}
+	cr = strings.TrimPrefix(strings.TrimPrefix(cr, "bytes "), "bytes=")
+	a, b, ok := strings.Cut(cr, "-")
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	end, err2 := strconv.ParseInt(b, 10, 64)
+	if !ok || err1 != nil || err2 != nil || start < 0 || end < start {
+		return 0, &registry.Error{Code: registry.CodeRangeInvalid, Message: fmt.Sprintf("invalid Content-Range %q", r.Header.Get("Content-Range"))}
+	}
+	if r.ContentLength >= 0 && r.ContentLength != end-start+1 {
+		return 0, &registry.Error{Code: registry.CodeRangeInvalid, Message: fmt.Sprintf("Content-Range %q does not match Content-Length %d", r.Header.Get("Content-Range"), r.ContentLength)}
+	}
+	// Bound the body by the declared range so a client cannot write past it.
+	r.Body = http.MaxBytesReader(nil, r.Body, end-start+1)
+	return start, nil
+}

@@ -1,0 +1,177 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berthreg/berth/internal/meta"
+)
+
+// PutManifestResult is what the client hears back.
+type PutManifestResult struct {
+	Digest  digest.Digest
+	Subject string // the subject digest, for the OCI-Subject header
+	Created bool
+}
+
+// PutManifest validates and stores a manifest under ref (a tag or the manifest's digest). Every
+// blob it references must be linked in the repository and every child manifest present.
+func (s *Service) PutManifest(ctx context.Context, project meta.Project, repo, ref, contentType string, body []byte) (PutManifestResult, error) {
+	if int64(len(body)) > s.MaxManifestSize {
+		return PutManifestResult{}, errorf(CodeTooLarge, "manifest is larger than %d bytes", s.MaxManifestSize)
+	}
+	var d digest.Digest
+	tag := ""
+	if IsDigest(ref) {
+		want, err := ParseDigest(ref)
+		if err != nil {
+			return PutManifestResult{}, err
+		}
+		d = want.Algorithm().FromBytes(body)
+		if d != want {
+			return PutManifestResult{}, errorf(CodeDigestInvalid, "manifest digest is %s, not %s", d, want)
+		}
+	} else {
+		if !ValidTag(ref) {
+			return PutManifestResult{}, errorf(CodeManifestInvalid, "invalid tag %q: must match %s", ref, tagRE)
+		}
+		tag = ref
+		d = digest.FromBytes(body)
+	}
+	p, err := parseManifest(contentType, body)
+	if err != nil {
+		return PutManifestResult{}, err
+	}
+	res, err := s.DB.PutManifest(ctx, meta.PutManifestParams{
+		ProjectID:     project.ID,
+		Repository:    repo,
+		Digest:        d.String(),
+		MediaType:     p.mediaType,
+		ArtifactType:  p.artifactType,
+		ConfigDigest:  p.config,
+		SubjectDigest: p.subject,
+		Payload:       body,
+		Annotations:   p.annotations,
+		Blobs:         p.blobs,
+		Children:      p.children,
+		Tag:           tag,
+	})
+	var bu *meta.BlobUnknownError
+	var bs *meta.BlobSizeError
+	var mu *meta.ManifestUnknownError
+	switch {
+	case errors.As(err, &bu):
+		return PutManifestResult{}, &Error{Code: CodeManifestBlobUnknown, Message: "blob unknown to repository: " + bu.Digest, Detail: map[string]string{"digest": bu.Digest}}
+	case errors.As(err, &bs):
+		return PutManifestResult{}, errorf(CodeManifestInvalid, "%v", bs)
+	case errors.As(err, &mu):
+		return PutManifestResult{}, &Error{Code: CodeManifestBlobUnknown, Message: "manifest unknown to repository: " + mu.Digest, Detail: map[string]string{"digest": mu.Digest}}
+	case err != nil:
+		return PutManifestResult{}, err
+	}
+	return PutManifestResult{Digest: d, Subject: p.subject, Created: res.Created}, nil
+}
+
+// GetManifest resolves a tag or digest of the repository.
+func (s *Service) GetManifest(ctx context.Context, repo, ref string) (meta.Manifest, error) {
+	var m meta.Manifest
+	var err error
+	if IsDigest(ref) {
+		if _, err := ParseDigest(ref); err != nil {
+			return m, err
+		}
+		m, err = s.DB.ManifestByDigest(ctx, repo, ref)
+	} else {
+		if !ValidTag(ref) {
+			return m, errorf(CodeManifestInvalid, "invalid tag %q", ref)
+		}
+		m, err = s.DB.ManifestByTag(ctx, repo, ref)
+	}
+	if errors.Is(err, meta.ErrNotFound) {
+		return m, errorf(CodeManifestUnknown, "manifest %s unknown to repository %s", ref, repo)
+	}
+	return m, err
+}
+
+// RecordPull notes a pull time without holding up the response.
+func (s *Service) RecordPull(m meta.Manifest, ref string) {
+	tag := ""
+	if !IsDigest(ref) {
+		tag = ref
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.DB.MarkPulled(ctx, m.ID, tag, time.Now()); err != nil {
+			s.Log.Debug("record pull time", "digest", m.Digest, "err", err)
+		}
+	}()
+}
+
+// DeleteManifest deletes by digest (the manifest and its tags) or by tag (the tag only, as
+// distribution-spec 1.1 defines).
+func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
+	if !IsDigest(ref) {
+		if !ValidTag(ref) {
+			return errorf(CodeManifestInvalid, "invalid tag %q", ref)
+		}
+		_, err := s.DB.DeleteTag(ctx, repo, ref)
+		if errors.Is(err, meta.ErrNotFound) {
+			return errorf(CodeManifestUnknown, "tag %s unknown to repository %s", ref, repo)
+		}
+		return err
+	}
+	if _, err := ParseDigest(ref); err != nil {
+		return err
+	}
+	_, err := s.DB.DeleteManifest(ctx, repo, ref)
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
+		return errorf(CodeManifestUnknown, "manifest %s unknown to repository %s", ref, repo)
+	case errors.Is(err, meta.ErrReferenced):
+		return errorf(CodePrecondition, "manifest %s is referenced by an index in %s: delete the index first", ref, repo)
+	}
+	return err
+}
+
+// ReferrersIndex is the referrers API answer: an OCI image index of descriptors.
+type ReferrersIndex struct {
+	SchemaVersion int                   `json:"schemaVersion"`
+	MediaType     string                `json:"mediaType"`
+	Manifests     []ReferrersDescriptor `json:"manifests"`
+}
+
+type ReferrersDescriptor struct {
+	MediaType    string            `json:"mediaType"`
+	Digest       string            `json:"digest"`
+	Size         int64             `json:"size"`
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+}
+
+// Referrers lists the manifests whose subject is dgst, filtered by artifact type when given.
+func (s *Service) Referrers(ctx context.Context, repo, dgst, artifactType string) (ReferrersIndex, error) {
+	if _, err := ParseDigest(dgst); err != nil {
+		return ReferrersIndex{}, err
+	}
+	rs, err := s.DB.Referrers(ctx, repo, dgst, artifactType)
+	if err != nil {
+		return ReferrersIndex{}, err
+	}
+	idx := ReferrersIndex{SchemaVersion: 2, MediaType: MediaTypeOCIIndex, Manifests: make([]ReferrersDescriptor, 0, len(rs))}
+	for _, r := range rs {
+		d := ReferrersDescriptor{MediaType: r.MediaType, Digest: r.Digest, Size: r.Size, ArtifactType: r.ArtifactType}
+		if r.Annotations != "" {
+			if err := json.Unmarshal([]byte(r.Annotations), &d.Annotations); err != nil {
+				return ReferrersIndex{}, fmt.Errorf("annotations of %s: %w", r.Digest, err)
+			}
+		}
+		idx.Manifests = append(idx.Manifests, d)
+	}
+	return idx, nil
+}

@@ -1,0 +1,134 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berthreg/berth/internal/blob"
+	"github.com/berthreg/berth/internal/meta"
+)
+
+// Service implements the registry's rules over the metadata store and the blob store.
+type Service struct {
+	DB              *meta.DB
+	Blobs           blob.Store
+	MaxManifestSize int64
+	Log             *slog.Logger
+
+	uploadLocks sync.Map // upload id -> *sync.Mutex: one writer per session in this process
+}
+
+// Project resolves the project of a repository name, validating the name on the way.
+// A missing project is NAME_UNKNOWN: a repository can only be pushed into an existing project.
+func (s *Service) Project(ctx context.Context, repo string) (meta.Project, error) {
+	name, err := ValidateRepository(repo)
+	if err != nil {
+		return meta.Project{}, err
+	}
+	p, err := s.DB.ProjectByName(ctx, name)
+	if errors.Is(err, meta.ErrNotFound) {
+		return meta.Project{}, errorf(CodeNameUnknown, "project %s not found", name)
+	}
+	if err != nil {
+		return meta.Project{}, fmt.Errorf("look up project %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// StatBlob returns the size of a blob linked in the repository.
+func (s *Service) StatBlob(ctx context.Context, repo string, d string) (int64, error) {
+	dg, err := ParseDigest(d)
+	if err != nil {
+		return 0, err
+	}
+	size, err := s.DB.LinkedBlobSize(ctx, repo, dg.String())
+	if errors.Is(err, meta.ErrNotFound) {
+		return 0, errorf(CodeBlobUnknown, "blob %s unknown to repository %s", d, repo)
+	}
+	return size, err
+}
+
+// OpenBlob opens a blob linked in the repository.
+func (s *Service) OpenBlob(ctx context.Context, repo string, d string) (blob.Reader, int64, error) {
+	size, err := s.StatBlob(ctx, repo, d)
+	if err != nil {
+		return nil, 0, err
+	}
+	r, err := s.Blobs.Open(ctx, digest.Digest(d))
+	if errors.Is(err, blob.ErrNotFound) {
+		// The metadata says it exists but the bytes are gone: a storage fault, not a client error.
+		s.Log.Error("blob missing from storage", "digest", d, "repository", repo)
+		return nil, 0, errorf(CodeBlobUnknown, "blob %s unknown to repository %s", d, repo)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("open blob %s: %w", d, err)
+	}
+	return r, size, nil
+}
+
+// DeleteBlob unlinks a blob from the repository; the bytes go when garbage collection finds
+// nothing else using them.
+func (s *Service) DeleteBlob(ctx context.Context, repo, d string) error {
+	dg, err := ParseDigest(d)
+	if err != nil {
+		return err
+	}
+	err = s.DB.UnlinkBlob(ctx, repo, dg.String())
+	if errors.Is(err, meta.ErrNotFound) {
+		return errorf(CodeBlobUnknown, "blob %s unknown to repository %s", d, repo)
+	}
+	return err
+}
+
+// Catalog lists repositories visible to the caller.
+func (s *Service) Catalog(ctx context.Context, f meta.CatalogFilter) ([]string, error) {
+	return s.DB.Catalog(ctx, f)
+}
+
+// Tags lists the tags of an existing repository.
+func (s *Service) Tags(ctx context.Context, repo, last string, n int) ([]string, error) {
+	if _, err := s.DB.RepositoryByName(ctx, repo); err != nil {
+		if errors.Is(err, meta.ErrNotFound) {
+			return nil, errorf(CodeNameUnknown, "repository %s not found", repo)
+		}
+		return nil, err
+	}
+	return s.DB.ListTags(ctx, repo, last, n)
+}
+
+// ExpireUploads removes upload sessions idle for longer than ttl and their data. It returns how
+// many it removed.
+func (s *Service) ExpireUploads(ctx context.Context, ttl time.Duration) (int, error) {
+	ids, err := s.DB.StaleUploads(ctx, time.Now().Add(-ttl), 1000)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		if err := s.DB.DeleteUpload(ctx, id); err != nil && !errors.Is(err, meta.ErrNotFound) {
+			return n, err
+		}
+		if err := s.Blobs.DeleteUpload(ctx, id); err != nil {
+			return n, err
+		}
+		n++
+	}
+	// Data left by sessions whose row is gone (a crash between the two deletes above).
+	cutoff := time.Now().Add(-ttl)
+	err = s.Blobs.Uploads(ctx, func(id string, modified time.Time) error {
+		if modified.After(cutoff) {
+			return nil
+		}
+		if _, err := s.DB.Upload(ctx, id); errors.Is(err, meta.ErrNotFound) {
+			return s.Blobs.DeleteUpload(ctx, id)
+		}
+		return nil
+	})
+	return n, err
+}

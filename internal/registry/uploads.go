@@ -1,0 +1,264 @@
+package registry
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berthreg/berth/internal/blob"
+	"github.com/berthreg/berth/internal/meta"
+)
+
+// Upload sessions follow the distribution spec: POST opens one, PATCH appends (in order, each
+// chunk starting where the last ended), PUT with ?digest= closes it. After every chunk the hash
+// state is saved with the session row, so another replica, or this one after a restart,
+// continues hashing where the last chunk ended without re-reading the data.
+
+func newHash(alg string) (hash.Hash, error) {
+	switch alg {
+	case "sha256":
+		return sha256.New(), nil
+	case "sha512":
+		return sha512.New(), nil
+	}
+	return nil, errorf(CodeDigestInvalid, "unsupported digest algorithm %q: use sha256 or sha512", alg)
+}
+
+func restoreHash(u meta.Upload) (hash.Hash, error) {
+	h, err := newHash(u.HashAlg)
+	if err != nil {
+		return nil, err
+	}
+	if len(u.HashState) > 0 {
+		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.HashState); err != nil {
+			return nil, fmt.Errorf("upload %s: restore hash state: %w", u.ID, err)
+		}
+	}
+	return h, nil
+}
+
+func hashState(h hash.Hash) ([]byte, error) {
+	return h.(encoding.BinaryMarshaler).MarshalBinary()
+}
+
+func newUploadID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// StartUpload opens an upload session in the repository. alg is the digest algorithm to hash
+// with ("" = sha256); a client that announces a sha512 digest up front gets sha512.
+func (s *Service) StartUpload(ctx context.Context, repo, alg string) (meta.Upload, error) {
+	if alg == "" {
+		alg = "sha256"
+	}
+	h, err := newHash(alg)
+	if err != nil {
+		return meta.Upload{}, err
+	}
+	state, err := hashState(h)
+	if err != nil {
+		return meta.Upload{}, err
+	}
+	u := meta.Upload{ID: newUploadID(), Repository: repo, HashAlg: alg, HashState: state}
+	if err := s.DB.CreateUpload(ctx, u); err != nil {
+		return meta.Upload{}, err
+	}
+	return u, nil
+}
+
+func (s *Service) lockUpload(id string) func() {
+	v, _ := s.uploadLocks.LoadOrStore(id, &sync.Mutex{})
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// Upload returns the session, which must belong to the repository.
+func (s *Service) Upload(ctx context.Context, repo, id string) (meta.Upload, error) {
+	if blob.ValidateUploadID(id) != nil {
+		return meta.Upload{}, errorf(CodeBlobUploadUnknown, "upload %q unknown", id)
+	}
+	u, err := s.DB.Upload(ctx, id)
+	if errors.Is(err, meta.ErrNotFound) || (err == nil && u.Repository != repo) {
+		return meta.Upload{}, errorf(CodeBlobUploadUnknown, "upload %s unknown to repository %s", id, repo)
+	}
+	return u, err
+}
+
+// AppendUpload writes a chunk to the session. start is where the client says the chunk begins
+// (-1 when it sent no Content-Range: a streamed chunk goes at the end). A chunk that does not
+// start exactly at the current end is refused with RANGE_INVALID (416).
+func (s *Service) AppendUpload(ctx context.Context, repo, id string, start int64, body io.Reader) (meta.Upload, error) {
+	unlock := s.lockUpload(id)
+	defer unlock()
+	u, err := s.Upload(ctx, repo, id)
+	if err != nil {
+		return u, err
+	}
+	if start >= 0 && start != u.Size {
+		return u, &Error{Code: CodeRangeInvalid, Message: fmt.Sprintf("chunk starts at %d but the upload has %d bytes", start, u.Size), Detail: u.Size}
+	}
+	return s.appendLocked(ctx, u, body)
+}
+
+func (s *Service) appendLocked(ctx context.Context, u meta.Upload, body io.Reader) (meta.Upload, error) {
+	h, err := restoreHash(u)
+	if err != nil {
+		return u, err
+	}
+	w, err := s.Blobs.UploadWriter(ctx, u.ID, u.Size)
+	if err != nil {
+		return u, fmt.Errorf("upload %s: %w", u.ID, err)
+	}
+	n, copyErr := io.Copy(io.MultiWriter(w, h), body)
+	if err := w.Close(); err != nil && copyErr == nil {
+		copyErr = err
+	}
+	if copyErr != nil {
+		// Nothing is recorded: the next chunk (or retry) starts at the old offset, and the
+		// store truncates whatever part of this one reached the disk.
+		return u, fmt.Errorf("upload %s: write chunk: %w", u.ID, copyErr)
+	}
+	if n == 0 {
+		return u, nil
+	}
+	state, err := hashState(h)
+	if err != nil {
+		return u, err
+	}
+	if err := s.DB.AdvanceUpload(ctx, u.ID, u.Size, u.Size+n, state); err != nil {
+		if errors.Is(err, meta.ErrConcurrentUpdate) {
+			return u, &Error{Code: CodeRangeInvalid, Message: "the upload was changed by another request", Detail: u.Size}
+		}
+		return u, err
+	}
+	u.Size += n
+	u.HashState = state
+	return u, nil
+}
+
+// FinishUpload appends the final chunk (possibly empty), verifies the digest and commits the
+// blob into the repository. On a digest mismatch the session and its data are removed: nothing
+// of it is ever visible as a blob.
+func (s *Service) FinishUpload(ctx context.Context, projectID int64, repo, id, dgst string, start int64, body io.Reader) (digest.Digest, error) {
+	d, err := ParseDigest(dgst)
+	if err != nil {
+		return "", err
+	}
+	unlock := s.lockUpload(id)
+	defer func() {
+		unlock()
+		s.uploadLocks.Delete(id)
+	}()
+	u, err := s.Upload(ctx, repo, id)
+	if err != nil {
+		return "", err
+	}
+	if start >= 0 && start != u.Size {
+		return "", &Error{Code: CodeRangeInvalid, Message: fmt.Sprintf("chunk starts at %d but the upload has %d bytes", start, u.Size), Detail: u.Size}
+	}
+	if u, err = s.appendLocked(ctx, u, body); err != nil {
+		return "", err
+	}
+	sum, err := s.uploadDigest(ctx, u, d.Algorithm().String())
+	if err != nil {
+		return "", err
+	}
+	if sum != d {
+		s.discardUpload(ctx, u.ID)
+		return "", errorf(CodeDigestInvalid, "digest %s does not match the uploaded content (%s)", d, sum)
+	}
+	if err := s.Blobs.CommitUpload(ctx, u.ID, d, u.Size); err != nil {
+		return "", fmt.Errorf("commit blob %s: %w", d, err)
+	}
+	if err := s.DB.LinkBlob(ctx, projectID, repo, d.String(), u.Size); err != nil {
+		return "", err
+	}
+	if err := s.DB.DeleteUpload(ctx, u.ID); err != nil && !errors.Is(err, meta.ErrNotFound) {
+		s.Log.Warn("upload row left behind", "upload", u.ID, "err", err)
+	}
+	return d, nil
+}
+
+// uploadDigest returns the digest of the session's data with the requested algorithm, from the
+// saved hash state when it matches, otherwise by reading the data once more.
+func (s *Service) uploadDigest(ctx context.Context, u meta.Upload, alg string) (digest.Digest, error) {
+	h, err := restoreHash(u)
+	if err != nil {
+		return "", err
+	}
+	if u.HashAlg != alg {
+		if h, err = newHash(alg); err != nil {
+			return "", err
+		}
+		r, err := s.Blobs.UploadReader(ctx, u.ID)
+		if err != nil {
+			return "", fmt.Errorf("upload %s: %w", u.ID, err)
+		}
+		_, err = io.Copy(h, io.LimitReader(r, u.Size))
+		r.Close()
+		if err != nil {
+			return "", fmt.Errorf("upload %s: rehash: %w", u.ID, err)
+		}
+	}
+	return digest.NewDigestFromBytes(digest.Algorithm(alg), h.Sum(nil)), nil
+}
+
+func (s *Service) discardUpload(ctx context.Context, id string) {
+	if err := s.DB.DeleteUpload(ctx, id); err != nil && !errors.Is(err, meta.ErrNotFound) {
+		s.Log.Warn("discard upload", "upload", id, "err", err)
+	}
+	if err := s.Blobs.DeleteUpload(ctx, id); err != nil {
+		s.Log.Warn("discard upload data", "upload", id, "err", err)
+	}
+}
+
+// CancelUpload ends a session and removes its data.
+func (s *Service) CancelUpload(ctx context.Context, repo, id string) error {
+	unlock := s.lockUpload(id)
+	defer func() {
+		unlock()
+		s.uploadLocks.Delete(id)
+	}()
+	if _, err := s.Upload(ctx, repo, id); err != nil {
+		return err
+	}
+	s.discardUpload(ctx, id)
+	return nil
+}
+
+// Mount links a blob of another repository into repo. The caller has checked that it may pull
+// from `from`. It returns false when the source does not have the blob, in which case the
+// client gets an ordinary upload session instead.
+func (s *Service) Mount(ctx context.Context, projectID int64, repo, from, dgst string) (bool, error) {
+	d, err := ParseDigest(dgst)
+	if err != nil {
+		return false, err
+	}
+	size, err := s.DB.LinkedBlobSize(ctx, from, d.String())
+	if errors.Is(err, meta.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if _, err := s.Blobs.Stat(ctx, d); err != nil {
+		if errors.Is(err, blob.ErrNotFound) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, s.DB.LinkBlob(ctx, projectID, repo, d.String(), size)
+}

@@ -1,0 +1,143 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berthreg/berth/internal/oci"
+)
+
+// recorder captures the status and size of a response for the access log and metrics. It keeps
+// io.ReaderFrom so blob downloads still reach sendfile.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := io.Copy(r.ResponseWriter, src)
+	r.bytes += n
+	return n, err
+}
+
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// countingBody counts request body bytes.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// routeLabel names a request's route for metrics with a bounded set of values.
+func routeLabel(path string) string {
+	switch {
+	case strings.HasPrefix(path, "/v2/") || path == "/v2":
+		if rt, ok := oci.RouteKind(path); ok {
+			return "v2_" + rt
+		}
+		return "v2_invalid"
+	case strings.HasPrefix(path, "/api/"):
+		return "api"
+	case path == "/service/token":
+		return "token"
+	case path == "/healthz", path == "/readyz", path == "/metrics":
+		return strings.TrimPrefix(path, "/")
+	case strings.HasPrefix(path, "/debug/pprof"):
+		return "pprof"
+	}
+	return "other"
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// observe wraps the whole server: request id, panic recovery, one access-log line, metrics.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 64 {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		rec := &recorder{ResponseWriter: w}
+		body := &countingBody{ReadCloser: r.Body}
+		r.Body = body
+		route := routeLabel(r.URL.Path)
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("panic serving request", "request_id", id, "method", r.Method, "path", r.URL.Path, "panic", p)
+				if rec.status == 0 {
+					rec.Header().Set("Content-Type", "application/json")
+					rec.WriteHeader(http.StatusInternalServerError)
+					rec.Write([]byte(`{"errors":[{"code":"UNKNOWN","message":"internal server error"}]}`))
+				}
+			}
+			if rec.status == 0 {
+				rec.status = http.StatusOK
+			}
+			d := time.Since(start)
+			code := strconv.Itoa(rec.status)
+			s.metrics.requests.WithLabelValues(route, r.Method, code).Inc()
+			s.metrics.latency.WithLabelValues(route, r.Method).Observe(d.Seconds())
+			s.metrics.bytesIn.WithLabelValues(route).Add(float64(body.n))
+			s.metrics.bytesOut.WithLabelValues(route).Add(float64(rec.bytes))
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("request_id", id),
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", rec.status),
+				slog.Int64("bytes_in", body.n),
+				slog.Int64("bytes_out", rec.bytes),
+				slog.Duration("duration", d),
+				slog.String("remote", r.RemoteAddr),
+				slog.String("user_agent", r.UserAgent()),
+			)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}

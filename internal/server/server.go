@@ -1,0 +1,224 @@
+// Package server wires Berth together: configuration, stores, services and handlers, the
+// route table, middleware, background loops, start and graceful stop.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/berthreg/berth/internal/api"
+	"github.com/berthreg/berth/internal/auth"
+	"github.com/berthreg/berth/internal/blob"
+	"github.com/berthreg/berth/internal/config"
+	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/oci"
+	"github.com/berthreg/berth/internal/rbac"
+	"github.com/berthreg/berth/internal/registry"
+)
+
+// TokenService is the token service name clients see in challenges; Harbor's, so that tools
+// configured for Harbor keep working.
+const TokenService = "harbor-registry"
+
+type Server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	db      *meta.DB
+	blobs   blob.Store
+	reg     *registry.Service
+	auth    *auth.Authenticator
+	metrics *metrics
+	handler http.Handler
+}
+
+// New opens the stores, runs migrations and first-start setup, and builds the handler.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	db, err := meta.Open(ctx, cfg.DatabaseURL, cfg.SQLitePath(), meta.Options{MaxConns: cfg.DBMaxConns})
+	if err != nil {
+		return nil, fmt.Errorf("metadata store: %w", err)
+	}
+	blobs, err := blob.NewFS(filepath.Join(cfg.DataDir, "storage"))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log, db: db, blobs: blobs}
+	if err := s.bootstrap(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	key, err := auth.LoadOrCreateSigningKey(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	tokens := auth.NewTokenService(key, "berth-token-issuer", TokenService, cfg.TokenTTL)
+	s.auth = auth.NewAuthenticator(s.lookupAccount)
+	s.reg = &registry.Service{DB: db, Blobs: blobs, MaxManifestSize: cfg.MaxManifestSize, Log: log}
+	authz := &rbac.Authorizer{Members: db}
+	s.metrics = newMetrics(db.CountUploads)
+
+	v2 := &oci.Handler{Reg: s.reg, Authz: authz, Auth: s.auth, Tokens: tokens, ExternalURL: cfg.ExternalURL, Service: TokenService, Log: log}
+	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Resolve: s.resolve, Logger: log}
+	apiHandler := &api.Handler{DB: db, Authz: authz, Auth: s.auth, Log: log}
+
+	mux := http.NewServeMux()
+	mux.Handle("/v2/", v2)
+	mux.Handle("/v2", v2)
+	mux.Handle("/service/token", tokenHandler)
+	mux.Handle("/api/", apiHandler)
+	mux.HandleFunc("/healthz", s.healthz)
+	mux.HandleFunc("/readyz", s.readyz)
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	if cfg.Pprof {
+		pp := http.NewServeMux()
+		pp.HandleFunc("/debug/pprof/", pprof.Index)
+		pp.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		pp.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pp.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		pp.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", s.adminOnly(pp))
+	}
+	s.handler = s.observe(mux)
+	return s, nil
+}
+
+// Handler is the complete HTTP handler (for tests with httptest).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close releases the stores.
+func (s *Server) Close() error { return s.db.Close() }
+
+func (s *Server) lookupAccount(ctx context.Context, name string) (auth.Account, error) {
+	u, err := s.db.UserByName(ctx, name)
+	if errors.Is(err, meta.ErrNotFound) {
+		return auth.Account{}, auth.ErrNoAccount
+	}
+	if err != nil {
+		return auth.Account{}, err
+	}
+	return auth.Account{ID: u.ID, Name: u.Username, PasswordHash: u.PasswordHash, SysAdmin: u.SysAdmin}, nil
+}
+
+func (s *Server) resolve(ctx context.Context, name string) (auth.Principal, error) {
+	a, err := s.lookupAccount(ctx, name)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	return auth.Principal{Kind: auth.User, ID: a.ID, Name: a.Name, SysAdmin: a.SysAdmin}, nil
+}
+
+// adminOnly guards operator endpoints with a system administrator's Basic credentials.
+func (s *Server) adminOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name, password, ok := r.BasicAuth()
+		if ok {
+			if p, err := s.auth.Basic(r.Context(), name, password); err == nil && p.SysAdmin {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
+		http.Error(w, "system administrator credentials required", http.StatusUnauthorized)
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.Write([]byte("ok\n"))
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain")
+	if err := s.db.Ping(ctx); err != nil {
+		s.log.Warn("not ready: database", "err", err)
+		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	if err := s.blobs.Ping(ctx); err != nil {
+		s.log.Warn("not ready: storage", "err", err)
+		http.Error(w, "storage unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ok\n"))
+}
+
+// Run serves until ctx is cancelled, then stops accepting connections and drains in-flight
+// requests for at most the configured shutdown timeout. ready, if not nil, receives the bound
+// address once the listener is open.
+func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if s.cfg.TLSEnabled() {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("load TLS key pair: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	go s.expireUploadsLoop(bg)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("berth serving", "addr", ln.Addr().String(), "external_url", s.cfg.ExternalURL, "database", s.db.Dialect(), "tls", s.cfg.TLSEnabled())
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: draining in-flight requests", "timeout", s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		s.log.Warn("shutdown timed out; closing remaining connections", "err", err)
+		srv.Close()
+	}
+	return nil
+}
+
+// expireUploadsLoop removes abandoned upload sessions.
+func (s *Server) expireUploadsLoop(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		n, err := s.reg.ExpireUploads(ctx, s.cfg.UploadTTL)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("expire upload sessions", "err", err)
+		} else if n > 0 {
+			s.log.Info("expired abandoned upload sessions", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
