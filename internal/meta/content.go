@@ -181,14 +181,14 @@ type PutManifestParams struct {
 	Annotations   string
 	Blobs         []BlobRef // config and layers that must be linked in the repository
 	Children      []string  // index entries that must exist in the repository
-	Tag           string    // "" when pushed by digest
+	Tags          []string  // none when pushed by digest alone
 }
 
 // PutManifestResult reports what changed, for events and garbage collection.
 type PutManifestResult struct {
 	ManifestID int64
-	Created    bool   // the manifest did not exist in the repository before
-	OldTagged  string // digest the tag pointed at before, when the push moved it
+	Created    bool     // the manifest did not exist in the repository before
+	Moved      []string // digests that tags pointed at before this push moved them
 }
 
 // PutManifest stores a manifest and its references and points the tag at it, atomically. Every
@@ -248,23 +248,27 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 		case err != nil:
 			return fmt.Errorf("look up manifest %s: %w", p.Digest, err)
 		}
-		if p.Tag != "" {
+		for _, tag := range dedupe(p.Tags) {
 			var old sql.NullString
 			err := tx.queryRowW(ctx, `SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id
-				WHERE t.repository_id = $1 AND t.name = $2`, repoID, p.Tag).Scan(&old)
+				WHERE t.repository_id = $1 AND t.name = $2`, repoID, tag).Scan(&old)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("look up tag %s: %w", p.Tag, err)
+				return fmt.Errorf("look up tag %s: %w", tag, err)
 			}
-			if old.String != p.Digest {
-				res.OldTagged = old.String
-				if _, err := tx.exec(ctx, `INSERT INTO tags (repository_id, name, manifest_id, created_at, updated_at)
-					VALUES ($1, $2, $3, $4, $4)
-					ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at`,
-					repoID, p.Tag, res.ManifestID, t); err != nil {
-					return fmt.Errorf("tag %s: %w", p.Tag, err)
+			if old.String == p.Digest {
+				if _, err := tx.exec(ctx, "UPDATE tags SET updated_at = $3 WHERE repository_id = $1 AND name = $2", repoID, tag, t); err != nil {
+					return fmt.Errorf("tag %s: %w", tag, err)
 				}
-			} else if _, err := tx.exec(ctx, "UPDATE tags SET updated_at = $3 WHERE repository_id = $1 AND name = $2", repoID, p.Tag, t); err != nil {
-				return fmt.Errorf("tag %s: %w", p.Tag, err)
+				continue
+			}
+			if old.Valid {
+				res.Moved = append(res.Moved, old.String)
+			}
+			if _, err := tx.exec(ctx, `INSERT INTO tags (repository_id, name, manifest_id, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $4)
+				ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at`,
+				repoID, tag, res.ManifestID, t); err != nil {
+				return fmt.Errorf("tag %s: %w", tag, err)
 			}
 		}
 		_, err = tx.exec(ctx, "UPDATE repositories SET updated_at = $2 WHERE id = $1", repoID, t)
@@ -487,4 +491,14 @@ func dedupe(in []string) []string {
 		}
 	}
 	return out
+}
+
+// RepositoriesLinking lists up to limit repositories that link the blob.
+func (q q) RepositoriesLinking(ctx context.Context, digest string, limit int) ([]string, error) {
+	rows, err := q.query(ctx, `SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+		WHERE rb.digest = $1 ORDER BY r.name LIMIT $2`, digest, limit)
+	if err != nil {
+		return nil, fmt.Errorf("repositories linking %s: %w", digest, err)
+	}
+	return scanStrings(rows)
 }

@@ -89,7 +89,7 @@ func TestManifestLifecycle(t *testing.T) {
 		_, pid := setup(t, db)
 		repo := "proj/app"
 		put := meta.PutManifestParams{ProjectID: pid, Repository: repo, Digest: digestOf(100), MediaType: "application/vnd.oci.image.manifest.v1+json",
-			ConfigDigest: digestOf(1), Payload: []byte(`{}`), Blobs: []meta.BlobRef{{digestOf(1), 1}, {digestOf(2), 2}}, Tag: "v1"}
+			ConfigDigest: digestOf(1), Payload: []byte(`{}`), Blobs: []meta.BlobRef{{digestOf(1), 1}, {digestOf(2), 2}}, Tags: []string{"v1"}}
 		var bu *meta.BlobUnknownError
 		if _, err := db.PutManifest(ctx, put); !errors.As(err, &bu) || bu.Digest != digestOf(1) {
 			t.Fatalf("manifest with unlinked blobs: %v", err)
@@ -100,7 +100,7 @@ func TestManifestLifecycle(t *testing.T) {
 			}
 		}
 		res, err := db.PutManifest(ctx, put)
-		if err != nil || !res.Created || res.OldTagged != "" {
+		if err != nil || !res.Created || len(res.Moved) != 0 {
 			t.Fatalf("put: %+v %v", res, err)
 		}
 		m, err := db.ManifestByTag(ctx, repo, "v1")
@@ -114,9 +114,9 @@ func TestManifestLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		idx := meta.PutManifestParams{ProjectID: pid, Repository: repo, Digest: digestOf(102), MediaType: "application/vnd.oci.image.index.v1+json",
-			Payload: []byte(`[]`), Children: []string{digestOf(100)}, Tag: "v1"}
+			Payload: []byte(`[]`), Children: []string{digestOf(100)}, Tags: []string{"v1"}}
 		res, err = db.PutManifest(ctx, idx)
-		if err != nil || res.OldTagged != digestOf(100) {
+		if err != nil || len(res.Moved) != 1 || res.Moved[0] != digestOf(100) {
 			t.Fatalf("index moving v1: %+v %v", res, err)
 		}
 		refs, err := db.Referrers(ctx, repo, digestOf(100), "")
@@ -151,7 +151,7 @@ func TestTagsAndCatalogInByteOrder(t *testing.T) {
 		repo := "proj/app"
 		names := []string{"b", "B", "a", "_x", "a-1", "a.1", "Z"}
 		for i, n := range names {
-			if _, err := db.PutManifest(ctx, meta.PutManifestParams{ProjectID: pid, Repository: repo, Digest: digestOf(i), MediaType: "m", Payload: []byte("x"), Tag: n}); err != nil {
+			if _, err := db.PutManifest(ctx, meta.PutManifestParams{ProjectID: pid, Repository: repo, Digest: digestOf(i), MediaType: "m", Payload: []byte("x"), Tags: []string{n}}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -43,7 +43,7 @@ func (h *Handler) deleteBlob(w http.ResponseWriter, r *http.Request, q request) 
 func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, q request) {
 	ctx := r.Context()
 	params := r.URL.Query()
-	if mount, from := params.Get("mount"), params.Get("from"); mount != "" && from != "" && from != q.repo {
+	if mount, from := params.Get("mount"), params.Get("from"); mount != "" && from != q.repo {
 		if ok, err := h.mount(r, q, mount, from); err != nil {
 			h.fail(w, r, err)
 			return
@@ -79,11 +79,35 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, q request)
 	h.uploadAccepted(w, q.repo, u, http.StatusAccepted)
 }
 
-// mount links the blob from another repository when the caller may pull there. The source
+// mount links the blob from another repository when the caller may pull there. Without a
+// source ("anonymous mount"), any repository holding the blob that the caller may pull serves.
+func (h *Handler) mount(r *http.Request, q request, dgst, from string) (bool, error) {
+	if from != "" {
+		return h.mountFrom(r, q, dgst, from)
+	}
+	if _, err := registry.ParseDigest(dgst); err != nil {
+		return false, err
+	}
+	repos, err := h.Reg.DB.RepositoriesLinking(r.Context(), dgst, 20)
+	if err != nil {
+		return false, err
+	}
+	for _, src := range repos {
+		if src == q.repo {
+			continue
+		}
+		if ok, err := h.mountFrom(r, q, dgst, src); ok || err != nil {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// mountFrom links the blob from one repository when the caller may pull there. The source
 // is checked against the caller's current rights rather than the token's access list: clients
 // ask for a token scoped to the target repository only, and a mount they may not make simply
 // becomes an ordinary upload.
-func (h *Handler) mount(r *http.Request, q request, dgst, from string) (bool, error) {
+func (h *Handler) mountFrom(r *http.Request, q request, dgst, from string) (bool, error) {
 	src, err := h.Reg.Project(r.Context(), from)
 	if err != nil {
 		return false, nil // an invalid or unknown source is just not mountable

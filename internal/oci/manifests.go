@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/berthreg/berth/internal/registry"
 )
@@ -47,7 +48,11 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, q request)
 		h.fail(w, r, &registry.Error{Code: registry.CodeManifestInvalid, Message: "reading the manifest failed: " + err.Error()})
 		return
 	}
-	res, err := h.Reg.PutManifest(r.Context(), q.project, q.repo, q.ref, r.Header.Get("Content-Type"), body)
+	var extraTags []string
+	if registry.IsDigest(q.ref) {
+		extraTags = r.URL.Query()["tag"]
+	}
+	res, err := h.Reg.PutManifest(r.Context(), q.project, q.repo, q.ref, r.Header.Get("Content-Type"), body, extraTags...)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -55,6 +60,9 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, q request)
 	hd := w.Header()
 	hd.Set("Location", h.ExternalURL+"/v2/"+q.repo+"/manifests/"+res.Digest.String())
 	hd.Set("Docker-Content-Digest", res.Digest.String())
+	if len(extraTags) > 0 {
+		hd.Set("OCI-Tag", strings.Join(res.Tags, ", "))
+	}
 	if res.Subject != "" {
 		hd.Set("OCI-Subject", res.Subject)
 	}

@@ -17,16 +17,24 @@ type PutManifestResult struct {
 	Digest  digest.Digest
 	Subject string // the subject digest, for the OCI-Subject header
 	Created bool
+	Tags    []string // the tags now pointing at it
 }
 
-// PutManifest validates and stores a manifest under ref (a tag or the manifest's digest). Every
-// blob it references must be linked in the repository and every child manifest present.
-func (s *Service) PutManifest(ctx context.Context, project meta.Project, repo, ref, contentType string, body []byte) (PutManifestResult, error) {
+// PutManifest validates and stores a manifest under ref (a tag or the manifest's digest), also
+// pointing extraTags at it (the spec's ?tag= parameters of a push by digest). Every blob it
+// references must be linked in the repository and every child manifest present.
+func (s *Service) PutManifest(ctx context.Context, project meta.Project, repo, ref, contentType string, body []byte, extraTags ...string) (PutManifestResult, error) {
 	if int64(len(body)) > s.MaxManifestSize {
 		return PutManifestResult{}, errorf(CodeTooLarge, "manifest is larger than %d bytes", s.MaxManifestSize)
 	}
 	var d digest.Digest
-	tag := ""
+	var tags []string
+	for _, t := range extraTags {
+		if !ValidTag(t) {
+			return PutManifestResult{}, errorf(CodeManifestInvalid, "invalid tag %q: must match %s", t, tagRE)
+		}
+		tags = append(tags, t)
+	}
 	if IsDigest(ref) {
 		want, err := ParseDigest(ref)
 		if err != nil {
@@ -40,7 +48,7 @@ func (s *Service) PutManifest(ctx context.Context, project meta.Project, repo, r
 		if !ValidTag(ref) {
 			return PutManifestResult{}, errorf(CodeManifestInvalid, "invalid tag %q: must match %s", ref, tagRE)
 		}
-		tag = ref
+		tags = append(tags, ref)
 		d = digest.FromBytes(body)
 	}
 	p, err := parseManifest(contentType, body)
@@ -59,7 +67,7 @@ func (s *Service) PutManifest(ctx context.Context, project meta.Project, repo, r
 		Annotations:   p.annotations,
 		Blobs:         p.blobs,
 		Children:      p.children,
-		Tag:           tag,
+		Tags:          tags,
 	})
 	var bu *meta.BlobUnknownError
 	var bs *meta.BlobSizeError
@@ -74,7 +82,7 @@ func (s *Service) PutManifest(ctx context.Context, project meta.Project, repo, r
 	case err != nil:
 		return PutManifestResult{}, err
 	}
-	return PutManifestResult{Digest: d, Subject: p.subject, Created: res.Created}, nil
+	return PutManifestResult{Digest: d, Subject: p.subject, Created: res.Created, Tags: tags}, nil
 }
 
 // GetManifest resolves a tag or digest of the repository.
