@@ -85,19 +85,20 @@ func versionString() string {
 	return "dev"
 }
 
-// loadConfig parses flags and environment; on error it prints what is wrong and returns false.
-func loadConfig(cmd string, args []string, stderr io.Writer) (config.Config, []string, bool) {
+// loadConfig parses flags and environment. When it cannot go on (help was asked for, or the
+// configuration is invalid) it prints why and returns the exit code, else -1.
+func loadConfig(cmd string, args []string, stdout, stderr io.Writer) (config.Config, []string, int) {
 	cfg, rest, err := config.Load(args, os.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(stderr, "Usage: berth %s [flags]\n\n", cmd)
-		config.Usage(stderr)
-		return cfg, nil, false
+		fmt.Fprintf(stdout, "Usage: berth %s [flags]\n\n", cmd)
+		config.Usage(stdout)
+		return cfg, nil, 0
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "berth: invalid configuration:\n%v\n", err)
-		return cfg, nil, false
+		return cfg, nil, 2
 	}
-	return cfg, rest, true
+	return cfg, rest, -1
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -111,9 +112,9 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 }
 
 func serve(args []string, stdout, stderr io.Writer) int {
-	cfg, rest, ok := loadConfig("serve", args, stderr)
-	if !ok {
-		return 2
+	cfg, rest, code := loadConfig("serve", args, stdout, stderr)
+	if code >= 0 {
+		return code
 	}
 	if len(rest) > 0 {
 		fmt.Fprintf(stderr, "berth serve: unexpected arguments %q\n", rest)
@@ -145,9 +146,9 @@ func passwd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		user, args = args[0], args[1:]
 	}
-	cfg, rest, ok := loadConfig("admin passwd USER", args, stderr)
-	if !ok {
-		return 2
+	cfg, rest, code := loadConfig("admin passwd USER", args, stdout, stderr)
+	if code >= 0 {
+		return code
 	}
 	if user == "" && len(rest) == 1 {
 		user = rest[0]
