@@ -1,6 +1,9 @@
 // Package api serves Harbor's REST API v2.0 under /api/v2.0 (the contract is Harbor's swagger
-// spec): the same paths, JSON field names, status codes and error bodies, so Harbor's clients
-// and scripts work against Berth.
+// spec, shared/reference/harbor-swagger.yaml): the same paths, JSON field names, status codes
+// and error bodies, so Harbor's clients and scripts work against Berth.
+//
+// Conventions live in one place each: routes in routes.go, authentication in identify,
+// errors in fail, listing parameters in query.go and pagination.go, JSON in decode/writeJSON.
 package api
 
 import (
@@ -8,11 +11,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
+	"net/http/httptest"
+	"net/url"
 
 	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/rbac"
+	"github.com/berthreg/berth/internal/registry"
 )
 
 const base = "/api/v2.0"
@@ -20,9 +25,12 @@ const base = "/api/v2.0"
 // Handler serves /api/v2.0.
 type Handler struct {
 	DB    *meta.DB
+	Reg   *registry.Service
 	Authz *rbac.Authorizer
 	Auth  *auth.Authenticator
 	Log   *slog.Logger
+
+	mux *http.ServeMux
 }
 
 // Error is an API error: Harbor's code and status.
@@ -42,52 +50,6 @@ func conflict(msg string) *Error   { return &Error{http.StatusConflict, "CONFLIC
 func precondition(msg string) *Error {
 	return &Error{http.StatusPreconditionFailed, "PRECONDITION", msg}
 }
-
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p, err := h.identify(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	path, ok := strings.CutPrefix(r.URL.Path, base)
-	if !ok {
-		h.fail(w, r, notFound("no such API: "+r.URL.Path))
-		return
-	}
-	c := &call{w: w, r: r, p: p}
-	switch {
-	case path == "/ping" && r.Method == http.MethodGet:
-		w.Header().Set("Content-Type", "text/plain")
-		w.Write([]byte("Pong"))
-	case path == "/projects":
-		switch r.Method {
-		case http.MethodGet:
-			err = h.listProjects(c)
-		case http.MethodHead:
-			err = h.headProject(c)
-		case http.MethodPost:
-			err = h.createProject(c)
-		default:
-			err = methodNotAllowed()
-		}
-	case strings.HasPrefix(path, "/projects/") && !strings.Contains(strings.TrimPrefix(path, "/projects/"), "/"):
-		ref := strings.TrimPrefix(path, "/projects/")
-		switch r.Method {
-		case http.MethodGet:
-			err = h.getProject(c, ref)
-		case http.MethodDelete:
-			err = h.deleteProject(c, ref)
-		default:
-			err = methodNotAllowed()
-		}
-	default:
-		err = notFound("no such API: " + r.URL.Path)
-	}
-	if err != nil {
-		h.fail(w, r, err)
-	}
-}
-
 func methodNotAllowed() *Error {
 	return &Error{http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "method not allowed"}
 }
@@ -97,6 +59,45 @@ type call struct {
 	w http.ResponseWriter
 	r *http.Request
 	p auth.Principal
+}
+
+// handlerFunc is an API endpoint: it writes a success answer itself and returns errors for
+// fail to answer.
+type handlerFunc func(c *call) error
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.mux == nil {
+		h.mux = h.routes()
+	}
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		// No route: ServeMux would answer 404 or 405 in plain text; answer in Harbor's shape.
+		rec := httptest.NewRecorder()
+		h.mux.ServeHTTP(rec, r)
+		if allow := rec.Header().Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		if rec.Code == http.StatusMethodNotAllowed {
+			h.fail(w, r, methodNotAllowed())
+		} else {
+			h.fail(w, r, notFound("no such API: "+r.Method+" "+r.URL.Path))
+		}
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// handle adapts an endpoint: identify the caller, run it, answer its error.
+func (h *Handler) handle(fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := h.identify(r)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if err := fn(&call{w: w, r: r, p: p}); err != nil {
+			h.fail(w, r, err)
+		}
+	})
 }
 
 func (h *Handler) identify(r *http.Request) (auth.Principal, error) {
@@ -118,8 +119,12 @@ func (h *Handler) identify(r *http.Request) (auth.Principal, error) {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
-		h.Log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
-		e = &Error{http.StatusInternalServerError, "UNKNOWN", "internal server error"}
+		if errors.Is(err, meta.ErrBadQuery) {
+			e = badRequest(err.Error())
+		} else {
+			h.Log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+			e = &Error{http.StatusInternalServerError, "UNKNOWN", "internal server error"}
+		}
 	}
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="harbor"`)
@@ -135,7 +140,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 }
 
-// decode reads a JSON request body strictly: unknown fields and trailing data are errors.
+// created answers 201 with the Location of the new resource, as Harbor does.
+func created(c *call, location string) error {
+	c.w.Header().Set("Location", location)
+	c.w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// ok answers 200 with no body.
+func ok(c *call) error {
+	c.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// decode reads a JSON request body strictly: unknown fields, wrong types and trailing data
+// are 400s.
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
@@ -146,4 +165,15 @@ func decode(r *http.Request, v any) error {
 		return badRequest("invalid request body: data after the JSON document")
 	}
 	return nil
+}
+
+// pathValue returns a path parameter decoded once more: Harbor's clients send repository
+// names with their slashes double-encoded (a%252Fb), some single-encoded (a%2Fb); the router
+// decodes once, so both end up here as "a%2Fb" or "a/b" and one more decoding gives "a/b".
+func pathValue(c *call, name string) string {
+	v := c.r.PathValue(name)
+	if u, err := url.PathUnescape(v); err == nil {
+		return u
+	}
+	return v
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"time"
@@ -100,15 +99,12 @@ func (h *Handler) createProject(c *call) error {
 	if err != nil {
 		return err
 	}
-	c.w.Header().Set("Location", base+"/projects/"+strconv.FormatInt(id, 10))
-	c.w.WriteHeader(http.StatusCreated)
-	return nil
+	return created(c, base+"/projects/"+strconv.FormatInt(id, 10))
 }
 
 // project resolves a name or id (Harbor accepts both; X-Is-Resource-Name forces the name) and
 // checks that the caller can see it. Invisible projects are "not found".
 func (h *Handler) project(c *call, ref string) (meta.Project, error) {
-	ref, _ = url.PathUnescape(ref)
 	var p meta.Project
 	var err error
 	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil && c.r.Header.Get("X-Is-Resource-Name") != "true" {
@@ -135,8 +131,8 @@ func (h *Handler) project(c *call, ref string) (meta.Project, error) {
 	return p, nil
 }
 
-func (h *Handler) getProject(c *call, ref string) error {
-	p, err := h.project(c, ref)
+func (h *Handler) getProject(c *call) error {
+	p, err := h.project(c, pathValue(c, "project_name_or_id"))
 	if err != nil {
 		return err
 	}
@@ -197,7 +193,8 @@ func (h *Handler) listProjects(c *call) error {
 	return nil
 }
 
-func (h *Handler) deleteProject(c *call, ref string) error {
+func (h *Handler) deleteProject(c *call) error {
+	ref := pathValue(c, "project_name_or_id")
 	p, err := h.project(c, ref)
 	if err != nil {
 		return err

@@ -70,7 +70,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 
 	v2 := &oci.Handler{Reg: s.reg, Authz: authz, Auth: s.auth, Tokens: tokens, ExternalURL: cfg.ExternalURL, Service: TokenService, Log: log}
 	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Resolve: s.resolve, Logger: log}
-	apiHandler := &api.Handler{DB: db, Authz: authz, Auth: s.auth, Log: log}
+	apiHandler := &api.Handler{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Log: log}
 
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", v2)

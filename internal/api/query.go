@@ -1,0 +1,135 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/berthreg/berth/internal/meta"
+)
+
+// listQuery reads Harbor's listing parameters: page, page_size, q and sort.
+//
+// q is a comma-separated list of key=value terms: "k=v" exact, "k=~v" fuzzy, "k=[min~max]"
+// range (either bound may be empty), "k={a b}" any of, "k=(a b)" all of. Values may be quoted
+// with double quotes (times contain spaces). sort is "a,-b" (a minus sorts descending).
+func listQuery(r *http.Request) (meta.ListQuery, int, error) {
+	params := r.URL.Query()
+	page, size, err := pagination(params)
+	if err != nil {
+		return meta.ListQuery{}, 0, err
+	}
+	lq := meta.ListQuery{Offset: (page - 1) * size, Limit: size}
+	if q := params.Get("q"); q != "" {
+		if lq.Filters, err = parseQ(q); err != nil {
+			return lq, 0, badRequest(err.Error())
+		}
+	}
+	if s := params.Get("sort"); s != "" {
+		for _, k := range strings.Split(s, ",") {
+			k = strings.TrimSpace(k)
+			desc := strings.HasPrefix(k, "-")
+			k = strings.TrimPrefix(k, "-")
+			if k == "" {
+				return lq, 0, badRequest(fmt.Sprintf("invalid sort %q", s))
+			}
+			lq.Sort = append(lq.Sort, meta.SortKey{Key: k, Desc: desc})
+		}
+	}
+	return lq, page, nil
+}
+
+// parseQ splits on commas outside brackets and quotes, then parses each term.
+func parseQ(q string) ([]meta.Filter, error) {
+	var terms []string
+	depth, quoted, start := 0, false, 0
+	for i, r := range q {
+		switch {
+		case r == '"':
+			quoted = !quoted
+		case quoted:
+		case r == '[' || r == '{' || r == '(':
+			depth++
+		case r == ']' || r == '}' || r == ')':
+			depth--
+		case r == ',' && depth == 0:
+			terms = append(terms, q[start:i])
+			start = i + 1
+		}
+	}
+	if quoted || depth != 0 {
+		return nil, fmt.Errorf("invalid q %q: unbalanced quotes or brackets", q)
+	}
+	terms = append(terms, q[start:])
+	var out []meta.Filter
+	for _, t := range terms {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(t, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("invalid q term %q: want key=value", t)
+		}
+		f, err := parseTerm(k, v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func parseTerm(k, v string) (meta.Filter, error) {
+	f := meta.Filter{Key: k}
+	switch {
+	case strings.HasPrefix(v, "~"):
+		f.Op, f.Values = meta.OpFuzzy, []string{unquote(v[1:])}
+	case strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]"):
+		lo, hi, ok := strings.Cut(v[1:len(v)-1], "~")
+		if !ok {
+			return f, fmt.Errorf("invalid range %q for %s: want [min~max]", v, k)
+		}
+		f.Op, f.Min, f.Max = meta.OpRange, unquote(strings.TrimSpace(lo)), unquote(strings.TrimSpace(hi))
+	case strings.HasPrefix(v, "{") && strings.HasSuffix(v, "}"):
+		f.Op, f.Values = meta.OpAny, splitValues(v[1:len(v)-1])
+	case strings.HasPrefix(v, "(") && strings.HasSuffix(v, ")"):
+		f.Op, f.Values = meta.OpAll, splitValues(v[1:len(v)-1])
+	default:
+		f.Op, f.Values = meta.OpExact, []string{unquote(v)}
+	}
+	return f, nil
+}
+
+// splitValues splits on spaces outside quotes.
+func splitValues(s string) []string {
+	var out []string
+	var cur strings.Builder
+	quoted := false
+	flush := func() {
+		if cur.Len() > 0 {
+			out = append(out, cur.String())
+			cur.Reset()
+		}
+	}
+	for _, r := range s {
+		switch {
+		case r == '"':
+			quoted = !quoted
+		case r == ' ' && !quoted:
+			flush()
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	flush()
+	return out
+}
+
+func unquote(s string) string {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		return s[1 : len(s)-1]
+	}
+	return s
+}
