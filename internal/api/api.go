@@ -94,6 +94,7 @@ func (h *Handler) handle(fn handlerFunc) http.Handler {
 			h.fail(w, r, err)
 			return
 		}
+		r = r.WithContext(auth.WithPrincipal(r.Context(), p))
 		if err := fn(&call{w: w, r: r, p: p}); err != nil {
 			h.fail(w, r, err)
 		}

@@ -4,6 +4,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -61,3 +62,17 @@ type Principal struct {
 
 // IsAnonymous reports whether the request carries no identity.
 func (p Principal) IsAnonymous() bool { return p.Kind == Anonymous }
+
+type principalKey struct{}
+
+// WithPrincipal returns a context that carries the caller, for services that record who did
+// something (audit, events) without taking it as a parameter everywhere.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the caller carried by ctx, anonymous if none.
+func PrincipalFrom(ctx context.Context) Principal {
+	p, _ := ctx.Value(principalKey{}).(Principal)
+	return p
+}

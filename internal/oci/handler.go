@@ -65,6 +65,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	r = r.WithContext(auth.WithPrincipal(r.Context(), c.principal))
 	handle(w, r, request{caller: c, project: project, repo: rt.name, ref: rt.ref})
 }
 
