@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 
+	"github.com/berthreg/berth/internal/audit"
 	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/rbac"
@@ -28,6 +29,7 @@ type Handler struct {
 	Reg   *registry.Service
 	Authz *rbac.Authorizer
 	Auth  *auth.Authenticator
+	Audit *audit.Recorder
 	Log   *slog.Logger
 
 	mux *http.ServeMux
@@ -139,6 +141,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if v != nil {
 		json.NewEncoder(w).Encode(v)
 	}
+}
+
+// audit records an operation by the caller (see internal/audit).
+func (h *Handler) audit(c *call, projectID int64, operation, resourceType, resource string) {
+	h.Audit.Record(c.r.Context(), projectID, operation, resourceType, resource)
 }
 
 // created answers 201 with the Location of the new resource, as Harbor does.

@@ -13,6 +13,14 @@ import (
 	"github.com/berthreg/berth/internal/rbac"
 )
 
+func (h *Handler) projectRoutes(r route) {
+	r("GET /projects", h.listProjects)
+	r("HEAD /projects", h.headProject)
+	r("POST /projects", h.createProject)
+	r("GET /projects/{project_name_or_id}", h.getProject)
+	r("DELETE /projects/{project_name_or_id}", h.deleteProject)
+}
+
 var projectNameRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 
 type projectReq struct {

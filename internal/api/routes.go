@@ -7,19 +7,25 @@ import "net/http"
 // ("a%2Fb") stays one segment.
 func (h *Handler) routes() *http.ServeMux {
 	m := http.NewServeMux()
-	r := func(pattern string, fn handlerFunc) {
+	r := route(func(pattern string, fn handlerFunc) {
 		method, path, _ := cut(pattern)
 		m.Handle(method+" "+base+path, h.handle(fn))
-	}
+	})
 	r("GET /ping", h.ping)
-
-	r("GET /projects", h.listProjects)
-	r("HEAD /projects", h.headProject)
-	r("POST /projects", h.createProject)
-	r("GET /projects/{project_name_or_id}", h.getProject)
-	r("DELETE /projects/{project_name_or_id}", h.deleteProject)
+	h.projectRoutes(r)
+	h.userRoutes(r)
+	h.systemRoutes(r)
+	h.memberRoutes(r)
+	h.robotRoutes(r)
+	h.artifactRoutes(r)
+	h.labelRoutes(r)
+	h.quotaRoutes(r)
+	h.auditRoutes(r)
 	return m
 }
+
+// route registers one endpoint: "METHOD /path/{param}" relative to /api/v2.0.
+type route func(pattern string, fn handlerFunc)
 
 func cut(pattern string) (method, path string, ok bool) {
 	for i := 0; i < len(pattern); i++ {

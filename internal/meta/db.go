@@ -255,3 +255,8 @@ func notFound(err error) error {
 	}
 	return err
 }
+
+// QueryRowForTest runs a read query; tests use it to look at rows no API exposes.
+func (db *DB) QueryRowForTest(ctx context.Context, query string, args ...any) *sql.Row {
+	return db.queryRowW(ctx, query, args...)
+}

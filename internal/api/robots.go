@@ -1,0 +1,4 @@
+package api
+
+// robotRoutes registers the endpoints for robot accounts.
+func (h *Handler) robotRoutes(r route) {}

