@@ -57,6 +57,10 @@ func (h *Handler) identify(r *http.Request) (caller, error) {
 	return caller{}, errUnauthorized("unsupported authorization scheme")
 }
 
+func errRepoNotFound(repo string) *registry.Error {
+	return &registry.Error{Code: registry.CodeNameUnknown, Message: fmt.Sprintf("repository %s not found", repo)}
+}
+
 func errUnauthorized(msg string) *registry.Error {
 	return &registry.Error{Code: registry.CodeUnauthorized, Message: msg}
 }
@@ -147,7 +151,7 @@ func (h *Handler) authorize(ctx context.Context, c caller, project meta.Project,
 		return err
 	}
 	if !visible {
-		return &registry.Error{Code: registry.CodeNameUnknown, Message: fmt.Sprintf("repository %s not found", repo)}
+		return errRepoNotFound(repo)
 	}
 	return &registry.Error{Code: registry.CodeDenied, Message: fmt.Sprintf("requested access to the resource is denied: %s on %s", action, repo)}
 }

@@ -47,10 +47,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	project, err := h.Reg.Project(r.Context(), rt.name)
 	if err != nil {
+		// An unknown project must look exactly like a private one the caller cannot see:
+		// a challenge for anonymous callers, the same NAME_UNKNOWN for everyone else.
 		var re *registry.Error
-		// An unknown project looks the same as a private one to someone without credentials.
-		if errors.As(err, &re) && re.Code == registry.CodeNameUnknown && !c.sentCredentials() {
-			err = &challengeError{scope: "repository:" + rt.name + ":pull"}
+		if errors.As(err, &re) && re.Code == registry.CodeNameUnknown {
+			if c.principal.IsAnonymous() {
+				err = &challengeError{scope: "repository:" + rt.name + ":pull", tokenPresent: c.claims != nil}
+			} else {
+				err = errRepoNotFound(rt.name)
+			}
 		}
 		h.fail(w, r, err)
 		return

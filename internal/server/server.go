@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -76,8 +77,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	apiHandler := &api.Handler{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log}
 
 	mux := http.NewServeMux()
-	mux.Handle("/v2/", v2)
-	mux.Handle("/v2", v2)
 	mux.Handle("/service/token", tokenHandler)
 	mux.Handle("/api/", apiHandler)
 	mux.HandleFunc("/healthz", s.healthz)
@@ -92,7 +91,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		pp.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		mux.Handle("/debug/pprof/", s.adminOnly(pp))
 	}
-	s.handler = s.observe(mux)
+	// /v2/ bypasses ServeMux, which would "clean" paths containing "." or ".." segments with a
+	// redirect: such paths must instead be refused by the registry's own name rules.
+	s.handler = s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
+			v2.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	return s, nil
 }
 
