@@ -2,6 +2,7 @@ package oci
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -222,7 +223,38 @@ func chunkStart(r *http.Request) (int64, error) {
 	if r.ContentLength >= 0 && r.ContentLength != end-start+1 {
 		return 0, &registry.Error{Code: registry.CodeRangeInvalid, Message: fmt.Sprintf("Content-Range %q does not match Content-Length %d", r.Header.Get("Content-Range"), r.ContentLength)}
 	}
-	// Bound the body by the declared range so a client cannot write past it.
-	r.Body = http.MaxBytesReader(nil, r.Body, end-start+1)
+	// The body must hold exactly the declared range (a streamed body has no Content-Length to
+	// check up front), so a client can neither write past it nor fall short of it.
+	r.Body = &exactBody{ReadCloser: r.Body, left: end - start + 1, header: r.Header.Get("Content-Range")}
 	return start, nil
+}
+
+// exactBody fails the read when the body is longer or shorter than the chunk's Content-Range.
+type exactBody struct {
+	io.ReadCloser
+	left   int64
+	header string
+}
+
+func (b *exactBody) Read(p []byte) (int, error) {
+	if b.left == 0 {
+		// Peek one byte: anything more is a body longer than its range.
+		var one [1]byte
+		if n, _ := b.ReadCloser.Read(one[:]); n > 0 {
+			return 0, &registry.Error{Code: registry.CodeRangeInvalid, Message: fmt.Sprintf("the chunk is longer than its Content-Range %q", b.header)}
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if err == io.EOF && b.left > 0 {
+		return n, &registry.Error{Code: registry.CodeRangeInvalid, Message: fmt.Sprintf("the chunk is shorter than its Content-Range %q", b.header)}
+	}
+	if err == io.EOF {
+		err = nil // reported on the next Read, after the overlong check
+	}
+	return n, err
 }

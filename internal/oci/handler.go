@@ -45,25 +45,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.catalog(w, r, c)
 		return
 	}
+	// The method is checked before the project is looked up, and an unknown project is
+	// challenged for the same scope as a private one, so that no answer tells an outsider
+	// whether a project exists.
+	action, handle := h.dispatch(rt, r.Method)
+	if handle == nil {
+		w.Header().Set("Allow", allowed(rt.kind))
+		writeError(w, r, h.Log, &registry.Error{Code: registry.CodeUnsupported, Message: r.Method + " is not supported here"})
+		return
+	}
 	project, err := h.Reg.Project(r.Context(), rt.name)
 	if err != nil {
-		// An unknown project must look exactly like a private one the caller cannot see:
-		// a challenge for anonymous callers, the same NAME_UNKNOWN for everyone else.
 		var re *registry.Error
 		if errors.As(err, &re) && re.Code == registry.CodeNameUnknown {
 			if c.principal.IsAnonymous() {
-				err = &challengeError{scope: "repository:" + rt.name + ":pull", tokenPresent: c.claims != nil}
+				err = &challengeError{scope: "repository:" + rt.name + ":" + scopeActions(action), tokenPresent: c.claims != nil}
 			} else {
 				err = errRepoNotFound(rt.name)
 			}
 		}
 		h.fail(w, r, err)
-		return
-	}
-	action, handle := h.dispatch(rt, r.Method)
-	if handle == nil {
-		w.Header().Set("Allow", allowed(rt.kind))
-		writeError(w, r, h.Log, &registry.Error{Code: registry.CodeUnsupported, Message: r.Method + " is not supported here"})
 		return
 	}
 	if err := h.authorize(r.Context(), c, project, rt.name, action); err != nil {

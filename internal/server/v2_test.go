@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -26,13 +27,15 @@ type v2Case struct {
 	run  func(t *testing.T, ts *testServer)
 }
 
-// runV2Cases runs the table on a SQLite server and a PostgreSQL server, cases in parallel.
+// runV2Cases runs the table on a SQLite server and a PostgreSQL server, cases in parallel, and
+// checks the data directory after each case.
 func runV2Cases(t *testing.T, cases []v2Case) {
 	forEachDialect(t, func(t *testing.T, ts *testServer) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
 				c.run(t, ts)
+				ts.assertDataDir(t)
 			})
 		}
 	})
@@ -105,11 +108,17 @@ func expectBlob(t *testing.T, ts *testServer, repo, d string, data []byte) {
 	}
 }
 
-// expectNoBlob checks that repo does not serve d and that storage holds no file for it.
-func expectNoBlob(t *testing.T, ts *testServer, repo, d string) {
+// expectBlobUnknown checks that repo does not serve d (another repository may).
+func expectBlobUnknown(t *testing.T, ts *testServer, repo, d string) {
 	t.Helper()
 	assertOCIError(t, ts.do(t, http.MethodHead, "/v2/"+repo+"/blobs/"+d, nil, nil), http.StatusNotFound, "BLOB_UNKNOWN")
 	assertOCIError(t, ts.do(t, http.MethodGet, "/v2/"+repo+"/blobs/"+d, nil, nil), http.StatusNotFound, "BLOB_UNKNOWN")
+}
+
+// expectNoBlob checks that repo does not serve d and that storage holds no file for it.
+func expectNoBlob(t *testing.T, ts *testServer, repo, d string) {
+	t.Helper()
+	expectBlobUnknown(t, ts, repo, d)
 	ts.assertNoBlobFile(t, d)
 }
 
@@ -281,6 +290,45 @@ func TestV2RejectsBadUploads(t *testing.T) {
 			expectStatus(t, resp, http.StatusCreated)
 			expectBlob(t, ts, repo, sha256Digest(data), data)
 		}},
+		{"a streamed chunk longer than its Content-Range is 416 and not stored", func(t *testing.T, ts *testServer) {
+			repo := newRepo("overlong")
+			path, _ := ts.startUpload(t, repo)
+			data := randomBytes(20)
+			// No Content-Length: the server only learns the body is too long while reading it.
+			resp := ts.doReader(t, http.MethodPatch, path, hdr(nil, "Content-Type", octet, "Content-Range", "0-9"), io.MultiReader(bytes.NewReader(data)))
+			assertOCIError(t, resp, http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID")
+			resp = ts.doReader(t, http.MethodPut, path+"?digest="+sha256Digest(data[:10]), hdr(nil, "Content-Type", octet, "Content-Range", "0-9"), io.MultiReader(bytes.NewReader(data)))
+			assertOCIError(t, resp, http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID")
+			expectNoBlob(t, ts, repo, sha256Digest(data[:10]))
+			expectUploadState(t, ts, ts.do(t, http.MethodGet, path, nil, nil), http.StatusNoContent, path, "0-0")
+			// With a Content-Length that disagrees, it is refused before reading.
+			resp = ts.do(t, http.MethodPatch, path, hdr(nil, "Content-Type", octet, "Content-Range", "0-9"), data)
+			assertOCIError(t, resp, http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID")
+			expectUploadState(t, ts, ts.patchChunk(t, path, 0, data[:10]), http.StatusAccepted, path, "0-9")
+		}},
+		{"concurrent chunks at the same offset: exactly one is accepted", func(t *testing.T, ts *testServer) {
+			repo := newRepo("race")
+			path, _ := ts.startUpload(t, repo)
+			data := randomBytes(10)
+			codes := make(chan int, 4)
+			var wg sync.WaitGroup
+			for range cap(codes) {
+				wg.Go(func() { codes <- ts.patchChunk(t, path, 0, data).StatusCode })
+			}
+			wg.Wait()
+			close(codes)
+			var got []int
+			for c := range codes {
+				got = append(got, c)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, []int{http.StatusAccepted, 416, 416, 416}) {
+				t.Errorf("concurrent PATCH 0-9 statuses %v, want one 202 and three 416", got)
+			}
+			expectUploadState(t, ts, ts.do(t, http.MethodGet, path, nil, nil), http.StatusNoContent, path, "0-9")
+			expectStatus(t, ts.do(t, http.MethodPut, path+"?digest="+sha256Digest(data), nil, nil), http.StatusCreated)
+			expectBlob(t, ts, repo, sha256Digest(data), data)
+		}},
 		{"unknown upload ids are BLOB_UPLOAD_UNKNOWN", func(t *testing.T, ts *testServer) {
 			repo := newRepo("noupload")
 			id := hex.EncodeToString(randomBytes(16))
@@ -304,7 +352,7 @@ func TestV2RejectsBadUploads(t *testing.T) {
 			resp := ts.do(t, http.MethodPut, path+"?digest="+sha256Digest(data), hdr(nil, "Content-Type", octet), data[4:])
 			expectStatus(t, resp, http.StatusCreated)
 			expectBlob(t, ts, repoA, sha256Digest(data), data)
-			expectNoBlob(t, ts, repoB, sha256Digest(data))
+			expectBlobUnknown(t, ts, repoB, sha256Digest(data))
 		}},
 	})
 }
@@ -629,6 +677,17 @@ func TestV2Blobs(t *testing.T) {
 			expectNoBlob(t, ts, repo, sha512Digest(randomBytes(4)))
 			assertOCIError(t, ts.do(t, http.MethodDelete, "/v2/"+repo+"/blobs/"+sha256Digest(randomBytes(4)), nil, nil), http.StatusNotFound, "BLOB_UNKNOWN")
 		}},
+		{"blob DELETE unlinks it from one repository only", func(t *testing.T, ts *testServer) {
+			a, b := newRepo("delblob"), newRepo("keepblob")
+			data := randomBytes(64)
+			d := ts.pushBlob(t, a, data)
+			ts.pushBlob(t, b, data)
+			resp := ts.do(t, http.MethodDelete, "/v2/"+a+"/blobs/"+d, nil, nil)
+			expectStatus(t, resp, http.StatusAccepted)
+			expectBlobUnknown(t, ts, a, d)
+			assertOCIError(t, ts.do(t, http.MethodDelete, "/v2/"+a+"/blobs/"+d, nil, nil), http.StatusNotFound, "BLOB_UNKNOWN")
+			expectBlob(t, ts, b, d, data)
+		}},
 		{"sha512 blobs upload and fetch", func(t *testing.T, ts *testServer) {
 			repo := newRepo("sha512")
 			// Monolithic: the digest is announced up front.
@@ -689,7 +748,7 @@ func TestV2Blobs(t *testing.T) {
 				}
 				expectStatus(t, ts.do(t, http.MethodPut, path+"?digest="+d, hdr(nil, "Content-Type", octet), data), http.StatusCreated)
 				expectBlob(t, ts, to, d, data)
-				assertOCIError(t, ts.do(t, http.MethodHead, "/v2/"+from+"/blobs/"+d, nil, nil), http.StatusNotFound, "BLOB_UNKNOWN")
+				expectBlobUnknown(t, ts, from, d)
 			}
 		}},
 	})
@@ -790,6 +849,11 @@ func testManifestLifecycle(t *testing.T, ts *testServer, mediaType string) {
 	}
 	expectManifest(t, ts, repo, "v1", mediaType, d, body)
 	expectManifest(t, ts, repo, d, mediaType, d, body)
+	// Another repository of the project does not have it.
+	other := newRepo("lifecycle-other")
+	ts.pushBlob(t, other, randomBytes(4))
+	expectNoManifest(t, ts, other, d)
+	expectNoManifest(t, ts, other, "v1")
 
 	// PUT by digest is idempotent; a second tag points at the same manifest.
 	if got := ts.pushManifest(t, repo, d, mediaType, body); got != d {
@@ -1097,14 +1161,36 @@ func TestV2Auth(t *testing.T) {
 			repos = append(repos, "priv/secret")
 			expectStatus(t, ts.do(t, http.MethodGet, "/v2/priv/secret/manifests/latest", nil, nil), http.StatusOK)
 
-			// Without credentials a private project and a missing one look the same.
-			for _, path := range []string{"/manifests/latest", "/tags/list", "/blobs/" + sha256Digest(privBody)} {
-				priv := ts.do(t, http.MethodGet, "/v2/priv/secret"+path, anonymous(), nil)
-				none := ts.do(t, http.MethodGet, "/v2/nosuch/secret"+path, anonymous(), nil)
-				challenge(t, priv, realm+`,scope="repository:priv/secret:pull"`)
-				challenge(t, none, realm+`,scope="repository:nosuch/secret:pull"`)
+			// Without credentials a private project and a missing one look the same, for every
+			// kind of request: the challenge asks for the scope the request needs either way.
+			for _, r := range []struct{ method, path, actions string }{
+				{http.MethodGet, "/manifests/latest", "pull"},
+				{http.MethodHead, "/manifests/latest", "pull"},
+				{http.MethodGet, "/tags/list", "pull"},
+				{http.MethodGet, "/blobs/" + sha256Digest(privBody), "pull"},
+				{http.MethodPost, "/blobs/uploads/", "pull,push"},
+				{http.MethodPut, "/manifests/latest", "pull,push"},
+				{http.MethodDelete, "/manifests/latest", "delete"},
+			} {
+				priv := ts.do(t, r.method, "/v2/priv/secret"+r.path, anonymous(), nil)
+				none := ts.do(t, r.method, "/v2/nosuch/secret"+r.path, anonymous(), nil)
+				challenge(t, priv, realm+`,scope="repository:priv/secret:`+r.actions+`"`)
+				challenge(t, none, realm+`,scope="repository:nosuch/secret:`+r.actions+`"`)
 				if !bytes.Equal(respBody(t, priv), respBody(t, none)) {
-					t.Errorf("anonymous %s: private project answers %s, missing project %s", path, respBody(t, priv), respBody(t, none))
+					t.Errorf("anonymous %s %s: private project answers %s, missing project %s", r.method, r.path, respBody(t, priv), respBody(t, none))
+				}
+			}
+			// Nor does a method the route does not support.
+			for _, r := range []struct{ method, path string }{
+				{http.MethodPatch, "/manifests/latest"},
+				{http.MethodPost, "/tags/list"},
+			} {
+				priv := ts.do(t, r.method, "/v2/priv/secret"+r.path, anonymous(), nil)
+				none := ts.do(t, r.method, "/v2/nosuch/secret"+r.path, anonymous(), nil)
+				assertClientError(t, priv)
+				if priv.StatusCode != none.StatusCode || !bytes.Equal(respBody(t, priv), respBody(t, none)) {
+					t.Errorf("anonymous %s %s: private project answers %d %s, missing project %d %s: the difference reveals that priv exists",
+						r.method, r.path, priv.StatusCode, respBody(t, priv), none.StatusCode, respBody(t, none))
 				}
 			}
 			// Nor with the anonymous token a client fetches next.
@@ -1145,15 +1231,16 @@ func TestV2Auth(t *testing.T) {
 		})
 
 		t.Run("wrong Basic credentials are 401, never anonymous access", func(t *testing.T) {
-			for _, auth := range []http.Header{basicAuth(adminUser, "wrong"), basicAuth("nobody", adminPassword), {"Authorization": {"Basic !!!"}}} {
+			// Each wrong password costs a full argon2id verification, so the checks are few.
+			wrong := basicAuth(adminUser, "wrong")
+			malformed := http.Header{"Authorization": {"Basic !!!"}}
+			for _, auth := range []http.Header{wrong, malformed} {
 				challenge(t, ts.do(t, http.MethodGet, "/v2/", auth, nil), realm)
-				resp := ts.do(t, http.MethodGet, "/v2/library/pub/manifests/latest", auth, nil)
-				assertOCIError(t, resp, http.StatusUnauthorized, "UNAUTHORIZED")
-				if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), realm) {
-					t.Errorf("WWW-Authenticate %q", resp.Header.Get("WWW-Authenticate"))
-				}
-				expectStatus(t, ts.do(t, http.MethodGet, "/service/token?service=harbor-registry&scope=repository:library/pub:pull", auth, nil), http.StatusUnauthorized)
+				challenge(t, ts.do(t, http.MethodGet, "/v2/library/pub/manifests/latest", auth, nil), realm)
+				resp := ts.do(t, http.MethodGet, "/service/token?service=harbor-registry&scope=repository:library/pub:pull", auth, nil)
+				expectStatus(t, resp, http.StatusUnauthorized)
 			}
+			challenge(t, ts.do(t, http.MethodGet, "/v2/library/pub/manifests/latest", basicAuth("nobody", adminPassword), nil), realm)
 		})
 
 		t.Run("a token for one repository does not allow push to another", func(t *testing.T) {
@@ -1171,7 +1258,7 @@ func TestV2Auth(t *testing.T) {
 				challenge(t, ts.do(t, r.method, r.path, hdr(bearer(tok), "Content-Type", octet), data),
 					realm+`,scope="repository:`+b+`:pull,push",error="insufficient_scope"`)
 			}
-			expectNoBlob(t, ts, b, d)
+			expectBlobUnknown(t, ts, b, d)
 		})
 
 		t.Run("the catalog lists every repository for the administrator, in pages", func(t *testing.T) {
