@@ -191,6 +191,7 @@ func (ts *testServer) doReader(t *testing.T, method, path string, headers http.H
 		t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(b))
+	recordAPIResponse(t, method, target, resp, b)
 	if strings.HasPrefix(target, "/v2") {
 		if got := resp.Header.Get("Docker-Distribution-API-Version"); got != "registry/2.0" {
 			t.Errorf("%s %s: status %d, Docker-Distribution-API-Version = %q, want registry/2.0", method, path, resp.StatusCode, got)
