@@ -31,6 +31,10 @@ type Handler struct {
 	Auth  *auth.Authenticator
 	Audit *audit.Recorder
 	Log   *slog.Logger
+	// DataDir is the data directory, whose filesystem /systeminfo/volumes reports.
+	DataDir string
+	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).
+	ExternalURL string
 
 	mux *http.ServeMux
 }
@@ -91,7 +95,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // handle adapts an endpoint: identify the caller, run it, answer its error.
 func (h *Handler) handle(fn handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := h.identify(r)
+		p, err := h.identify(w, r)
 		if err != nil {
 			h.fail(w, r, err)
 			return
@@ -103,13 +107,15 @@ func (h *Handler) handle(fn handlerFunc) http.Handler {
 	})
 }
 
-func (h *Handler) identify(r *http.Request) (auth.Principal, error) {
+// identify finds the caller: Basic credentials when sent (they need no CSRF token), else the
+// portal session cookie (see session.go), else anonymous.
+func (h *Handler) identify(w http.ResponseWriter, r *http.Request) (auth.Principal, error) {
 	name, password, ok := r.BasicAuth()
 	if !ok {
 		if r.Header.Get("Authorization") != "" {
 			return auth.Principal{}, unauthorized()
 		}
-		return auth.Principal{}, nil
+		return h.sessionPrincipal(w, r)
 	}
 	p, err := h.Auth.Basic(r.Context(), name, password)
 	if errors.Is(err, auth.ErrBadCredentials) {

@@ -13,12 +13,14 @@ import (
 	"time"
 )
 
-// Account is what the authenticator needs to know about a local user.
+// Account is what the authenticator needs to know about a local user or a robot account.
 type Account struct {
 	ID           int64
 	Name         string
-	PasswordHash string
+	PasswordHash string // for robots, the hash of the secret
 	SysAdmin     bool
+	// Robot marks a robot account: the principal is then of kind Robot and ID is the robot's.
+	Robot bool
 }
 
 // AccountLookup finds a local account by login name; it returns ErrNoAccount
@@ -100,6 +102,9 @@ func (a *Authenticator) Basic(ctx context.Context, name, password string) (Princ
 		return Principal{}, ErrBadCredentials
 	}
 	p := Principal{Kind: User, ID: acct.ID, Name: acct.Name, SysAdmin: acct.SysAdmin}
+	if acct.Robot {
+		p = Principal{Kind: Robot, ID: acct.ID, Name: acct.Name}
+	}
 
 	key := a.cacheKey(name, password, acct.PasswordHash)
 	if _, ok := a.cache.get(key, a.now()); ok {

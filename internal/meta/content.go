@@ -194,7 +194,8 @@ type PutManifestResult struct {
 // PutManifest stores a manifest and its references and points the tag at it, atomically. Every
 // referenced blob must be linked in the repository and every child manifest present; the blob
 // rows are locked for the transaction so a concurrent collection cannot delete them while the
-// reference is being written.
+// reference is being written. A new manifest is charged to its project's storage quota in the
+// same transaction; *QuotaExceededError if that takes the project over its limit.
 func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifestResult, error) {
 	var res PutManifestResult
 	err := db.Tx(ctx, func(tx *Tx) error {
@@ -244,6 +245,16 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 				if _, err := tx.exec(ctx, "INSERT INTO manifest_children (parent_id, child_id) VALUES ($1, $2)", res.ManifestID, c); err != nil {
 					return fmt.Errorf("manifest %s references child %d: %w", p.Digest, c, err)
 				}
+			}
+			// Storage accounting and the quota check, in this transaction: a push over quota
+			// (*QuotaExceededError) rolls back whole.
+			refs := make([]projectRef, 0, len(blobs)+1)
+			refs = append(refs, projectRef{digest: p.Digest, size: int64(len(p.Payload))})
+			for _, b := range blobs {
+				refs = append(refs, projectRef{digest: b.Digest, size: b.Size})
+			}
+			if err := tx.chargeProject(ctx, p.ProjectID, refs); err != nil {
+				return err
 			}
 		case err != nil:
 			return fmt.Errorf("look up manifest %s: %w", p.Digest, err)
@@ -347,7 +358,7 @@ func (db *DB) DeleteManifest(ctx context.Context, repo, digest string) ([]string
 			tags = append(tags, t)
 		}
 		rows.Close()
-		if _, err := tx.exec(ctx, "DELETE FROM manifests WHERE id = $1", id); err != nil {
+		if err := tx.deleteManifestRow(ctx, id); err != nil {
 			return fmt.Errorf("delete manifest %s: %w", digest, err)
 		}
 		return nil
@@ -411,34 +422,33 @@ func (q q) Referrers(ctx context.Context, repo, digest, artifactType string) ([]
 
 // CatalogFilter limits the catalog to what the caller may see.
 type CatalogFilter struct {
-	AllVisible bool  // system administrators see every repository
-	UserID     int64 // otherwise: public projects and projects the user is a member of
+	Visibility ProjectVisibility
 	Last       string
 	N          int
 }
 
 // Catalog lists repository names in byte order.
 func (q q) Catalog(ctx context.Context, f CatalogFilter) ([]string, error) {
-	query := "SELECT r.name FROM repositories r"
-	args := []any{f.Last, f.N}
-	where := " WHERE r.name > $1"
-	if !f.AllVisible {
-		query += " JOIN projects p ON p.id = r.project_id"
-		args = append(args, f.UserID)
-		where += " AND (p.public OR p.id IN (SELECT project_id FROM project_members WHERE entity_type = 'u' AND entity_id = $3))"
-	}
-	rows, err := q.query(ctx, query+where+" ORDER BY r.name LIMIT $2", args...)
+	w := NewWhere(1)
+	w.Add("r.name > ?", f.Last)
+	f.Visibility.apply(w)
+	limit := w.Arg(f.N)
+	where, args := w.SQL()
+	rows, err := q.query(ctx, "SELECT r.name FROM repositories r JOIN projects p ON p.id = r.project_id"+where+" ORDER BY r.name LIMIT "+limit, args...)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
 	return scanStrings(rows)
 }
 
-// MarkPulled records a pull time on the manifest and tag (best effort, off the hot path's
-// critical section: callers may run it asynchronously).
+// MarkPulled records a pull time on the manifest and tag and counts the pull on the repository
+// (best effort, off the hot path's critical section: callers may run it asynchronously).
 func (q q) MarkPulled(ctx context.Context, manifestID int64, tag string, at time.Time) error {
 	t := at.UnixMicro()
 	if _, err := q.exec(ctx, "UPDATE manifests SET pulled_at = $2 WHERE id = $1", manifestID, t); err != nil {
+		return err
+	}
+	if _, err := q.exec(ctx, "UPDATE repositories SET pull_count = pull_count + 1 WHERE id = (SELECT repository_id FROM manifests WHERE id = $1)", manifestID); err != nil {
 		return err
 	}
 	if tag != "" {

@@ -169,11 +169,11 @@ func TestTagsAndCatalogInByteOrder(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		cat, err := db.Catalog(ctx, meta.CatalogFilter{AllVisible: true, N: 10})
+		cat, err := db.Catalog(ctx, meta.CatalogFilter{Visibility: meta.ProjectVisibility{All: true}, N: 10})
 		if err != nil || fmt.Sprint(cat) != "[proj/A proj/a/x proj/app proj/b]" {
 			t.Fatalf("catalog = %v %v", cat, err)
 		}
-		cat, _ = db.Catalog(ctx, meta.CatalogFilter{UserID: 999, N: 10})
+		cat, _ = db.Catalog(ctx, meta.CatalogFilter{Visibility: meta.ProjectVisibility{UserID: 999}, N: 10})
 		if len(cat) != 0 {
 			t.Fatalf("outsider sees %v", cat)
 		}

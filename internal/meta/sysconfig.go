@@ -19,6 +19,8 @@ type SystemConfig struct {
 	StoragePerProject          int64  `json:"storage_per_project"` // default quota in bytes, -1 = unlimited
 	QuotaPerProjectEnable      bool   `json:"quota_per_project_enable"`
 	ReadOnly                   bool   `json:"read_only"`
+	SessionTimeout             int    `json:"session_timeout"` // minutes a portal session lives unused
+	BannerMessage              string `json:"banner_message"`  // the portal's banner, a JSON document as a string
 }
 
 // DefaultSystemConfig is Harbor's defaults (HARBOR-NOTES §l).
@@ -31,6 +33,7 @@ func DefaultSystemConfig() SystemConfig {
 		TokenExpiration:            30,
 		StoragePerProject:          -1,
 		QuotaPerProjectEnable:      true,
+		SessionTimeout:             60,
 	}
 }
 
@@ -56,4 +59,33 @@ func (q q) SetSystemConfig(ctx context.Context, c SystemConfig) error {
 		return err
 	}
 	return q.SetSetting(ctx, systemConfigKey, string(b))
+}
+
+// UpdateSystemConfig applies fn to the stored configuration and stores the result, atomically:
+// the settings row is locked first, so concurrent updates of different keys apply one after the
+// other instead of one losing the other's change. fn's error aborts the update.
+func (db *DB) UpdateSystemConfig(ctx context.Context, fn func(*SystemConfig) error) (SystemConfig, error) {
+	var c SystemConfig
+	err := db.Tx(ctx, func(tx *Tx) error {
+		def, err := json.Marshal(DefaultSystemConfig())
+		if err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", systemConfigKey, string(def)); err != nil {
+			return fmt.Errorf("update system configuration: %w", err)
+		}
+		// A no-op UPDATE takes the row lock on PostgreSQL (SQLite's single writer already
+		// serialises); the read below then sees the latest committed value.
+		if _, err := tx.exec(ctx, "UPDATE settings SET value = value WHERE key = $1", systemConfigKey); err != nil {
+			return fmt.Errorf("update system configuration: %w", err)
+		}
+		if c, err = tx.SystemConfig(ctx); err != nil {
+			return err
+		}
+		if err := fn(&c); err != nil {
+			return err
+		}
+		return tx.SetSystemConfig(ctx, c)
+	})
+	return c, err
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
 )
 
@@ -91,9 +92,7 @@ func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	repos := []string{}
 	if n > 0 {
-		repos, err = h.Reg.Catalog(r.Context(), meta.CatalogFilter{
-			AllVisible: h.Authz.CanListCatalog(c.principal), UserID: c.principal.ID, Last: last, N: n + 1,
-		})
+		repos, err = h.Reg.Catalog(r.Context(), meta.CatalogFilter{Visibility: rbac.Visibility(c.principal), Last: last, N: n + 1})
 		if err != nil {
 			h.fail(w, r, err)
 			return

@@ -28,7 +28,7 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, q request)
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
 		w.Write(m.Payload)
-		h.Reg.RecordPull(m, q.ref)
+		h.Reg.RecordPull(r.Context(), q.project, q.repo, m, q.ref)
 	}
 }
 

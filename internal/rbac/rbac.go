@@ -5,6 +5,7 @@ package rbac
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/meta"
@@ -151,14 +152,41 @@ var publicTable = union(readContent, join(perms(ResLabel, ActRead, ActList), per
 // the API's permission listing.
 func RoleAllows(role int, p Permission) bool { return roleTable[role][p] }
 
+// ProjectPermissions lists, sorted, every permission that can be held in a project, so a
+// caller's permissions can be listed by asking Can about each (/users/current/permissions).
+func ProjectPermissions() []Permission {
+	all := union(publicTable)
+	for _, t := range roleTable {
+		all = union(all, t)
+	}
+	out := make([]Permission, 0, len(all))
+	for p := range all {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Resource != out[j].Resource {
+			return out[i].Resource < out[j].Resource
+		}
+		return out[i].Action < out[j].Action
+	})
+	return out
+}
+
 // MemberStore is what the authorizer reads from the metadata store.
 type MemberStore interface {
 	MemberRole(ctx context.Context, projectID, userID int64) (int, error)
 }
 
+// RobotStore is what the authorizer reads about robot accounts: the grants of a robot that may
+// act now (none when it is disabled, expired or deleted).
+type RobotStore interface {
+	RobotGrants(ctx context.Context, robotID int64) ([]meta.RobotGrant, error)
+}
+
 // Authorizer decides.
 type Authorizer struct {
 	Members MemberStore
+	Robots  RobotStore
 }
 
 // Can reports whether the principal may perform the action on the resource in the project.
@@ -170,7 +198,15 @@ func (a *Authorizer) Can(ctx context.Context, p auth.Principal, project meta.Pro
 	if project.Public && publicTable[perm] {
 		return true, nil
 	}
-	if p.Kind != auth.User {
+	switch p.Kind {
+	case auth.User:
+	case auth.Robot:
+		grants, err := a.robotGrants(ctx, p)
+		if err != nil {
+			return false, err
+		}
+		return robotAllows(grants, meta.RobotKindProject, project.ID, perm), nil
+	default:
 		return false, nil
 	}
 	role, err := a.Role(ctx, p, project)
@@ -194,7 +230,22 @@ func (a *Authorizer) Role(ctx context.Context, p auth.Principal, project meta.Pr
 
 // CanSeeProject reports whether the project is visible to the principal at all: private
 // projects are invisible to outsiders, which callers answer as "not found".
+//
+// A robot sees the projects it holds any permission in: a robot that may only push must still
+// learn that the project exists, or every denial would read "not found".
 func (a *Authorizer) CanSeeProject(ctx context.Context, p auth.Principal, project meta.Project) (bool, error) {
+	if p.Kind == auth.Robot && !p.SysAdmin && !project.Public {
+		grants, err := a.robotGrants(ctx, p)
+		if err != nil {
+			return false, err
+		}
+		for _, g := range grants {
+			if g.Kind == meta.RobotKindProject && g.Effect != EffectDeny && (g.ProjectID == 0 || g.ProjectID == project.ID) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
 	return a.Can(ctx, p, project, ResProject, ActRead)
 }
 
@@ -207,5 +258,17 @@ func (a *Authorizer) CanCreateProject(p auth.Principal, adminOnly bool) bool {
 	return p.Kind == auth.User && !adminOnly
 }
 
-// CanListCatalog: the whole catalog is for system administrators; others see what they may pull.
-func (a *Authorizer) CanListCatalog(p auth.Principal) bool { return p.SysAdmin }
+// Visibility is the set of projects a principal sees in listings (projects, repositories,
+// the /v2/ catalog): everything for system administrators, otherwise the public projects and
+// those the principal holds a role or a robot permission in.
+func Visibility(p auth.Principal) meta.ProjectVisibility {
+	switch {
+	case p.SysAdmin:
+		return meta.ProjectVisibility{All: true}
+	case p.Kind == auth.User:
+		return meta.ProjectVisibility{UserID: p.ID}
+	case p.Kind == auth.Robot:
+		return meta.ProjectVisibility{RobotID: p.ID}
+	}
+	return meta.ProjectVisibility{}
+}

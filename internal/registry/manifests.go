@@ -72,6 +72,9 @@ func (s *Service) PutManifest(ctx context.Context, project meta.Project, repo, r
 	var bu *meta.BlobUnknownError
 	var bs *meta.BlobSizeError
 	var mu *meta.ManifestUnknownError
+	if denied := quotaDenied(err); denied != nil {
+		return PutManifestResult{}, denied
+	}
 	switch {
 	case errors.As(err, &bu):
 		return PutManifestResult{}, &Error{Code: CodeManifestBlobUnknown, Message: "blob unknown to repository: " + bu.Digest, Detail: map[string]string{"digest": bu.Digest}}
@@ -82,7 +85,22 @@ func (s *Service) PutManifest(ctx context.Context, project meta.Project, repo, r
 	case err != nil:
 		return PutManifestResult{}, err
 	}
+	resource := repo + "@" + d.String()
+	if len(tags) > 0 {
+		resource = repo + ":" + tags[0]
+	}
+	s.Audit.Record(ctx, project.ID, "create", "artifact", resource)
 	return PutManifestResult{Digest: d, Subject: p.subject, Created: res.Created, Tags: tags}, nil
+}
+
+// quotaDenied turns a quota refusal into the client's DENIED error (403) with Harbor's
+// message; other errors give nil.
+func quotaDenied(err error) *Error {
+	var qe *meta.QuotaExceededError
+	if errors.As(err, &qe) {
+		return &Error{Code: CodeDenied, Message: qe.Error()}
+	}
+	return nil
 }
 
 // GetManifest resolves a tag or digest of the repository.
@@ -106,12 +124,16 @@ func (s *Service) GetManifest(ctx context.Context, repo, ref string) (meta.Manif
 	return m, err
 }
 
-// RecordPull notes a pull time without holding up the response.
-func (s *Service) RecordPull(m meta.Manifest, ref string) {
+// RecordPull notes a pull time and an audit entry ("pull" of repo:tag or repo@digest by the
+// caller in ctx) without holding up the response: both are written off the request path.
+func (s *Service) RecordPull(ctx context.Context, project meta.Project, repo string, m meta.Manifest, ref string) {
 	tag := ""
+	resource := repo + "@" + m.Digest
 	if !IsDigest(ref) {
 		tag = ref
+		resource = repo + ":" + ref
 	}
+	s.Audit.Record(ctx, project.ID, "pull", "artifact", resource)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -132,6 +154,9 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 		if errors.Is(err, meta.ErrNotFound) {
 			return errorf(CodeManifestUnknown, "tag %s unknown to repository %s", ref, repo)
 		}
+		if err == nil {
+			s.auditDelete(ctx, repo, "tag", repo+":"+ref)
+		}
 		return err
 	}
 	if _, err := ParseDigest(ref); err != nil {
@@ -143,8 +168,21 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 		return errorf(CodeManifestUnknown, "manifest %s unknown to repository %s", ref, repo)
 	case errors.Is(err, meta.ErrReferenced):
 		return errorf(CodePrecondition, "manifest %s is referenced by an index in %s: delete the index first", ref, repo)
+	case err == nil:
+		s.auditDelete(ctx, repo, "artifact", repo+"@"+ref)
 	}
 	return err
+}
+
+// auditDelete records a deletion in the repository's project.
+func (s *Service) auditDelete(ctx context.Context, repo, resourceType, resource string) {
+	var projectID int64
+	if name, err := ValidateRepository(repo); err == nil {
+		if p, err := s.DB.ProjectByName(ctx, name); err == nil {
+			projectID = p.ID
+		}
+	}
+	s.Audit.Record(ctx, projectID, "delete", resourceType, resource)
 }
 
 // ReferrersIndex is the referrers API answer: an OCI image index of descriptors.

@@ -23,7 +23,8 @@ type Service struct {
 	Audit           *audit.Recorder
 	Log             *slog.Logger
 
-	uploadLocks sync.Map // upload id -> *sync.Mutex: one writer per session in this process
+	uploadLocksMu sync.Mutex
+	uploadLocks   map[string]*uploadLock
 }
 
 // Project resolves the project of a repository name, validating the name on the way.

@@ -78,11 +78,34 @@ func (s *Service) StartUpload(ctx context.Context, repo, alg string) (meta.Uploa
 	return u, nil
 }
 
+// lockUpload serialises requests on one upload session within this process. Entries are
+// reference-counted so the table holds only sessions with a request in flight.
 func (s *Service) lockUpload(id string) func() {
-	v, _ := s.uploadLocks.LoadOrStore(id, &sync.Mutex{})
-	mu := v.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
+	s.uploadLocksMu.Lock()
+	if s.uploadLocks == nil {
+		s.uploadLocks = map[string]*uploadLock{}
+	}
+	l := s.uploadLocks[id]
+	if l == nil {
+		l = &uploadLock{}
+		s.uploadLocks[id] = l
+	}
+	l.users++
+	s.uploadLocksMu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		s.uploadLocksMu.Lock()
+		if l.users--; l.users == 0 {
+			delete(s.uploadLocks, id)
+		}
+		s.uploadLocksMu.Unlock()
+	}
+}
+
+type uploadLock struct {
+	mu    sync.Mutex
+	users int // requests holding or waiting for mu; guarded by Service.uploadLocksMu
 }
 
 // Upload returns the session, which must belong to the repository.
@@ -158,10 +181,7 @@ func (s *Service) FinishUpload(ctx context.Context, projectID int64, repo, id, d
 		return "", err
 	}
 	unlock := s.lockUpload(id)
-	defer func() {
-		unlock()
-		s.uploadLocks.Delete(id)
-	}()
+	defer unlock()
 	u, err := s.Upload(ctx, repo, id)
 	if err != nil {
 		return "", err
@@ -179,6 +199,15 @@ func (s *Service) FinishUpload(ctx context.Context, projectID int64, repo, id, d
 	if sum != d {
 		s.discardUpload(ctx, u.ID)
 		return "", errorf(CodeDigestInvalid, "digest %s does not match the uploaded content (%s)", d, sum)
+	}
+	// A blob that would take the project over its quota is refused before it is committed,
+	// and its data goes: nothing of a refused push stays behind.
+	if err := s.DB.CheckBlobQuota(ctx, projectID, d.String(), u.Size); err != nil {
+		if denied := quotaDenied(err); denied != nil {
+			s.discardUpload(ctx, u.ID)
+			return "", denied
+		}
+		return "", err
 	}
 	if err := s.Blobs.CommitUpload(ctx, u.ID, d, u.Size); err != nil {
 		return "", fmt.Errorf("commit blob %s: %w", d, err)
@@ -228,10 +257,7 @@ func (s *Service) discardUpload(ctx context.Context, id string) {
 // CancelUpload ends a session and removes its data.
 func (s *Service) CancelUpload(ctx context.Context, repo, id string) error {
 	unlock := s.lockUpload(id)
-	defer func() {
-		unlock()
-		s.uploadLocks.Delete(id)
-	}()
+	defer unlock()
 	if _, err := s.Upload(ctx, repo, id); err != nil {
 		return err
 	}

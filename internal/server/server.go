@@ -69,16 +69,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.auth = auth.NewAuthenticator(s.lookupAccount)
 	s.audit = audit.New(db, log)
 	s.reg = &registry.Service{DB: db, Blobs: blobs, MaxManifestSize: cfg.MaxManifestSize, Audit: s.audit, Log: log}
-	authz := &rbac.Authorizer{Members: db}
+	authz := &rbac.Authorizer{Members: db, Robots: db}
 	s.metrics = newMetrics(db.CountUploads)
 
 	v2 := &oci.Handler{Reg: s.reg, Authz: authz, Auth: s.auth, Tokens: tokens, ExternalURL: cfg.ExternalURL, Service: TokenService, Log: log}
 	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Resolve: s.resolve, Logger: log}
-	apiHandler := &api.Handler{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log}
+	apiHandler := &api.Handler{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log,
+		DataDir: cfg.DataDir, ExternalURL: cfg.ExternalURL}
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
 	mux.Handle("/api/", apiHandler)
+	// Harbor's portal login and logout live outside /api.
+	mux.Handle("/c/login", apiHandler.SessionHandler())
+	mux.Handle("/c/log_out", apiHandler.SessionHandler())
 	mux.HandleFunc("/healthz", s.healthz)
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
@@ -113,6 +117,13 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) lookupAccount(ctx context.Context, name string) (auth.Account, error) {
+	cfg, err := s.db.SystemConfig(ctx)
+	if err != nil {
+		return auth.Account{}, err
+	}
+	if cfg.RobotNamePrefix != "" && strings.HasPrefix(name, cfg.RobotNamePrefix) {
+		return s.lookupRobot(ctx, name, strings.TrimPrefix(name, cfg.RobotNamePrefix))
+	}
 	u, err := s.db.UserByName(ctx, name)
 	if errors.Is(err, meta.ErrNotFound) {
 		return auth.Account{}, auth.ErrNoAccount
@@ -123,10 +134,29 @@ func (s *Server) lookupAccount(ctx context.Context, name string) (auth.Account, 
 	return auth.Account{ID: u.ID, Name: u.Username, PasswordHash: u.PasswordHash, SysAdmin: u.SysAdmin}, nil
 }
 
+// lookupRobot finds a robot account by its login (prefix included) and stored name. Disabled
+// and expired robots are looked up as absent, so they fail to log in like unknown names.
+func (s *Server) lookupRobot(ctx context.Context, login, name string) (auth.Account, error) {
+	r, err := s.db.RobotByName(ctx, name)
+	if errors.Is(err, meta.ErrNotFound) {
+		return auth.Account{}, auth.ErrNoAccount
+	}
+	if err != nil {
+		return auth.Account{}, err
+	}
+	if r.Disabled || r.Expired(time.Now()) {
+		return auth.Account{}, auth.ErrNoAccount
+	}
+	return auth.Account{ID: r.ID, Name: login, PasswordHash: r.SecretHash, Robot: true}, nil
+}
+
 func (s *Server) resolve(ctx context.Context, name string) (auth.Principal, error) {
 	a, err := s.lookupAccount(ctx, name)
 	if err != nil {
 		return auth.Principal{}, err
+	}
+	if a.Robot {
+		return auth.Principal{Kind: auth.Robot, ID: a.ID, Name: a.Name}, nil
 	}
 	return auth.Principal{Kind: auth.User, ID: a.ID, Name: a.Name, SysAdmin: a.SysAdmin}, nil
 }
