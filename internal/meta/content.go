@@ -441,22 +441,35 @@ func (q q) Catalog(ctx context.Context, f CatalogFilter) ([]string, error) {
 	return scanStrings(rows)
 }
 
-// MarkPulled records a pull time on the manifest and tag and counts the pull on the repository
-// (best effort, off the hot path's critical section: callers may run it asynchronously).
-func (q q) MarkPulled(ctx context.Context, manifestID int64, tag string, at time.Time) error {
-	t := at.UnixMicro()
-	if _, err := q.exec(ctx, "UPDATE manifests SET pulled_at = $2 WHERE id = $1", manifestID, t); err != nil {
-		return err
-	}
-	if _, err := q.exec(ctx, "UPDATE repositories SET pull_count = pull_count + 1 WHERE id = (SELECT repository_id FROM manifests WHERE id = $1)", manifestID); err != nil {
-		return err
-	}
-	if tag != "" {
-		if _, err := q.exec(ctx, "UPDATE tags SET pulled_at = $3 WHERE manifest_id = $1 AND name = $2", manifestID, tag, t); err != nil {
-			return err
+// PullRecord is the pulls of one manifest (through one tag, or by digest when Tag is "")
+// since the last flush.
+type PullRecord struct {
+	ManifestID int64
+	Tag        string
+	At         time.Time // the latest pull
+	Count      int64
+}
+
+// RecordPulls stores pull times and counts in one transaction: the manifest's and tag's last
+// pull time, and the repository's pull count.
+func (db *DB) RecordPulls(ctx context.Context, pulls []PullRecord) error {
+	return db.Tx(ctx, func(tx *Tx) error {
+		for _, p := range pulls {
+			t := p.At.UnixMicro()
+			if _, err := tx.exec(ctx, "UPDATE manifests SET pulled_at = $2 WHERE id = $1", p.ManifestID, t); err != nil {
+				return fmt.Errorf("record pulls: %w", err)
+			}
+			if p.Tag != "" {
+				if _, err := tx.exec(ctx, "UPDATE tags SET pulled_at = $3 WHERE manifest_id = $1 AND name = $2", p.ManifestID, p.Tag, t); err != nil {
+					return fmt.Errorf("record pulls: %w", err)
+				}
+			}
+			if _, err := tx.exec(ctx, "UPDATE repositories SET pull_count = pull_count + $2 WHERE id = (SELECT repository_id FROM manifests WHERE id = $1)", p.ManifestID, p.Count); err != nil {
+				return fmt.Errorf("record pulls: %w", err)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func scanStrings(rows *sql.Rows) ([]string, error) {

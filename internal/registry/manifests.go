@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -134,13 +133,7 @@ func (s *Service) RecordPull(ctx context.Context, project meta.Project, repo str
 		resource = repo + ":" + ref
 	}
 	s.Audit.Record(ctx, project.ID, "pull", "artifact", resource)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.DB.MarkPulled(ctx, m.ID, tag, time.Now()); err != nil {
-			s.Log.Debug("record pull time", "digest", m.Digest, "err", err)
-		}
-	}()
+	s.pulls.record(s, m.ID, tag)
 }
 
 // DeleteManifest deletes by digest (the manifest and its tags) or by tag (the tag only, as

@@ -23,6 +23,8 @@ type Service struct {
 	Audit           *audit.Recorder
 	Log             *slog.Logger
 
+	pulls pullCounter
+
 	uploadLocksMu sync.Mutex
 	uploadLocks   map[string]*uploadLock
 }

@@ -112,6 +112,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close flushes the audit log and releases the stores.
 func (s *Server) Close() error {
+	s.reg.Close()
 	s.audit.Close()
 	return s.db.Close()
 }
