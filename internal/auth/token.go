@@ -56,6 +56,7 @@ type TokenService struct {
 	issuer  string
 	service string
 	ttl     time.Duration
+	ttlFunc func() time.Duration // when set, the current lifetime (it can change at run time)
 	now     func() time.Time
 
 	accessParser  *jwt.Parser
@@ -133,6 +134,19 @@ func (s *TokenService) sign(claims jwt.Claims) (string, error) {
 	return signed, nil
 }
 
+// SetLifetime makes the token lifetime follow f (e.g. Harbor's token_expiration setting, which
+// administrators change at run time) instead of the fixed ttl given to NewTokenService.
+func (s *TokenService) SetLifetime(f func() time.Duration) { s.ttlFunc = f }
+
+func (s *TokenService) lifetime() time.Duration {
+	if s.ttlFunc != nil {
+		if d := s.ttlFunc(); d > 0 {
+			return d
+		}
+	}
+	return s.ttl
+}
+
 // Issue signs a bearer token granting access to p. It returns the token, its
 // lifetime in seconds and its issue time (UTC, whole seconds as in the JWT).
 func (s *TokenService) Issue(p Principal, access []Access) (token string, expiresIn int, issuedAt time.Time, err error) {
@@ -141,8 +155,9 @@ func (s *TokenService) Issue(p Principal, access []Access) (token string, expire
 		// Registries expect an array, never null.
 		access = []Access{}
 	}
+	ttl := s.lifetime()
 	token, err = s.sign(accessClaims{
-		RegisteredClaims: s.registered(p.Name, s.service, now, s.ttl),
+		RegisteredClaims: s.registered(p.Name, s.service, now, ttl),
 		Access:           access,
 		Kind:             p.Kind.String(),
 		UID:              p.ID,
@@ -151,7 +166,7 @@ func (s *TokenService) Issue(p Principal, access []Access) (token string, expire
 	if err != nil {
 		return "", 0, time.Time{}, err
 	}
-	return token, int(s.ttl / time.Second), now, nil
+	return token, int(ttl / time.Second), now, nil
 }
 
 // Verify checks a bearer token's signature, algorithm, issuer, audience and

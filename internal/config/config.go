@@ -35,7 +35,6 @@ type Config struct {
 	TLSKey          string        `yaml:"tls_key"`
 	LogLevel        string        `yaml:"log_level"`
 	LogFormat       string        `yaml:"log_format"`
-	TokenTTL        time.Duration `yaml:"token_ttl"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	MaxManifestSize int64         `yaml:"max_manifest_size"`
 	UploadTTL       time.Duration `yaml:"upload_ttl"`
@@ -82,8 +81,6 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.LogLevel }},
 	{yaml: "log_format", usage: "log format: text or json",
 		field: func(c *Config) any { return &c.LogFormat }},
-	{yaml: "token_ttl", usage: "lifetime of issued tokens, 1m to 24h",
-		field: func(c *Config) any { return &c.TokenTTL }},
 	{yaml: "shutdown_timeout", usage: "how long shutdown waits for in-flight requests",
 		field: func(c *Config) any { return &c.ShutdownTimeout }},
 	{yaml: "max_manifest_size", usage: "largest accepted manifest in bytes, 1024 to 67108864",
@@ -103,7 +100,6 @@ func Default() Config {
 		DataDir:         "./data",
 		LogLevel:        "info",
 		LogFormat:       "json",
-		TokenTTL:        30 * time.Minute,
 		ShutdownTimeout: 30 * time.Second,
 		MaxManifestSize: 4 << 20,
 		UploadTTL:       24 * time.Hour,
@@ -359,9 +355,6 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
 		bad("log_format", "%q is not one of text, json", c.LogFormat)
-	}
-	if c.TokenTTL < time.Minute || c.TokenTTL > 24*time.Hour {
-		bad("token_ttl", "%v is outside 1m to 24h (e.g. 30m)", c.TokenTTL)
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "%v must be positive (e.g. 30s)", c.ShutdownTimeout)

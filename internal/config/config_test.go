@@ -36,7 +36,6 @@ func TestDefault(t *testing.T) {
 		ExternalURL:     "http://localhost:5000",
 		LogLevel:        "info",
 		LogFormat:       "json",
-		TokenTTL:        30 * time.Minute,
 		ShutdownTimeout: 30 * time.Second,
 		MaxManifestSize: 4194304,
 		UploadTTL:       24 * time.Hour,
@@ -80,7 +79,6 @@ database_url: postgres://berth:pw@db:5432/berth
 admin_password: first-start
 log_level: debug
 log_format: text
-token_ttl: 1h
 shutdown_timeout: 5s
 max_manifest_size: 1048576
 upload_ttl: 2h
@@ -95,7 +93,6 @@ db_max_conns: 8
 				c.AdminPassword = "first-start"
 				c.LogLevel = "debug"
 				c.LogFormat = "text"
-				c.TokenTTL = time.Hour
 				c.ShutdownTimeout = 5 * time.Second
 				c.MaxManifestSize = 1 << 20
 				c.UploadTTL = 2 * time.Hour
@@ -110,7 +107,7 @@ db_max_conns: 8
 		},
 		{
 			name: "empty yaml values keep defaults",
-			yaml: "addr:\ntoken_ttl: ~\n",
+			yaml: "addr:\nupload_ttl: ~\n",
 			want: func(c *Config) {},
 		},
 		{
@@ -123,16 +120,16 @@ db_max_conns: 8
 		},
 		{
 			name: "env overrides yaml",
-			yaml: "addr: :6000\ntoken_ttl: 1h\npprof: true\nlog_format: text\n",
+			yaml: "addr: :6000\nupload_ttl: 1h\npprof: true\nlog_format: text\n",
 			env: map[string]string{
-				"BERTH_ADDR":      ":7000",
-				"BERTH_TOKEN_TTL": "2h",
-				"BERTH_PPROF":     "false",
+				"BERTH_ADDR":       ":7000",
+				"BERTH_UPLOAD_TTL": "2h",
+				"BERTH_PPROF":      "false",
 			},
 			want: func(c *Config) {
 				c.Addr = ":7000"
 				c.ExternalURL = "http://localhost:7000"
-				c.TokenTTL = 2 * time.Hour
+				c.UploadTTL = 2 * time.Hour
 				c.LogFormat = "text" // not in env, so the file's value stays
 			},
 		},
@@ -146,7 +143,6 @@ db_max_conns: 8
 				"BERTH_ADMIN_PASSWORD":    "pw",
 				"BERTH_LOG_LEVEL":         "warn",
 				"BERTH_LOG_FORMAT":        "text",
-				"BERTH_TOKEN_TTL":         "24h",
 				"BERTH_SHUTDOWN_TIMEOUT":  "1m",
 				"BERTH_MAX_MANIFEST_SIZE": "1024",
 				"BERTH_UPLOAD_TTL":        "1m",
@@ -161,7 +157,6 @@ db_max_conns: 8
 				c.AdminPassword = "pw"
 				c.LogLevel = "warn"
 				c.LogFormat = "text"
-				c.TokenTTL = 24 * time.Hour
 				c.ShutdownTimeout = time.Minute
 				c.MaxManifestSize = 1024
 				c.UploadTTL = time.Minute
@@ -296,12 +291,12 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown yaml key",
 			yaml: "addr: :5000\nregistry_url: x\n",
-			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, token_ttl, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns)`,
+			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns)`,
 		},
 		{
 			name: "yaml duration",
-			yaml: "token_ttl: abc\n",
-			want: `{file}:1: token_ttl: "abc" is not a duration (e.g. 30m)`,
+			yaml: "upload_ttl: abc\n",
+			want: `{file}:1: upload_ttl: "abc" is not a duration (e.g. 30m)`,
 		},
 		{
 			name: "yaml bool",
@@ -340,8 +335,8 @@ func TestLoadErrors(t *testing.T) {
 		},
 		{
 			name: "env duration",
-			env:  map[string]string{"BERTH_TOKEN_TTL": "abc"},
-			want: `BERTH_TOKEN_TTL: "abc" is not a duration (e.g. 30m)`,
+			env:  map[string]string{"BERTH_UPLOAD_TTL": "abc"},
+			want: `BERTH_UPLOAD_TTL: "abc" is not a duration (e.g. 30m)`,
 		},
 		{
 			name: "env errors are all reported",
@@ -480,12 +475,6 @@ func TestValidate(t *testing.T) {
 		{"log_format", func(c *Config) { c.LogFormat = "yaml" },
 			`BERTH_LOG_FORMAT (log_format): "yaml" is not one of text, json`},
 
-		{"token_ttl too short", func(c *Config) { c.TokenTTL = 59 * time.Second },
-			`BERTH_TOKEN_TTL (token_ttl): 59s is outside 1m to 24h (e.g. 30m)`},
-		{"token_ttl too long", func(c *Config) { c.TokenTTL = 24*time.Hour + time.Second },
-			`BERTH_TOKEN_TTL (token_ttl): 24h0m1s is outside 1m to 24h (e.g. 30m)`},
-		{"token_ttl bounds", func(c *Config) { c.TokenTTL = time.Minute }, ""},
-
 		{"shutdown_timeout zero", func(c *Config) { c.ShutdownTimeout = 0 },
 			`BERTH_SHUTDOWN_TIMEOUT (shutdown_timeout): 0s must be positive (e.g. 30s)`},
 		{"shutdown_timeout negative", func(c *Config) { c.ShutdownTimeout = -time.Second },
@@ -578,7 +567,6 @@ func TestLogValueRedacts(t *testing.T) {
 				"database_url":   tc.want,
 				"admin_password": "REDACTED",
 				"addr":           ":5000",
-				"token_ttl":      "30m0s",
 				"pprof":          false,
 				"db_max_conns":   float64(0),
 			} {
@@ -613,7 +601,6 @@ func TestUsage(t *testing.T) {
 		"-pprof",
 		"-config file",
 		"BERTH_CONFIG",
-		"BERTH_TOKEN_TTL          30m0s",
 		"BERTH_MAX_MANIFEST_SIZE  4194304",
 	} {
 		if !strings.Contains(out, want) {

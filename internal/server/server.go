@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -42,6 +43,10 @@ type Server struct {
 	audit   *audit.Recorder
 	metrics *metrics
 	handler http.Handler
+
+	ttlMu   sync.Mutex
+	ttl     time.Duration
+	ttlRead time.Time
 }
 
 // New opens the stores, runs migrations and first-start setup, and builds the handler.
@@ -65,7 +70,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		db.Close()
 		return nil, err
 	}
-	tokens := auth.NewTokenService(key, "berth-token-issuer", TokenService, cfg.TokenTTL)
+	tokens := auth.NewTokenService(key, "berth-token-issuer", TokenService, 30*time.Minute)
+	tokens.SetLifetime(s.tokenLifetime)
 	s.auth = auth.NewAuthenticator(s.lookupAccount)
 	s.audit = audit.New(db, log)
 	s.reg = &registry.Service{DB: db, Blobs: blobs, MaxManifestSize: cfg.MaxManifestSize, Audit: s.audit, Log: log}
@@ -105,6 +111,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		mux.ServeHTTP(w, r)
 	}))
 	return s, nil
+}
+
+// tokenLifetime is Harbor's token_expiration setting (minutes), read at most every few
+// seconds: it is changed through /api/v2.0/configurations and shared by all replicas.
+func (s *Server) tokenLifetime() time.Duration {
+	s.ttlMu.Lock()
+	defer s.ttlMu.Unlock()
+	if time.Since(s.ttlRead) > 5*time.Second {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if c, err := s.db.SystemConfig(ctx); err == nil {
+			s.ttl, s.ttlRead = time.Duration(c.TokenExpiration)*time.Minute, time.Now()
+		} else {
+			s.log.Warn("read token_expiration", "err", err)
+		}
+	}
+	return s.ttl
 }
 
 // Handler is the complete HTTP handler (for tests with httptest).
