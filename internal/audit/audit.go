@@ -28,8 +28,8 @@ type Recorder struct {
 }
 
 const (
-	queueSize = 4096
-	batchSize = 256
+	queueSize = 1 << 16
+	batchSize = 1000
 	flushIdle = 200 * time.Millisecond
 )
 
@@ -41,8 +41,9 @@ func New(store Store, log *slog.Logger) *Recorder {
 }
 
 // Record queues an entry for the caller in ctx. When the queue is full (the database cannot
-// keep up) the entry is written synchronously rather than dropped: an audit log that loses
-// lines under load is worse than a slower request.
+// keep up) the request waits for room rather than dropping the line: an audit log that loses
+// lines under load is worse than a slower request, and waiting for the batch writer costs far
+// less than writing one row on the request path.
 func (r *Recorder) Record(ctx context.Context, projectID int64, operation, resourceType, resource string) {
 	if r == nil {
 		return
@@ -55,7 +56,13 @@ func (r *Recorder) Record(ctx context.Context, projectID int64, operation, resou
 	e := meta.AuditEntry{ProjectID: projectID, Username: name, Resource: resource, ResourceType: resourceType, Operation: operation, OpTime: time.Now()}
 	select {
 	case r.ch <- e:
+		return
 	default:
+	}
+	select {
+	case r.ch <- e:
+	case <-ctx.Done():
+		// The client is gone; the operation itself happened, so the line is still written.
 		if err := r.store.InsertAudit(context.WithoutCancel(ctx), e); err != nil {
 			r.log.Error("write audit log", "err", err)
 		}
