@@ -234,6 +234,11 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 				repoID, p.Digest, p.MediaType, p.ArtifactType, nullable(p.ConfigDigest), nullable(p.SubjectDigest),
 				len(p.Payload), p.Payload, p.Annotations, t).Scan(&res.ManifestID)
 			if err != nil {
+				if tx.d.isUniqueViolation(err) {
+					// A concurrent push of the same manifest committed first (PostgreSQL;
+					// SQLite's single writer cannot race): run again and find its row.
+					return errRaced
+				}
 				return fmt.Errorf("insert manifest %s: %w", p.Digest, err)
 			}
 			for _, b := range blobs {

@@ -26,6 +26,10 @@ var (
 	ErrConcurrentUpdate = errors.New("meta: concurrent update")
 )
 
+// errRaced is returned inside a transaction that lost a race to a concurrent one (a unique
+// row inserted meanwhile); Tx runs the function again, which then sees the winner's row.
+var errRaced = errors.New("meta: lost a race to a concurrent transaction")
+
 // DB is the metadata store. Reads go to a pool of connections; writes go to the write pool,
 // which for SQLite is a single connection (SQLite has one writer: queueing in Go is cheaper and
 // fairer than spinning on SQLITE_BUSY) and for PostgreSQL is the same pool as reads.
@@ -153,7 +157,7 @@ func (db *DB) Close() error {
 func (db *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		err := db.tx(ctx, fn)
-		if err == nil || attempt >= 4 || !db.dialect.retryable(err) {
+		if err == nil || attempt >= 4 || !(db.dialect.retryable(err) || errors.Is(err, errRaced)) {
 			return err
 		}
 		select {

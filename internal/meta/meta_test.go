@@ -228,3 +228,35 @@ func TestSettingIfAbsentKeepsFirst(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentPushesOfOneManifest: many clients putting the same new manifest under
+// different tags at once all succeed (PostgreSQL lets them race on the insert).
+func TestConcurrentPushesOfOneManifest(t *testing.T) {
+	t.Parallel()
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		_, pid := setup(t, db)
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for i := 0; i < 16; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := db.PutManifest(ctx, meta.PutManifestParams{ProjectID: pid, Repository: "proj/race", Digest: digestOf(7),
+					MediaType: "m", Payload: []byte("x"), Tags: []string{fmt.Sprintf("t%d", i)}})
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		tags, err := db.ListTags(ctx, "proj/race", "", 100)
+		if err != nil || len(tags) != 16 {
+			t.Fatalf("tags %v %v", tags, err)
+		}
+	})
+}
