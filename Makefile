@@ -21,7 +21,7 @@ run:
 	$(GO) run ./cmd/berth serve
 
 test:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -parallel 8 ./...
 
 e2e:
 	$(GO) test -count=1 -tags e2e -timeout 40m $(E2E_FLAGS) ./test/e2e/...
@@ -35,3 +35,14 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt: these files need formatting (run gofmt -w):"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e/...
+
+# Benchmarks (bench/README.md):
+#   make bench-smoke  the harness at tiny sizes against a fresh Berth and Distribution; fails on any error
+#   make bench        bench/compare.sh: Berth (SQLite, PostgreSQL) vs Distribution, appends bench/RESULTS.md
+.PHONY: bench-smoke bench
+
+bench-smoke:
+	BENCH_SMOKE=1 bash bench/compare.sh
+
+bench:
+	bash bench/compare.sh

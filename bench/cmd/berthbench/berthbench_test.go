@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berthreg/berth/internal/config"
+	"github.com/berthreg/berth/internal/server"
+)
+
+// The stream must not depend on how it is read: the digest is computed from one pass and the
+// upload sends another.
+func TestRandStreamIndependentOfReadSizes(t *testing.T) {
+	const size = 100_003
+	whole := sha256.New()
+	io.Copy(whole, io.LimitReader(newRandStream(42, size), size))
+	odd := sha256.New()
+	r := newRandStream(42, size)
+	buf := make([]byte, 7)
+	n := int64(0)
+	for {
+		k, err := r.Read(buf[:1+int(n%7)])
+		odd.Write(buf[:k])
+		n += int64(k)
+		if err == io.EOF {
+			break
+		}
+	}
+	if n != size {
+		t.Fatalf("read %d bytes, want %d", n, size)
+	}
+	if !bytes.Equal(whole.Sum(nil), odd.Sum(nil)) {
+		t.Fatal("stream differs with the read size")
+	}
+	if bytes.Equal(randBytes(1, 64), randBytes(2, 64)) {
+		t.Fatal("different seeds gave the same bytes")
+	}
+}
+
+func TestParseChallenge(t *testing.T) {
+	scheme, p := parseChallenge(`Bearer realm="http://127.0.0.1:5000/service/token",service="harbor-registry",scope="repository:library/a:pull,push",error="insufficient_scope"`)
+	if scheme != "bearer" || p["realm"] != "http://127.0.0.1:5000/service/token" || p["service"] != "harbor-registry" ||
+		p["scope"] != "repository:library/a:pull,push" || p["error"] != "insufficient_scope" {
+		t.Fatalf("got %q %v", scheme, p)
+	}
+	if scheme, p := parseChallenge(`Basic realm="berth"`); scheme != "basic" || p["realm"] != "berth" {
+		t.Fatalf("got %q %v", scheme, p)
+	}
+}
+
+func TestNextLink(t *testing.T) {
+	for h, want := range map[string]string{
+		`</v2/_catalog?last=b&n=2>; rel="next"`:          "/v2/_catalog?last=b&n=2",
+		`<http://x/v2/a/tags/list?n=1&last=t>; rel=next`: "http://x/v2/a/tags/list?n=1&last=t",
+		``:                    "",
+		`</v2/a>; rel="prev"`: "",
+	} {
+		if got := nextLink(h); got != want {
+			t.Errorf("nextLink(%q) = %q, want %q", h, got, want)
+		}
+	}
+}
+
+func TestLoopbackOnly(t *testing.T) {
+	if _, err := newClient("http://10.1.2.3:5000", "", "", 1); err == nil {
+		t.Fatal("a non-loopback registry was accepted")
+	}
+	if _, err := newClient("http://127.0.0.1:5000", "", "", 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Many workers meeting a Basic challenge at once must all switch to Basic, not take each
+// other's switch for a refusal.
+func TestConcurrentBasicChallenge(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); ok && u == "u" && p == "p" {
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // let the challenges overlap
+		w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer hs.Close()
+	c, err := newClient(hs.URL, "u", "p", 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			resp, _, err := c.Do(context.Background(), &Request{Method: http.MethodGet, URL: "/v2/"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			drain(resp)
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestReportRatios(t *testing.T) {
+	log := strings.Join([]string{
+		"IDLE registry=b rss_mb=40.00",
+		"BENCH scenario=small-push registry=b images_per_s=30.00 p50_ms=1 p99_ms=2 errors=0 primary=images_per_s better=higher",
+		"BENCH scenario=small-push registry=d images_per_s=10.00 p50_ms=1 p99_ms=2 errors=0 primary=images_per_s better=higher",
+		"BENCH scenario=tags-catalog registry=b list_s=0.5 errors=0 primary=list_s better=lower",
+		"BENCH scenario=tags-catalog registry=d list_s=10 errors=0 primary=list_s better=lower",
+	}, "\n")
+	path := filepath.Join(t.TempDir(), "log")
+	os.WriteFile(path, []byte(log), 0o644)
+	var out bytes.Buffer
+	if err := writeReport(&out, path, []string{"b", "d"}, "d"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| small-push | images_per_s | 30.00 | 10.00 | 3.00× | ≥ 2×: b met |", "| 20.00× |", "40.00 / -"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestAllScenariosAgainstBerth is the harness's smoke test inside `go test ./...`: every
+// scenario, at tiny sizes, against an in-process Berth with token auth, must run without a
+// single error and print its BENCH line.
+func TestAllScenariosAgainstBerth(t *testing.T) {
+	const password = "bench-Secret-1"
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.AdminPassword = password
+	hs := httptest.NewUnstartedServer(nil)
+	cfg.ExternalURL = "http://" + hs.Listener.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		hs.Close()
+		t.Fatal(err)
+	}
+	hs.Config.Handler = srv.Handler()
+	hs.Start()
+	defer func() {
+		hs.Close()
+		time.Sleep(20 * time.Millisecond) // background pull-time writes
+		srv.Close()
+	}()
+
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-url", hs.URL, "-user", "admin", "-password", password, "-name", "berth-test",
+		"-scale", "0.001", "-duration", "300ms", "-list-repeats", "1", "-large-pulls", "1",
+		"-mget-clients", "8", "-mixed-clients", "4", "-pid", "0"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	lines := map[string]string{}
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		if rest, ok := strings.CutPrefix(l, "BENCH scenario="); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			lines[name] = l
+		}
+	}
+	for _, s := range scenarioOrder {
+		if l := lines[s]; !strings.Contains(l, " errors=0 ") {
+			t.Errorf("%s: want a BENCH line with errors=0, got %q", s, l)
+		}
+	}
+}
