@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -122,7 +123,9 @@ func openSQLite(path string, opt Options) (*DB, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	d := sqliteDialect{}
-	return &DB{q: q{db: w, rdb: r, d: d}, w: w, r: r, dialect: d}, nil
+	// SQLite compiles every statement it is given; caching prepared statements saves that on
+	// the hot paths (PostgreSQL's driver already caches per connection).
+	return &DB{q: q{db: w, rdb: r, d: d, wc: newStmtCache(w), rc: newStmtCache(r)}, w: w, r: r, dialect: d}, nil
 }
 
 // Dialect names the database in use: "sqlite" or "postgres".
@@ -142,6 +145,8 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 func (db *DB) Close() error {
+	db.wc.close()
+	db.rc.close()
 	err := db.w.Close()
 	if db.r != db.w {
 		if e := db.r.Close(); err == nil {
@@ -173,7 +178,7 @@ func (db *DB) tx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{q: q{db: sqlTx, rdb: sqlTx, d: db.dialect}}
+	tx := &Tx{q: q{db: sqlTx, rdb: sqlTx, d: db.dialect, wc: db.wc, rc: db.wc, tx: sqlTx}}
 	if err := fn(tx); err != nil {
 		sqlTx.Rollback()
 		return err
@@ -197,32 +202,135 @@ type execer interface {
 }
 
 // q carries the queries. db takes writes (and reads that must see them), rdb takes plain reads.
+// wc and rc cache prepared statements for db and rdb (nil: no caching); inside a transaction
+// tx is set and both use the write pool's statements bound to tx.
 type q struct {
 	db  execer
 	rdb execer
 	d   dialect
+	wc  *stmtCache
+	rc  *stmtCache
+	tx  *sql.Tx
+}
+
+func (q q) stmt(ctx context.Context, c *stmtCache, query string) *sql.Stmt {
+	if c == nil {
+		return nil
+	}
+	st := c.get(ctx, query, q.tx != nil)
+	if st != nil && q.tx != nil {
+		st = q.tx.StmtContext(ctx, st)
+	}
+	return st
 }
 
 func (q q) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return q.db.ExecContext(ctx, q.d.rebind(query), args...)
+	query = q.d.rebind(query)
+	if st := q.stmt(ctx, q.wc, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return q.db.ExecContext(ctx, query, args...)
 }
 
 func (q q) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return q.rdb.QueryContext(ctx, q.d.rebind(query), args...)
+	query = q.d.rebind(query)
+	if st := q.stmt(ctx, q.rc, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return q.rdb.QueryContext(ctx, query, args...)
 }
 
 func (q q) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return q.rdb.QueryRowContext(ctx, q.d.rebind(query), args...)
+	query = q.d.rebind(query)
+	if st := q.stmt(ctx, q.rc, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return q.rdb.QueryRowContext(ctx, query, args...)
 }
 
 // queryRowW reads through the write connection: inside a transaction, or to read what was just
 // written without racing a replica of the read pool.
 func (q q) queryRowW(ctx context.Context, query string, args ...any) *sql.Row {
-	return q.db.QueryRowContext(ctx, q.d.rebind(query), args...)
+	query = q.d.rebind(query)
+	if st := q.stmt(ctx, q.wc, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return q.db.QueryRowContext(ctx, query, args...)
 }
 
 func (q q) queryW(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return q.db.QueryContext(ctx, q.d.rebind(query), args...)
+	query = q.d.rebind(query)
+	if st := q.stmt(ctx, q.wc, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return q.db.QueryContext(ctx, query, args...)
+}
+
+// stmtCache holds prepared statements by query text. Queries built with a variable number of
+// placeholders would grow it without end, so it stops adding at a bound and those run
+// unprepared.
+type stmtCache struct {
+	db        *sql.DB
+	mu        sync.Mutex
+	stmts     map[string]*sql.Stmt
+	preparing map[string]bool
+	closed    bool
+}
+
+const maxCachedStmts = 512
+
+func newStmtCache(db *sql.DB) *stmtCache {
+	return &stmtCache{db: db, stmts: map[string]*sql.Stmt{}, preparing: map[string]bool{}}
+}
+
+// get returns the prepared statement for query, or nil when it is not (yet) cached: the caller
+// then runs the query directly. Inside a transaction the pool's connection may be the one the
+// transaction holds (SQLite's write pool has one), so preparing there would wait for ever; the
+// statement is prepared in the background instead, for the next use.
+func (c *stmtCache) get(ctx context.Context, query string, inTx bool) *sql.Stmt {
+	c.mu.Lock()
+	st, ok := c.stmts[query]
+	skip := ok || len(c.stmts)+len(c.preparing) >= maxCachedStmts || c.preparing[query]
+	if !skip {
+		c.preparing[query] = true
+	}
+	c.mu.Unlock()
+	if skip {
+		return st
+	}
+	if inTx {
+		go c.prepare(context.Background(), query)
+		return nil
+	}
+	return c.prepare(ctx, query)
+}
+
+func (c *stmtCache) prepare(ctx context.Context, query string) *sql.Stmt {
+	st, err := c.db.PrepareContext(context.WithoutCancel(ctx), query)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.preparing, query)
+	if err != nil || c.closed {
+		if st != nil {
+			st.Close()
+		}
+		return nil
+	}
+	c.stmts[query] = st
+	return st
+}
+
+func (c *stmtCache) close() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.stmts {
+		st.Close()
+	}
+	c.stmts = map[string]*sql.Stmt{}
+	c.closed = true
 }
 
 // placeholders returns "$n,$n+1,..." for k values starting at n.

@@ -92,6 +92,18 @@ func (q q) ProjectByName(ctx context.Context, name string) (Project, error) {
 	return scanProject(q.queryRow(ctx, "SELECT "+projectColumns+" FROM projects p JOIN users u ON u.id = p.owner_id WHERE p.name = $1", name))
 }
 
+// LookupProject is the registry's hot-path lookup: the project row alone, without the owner
+// name and repository count that listings show (counting repositories on every /v2/ request
+// made request cost grow with the size of the project).
+func (q q) LookupProject(ctx context.Context, name string) (Project, error) {
+	var p Project
+	var c, up int64
+	err := q.queryRow(ctx, "SELECT id, name, owner_id, public, created_at, updated_at FROM projects WHERE name = $1", name).
+		Scan(&p.ID, &p.Name, &p.OwnerID, &p.Public, &c, &up)
+	p.CreatedAt, p.UpdatedAt = fromMicros(c), fromMicros(up)
+	return p, notFound(err)
+}
+
 func (q q) ProjectByID(ctx context.Context, id int64) (Project, error) {
 	return scanProject(q.queryRow(ctx, "SELECT "+projectColumns+" FROM projects p JOIN users u ON u.id = p.owner_id WHERE p.id = $1", id))
 }

@@ -36,7 +36,7 @@ func (s *Service) Project(ctx context.Context, repo string) (meta.Project, error
 	if err != nil {
 		return meta.Project{}, err
 	}
-	p, err := s.DB.ProjectByName(ctx, name)
+	p, err := s.DB.LookupProject(ctx, name)
 	if errors.Is(err, meta.ErrNotFound) {
 		return meta.Project{}, errorf(CodeNameUnknown, "project %s not found", name)
 	}
