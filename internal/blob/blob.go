@@ -79,8 +79,10 @@ type Reader interface {
 // UploadWriter appends to an upload.
 type UploadWriter interface {
 	io.Writer
-	// Close flushes and fsyncs the data written so far; after Close,
-	// UploadSize includes it.
+	// Close flushes the data written so far; after Close, UploadSize and
+	// other processes sharing the storage see it. Upload data need not be
+	// durable (CommitUpload makes the blob durable), so drivers may skip
+	// fsync here.
 	Close() error
 }
 

@@ -298,9 +298,14 @@ func (f *FS) uploadWriter(id string, offset int64) (*uploadWriter, error) {
 	if offset < 0 {
 		return nil, ErrOffset
 	}
+	// Upload data is not fsynced, nor are the names of its directory and file: a chunk that a
+	// power cut loses shows up as an offset mismatch when the client continues, and the client
+	// starts the upload again. Nothing unverified can become a blob, since the digest is
+	// checked over the data at commit, and commit makes the blob durable (fsync, rename, fsync
+	// of the directory). Skipping these saves three fsyncs per chunk on the push path.
 	flag := os.O_WRONLY
 	if offset == 0 {
-		if err := mkdirDurable(f.uploadDir(id)); err != nil {
+		if err := os.Mkdir(f.uploadDir(id), dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
 		flag |= os.O_CREATE
@@ -312,14 +317,6 @@ func (f *FS) uploadWriter(id string, offset int64) (*uploadWriter, error) {
 	if err := truncateTo(file, offset); err != nil {
 		file.Close()
 		return nil, err
-	}
-	if offset == 0 {
-		// Make the data file's name durable, so data fsynced by Close is
-		// reachable after a crash.
-		if err := syncDir(f.uploadDir(id)); err != nil {
-			file.Close()
-			return nil, err
-		}
 	}
 	if _, err := file.Seek(offset, io.SeekStart); err != nil {
 		file.Close()
@@ -357,7 +354,7 @@ func (w *uploadWriter) Write(p []byte) (int, error) {
 }
 
 func (w *uploadWriter) Close() error {
-	if err := syncClose(w.f); err != nil {
+	if err := w.f.Close(); err != nil {
 		return fmt.Errorf("close upload %s: %w", w.id, err)
 	}
 	return nil

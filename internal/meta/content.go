@@ -110,22 +110,38 @@ func (q q) BlobSize(ctx context.Context, digest string) (int64, error) {
 // LinkBlob records a blob (if new) and links it into the repository, creating the repository
 // row on its first content.
 func (db *DB) LinkBlob(ctx context.Context, projectID int64, repo, digest string, size int64) error {
+	return db.Tx(ctx, func(tx *Tx) error { return tx.linkBlob(ctx, projectID, repo, digest, size) })
+}
+
+// LinkUploadedBlob is LinkBlob for a completed upload: the upload session's row (if any) goes in
+// the same transaction, so completing a push costs one commit.
+func (db *DB) LinkUploadedBlob(ctx context.Context, projectID int64, repo, digest string, size int64, uploadID string) error {
 	return db.Tx(ctx, func(tx *Tx) error {
-		t := now()
-		if _, err := tx.exec(ctx, "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
-			digest, size, t); err != nil {
-			return fmt.Errorf("record blob %s: %w", digest, err)
-		}
-		repoID, err := tx.ensureRepository(ctx, projectID, repo)
-		if err != nil {
+		if err := tx.linkBlob(ctx, projectID, repo, digest, size); err != nil {
 			return err
 		}
-		if _, err := tx.exec(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
-			ON CONFLICT (repository_id, digest) DO NOTHING`, repoID, digest, t); err != nil {
-			return fmt.Errorf("link blob %s into %s: %w", digest, repo, err)
+		if _, err := tx.exec(ctx, "DELETE FROM uploads WHERE id = $1", uploadID); err != nil {
+			return fmt.Errorf("end upload %s: %w", uploadID, err)
 		}
 		return nil
 	})
+}
+
+func (tx *Tx) linkBlob(ctx context.Context, projectID int64, repo, digest string, size int64) error {
+	t := now()
+	if _, err := tx.exec(ctx, "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
+		digest, size, t); err != nil {
+		return fmt.Errorf("record blob %s: %w", digest, err)
+	}
+	repoID, err := tx.ensureRepository(ctx, projectID, repo)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.exec(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT (repository_id, digest) DO NOTHING`, repoID, digest, t); err != nil {
+		return fmt.Errorf("link blob %s into %s: %w", digest, repo, err)
+	}
+	return nil
 }
 
 // UnlinkBlob removes a blob from a repository (the bytes stay until garbage collection decides).

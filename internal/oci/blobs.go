@@ -53,28 +53,17 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, q request)
 			return
 		}
 	}
-	dgst := params.Get("digest")
-	alg := ""
-	if dgst != "" {
-		d, err := registry.ParseDigest(dgst)
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		alg = d.Algorithm().String()
-	}
-	u, err := h.Reg.StartUpload(ctx, q.repo, alg)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if dgst != "" {
-		if _, err := h.Reg.FinishUpload(ctx, q.project.ID, q.repo, u.ID, dgst, -1, r.Body); err != nil {
-			h.Reg.CancelUpload(ctx, q.repo, u.ID)
+	if dgst := params.Get("digest"); dgst != "" {
+		if _, err := h.Reg.PutBlob(ctx, q.project.ID, q.repo, dgst, r.Body); err != nil {
 			h.fail(w, r, err)
 			return
 		}
 		h.blobCreated(w, q.repo, dgst)
+		return
+	}
+	u, err := h.Reg.StartUpload(ctx, q.repo, "")
+	if err != nil {
+		h.fail(w, r, err)
 		return
 	}
 	h.uploadAccepted(w, q.repo, u, http.StatusAccepted)

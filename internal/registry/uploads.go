@@ -137,6 +137,27 @@ func (s *Service) AppendUpload(ctx context.Context, repo, id string, start int64
 }
 
 func (s *Service) appendLocked(ctx context.Context, u meta.Upload, body io.Reader) (meta.Upload, error) {
+	from := u.Size
+	u, err := s.writeChunk(ctx, u, body)
+	if err != nil || u.Size == from {
+		return u, err
+	}
+	if err := s.DB.AdvanceUpload(ctx, u.ID, from, u.Size, u.HashState); err != nil {
+		if errors.Is(err, meta.ErrConcurrentUpdate) {
+			return u, &Error{Code: CodeRangeInvalid, Message: "the upload was changed by another request", Detail: from}
+		}
+		return u, err
+	}
+	return u, nil
+}
+
+// copyBuffers are the buffers chunks are copied through: large, because hashing and writing
+// in 32 KiB pieces costs more system calls than the data is worth.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// writeChunk appends body to the upload's data and returns the session as it is in memory
+// afterwards (size and hash state); recording it is the caller's choice.
+func (s *Service) writeChunk(ctx context.Context, u meta.Upload, body io.Reader) (meta.Upload, error) {
 	h, err := restoreHash(u)
 	if err != nil {
 		return u, err
@@ -145,7 +166,9 @@ func (s *Service) appendLocked(ctx context.Context, u meta.Upload, body io.Reade
 	if err != nil {
 		return u, fmt.Errorf("upload %s: %w", u.ID, err)
 	}
-	n, copyErr := io.Copy(io.MultiWriter(w, h), body)
+	buf := copyBuffers.Get().(*[]byte)
+	n, copyErr := io.CopyBuffer(io.MultiWriter(w, h), body, *buf)
+	copyBuffers.Put(buf)
 	if err := w.Close(); err != nil && copyErr == nil {
 		copyErr = err
 	}
@@ -159,12 +182,6 @@ func (s *Service) appendLocked(ctx context.Context, u meta.Upload, body io.Reade
 	}
 	state, err := hashState(h)
 	if err != nil {
-		return u, err
-	}
-	if err := s.DB.AdvanceUpload(ctx, u.ID, u.Size, u.Size+n, state); err != nil {
-		if errors.Is(err, meta.ErrConcurrentUpdate) {
-			return u, &Error{Code: CodeRangeInvalid, Message: "the upload was changed by another request", Detail: u.Size}
-		}
 		return u, err
 	}
 	u.Size += n
@@ -189,36 +206,62 @@ func (s *Service) FinishUpload(ctx context.Context, projectID int64, repo, id, d
 	if start >= 0 && start != u.Size {
 		return "", &Error{Code: CodeRangeInvalid, Message: fmt.Sprintf("chunk starts at %d but the upload has %d bytes", start, u.Size), Detail: u.Size}
 	}
-	if u, err = s.appendLocked(ctx, u, body); err != nil {
+	// The final chunk is not recorded on its own: the commit below ends the session, and if
+	// it fails the session still says where the last recorded chunk ended.
+	if u, err = s.writeChunk(ctx, u, body); err != nil {
 		return "", err
 	}
-	sum, err := s.uploadDigest(ctx, u, d.Algorithm().String())
+	return d, s.completeUpload(ctx, projectID, repo, u, d)
+}
+
+// PutBlob stores a blob sent whole in one request (POST ?digest=), without an upload session
+// row: the data goes to a fresh upload area, is verified and committed in the same request.
+// A crash on the way leaves only data that upload expiry removes.
+func (s *Service) PutBlob(ctx context.Context, projectID int64, repo, dgst string, body io.Reader) (digest.Digest, error) {
+	d, err := ParseDigest(dgst)
 	if err != nil {
 		return "", err
 	}
+	h, err := newHash(d.Algorithm().String())
+	if err != nil {
+		return "", err
+	}
+	state, err := hashState(h)
+	if err != nil {
+		return "", err
+	}
+	u := meta.Upload{ID: newUploadID(), Repository: repo, HashAlg: d.Algorithm().String(), HashState: state}
+	if u, err = s.writeChunk(ctx, u, body); err != nil {
+		s.Blobs.DeleteUpload(ctx, u.ID)
+		return "", err
+	}
+	return d, s.completeUpload(ctx, projectID, repo, u, d)
+}
+
+// completeUpload verifies the data of u against d, checks the quota, commits the blob and
+// links it, ending the session.
+func (s *Service) completeUpload(ctx context.Context, projectID int64, repo string, u meta.Upload, d digest.Digest) error {
+	sum, err := s.uploadDigest(ctx, u, d.Algorithm().String())
+	if err != nil {
+		return err
+	}
 	if sum != d {
 		s.discardUpload(ctx, u.ID)
-		return "", errorf(CodeDigestInvalid, "digest %s does not match the uploaded content (%s)", d, sum)
+		return errorf(CodeDigestInvalid, "digest %s does not match the uploaded content (%s)", d, sum)
 	}
 	// A blob that would take the project over its quota is refused before it is committed,
 	// and its data goes: nothing of a refused push stays behind.
 	if err := s.DB.CheckBlobQuota(ctx, projectID, d.String(), u.Size); err != nil {
 		if denied := quotaDenied(err); denied != nil {
 			s.discardUpload(ctx, u.ID)
-			return "", denied
+			return denied
 		}
-		return "", err
+		return err
 	}
 	if err := s.Blobs.CommitUpload(ctx, u.ID, d, u.Size); err != nil {
-		return "", fmt.Errorf("commit blob %s: %w", d, err)
+		return fmt.Errorf("commit blob %s: %w", d, err)
 	}
-	if err := s.DB.LinkBlob(ctx, projectID, repo, d.String(), u.Size); err != nil {
-		return "", err
-	}
-	if err := s.DB.DeleteUpload(ctx, u.ID); err != nil && !errors.Is(err, meta.ErrNotFound) {
-		s.Log.Warn("upload row left behind", "upload", u.ID, "err", err)
-	}
-	return d, nil
+	return s.DB.LinkUploadedBlob(ctx, projectID, repo, d.String(), u.Size, u.ID)
 }
 
 // uploadDigest returns the digest of the session's data with the requested algorithm, from the
