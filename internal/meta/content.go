@@ -398,8 +398,11 @@ func (q q) DeleteTag(ctx context.Context, repo, tag string) (string, error) {
 
 // ListTags returns up to n tag names of the repository after `last`, in byte order.
 func (q q) ListTags(ctx context.Context, repo, last string, n int) ([]string, error) {
-	rows, err := q.query(ctx, `SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id
-		WHERE r.name = $1 AND t.name > $2 ORDER BY t.name LIMIT $3`, repo, last, n)
+	// The repository is resolved in a scalar subquery so that PostgreSQL walks the
+	// (repository_id, name) index in order and stops after n rows, instead of reading every
+	// later tag and sorting them for each page.
+	rows, err := q.query(ctx, `SELECT name FROM tags
+		WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND name > $2 ORDER BY name LIMIT $3`, repo, last, n)
 	if err != nil {
 		return nil, fmt.Errorf("list tags of %s: %w", repo, err)
 	}
