@@ -39,6 +39,7 @@ type DB struct {
 	w       *sql.DB
 	r       *sql.DB
 	dialect dialect
+	group   *groupCommitter // SQLite: write transactions committed in groups
 }
 
 // Options tunes the connection pools; zero values pick defaults for the machine.
@@ -125,7 +126,9 @@ func openSQLite(path string, opt Options) (*DB, error) {
 	d := sqliteDialect{}
 	// SQLite compiles every statement it is given; caching prepared statements saves that on
 	// the hot paths (PostgreSQL's driver already caches per connection).
-	return &DB{q: q{db: w, rdb: r, d: d, wc: newStmtCache(w), rc: newStmtCache(r)}, w: w, r: r, dialect: d}, nil
+	db := &DB{q: q{db: w, rdb: r, d: d, wc: newStmtCache(w), rc: newStmtCache(r)}, w: w, r: r, dialect: d}
+	db.group = newGroupCommitter(db)
+	return db, nil
 }
 
 // Dialect names the database in use: "sqlite" or "postgres".
@@ -145,6 +148,9 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 func (db *DB) Close() error {
+	if db.group != nil {
+		db.group.close()
+	}
 	db.wc.close()
 	db.rc.close()
 	err := db.w.Close()
@@ -160,6 +166,9 @@ func (db *DB) Close() error {
 // Serialization failures and deadlocks (PostgreSQL) are retried a few times: fn must be safe to
 // run again, which it is when it only talks to the database through its Tx.
 func (db *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
+	if db.group != nil {
+		return db.group.run(ctx, fn)
+	}
 	for attempt := 0; ; attempt++ {
 		err := db.tx(ctx, fn)
 		if err == nil || attempt >= 4 || !(db.dialect.retryable(err) || errors.Is(err, errRaced)) {
