@@ -40,15 +40,21 @@ func logRoles() []int {
 	return roles
 }
 
-// listAuditLogs shows system administrators every entry and other users the entries of the
-// projects whose logs they may read.
+// listAuditLogs shows system administrators (and system robots granted audit-log:list) every
+// entry and other users the entries of the projects whose logs they may read.
 func (h *Handler) listAuditLogs(c *call) error {
 	if err := h.requireSignedIn(c); err != nil {
 		return err
 	}
+	// Everything for those holding audit-log:list at system level (system administrators and
+	// system robots granted it), as Harbor's RequireSystemAccess decides.
+	all, err := h.Authz.CanSystem(c.r.Context(), c.p, rbac.ResAuditLog, rbac.ActList)
+	if err != nil {
+		return err
+	}
 	var scope meta.AuditScope
 	switch {
-	case c.p.SysAdmin:
+	case all:
 		scope.All = true
 	case c.p.Kind == auth.User:
 		scope.UserID, scope.Roles = c.p.ID, logRoles()

@@ -194,7 +194,9 @@ func (h *Handler) createProject(c *call) error {
 	if err != nil {
 		return err
 	}
-	if !h.Authz.CanCreateProject(c.p, cfg.ProjectCreationRestriction == "adminonly") {
+	if ok, err := h.Authz.CanCreateProject(ctx, c.p, cfg.ProjectCreationRestriction == "adminonly"); err != nil {
+		return err
+	} else if !ok {
 		if cfg.ProjectCreationRestriction == "adminonly" {
 			return &Error{http.StatusForbidden, "FORBIDDEN", "Only system admin can create project"}
 		}
@@ -324,7 +326,9 @@ func (h *Handler) projectAndAuthorize(c *call, res rbac.Resource, act rbac.Actio
 }
 
 func (h *Handler) getProject(c *call) error {
-	p, err := h.project(c, pathValue(c, "project_name_or_id"))
+	// Seeing a project is not reading it: a robot sees the projects it holds any permission in,
+	// but reads one only with project:read (for users the two are the same).
+	p, err := h.projectAndAuthorize(c, rbac.ResProject, rbac.ActRead)
 	if err != nil {
 		return err
 	}
@@ -539,7 +543,7 @@ func (h *Handler) projectDeletable(c *call) error {
 type resourceList map[string]int64
 
 func (h *Handler) projectSummary(c *call) error {
-	p, err := h.project(c, pathValue(c, "project_name_or_id"))
+	p, err := h.projectAndAuthorize(c, rbac.ResProject, rbac.ActRead)
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,9 @@
 package api
 
 // Quotas: /quotas and /quotas/{id} (Harbor's swagger "quota" operations). Each project has one
-// storage quota; as in Harbor these endpoints are for system administrators (project members
-// see their project's quota in /projects/{p}/summary).
+// storage quota; as in Harbor these endpoints are for system administrators and system robots
+// granted quota:list / quota:read (project members see their project's quota in
+// /projects/{p}/summary).
 
 import (
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/rbac"
 )
 
 func (h *Handler) quotaRoutes(r route) {
@@ -40,7 +42,7 @@ func quotaToJSON(q meta.Quota) quotaJSON {
 }
 
 func (h *Handler) listQuotas(c *call) error {
-	if err := h.requireSysAdmin(c); err != nil {
+	if err := h.authorizeSystem(c, rbac.ResQuota, rbac.ActList); err != nil {
 		return err
 	}
 	lq, page, err := listQuery(c.r)
@@ -87,7 +89,7 @@ func quotaID(c *call) (int64, error) {
 }
 
 func (h *Handler) getQuota(c *call) error {
-	if err := h.requireSysAdmin(c); err != nil {
+	if err := h.authorizeSystem(c, rbac.ResQuota, rbac.ActRead); err != nil {
 		return err
 	}
 	id, err := quotaID(c)

@@ -130,7 +130,7 @@ func (h *Handler) lookupUser(c *call, id int64) (meta.User, error) {
 }
 
 func (h *Handler) listUsers(c *call) error {
-	if err := h.requireSysAdmin(c); err != nil {
+	if err := h.authorizeSystem(c, rbac.ResUser, rbac.ActList); err != nil {
 		return err
 	}
 	lq, page, err := listQuery(c.r)
@@ -231,8 +231,13 @@ func (h *Handler) getUser(c *call) error {
 	if err := h.requireSignedIn(c); err != nil {
 		return err
 	}
-	if !isSelf(c, id) && !c.p.SysAdmin {
-		return &Error{http.StatusForbidden, "FORBIDDEN", fmt.Sprintf("Not authorized to read user: %d", id)}
+	if !isSelf(c, id) {
+		// Others' profiles: system administrators and system robots granted user:read.
+		if ok, err := h.Authz.CanSystem(c.r.Context(), c.p, rbac.ResUser, rbac.ActRead); err != nil {
+			return err
+		} else if !ok {
+			return &Error{http.StatusForbidden, "FORBIDDEN", fmt.Sprintf("Not authorized to read user: %d", id)}
+		}
 	}
 	u, err := h.lookupUser(c, id)
 	if err != nil {
@@ -594,7 +599,9 @@ func (h *Handler) systemPermissionList(c *call) ([]permissionJSON, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h.Authz.CanCreateProject(c.p, cfg.ProjectCreationRestriction == "adminonly") {
+	if ok, err := h.Authz.CanCreateProject(c.r.Context(), c.p, cfg.ProjectCreationRestriction == "adminonly"); err != nil {
+		return nil, err
+	} else if ok {
 		out = append(out, permissionJSON{"/system/project", string(rbac.ActCreate)})
 	}
 	return out, nil

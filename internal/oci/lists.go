@@ -90,9 +90,21 @@ func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, c caller) {
 		h.fail(w, r, err)
 		return
 	}
+	// The whole catalog for those holding catalog:read at system level (system administrators
+	// and system robots granted it); everyone else sees the repositories of the projects they
+	// may see.
+	vis := rbac.Visibility(c.principal)
+	all, err := h.Authz.CanSystem(r.Context(), c.principal, rbac.ResCatalog, rbac.ActRead)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if all {
+		vis = meta.ProjectVisibility{All: true}
+	}
 	repos := []string{}
 	if n > 0 {
-		repos, err = h.Reg.Catalog(r.Context(), meta.CatalogFilter{Visibility: rbac.Visibility(c.principal), Last: last, N: n + 1})
+		repos, err = h.Reg.Catalog(r.Context(), meta.CatalogFilter{Visibility: vis, Last: last, N: n + 1})
 		if err != nil {
 			h.fail(w, r, err)
 			return

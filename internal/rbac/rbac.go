@@ -249,13 +249,19 @@ func (a *Authorizer) CanSeeProject(ctx context.Context, p auth.Principal, projec
 	return a.Can(ctx, p, project, ResProject, ActRead)
 }
 
-// CanCreateProject: system administrators and, unless creation is restricted to admins, every
-// signed-in user.
-func (a *Authorizer) CanCreateProject(p auth.Principal, adminOnly bool) bool {
-	if p.SysAdmin {
-		return true
+// CanCreateProject: system administrators; unless creation is restricted to admins, every
+// signed-in user; and, whatever the restriction, system robots granted project:create at
+// system level (Harbor's RequireSystemAccess). Project robots never create projects.
+func (a *Authorizer) CanCreateProject(ctx context.Context, p auth.Principal, adminOnly bool) (bool, error) {
+	switch {
+	case p.SysAdmin:
+		return true, nil
+	case p.Kind == auth.User:
+		return !adminOnly, nil
+	case p.Kind == auth.Robot:
+		return a.CanSystem(ctx, p, ResProject, ActCreate)
 	}
-	return p.Kind == auth.User && !adminOnly
+	return false, nil
 }
 
 // Visibility is the set of projects a principal sees in listings (projects, repositories,

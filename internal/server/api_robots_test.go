@@ -525,7 +525,9 @@ func TestRobotLogin(t *testing.T) {
 		})
 
 		t.Run("Basic on the API: within its permissions", func(t *testing.T) {
-			expectStatus(t, ts.do(t, http.MethodGet, apiBase+"/projects/"+project, robot, nil), http.StatusOK)
+			// It sees its project (403, not 404) but may not read it: that takes project:read,
+			// which it does not hold (Harbor's GetProject checks it too).
+			mrExpectAPIError(t, ts.do(t, http.MethodGet, apiBase+"/projects/"+project, robot, nil), http.StatusForbidden, "FORBIDDEN")
 			mrExpectAPIError(t, ts.do(t, http.MethodGet, apiBase+"/projects/"+project+"/members", robot, nil), http.StatusForbidden, "FORBIDDEN")
 			mrExpectAPIError(t, ts.do(t, http.MethodGet, apiBase+"/projects/"+other, robot, nil), http.StatusNotFound, "NOT_FOUND")
 			mrExpectAPIError(t, ts.do(t, http.MethodGet, apiBase+"/robots", robot, nil), http.StatusForbidden, "FORBIDDEN")
