@@ -67,7 +67,7 @@ func (h *Handler) labelAccess(c *call, l meta.Label, act rbac.Action, notFoundMs
 		if act == rbac.ActRead || act == rbac.ActList {
 			return h.requireSignedIn(c)
 		}
-		return h.requireSysAdmin(c)
+		return h.authorizeSystem(c, rbac.ResLabel, act)
 	}
 	p, err := h.DB.ProjectByID(c.r.Context(), l.ProjectID)
 	if errors.Is(err, meta.ErrNotFound) {

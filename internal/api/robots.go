@@ -130,22 +130,6 @@ func toRobotJSON(r meta.Robot, prefix string) robotJSON {
 	}
 }
 
-// authorizeSystem checks a system-level permission through the authorizer: system
-// administrators, and robots granted it.
-func (h *Handler) authorizeSystem(c *call, res rbac.Resource, act rbac.Action) error {
-	if c.p.IsAnonymous() {
-		return unauthorized()
-	}
-	ok, err := h.Authz.CanSystem(c.r.Context(), c.p, res, act)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return forbidden()
-	}
-	return nil
-}
-
 // checkDuration applies Harbor's rule: -1 (never expires), 0 (the configured default) or a
 // positive number of days.
 func checkDuration(d int64) error {

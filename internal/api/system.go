@@ -115,7 +115,7 @@ func (h *Handler) systemInfo(c *call) error {
 }
 
 func (h *Handler) volumes(c *call) error {
-	if err := h.requireSysAdmin(c); err != nil {
+	if err := h.authorizeSystem(c, rbac.ResSystemVolumes, rbac.ActRead); err != nil {
 		return err
 	}
 	if h.DataDir == "" {
@@ -362,7 +362,7 @@ var configKeys = map[string]configKey{
 }
 
 func (h *Handler) getConfigurations(c *call) error {
-	if err := h.requireSysAdmin(c); err != nil {
+	if err := h.authorizeSystem(c, rbac.ResConfiguration, rbac.ActRead); err != nil {
 		return err
 	}
 	cfg, err := h.DB.SystemConfig(c.r.Context())
@@ -385,7 +385,7 @@ func (h *Handler) getConfigurations(c *call) error {
 // Read-only keys are accepted when they repeat the current value, so a configuration read
 // with GET and sent back unchanged is not refused.
 func (h *Handler) putConfigurations(c *call) error {
-	if err := h.requireSysAdmin(c); err != nil {
+	if err := h.authorizeSystem(c, rbac.ResConfiguration, rbac.ActUpdate); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(c.w, c.r.Body, 1<<20))

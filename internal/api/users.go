@@ -174,7 +174,7 @@ func (h *Handler) createUser(c *call) error {
 		return &Error{http.StatusForbidden, "FORBIDDEN", "creating local user is not allowed under auth mode: " + cfg.AuthMode}
 	}
 	if !cfg.SelfRegistration {
-		if err := h.requireSysAdmin(c); err != nil {
+		if err := h.authorizeSystem(c, rbac.ResUser, rbac.ActCreate); err != nil {
 			return err
 		}
 	}

@@ -122,13 +122,20 @@ func (a *Authorizer) robotGrants(ctx context.Context, p auth.Principal) ([]meta.
 func robotAllows(grants []meta.RobotGrant, kind string, projectID int64, perm Permission) bool {
 	allowed := false
 	for _, g := range grants {
-		if g.Kind != kind || (kind == meta.RobotKindProject && g.ProjectID != 0 && g.ProjectID != projectID) || !covers(g, perm) {
+		if g.Kind != kind || (kind == meta.RobotKindProject && g.ProjectID != 0 && g.ProjectID != projectID) {
 			continue
 		}
+		// A deny removes what it names, including the /v2/ delete an artifact:delete stands
+		// for, but never the pull that an allowed push implies.
 		if g.Effect == EffectDeny {
-			return false
+			if covers(g, perm) && perm != (Permission{ResRepository, ActPull}) || Resource(g.Resource) == perm.Resource && Action(g.Action) == perm.Action {
+				return false
+			}
+			continue
 		}
-		allowed = true
+		if covers(g, perm) {
+			allowed = true
+		}
 	}
 	return allowed
 }
@@ -137,11 +144,20 @@ func robotAllows(grants []meta.RobotGrant, kind string, projectID int64, perm Pe
 // delete a manifest, and Harbor lets a robot that may delete artifacts do that through /v2/
 // as well, so artifact:delete also covers repository:delete: deleting a repository is deleting
 // every artifact in it, which such a robot can do one by one anyway.
+// Pushing also needs pulling (clients check which layers exist before they upload), so, as
+// in Harbor, repository:push covers repository:pull.
 func covers(g meta.RobotGrant, perm Permission) bool {
 	if Resource(g.Resource) == perm.Resource && Action(g.Action) == perm.Action {
 		return true
 	}
-	return perm == Permission{ResRepository, ActDelete} && g.Resource == string(ResArtifact) && g.Action == string(ActDelete)
+	granted := Permission{Resource(g.Resource), Action(g.Action)}
+	switch perm {
+	case Permission{ResRepository, ActDelete}:
+		return granted == Permission{ResArtifact, ActDelete}
+	case Permission{ResRepository, ActPull}:
+		return granted == Permission{ResRepository, ActPush}
+	}
+	return false
 }
 
 // CanSystem reports whether the principal may perform a system-level action: system

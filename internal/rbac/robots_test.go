@@ -30,6 +30,9 @@ func TestRobotDecisions(t *testing.T) {
 		2: {grant(proj, 0, "repository", "pull", "allow"), grant(proj, 11, "repository", "pull", "deny")},
 		3: {grant(proj, 10, "artifact", "delete", "allow")},
 		4: {grant(sys, 0, "project", "create", "allow"), grant(sys, 0, "robot", "list", "allow")},
+		5: {grant(proj, 10, "repository", "push", "allow")},
+		6: {grant(proj, 10, "repository", "pull", "allow"), grant(proj, 10, "repository", "push", "allow"), grant(proj, 10, "repository", "push", "deny")},
+		7: {grant(proj, 10, "artifact", "delete", "allow"), grant(proj, 10, "artifact", "delete", "deny")},
 	}}
 	robot := func(id int64) auth.Principal { return auth.Principal{Kind: auth.Robot, ID: id, Name: "robot$x"} }
 	p10 := meta.Project{ID: 10, Name: "ten"}
@@ -58,6 +61,11 @@ func TestRobotDecisions(t *testing.T) {
 		{"artifact delete covers /v2/ delete", robot(3), p10, ResRepository, ActDelete, true},
 		{"artifact delete is not pull", robot(3), p10, ResRepository, ActPull, false},
 		{"system grants do not reach projects", robot(4), p10, ResProject, ActCreate, false},
+		{"push implies pull", robot(5), p10, ResRepository, ActPull, true},
+		{"push is not delete", robot(5), p10, ResRepository, ActDelete, false},
+		{"a denied push keeps the allowed pull", robot(6), p10, ResRepository, ActPull, true},
+		{"a denied push is denied", robot(6), p10, ResRepository, ActPush, false},
+		{"a denied artifact delete also denies the /v2/ delete", robot(7), p10, ResRepository, ActDelete, false},
 		{"unknown robot", robot(99), p10, ResRepository, ActPull, false},
 		{"a user id is not a robot id", auth.Principal{Kind: auth.Anonymous, ID: 1}, p10, ResRepository, ActPull, false},
 	}
