@@ -36,10 +36,11 @@ var errRaced = errors.New("meta: lost a race to a concurrent transaction")
 // fairer than spinning on SQLITE_BUSY) and for PostgreSQL is the same pool as reads.
 type DB struct {
 	q
-	w       *sql.DB
-	r       *sql.DB
-	dialect dialect
-	group   *groupCommitter // SQLite: write transactions committed in groups
+	w        *sql.DB
+	r        *sql.DB
+	dialect  dialect
+	group    *groupCommitter // SQLite: write transactions committed in groups
+	projects projectCache    // LookupProject's recent rows
 }
 
 // Options tunes the connection pools; zero values pick defaults for the machine.
@@ -114,12 +115,11 @@ func openSQLite(path string, opt Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
+	// Readers run beside the writer in WAL mode; a pool a few times the core count keeps
+	// requests from queueing for a connection while others wait on I/O.
 	n := opt.MaxConns
 	if n <= 0 {
-		n = 2 * runtime.GOMAXPROCS(0)
-		if n < 4 {
-			n = 4
-		}
+		n = max(8, 4*runtime.GOMAXPROCS(0))
 	}
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
@@ -234,7 +234,7 @@ func (q q) stmt(ctx context.Context, c *stmtCache, query string) *sql.Stmt {
 }
 
 func (q q) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	query = q.d.rebind(query)
+	query, args = q.d.rebind(query, args)
 	if st := q.stmt(ctx, q.wc, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -242,7 +242,7 @@ func (q q) exec(ctx context.Context, query string, args ...any) (sql.Result, err
 }
 
 func (q q) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	query = q.d.rebind(query)
+	query, args = q.d.rebind(query, args)
 	if st := q.stmt(ctx, q.rc, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -250,7 +250,7 @@ func (q q) query(ctx context.Context, query string, args ...any) (*sql.Rows, err
 }
 
 func (q q) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	query = q.d.rebind(query)
+	query, args = q.d.rebind(query, args)
 	if st := q.stmt(ctx, q.rc, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -260,7 +260,7 @@ func (q q) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 // queryRowW reads through the write connection: inside a transaction, or to read what was just
 // written without racing a replica of the read pool.
 func (q q) queryRowW(ctx context.Context, query string, args ...any) *sql.Row {
-	query = q.d.rebind(query)
+	query, args = q.d.rebind(query, args)
 	if st := q.stmt(ctx, q.wc, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -268,7 +268,7 @@ func (q q) queryRowW(ctx context.Context, query string, args ...any) *sql.Row {
 }
 
 func (q q) queryW(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	query = q.d.rebind(query)
+	query, args = q.d.rebind(query, args)
 	if st := q.stmt(ctx, q.wc, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}

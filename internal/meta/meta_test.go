@@ -260,3 +260,24 @@ func TestConcurrentPushesOfOneManifest(t *testing.T) {
 		}
 	})
 }
+
+func TestSQLitePlaceholders(t *testing.T) {
+	tests := []struct {
+		query string
+		args  []any
+		want  string
+		out   []any
+	}{
+		{"SELECT $1, $2", []any{1, 2}, "SELECT ?, ?", []any{1, 2}},
+		{"VALUES ($1, $2, $3, $3)", []any{1, 2, 3}, "VALUES (?, ?, ?, ?)", []any{1, 2, 3, 3}},
+		{"WHERE a = $2 AND b = $1", []any{"x", "y"}, "WHERE a = ? AND b = ?", []any{"y", "x"}},
+		{"LIMIT $10 OFFSET $11", []any{0, 1, 2, 3, 4, 5, 6, 7, 8, "l", "o"}, "LIMIT ? OFFSET ?", []any{"l", "o"}},
+		{"SELECT 1", nil, "SELECT 1", nil},
+	}
+	for _, tt := range tests {
+		got, out := meta.SQLiteRebindForTest(tt.query, tt.args)
+		if got != tt.want || fmt.Sprint(out) != fmt.Sprint(tt.out) {
+			t.Errorf("rebind(%q, %v) = %q, %v; want %q, %v", tt.query, tt.args, got, out, tt.want, tt.out)
+		}
+	}
+}

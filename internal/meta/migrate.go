@@ -109,8 +109,8 @@ func (db *DB) migrate(ctx context.Context) error {
 			tx.Rollback()
 			return fmt.Errorf("migrate %s: %w", m.name, err)
 		}
-		if _, err := tx.ExecContext(ctx, db.dialect.rebind("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)"),
-			m.version, m.name, now()); err != nil {
+		ins, args := db.dialect.rebind("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", []any{m.version, m.name, now()})
+		if _, err := tx.ExecContext(ctx, ins, args...); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migrate %s: %w", m.name, err)
 		}

@@ -94,14 +94,23 @@ func (q q) ProjectByName(ctx context.Context, name string) (Project, error) {
 
 // LookupProject is the registry's hot-path lookup: the project row alone, without the owner
 // name and repository count that listings show (counting repositories on every /v2/ request
-// made request cost grow with the size of the project).
-func (q q) LookupProject(ctx context.Context, name string) (Project, error) {
+// made request cost grow with the size of the project). Rows are kept for projectCacheTTL:
+// every /v2/ request resolves its project, and changes made through this process drop the
+// cache at once; another replica's changes are seen within the TTL.
+func (db *DB) LookupProject(ctx context.Context, name string) (Project, error) {
+	if p, ok := db.projects.get(name); ok {
+		return p, nil
+	}
 	var p Project
 	var c, up int64
-	err := q.queryRow(ctx, "SELECT id, name, owner_id, public, created_at, updated_at FROM projects WHERE name = $1", name).
+	err := db.queryRow(ctx, "SELECT id, name, owner_id, public, created_at, updated_at FROM projects WHERE name = $1", name).
 		Scan(&p.ID, &p.Name, &p.OwnerID, &p.Public, &c, &up)
+	if err != nil {
+		return p, notFound(err)
+	}
 	p.CreatedAt, p.UpdatedAt = fromMicros(c), fromMicros(up)
-	return p, notFound(err)
+	db.projects.put(name, p)
+	return p, nil
 }
 
 func (q q) ProjectByID(ctx context.Context, id int64) (Project, error) {
@@ -182,6 +191,7 @@ func (q q) ListProjects(ctx context.Context, f ProjectFilter) ([]Project, int64,
 
 // DeleteProject removes an empty project; ErrNotEmpty if it still has repositories.
 func (db *DB) DeleteProject(ctx context.Context, id int64) error {
+	defer db.projects.clear()
 	return db.Tx(ctx, func(tx *Tx) error {
 		var n int64
 		if err := tx.queryRowW(ctx, "SELECT COUNT(*) FROM repositories WHERE project_id = $1", id).Scan(&n); err != nil {
@@ -341,6 +351,7 @@ type ProjectUpdate struct {
 
 // UpdateProject applies the change atomically; ErrNotFound if there is no such project.
 func (db *DB) UpdateProject(ctx context.Context, id int64, u ProjectUpdate) error {
+	defer db.projects.clear()
 	return db.Tx(ctx, func(tx *Tx) error {
 		t := now()
 		res, err := tx.exec(ctx, "UPDATE projects SET updated_at = $2 WHERE id = $1", id, t)
@@ -381,6 +392,7 @@ func (db *DB) UpdateProject(ctx context.Context, id int64, u ProjectUpdate) erro
 // AddProjectMetadata adds metadata atomically; ErrConflict if any of the names is set already
 // ("public" always is: it is a column of the project).
 func (db *DB) AddProjectMetadata(ctx context.Context, id int64, md map[string]string) error {
+	defer db.projects.clear()
 	return db.Tx(ctx, func(tx *Tx) error {
 		if _, ok := md["public"]; ok {
 			return ErrConflict
@@ -406,7 +418,9 @@ func (db *DB) AddProjectMetadata(ctx context.Context, id int64, md map[string]st
 
 // DeleteProjectMetadata removes one metadata entry; ErrNotFound if it is not set. Removing
 // "public" makes the project private, which is what a missing "public" means in Harbor.
-func (q q) DeleteProjectMetadata(ctx context.Context, id int64, name string) error {
+func (db *DB) DeleteProjectMetadata(ctx context.Context, id int64, name string) error {
+	defer db.projects.clear()
+	q := db.q
 	var res interface{ RowsAffected() (int64, error) }
 	var err error
 	if name == "public" {
