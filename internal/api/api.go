@@ -101,6 +101,10 @@ func (h *Handler) handle(fn handlerFunc) http.Handler {
 			return
 		}
 		r = r.WithContext(auth.WithPrincipal(r.Context(), p))
+		if err := h.checkWritable(r); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 		if err := fn(&call{w: w, r: r, p: p}); err != nil {
 			h.fail(w, r, err)
 		}
@@ -122,6 +126,26 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) (auth.Princip
 		return auth.Principal{}, unauthorized()
 	}
 	return p, err
+}
+
+// checkWritable refuses API changes in read-only mode, except the configuration change that
+// ends it.
+func (h *Handler) checkWritable(r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if r.URL.Path == base+"/configurations" {
+		return nil
+	}
+	if err := h.Reg.CheckWritable(r.Context()); err != nil {
+		var re *registry.Error
+		if errors.As(err, &re) {
+			return &Error{http.StatusForbidden, "DENIED", re.Message}
+		}
+		return err
+	}
+	return nil
 }
 
 // fail writes Harbor's error body; anything that is not an *Error is logged and hidden.

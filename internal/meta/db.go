@@ -36,11 +36,12 @@ var errRaced = errors.New("meta: lost a race to a concurrent transaction")
 // fairer than spinning on SQLITE_BUSY) and for PostgreSQL is the same pool as reads.
 type DB struct {
 	q
-	w        *sql.DB
-	r        *sql.DB
-	dialect  dialect
-	group    *groupCommitter // SQLite: write transactions committed in groups
-	projects projectCache    // LookupProject's recent rows
+	w         *sql.DB
+	r         *sql.DB
+	dialect   dialect
+	group     *groupCommitter // SQLite: write transactions committed in groups
+	projects  projectCache    // LookupProject's recent rows
+	sysconfig sysconfigCache  // CachedSystemConfig
 }
 
 // Options tunes the connection pools; zero values pick defaults for the machine.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
+	"time"
 )
 
 // SystemConfig holds the settings Harbor exposes through /api/v2.0/configurations that Berth
@@ -65,6 +67,7 @@ func (q q) SetSystemConfig(ctx context.Context, c SystemConfig) error {
 // the settings row is locked first, so concurrent updates of different keys apply one after the
 // other instead of one losing the other's change. fn's error aborts the update.
 func (db *DB) UpdateSystemConfig(ctx context.Context, fn func(*SystemConfig) error) (SystemConfig, error) {
+	defer db.sysconfig.clear()
 	var c SystemConfig
 	err := db.Tx(ctx, func(tx *Tx) error {
 		def, err := json.Marshal(DefaultSystemConfig())
@@ -88,4 +91,32 @@ func (db *DB) UpdateSystemConfig(ctx context.Context, fn func(*SystemConfig) err
 		return tx.SetSystemConfig(ctx, c)
 	})
 	return c, err
+}
+
+// CachedSystemConfig is SystemConfig for hot paths (every push checks read-only mode): the
+// document is re-read at most once a second; changes through this process are seen at once.
+func (db *DB) CachedSystemConfig(ctx context.Context) (SystemConfig, error) {
+	db.sysconfig.mu.Lock()
+	defer db.sysconfig.mu.Unlock()
+	if !db.sysconfig.at.IsZero() && time.Since(db.sysconfig.at) < time.Second {
+		return db.sysconfig.c, nil
+	}
+	c, err := db.SystemConfig(ctx)
+	if err != nil {
+		return c, err
+	}
+	db.sysconfig.c, db.sysconfig.at = c, time.Now()
+	return c, nil
+}
+
+type sysconfigCache struct {
+	mu sync.Mutex
+	c  SystemConfig
+	at time.Time
+}
+
+func (c *sysconfigCache) clear() {
+	c.mu.Lock()
+	c.at = time.Time{}
+	c.mu.Unlock()
 }

@@ -71,6 +71,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	if action != "pull" {
+		if err := h.Reg.CheckWritable(r.Context()); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
 	r = r.WithContext(auth.WithPrincipal(r.Context(), c.principal))
 	handle(w, r, request{caller: c, project: project, repo: rt.name, ref: rt.ref})
 }

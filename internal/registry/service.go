@@ -137,3 +137,19 @@ func (s *Service) ExpireUploads(ctx context.Context, ttl time.Duration) (int, er
 	})
 	return n, err
 }
+
+// ReadOnlyMessage is Harbor's answer to a change while the registry is in read-only mode.
+const ReadOnlyMessage = "The system is in read only mode. Any modification is prohibited."
+
+// CheckWritable refuses changes while an administrator has put the registry in read-only mode
+// (the read_only configuration): pushes, deletions and every other write, on /v2/ and the API.
+func (s *Service) CheckWritable(ctx context.Context) error {
+	c, err := s.DB.CachedSystemConfig(ctx)
+	if err != nil {
+		return err
+	}
+	if c.ReadOnly {
+		return &Error{Code: CodeDenied, Message: ReadOnlyMessage}
+	}
+	return nil
+}
