@@ -9,10 +9,12 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 
 	"github.com/berthreg/berth/internal/audit"
 	"github.com/berthreg/berth/internal/auth"
@@ -203,6 +205,17 @@ func decode(r *http.Request, v any) error {
 		return badRequest("invalid request body: data after the JSON document")
 	}
 	return nil
+}
+
+// pathID reads a numeric id from the path; anything but a positive integer is a 400 that
+// names what was expected.
+func pathID(c *call, param, what string) (int64, error) {
+	s := c.r.PathValue(param)
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, badRequest(fmt.Sprintf("invalid %s id %q: a positive integer is required", what, s))
+	}
+	return id, nil
 }
 
 // pathValue returns a path parameter decoded once more: Harbor's clients send repository

@@ -74,15 +74,6 @@ func (h *Handler) memberProject(c *call, act rbac.Action) (meta.Project, error) 
 	return p, h.authorize(c, p, rbac.ResMember, act)
 }
 
-// memberID reads {mid}; the member must belong to the project in the path.
-func memberID(c *call) (int64, error) {
-	id, err := strconv.ParseInt(c.r.PathValue("mid"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, badRequest(fmt.Sprintf("invalid member id %q: a positive integer is required", c.r.PathValue("mid")))
-	}
-	return id, nil
-}
-
 func memberNotFound(id int64, p meta.Project) error {
 	return notFound(fmt.Sprintf("member %d not found in project %s", id, p.Name))
 }
@@ -114,7 +105,7 @@ func (h *Handler) getMember(c *call) error {
 	if err != nil {
 		return err
 	}
-	id, err := memberID(c)
+	id, err := pathID(c, "mid", "member")
 	if err != nil {
 		return err
 	}
@@ -239,7 +230,7 @@ func (h *Handler) updateMember(c *call) error {
 	if err != nil {
 		return err
 	}
-	id, err := memberID(c)
+	id, err := pathID(c, "mid", "member")
 	if err != nil {
 		return err
 	}
@@ -269,7 +260,7 @@ func (h *Handler) deleteMember(c *call) error {
 	if err != nil {
 		return err
 	}
-	id, err := memberID(c)
+	id, err := pathID(c, "mid", "member")
 	if err != nil {
 		return err
 	}

@@ -79,20 +79,11 @@ func (h *Handler) listQuotas(c *call) error {
 	return nil
 }
 
-func quotaID(c *call) (int64, error) {
-	s := c.r.PathValue("id")
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, badRequest(fmt.Sprintf("quota id %q must be a positive integer", s))
-	}
-	return id, nil
-}
-
 func (h *Handler) getQuota(c *call) error {
 	if err := h.authorizeSystem(c, rbac.ResQuota, rbac.ActRead); err != nil {
 		return err
 	}
-	id, err := quotaID(c)
+	id, err := pathID(c, "id", "quota")
 	if err != nil {
 		return err
 	}
@@ -111,7 +102,7 @@ func (h *Handler) updateQuota(c *call) error {
 	if err := h.requireSysAdmin(c); err != nil {
 		return err
 	}
-	id, err := quotaID(c)
+	id, err := pathID(c, "id", "quota")
 	if err != nil {
 		return err
 	}

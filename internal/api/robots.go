@@ -341,9 +341,9 @@ func (h *Handler) robot(c *call, act rbac.Action) (meta.Robot, meta.Project, err
 	if err := h.requireSignedIn(c); err != nil {
 		return meta.Robot{}, meta.Project{}, err
 	}
-	id, err := strconv.ParseInt(c.r.PathValue("robot_id"), 10, 64)
-	if err != nil || id <= 0 {
-		return meta.Robot{}, meta.Project{}, badRequest(fmt.Sprintf("invalid robot id %q: a positive integer is required", c.r.PathValue("robot_id")))
+	id, err := pathID(c, "robot_id", "robot")
+	if err != nil {
+		return meta.Robot{}, meta.Project{}, err
 	}
 	missing := notFound(fmt.Sprintf("robot %d not found", id))
 	r, err := h.DB.RobotByID(c.r.Context(), id)

@@ -56,14 +56,6 @@ func checkGroupName(name string) error {
 	return nil
 }
 
-func groupID(c *call) (int64, error) {
-	id, err := strconv.ParseInt(c.r.PathValue("group_id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, badRequest(fmt.Sprintf("invalid group id %q: a positive integer is required", c.r.PathValue("group_id")))
-	}
-	return id, nil
-}
-
 func groupNotFound(id int64) error { return notFound(fmt.Sprintf("user group %d not found", id)) }
 
 func (h *Handler) listGroups(c *call) error {
@@ -158,7 +150,7 @@ func (h *Handler) getGroup(c *call) error {
 	if err := h.authorizeSystem(c, rbac.ResUserGroup, rbac.ActRead); err != nil {
 		return err
 	}
-	id, err := groupID(c)
+	id, err := pathID(c, "group_id", "group")
 	if err != nil {
 		return err
 	}
@@ -179,7 +171,7 @@ func (h *Handler) updateGroup(c *call) error {
 	if err := h.authorizeSystem(c, rbac.ResUserGroup, rbac.ActUpdate); err != nil {
 		return err
 	}
-	id, err := groupID(c)
+	id, err := pathID(c, "group_id", "group")
 	if err != nil {
 		return err
 	}
@@ -216,7 +208,7 @@ func (h *Handler) deleteGroup(c *call) error {
 	if err := h.authorizeSystem(c, rbac.ResUserGroup, rbac.ActDelete); err != nil {
 		return err
 	}
-	id, err := groupID(c)
+	id, err := pathID(c, "group_id", "group")
 	if err != nil {
 		return err
 	}

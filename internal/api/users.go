@@ -107,16 +107,6 @@ func checkProfile(email, realname, comment string) error {
 	return nil
 }
 
-// userID parses the {user_id} path parameter.
-func userID(c *call) (int64, error) {
-	s := c.r.PathValue("user_id")
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id < 1 {
-		return 0, badRequest(fmt.Sprintf("invalid user ID %q: it must be a positive integer", s))
-	}
-	return id, nil
-}
-
 // isSelf reports whether the caller is the local user with this id (robots never are).
 func isSelf(c *call, id int64) bool { return c.p.Kind == auth.User && c.p.ID == id }
 
@@ -224,7 +214,7 @@ func (h *Handler) currentUser(c *call) error {
 }
 
 func (h *Handler) getUser(c *call) error {
-	id, err := userID(c)
+	id, err := pathID(c, "user_id", "user")
 	if err != nil {
 		return err
 	}
@@ -265,7 +255,7 @@ type userProfileReq struct {
 }
 
 func (h *Handler) updateUser(c *call) error {
-	id, err := userID(c)
+	id, err := pathID(c, "user_id", "user")
 	if err != nil {
 		return err
 	}
@@ -292,7 +282,7 @@ func (h *Handler) updateUser(c *call) error {
 }
 
 func (h *Handler) deleteUser(c *call) error {
-	id, err := userID(c)
+	id, err := pathID(c, "user_id", "user")
 	if err != nil {
 		return err
 	}
@@ -317,7 +307,7 @@ func (h *Handler) deleteUser(c *call) error {
 }
 
 func (h *Handler) setSysAdmin(c *call) error {
-	id, err := userID(c)
+	id, err := pathID(c, "user_id", "user")
 	if err != nil {
 		return err
 	}
@@ -356,7 +346,7 @@ type passwordReq struct {
 // prove the current one; administrators reset others' without it. The new password must
 // follow the rules and differ from the current one. The user's other sessions end.
 func (h *Handler) setPassword(c *call) error {
-	id, err := userID(c)
+	id, err := pathID(c, "user_id", "user")
 	if err != nil {
 		return err
 	}
@@ -415,7 +405,7 @@ func (h *Handler) setPassword(c *call) error {
 // setCLISecret: CLI secrets exist only for OIDC users, and Berth authenticates against its
 // own database, so this answers Harbor's precondition error (checked first, as Harbor does).
 func (h *Handler) setCLISecret(c *call) error {
-	if _, err := userID(c); err != nil {
+	if _, err := pathID(c, "user_id", "user"); err != nil {
 		return err
 	}
 	cfg, err := h.DB.SystemConfig(c.r.Context())
