@@ -249,7 +249,7 @@ func (h *Handler) listAllRepositories(c *call) error {
 	if err != nil {
 		return err
 	}
-	repos, total, err := h.DB.ListRepositories(c.r.Context(), meta.RepositoryQuery{Visibility: visibility(c.p), List: lq})
+	repos, total, err := h.DB.ListRepositories(c.r.Context(), meta.RepositoryQuery{Visibility: rbac.Visibility(c.p), List: lq})
 	if err != nil {
 		return err
 	}

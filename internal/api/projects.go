@@ -378,9 +378,6 @@ func (h *Handler) headProject(c *call) error {
 	return nil
 }
 
-// visibility is what the caller sees in project listings.
-func visibility(p auth.Principal) meta.ProjectVisibility { return rbac.Visibility(p) }
-
 func boolParam(c *call, name string, def bool) (bool, error) {
 	s := c.r.URL.Query().Get(name)
 	if s == "" {
@@ -417,7 +414,7 @@ func (h *Handler) listProjects(c *call) error {
 		return err
 	}
 	ctx := c.r.Context()
-	ps, total, err := h.DB.ListProjectsPage(ctx, lq, visibility(c.p))
+	ps, total, err := h.DB.ListProjectsPage(ctx, lq, rbac.Visibility(c.p))
 	if err != nil {
 		return err
 	}
