@@ -13,7 +13,6 @@ import (
 	"net/http/pprof"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -43,10 +42,6 @@ type Server struct {
 	audit   *audit.Recorder
 	metrics *metrics
 	handler http.Handler
-
-	ttlMu   sync.Mutex
-	ttl     time.Duration
-	ttlRead time.Time
 }
 
 // New opens the stores, runs migrations and first-start setup, and builds the handler.
@@ -113,21 +108,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	return s, nil
 }
 
-// tokenLifetime is Harbor's token_expiration setting (minutes), read at most every few
-// seconds: it is changed through /api/v2.0/configurations and shared by all replicas.
+// tokenLifetime is Harbor's token_expiration setting (minutes): it is changed through
+// /api/v2.0/configurations and shared by all replicas.
 func (s *Server) tokenLifetime() time.Duration {
-	s.ttlMu.Lock()
-	defer s.ttlMu.Unlock()
-	if time.Since(s.ttlRead) > 5*time.Second {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if c, err := s.db.SystemConfig(ctx); err == nil {
-			s.ttl, s.ttlRead = time.Duration(c.TokenExpiration)*time.Minute, time.Now()
-		} else {
-			s.log.Warn("read token_expiration", "err", err)
-		}
+	c, err := s.db.CachedSystemConfig(context.Background())
+	if err != nil {
+		s.log.Warn("read token_expiration", "err", err)
+		return 0 // the token service falls back to its default
 	}
-	return s.ttl
+	return time.Duration(c.TokenExpiration) * time.Minute
 }
 
 // Handler is the complete HTTP handler (for tests with httptest).
@@ -141,7 +130,9 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) lookupAccount(ctx context.Context, name string) (auth.Account, error) {
-	cfg, err := s.db.SystemConfig(ctx)
+	// Every Basic credential check (each /v2/ request that sends one) comes here, so the
+	// robot name prefix is read from the cached configuration.
+	cfg, err := s.db.CachedSystemConfig(ctx)
 	if err != nil {
 		return auth.Account{}, err
 	}
