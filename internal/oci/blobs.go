@@ -61,7 +61,7 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, q request)
 		h.blobCreated(w, q.repo, dgst)
 		return
 	}
-	u, err := h.Reg.StartUpload(ctx, q.repo, "")
+	u, err := h.Reg.StartUpload(ctx, q.repo)
 	if err != nil {
 		h.fail(w, r, err)
 		return

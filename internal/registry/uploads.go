@@ -57,12 +57,8 @@ func newUploadID() string {
 	return hex.EncodeToString(b)
 }
 
-// StartUpload opens an upload session in the repository. alg is the digest algorithm to hash
-// with ("" = sha256); a client that announces a sha512 digest up front gets sha512.
-func (s *Service) StartUpload(ctx context.Context, repo, alg string) (meta.Upload, error) {
-	if alg == "" {
-		alg = "sha256"
-	}
+// newSession is an upload session of repo hashing with alg, not yet stored.
+func newSession(repo, alg string) (meta.Upload, error) {
 	h, err := newHash(alg)
 	if err != nil {
 		return meta.Upload{}, err
@@ -71,7 +67,17 @@ func (s *Service) StartUpload(ctx context.Context, repo, alg string) (meta.Uploa
 	if err != nil {
 		return meta.Upload{}, err
 	}
-	u := meta.Upload{ID: newUploadID(), Repository: repo, HashAlg: alg, HashState: state}
+	return meta.Upload{ID: newUploadID(), Repository: repo, HashAlg: alg, HashState: state}, nil
+}
+
+// StartUpload opens an upload session in the repository. It hashes with sha256, the digest
+// nearly every client completes with; a sha512 digest is checked by reading the data once more
+// at completion.
+func (s *Service) StartUpload(ctx context.Context, repo string) (meta.Upload, error) {
+	u, err := newSession(repo, "sha256")
+	if err != nil {
+		return meta.Upload{}, err
+	}
 	if err := s.DB.CreateUpload(ctx, u); err != nil {
 		return meta.Upload{}, err
 	}
@@ -222,15 +228,10 @@ func (s *Service) PutBlob(ctx context.Context, projectID int64, repo, dgst strin
 	if err != nil {
 		return "", err
 	}
-	h, err := newHash(d.Algorithm().String())
+	u, err := newSession(repo, d.Algorithm().String())
 	if err != nil {
 		return "", err
 	}
-	state, err := hashState(h)
-	if err != nil {
-		return "", err
-	}
-	u := meta.Upload{ID: newUploadID(), Repository: repo, HashAlg: d.Algorithm().String(), HashState: state}
 	if u, err = s.writeChunk(ctx, u, body); err != nil {
 		s.Blobs.DeleteUpload(ctx, u.ID)
 		return "", err
