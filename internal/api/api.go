@@ -18,6 +18,8 @@ import (
 
 	"github.com/berthreg/berth/internal/audit"
 	"github.com/berthreg/berth/internal/auth"
+	"github.com/berthreg/berth/internal/gc"
+	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
@@ -33,6 +35,10 @@ type Handler struct {
 	Auth  *auth.Authenticator
 	Audit *audit.Recorder
 	Log   *slog.Logger
+	// Jobs queues background work (GC, retention runs) and keeps its schedules.
+	Jobs *jobs.Queue
+	// GC starts garbage collections and keeps their schedule.
+	GC *gc.Service
 	// DataDir is the data directory, whose filesystem /systeminfo/volumes reports.
 	DataDir string
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).

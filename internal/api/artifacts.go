@@ -153,6 +153,9 @@ func toRepositoryJSON(r meta.RepositoryInfo) repositoryJSON {
 		PullCount: r.PullCount, CreationTime: harborTime(r.CreatedAt), UpdateTime: harborTime(r.UpdatedAt)}
 }
 
+// noneImmutable is the immutability test of listings that do not ask (with_immutable_status).
+func noneImmutable(string) bool { return false }
+
 func toTagJSON(t meta.Tag) tagJSON {
 	return tagJSON{ID: t.ID, RepositoryID: t.RepositoryID, ArtifactID: t.ManifestID, Name: t.Name,
 		PushTime: harborTime(t.PushedAt), PullTime: harborTime(t.PulledAt)}
@@ -223,6 +226,14 @@ func (h *Handler) artifact(c *call, res rbac.Resource, act rbac.Action) (meta.Pr
 
 // registryError answers the registry's rule violations in Harbor's API shape.
 func registryError(err error) error {
+	var ie *registry.ImmutableError
+	if errors.As(err, &ie) {
+		verb := "updated"
+		if ie.Delete {
+			verb = "deleted"
+		}
+		return precondition(fmt.Sprintf("the tag %s configured as immutable, cannot be %s", ie.Tag, verb))
+	}
 	var re *registry.Error
 	if !errors.As(err, &re) {
 		return err
@@ -323,6 +334,9 @@ func (h *Handler) deleteRepository(c *call) error {
 		return err
 	}
 	ctx := c.r.Context()
+	if err := h.Reg.CheckRepositoryDeletable(ctx, p, repo.Name); err != nil {
+		return registryError(err)
+	}
 	// Artifacts go one by one through the registry's DeleteManifest (the same rules, storage
 	// accounting and audit as /v2/), indexes before the children they list; then the empty
 	// repository.
@@ -333,6 +347,10 @@ func (h *Handler) deleteRepository(c *call) error {
 		}
 		for _, d := range digests {
 			if err := h.Reg.DeleteManifest(ctx, repo.Name, d); err != nil {
+				var ie *registry.ImmutableError
+				if errors.As(err, &ie) {
+					return registryError(err)
+				}
 				var re *registry.Error
 				if errors.As(err, &re) && (re.Code == registry.CodeManifestUnknown || re.Code == registry.CodePrecondition) {
 					continue // deleted, or listed by an index pushed meanwhile: the next round sees it
@@ -364,7 +382,7 @@ func (h *Handler) deleteRepository(c *call) error {
 
 // artifactOpts are the with_* parameters of artifact reads.
 type artifactOpts struct {
-	tags, labels, scanOverview, accessories bool
+	tags, labels, scanOverview, accessories, immutable bool
 }
 
 func artifactOptions(c *call) (artifactOpts, error) {
@@ -382,10 +400,13 @@ func artifactOptions(c *call) (artifactOpts, error) {
 	if o.accessories, err = boolParam(c, "with_accessory", false); err != nil {
 		return o, err
 	}
+	if o.immutable, err = boolParam(c, "with_immutable_status", false); err != nil {
+		return o, err
+	}
 	// Accepted for compatibility; they change nothing Berth shows: SBOM overviews come with
-	// scanning, signatures are accessories, no tag is immutable yet, and accessories of
-	// parent indexes are not inherited.
-	for _, name := range []string{"with_sbom_overview", "with_signature", "with_immutable_status", "with_inherited_accessory", "latest_in_repository"} {
+	// scanning, signatures are accessories, and accessories of parent indexes are not
+	// inherited.
+	for _, name := range []string{"with_sbom_overview", "with_signature", "with_inherited_accessory", "latest_in_repository"} {
 		if _, err := boolParam(c, name, false); err != nil {
 			return o, err
 		}
@@ -393,8 +414,8 @@ func artifactOptions(c *call) (artifactOpts, error) {
 	return o, nil
 }
 
-// artifactsJSON describes artifacts the way Harbor's API shows them.
-func (h *Handler) artifactsJSON(c *call, arts []meta.Artifact, o artifactOpts) ([]artifactJSON, error) {
+// artifactsJSON describes artifacts of project p the way Harbor's API shows them.
+func (h *Handler) artifactsJSON(c *call, p meta.Project, arts []meta.Artifact, o artifactOpts) ([]artifactJSON, error) {
 	ctx := c.r.Context()
 	ids := make([]int64, len(arts))
 	for i, a := range arts {
@@ -413,6 +434,7 @@ func (h *Handler) artifactsJSON(c *call, arts []meta.Artifact, o artifactOpts) (
 			return nil, err
 		}
 	}
+	immutable := map[string]func(string) bool{} // by repository
 	out := make([]artifactJSON, 0, len(arts))
 	for _, a := range arts {
 		info, err := h.Reg.DescribeArtifact(ctx, a.Manifest, true)
@@ -444,9 +466,20 @@ func (h *Handler) artifactsJSON(c *call, arts []meta.Artifact, o artifactOpts) (
 			j.AdditionLinks = links
 		}
 		if o.tags {
+			imm := noneImmutable
+			if o.immutable {
+				if imm = immutable[a.RepositoryName]; imm == nil {
+					if imm, err = h.Reg.ImmutableTags(ctx, p, a.RepositoryName); err != nil {
+						return nil, err
+					}
+					immutable[a.RepositoryName] = imm
+				}
+			}
 			ts := make([]tagJSON, 0, len(tags[a.ID]))
 			for _, t := range tags[a.ID] {
-				ts = append(ts, toTagJSON(t))
+				tj := toTagJSON(t)
+				tj.Immutable = imm(t.Name)
+				ts = append(ts, tj)
 			}
 			j.Tags = &ts
 		}
@@ -515,7 +548,7 @@ func (h *Handler) listArtifacts(c *call) error {
 	if err != nil {
 		return err
 	}
-	return h.writeArtifacts(c, arts, o, page, lq.Limit, total)
+	return h.writeArtifacts(c, p, arts, o, page, lq.Limit, total)
 }
 
 func (h *Handler) listProjectArtifacts(c *call) error {
@@ -550,11 +583,11 @@ func (h *Handler) listProjectArtifacts(c *call) error {
 	if err != nil {
 		return err
 	}
-	return h.writeArtifacts(c, arts, o, page, lq.Limit, total)
+	return h.writeArtifacts(c, p, arts, o, page, lq.Limit, total)
 }
 
-func (h *Handler) writeArtifacts(c *call, arts []meta.Artifact, o artifactOpts, page, size int, total int64) error {
-	out, err := h.artifactsJSON(c, arts, o)
+func (h *Handler) writeArtifacts(c *call, p meta.Project, arts []meta.Artifact, o artifactOpts, page, size int, total int64) error {
+	out, err := h.artifactsJSON(c, p, arts, o)
 	if err != nil {
 		return err
 	}
@@ -575,7 +608,7 @@ func (h *Handler) getArtifact(c *call) error {
 	if _, _, err := pagination(c.r.URL.Query()); err != nil {
 		return err
 	}
-	out, err := h.artifactsJSON(c, []meta.Artifact{{Manifest: m, RepositoryName: repo.Name, ProjectID: p.ID}}, o)
+	out, err := h.artifactsJSON(c, p, []meta.Artifact{{Manifest: m, RepositoryName: repo.Name, ProjectID: p.ID}}, o)
 	if err != nil {
 		return err
 	}
@@ -676,12 +709,19 @@ func (h *Handler) copyArtifact(c *call) error {
 // Tags.
 
 func (h *Handler) listTags(c *call) error {
-	_, _, m, err := h.artifact(c, rbac.ResTag, rbac.ActList)
+	p, repo, m, err := h.artifact(c, rbac.ResTag, rbac.ActList)
 	if err != nil {
 		return err
 	}
-	if _, err := boolParam(c, "with_immutable_status", false); err != nil {
+	withImmutable, err := boolParam(c, "with_immutable_status", false)
+	if err != nil {
 		return err
+	}
+	imm := noneImmutable
+	if withImmutable {
+		if imm, err = h.Reg.ImmutableTags(c.r.Context(), p, repo.Name); err != nil {
+			return err
+		}
 	}
 	lq, page, err := listQuery(c.r)
 	if err != nil {
@@ -693,7 +733,9 @@ func (h *Handler) listTags(c *call) error {
 	}
 	out := make([]tagJSON, 0, len(tags))
 	for _, t := range tags {
-		out = append(out, toTagJSON(t))
+		tj := toTagJSON(t)
+		tj.Immutable = imm(t.Name)
+		out = append(out, tj)
 	}
 	setPageHeaders(c.w, c.r, page, lq.Limit, total)
 	writeJSON(c.w, http.StatusOK, out)
@@ -737,12 +779,12 @@ func (h *Handler) deleteTag(c *call) error {
 		return err
 	}
 	name := pathValue(c, "tag_name")
-	err = h.DB.DeleteManifestTag(c.r.Context(), m.ID, name)
+	err = h.Reg.DeleteArtifactTag(c.r.Context(), p, repo.Name, m, name)
 	if errors.Is(err, meta.ErrNotFound) {
 		return notFound(fmt.Sprintf("tag %s not found on artifact %s@%s", name, repo.Name, m.Digest))
 	}
 	if err != nil {
-		return err
+		return registryError(err)
 	}
 	h.audit(c, p.ID, "delete", "tag", repo.Name+":"+name)
 	return ok(c)

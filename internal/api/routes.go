@@ -21,6 +21,9 @@ func (h *Handler) routes() *http.ServeMux {
 	h.labelRoutes(r)
 	h.quotaRoutes(r)
 	h.auditRoutes(r)
+	h.immutableRoutes(r)
+	h.retentionRoutes(r)
+	h.gcRoutes(r)
 	return m
 }
 

@@ -40,6 +40,8 @@ type Config struct {
 	UploadTTL       time.Duration `yaml:"upload_ttl"`
 	Pprof           bool          `yaml:"pprof"`
 	DBMaxConns      int           `yaml:"db_max_conns"`
+	GCGracePeriod   time.Duration `yaml:"gc_grace_period"`
+	JobWorkers      int           `yaml:"job_workers"`
 }
 
 const (
@@ -91,6 +93,10 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.Pprof }},
 	{yaml: "db_max_conns", usage: "maximum database connections; 0 chooses automatically",
 		field: func(c *Config) any { return &c.DBMaxConns }},
+	{yaml: "gc_grace_period", usage: "how long unreferenced content waits before garbage collection may delete it (0s: at once)",
+		field: func(c *Config) any { return &c.GCGracePeriod }},
+	{yaml: "job_workers", usage: "background jobs (GC, retention, ...) this process runs at once",
+		field: func(c *Config) any { return &c.JobWorkers }},
 }
 
 // Default returns the configuration used when nothing is set.
@@ -103,6 +109,8 @@ func Default() Config {
 		ShutdownTimeout: 30 * time.Second,
 		MaxManifestSize: 4 << 20,
 		UploadTTL:       24 * time.Hour,
+		GCGracePeriod:   24 * time.Hour,
+		JobWorkers:      4,
 	}
 	c.ExternalURL = c.derivedExternalURL()
 	return c
@@ -365,6 +373,12 @@ func (c *Config) Validate() error {
 	if c.UploadTTL < time.Minute {
 		bad("upload_ttl", "%v is shorter than 1m (e.g. 24h)", c.UploadTTL)
 	}
+	if c.GCGracePeriod < 0 {
+		bad("gc_grace_period", "%v is negative (e.g. 24h, or 0s to collect at once)", c.GCGracePeriod)
+	}
+	if c.JobWorkers < 1 || c.JobWorkers > 64 {
+		bad("job_workers", "%d is outside 1 to 64", c.JobWorkers)
+	}
 	if c.DBMaxConns < 0 {
 		bad("db_max_conns", "%d is negative; use 0 for automatic or a positive limit", c.DBMaxConns)
 	}
@@ -414,6 +428,9 @@ func (c *Config) derivedExternalURL() string {
 
 // TLSEnabled reports whether the server should serve HTTPS.
 func (c *Config) TLSEnabled() bool { return c.TLSCert != "" && c.TLSKey != "" }
+
+// StorageDir is the blob store's root in the data directory.
+func (c *Config) StorageDir() string { return filepath.Join(c.DataDir, "storage") }
 
 // SQLitePath is the SQLite database file, or "" when PostgreSQL is used.
 func (c *Config) SQLitePath() string {

@@ -140,14 +140,15 @@ func Register[T Args](q *Queue, w Worker[T]) {
 	river.AddWorker(q.workers, w)
 }
 
-// Start begins working jobs in this process.
+// Start begins working jobs in this process, until Stop.
 func (q *Queue) Start(ctx context.Context) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.started {
 		return errors.New("job queue: already started")
 	}
-	if err := q.client.Start(ctx); err != nil {
+	// The client lives until Stop, not until the caller's context ends.
+	if err := q.client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("job queue: start: %w", err)
 	}
 	q.started = true

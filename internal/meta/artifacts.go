@@ -541,16 +541,22 @@ func (q q) CreateTag(ctx context.Context, repoID, manifestID int64, name string)
 	return tag, err
 }
 
-// DeleteManifestTag removes the tag if it points at the manifest; ErrNotFound otherwise.
-func (q q) DeleteManifestTag(ctx context.Context, manifestID int64, name string) error {
-	res, err := q.exec(ctx, "DELETE FROM tags WHERE manifest_id = $1 AND name = $2", manifestID, name)
-	if err != nil {
-		return fmt.Errorf("delete tag %s: %w", name, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
-	}
-	return nil
+// DeleteManifestTag removes the tag if it points at the manifest (ErrNotFound otherwise); the
+// manifest goes on the review queue.
+func (db *DB) DeleteManifestTag(ctx context.Context, manifestID int64, name string) error {
+	return db.Tx(ctx, func(tx *Tx) error {
+		var repoID int64
+		var digest string
+		err := tx.queryRowW(ctx, `DELETE FROM tags WHERE manifest_id = $1 AND name = $2
+			RETURNING repository_id, (SELECT digest FROM manifests WHERE id = tags.manifest_id)`, manifestID, name).Scan(&repoID, &digest)
+		if err != nil {
+			if err = notFound(err); err != ErrNotFound {
+				err = fmt.Errorf("delete tag %s: %w", name, err)
+			}
+			return err
+		}
+		return tx.reviewManifest(ctx, repoID, digest, ReviewUntagged)
+	})
 }
 
 // ManifestsWithoutArtMediaType returns up to n manifests of a repository (or, with repoID 0, of

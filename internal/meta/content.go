@@ -108,16 +108,18 @@ func (q q) BlobSize(ctx context.Context, digest string) (int64, error) {
 }
 
 // LinkBlob records a blob (if new) and links it into the repository, creating the repository
-// row on its first content.
-func (db *DB) LinkBlob(ctx context.Context, projectID int64, repo, digest string, size int64) error {
-	return db.Tx(ctx, func(tx *Tx) error { return tx.linkBlob(ctx, projectID, repo, digest, size) })
+// row on its first content. present, if not nil, runs in the transaction when the blob row is
+// new and must confirm that the stored object exists: a collector may have removed it after
+// the caller found it (ErrBlobCollected then).
+func (db *DB) LinkBlob(ctx context.Context, projectID int64, repo, digest string, size int64, present func() error) error {
+	return db.Tx(ctx, func(tx *Tx) error { return tx.linkBlob(ctx, projectID, repo, digest, size, present) })
 }
 
 // LinkUploadedBlob is LinkBlob for a completed upload: the upload session's row (if any) goes in
 // the same transaction, so completing a push costs one commit.
-func (db *DB) LinkUploadedBlob(ctx context.Context, projectID int64, repo, digest string, size int64, uploadID string) error {
+func (db *DB) LinkUploadedBlob(ctx context.Context, projectID int64, repo, digest string, size int64, uploadID string, present func() error) error {
 	return db.Tx(ctx, func(tx *Tx) error {
-		if err := tx.linkBlob(ctx, projectID, repo, digest, size); err != nil {
+		if err := tx.linkBlob(ctx, projectID, repo, digest, size, present); err != nil {
 			return err
 		}
 		if _, err := tx.exec(ctx, "DELETE FROM uploads WHERE id = $1", uploadID); err != nil {
@@ -127,11 +129,48 @@ func (db *DB) LinkUploadedBlob(ctx context.Context, projectID int64, repo, diges
 	})
 }
 
-func (tx *Tx) linkBlob(ctx context.Context, projectID int64, repo, digest string, size int64) error {
+func (tx *Tx) linkBlob(ctx context.Context, projectID int64, repo, digest string, size int64, present func() error) error {
 	t := now()
-	if _, err := tx.exec(ctx, "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
-		digest, size, t); err != nil {
+	res, err := tx.exec(ctx, "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
+		digest, size, t)
+	if err != nil {
 		return fmt.Errorf("record blob %s: %w", digest, err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		// A new row. If a collector deleted the previous one, its object may be going or gone
+		// (the caller's object check ran before): refuse rather than name a missing object.
+		var dying int64
+		if err := tx.queryRowW(ctx, "SELECT COUNT(*) FROM gc_blob_deleting WHERE digest = $1", digest).Scan(&dying); err != nil {
+			return fmt.Errorf("record blob %s: %w", digest, err)
+		}
+		if dying > 0 {
+			return ErrBlobCollected
+		}
+		if present != nil {
+			if err := present(); err != nil {
+				return fmt.Errorf("%w: %v", ErrBlobCollected, err)
+			}
+		}
+		// Until a manifest references it, it is garbage once the grace period is over.
+		if err := tx.reviewBlobs(ctx, []string{digest}); err != nil {
+			return err
+		}
+	} else {
+		// The row exists: share-lock it so that a collector deleting it now either commits
+		// first (and the upload, whose data was discarded for the stored copy, must be sent
+		// again) or waits until this link is in place.
+		var known int64
+		err := tx.queryRowW(ctx, "SELECT size FROM blobs WHERE digest = $1"+tx.d.lockShared(), digest).Scan(&known)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrBlobCollected
+		}
+		if err != nil {
+			return fmt.Errorf("record blob %s: %w", digest, err)
+		}
+		// Pushed again while under review: the client is about to use it.
+		if _, err := tx.exec(ctx, "UPDATE gc_blob_review SET due_at = $2 WHERE digest = $1", digest, tx.dueAt()); err != nil {
+			return fmt.Errorf("record blob %s: %w", digest, err)
+		}
 	}
 	repoID, err := tx.ensureRepository(ctx, projectID, repo)
 	if err != nil {
@@ -144,17 +183,20 @@ func (tx *Tx) linkBlob(ctx context.Context, projectID int64, repo, digest string
 	return nil
 }
 
-// UnlinkBlob removes a blob from a repository (the bytes stay until garbage collection decides).
-func (q q) UnlinkBlob(ctx context.Context, repo, digest string) error {
-	res, err := q.exec(ctx, `DELETE FROM repository_blobs WHERE digest = $2
-		AND repository_id = (SELECT id FROM repositories WHERE name = $1)`, repo, digest)
-	if err != nil {
-		return fmt.Errorf("unlink blob %s from %s: %w", digest, repo, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
-	}
-	return nil
+// UnlinkBlob removes a blob from a repository; the bytes stay until garbage collection finds
+// nothing else using them.
+func (db *DB) UnlinkBlob(ctx context.Context, repo, digest string) error {
+	return db.Tx(ctx, func(tx *Tx) error {
+		res, err := tx.exec(ctx, `DELETE FROM repository_blobs WHERE digest = $2
+			AND repository_id = (SELECT id FROM repositories WHERE name = $1)`, repo, digest)
+		if err != nil {
+			return fmt.Errorf("unlink blob %s from %s: %w", digest, repo, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return tx.reviewBlobs(ctx, []string{digest})
+	})
 }
 
 const manifestColumns = `m.id, m.repository_id, m.digest, m.media_type, m.artifact_type, m.config_digest,
@@ -198,6 +240,10 @@ type PutManifestParams struct {
 	Blobs         []BlobRef // config and layers that must be linked in the repository
 	Children      []string  // index entries that must exist in the repository
 	Tags          []string  // none when pushed by digest alone
+	// Immutable reports whether a tag is protected by an immutability rule: such a tag may be
+	// created, or pushed again with the same content, but not moved (*ImmutableTagError). The
+	// check runs in the transaction that would move the tag, so no concurrent push slips by.
+	Immutable func(tag string) bool
 }
 
 // PutManifestResult reports what changed, for events and garbage collection.
@@ -230,7 +276,7 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 		childIDs := make([]int64, 0, len(children))
 		for _, c := range children {
 			var id int64
-			err := tx.queryRowW(ctx, "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2", repoID, c).Scan(&id)
+			err := tx.queryRowW(ctx, "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2"+tx.d.lockShared(), repoID, c).Scan(&id)
 			if errors.Is(err, sql.ErrNoRows) {
 				return &ManifestUnknownError{Digest: c}
 			}
@@ -240,7 +286,9 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 			childIDs = append(childIDs, id)
 		}
 		t := now()
-		err = tx.queryRowW(ctx, "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2", repoID, p.Digest).Scan(&res.ManifestID)
+		// Share-locked: a collector deleting this manifest either finishes first (and the push
+		// stores it anew) or waits for the push, then finds it tagged.
+		err = tx.queryRowW(ctx, "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2"+tx.d.lockShared(), repoID, p.Digest).Scan(&res.ManifestID)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			res.Created = true
@@ -293,14 +341,42 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 				}
 				continue
 			}
+			immutable := p.Immutable != nil && p.Immutable(tag)
 			if old.Valid {
+				if immutable {
+					return &ImmutableTagError{Tag: tag}
+				}
 				res.Moved = append(res.Moved, old.String)
+			} else if immutable {
+				// A protected tag's first push. A concurrent push may create the tag meanwhile
+				// (PostgreSQL): only insert, and if it is there now, run again to see it.
+				r, err := tx.exec(ctx, `INSERT INTO tags (repository_id, name, manifest_id, created_at, updated_at)
+					VALUES ($1, $2, $3, $4, $4) ON CONFLICT (repository_id, name) DO NOTHING`, repoID, tag, res.ManifestID, t)
+				if err != nil {
+					return fmt.Errorf("tag %s: %w", tag, err)
+				}
+				if n, _ := r.RowsAffected(); n == 0 {
+					return errRaced
+				}
+				continue
 			}
 			if _, err := tx.exec(ctx, `INSERT INTO tags (repository_id, name, manifest_id, created_at, updated_at)
 				VALUES ($1, $2, $3, $4, $4)
 				ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at`,
 				repoID, tag, res.ManifestID, t); err != nil {
 				return fmt.Errorf("tag %s: %w", tag, err)
+			}
+		}
+		// Content a moved tag left behind, and a manifest pushed with no tag and no subject,
+		// may be untagged garbage.
+		for _, d := range dedupe(res.Moved) {
+			if err := tx.reviewManifest(ctx, repoID, d, ReviewUntagged); err != nil {
+				return err
+			}
+		}
+		if res.Created && len(p.Tags) == 0 && p.SubjectDigest == "" {
+			if err := tx.reviewManifest(ctx, repoID, p.Digest, ReviewUntagged); err != nil {
+				return err
 			}
 		}
 		_, err = tx.exec(ctx, "UPDATE repositories SET updated_at = $2 WHERE id = $1", repoID, t)
@@ -387,13 +463,20 @@ func (db *DB) DeleteManifest(ctx context.Context, repo, digest string) ([]string
 	return tags, err
 }
 
-// DeleteTag removes a tag and returns the digest it pointed at.
-func (q q) DeleteTag(ctx context.Context, repo, tag string) (string, error) {
+// DeleteTag removes a tag and returns the digest it pointed at, which goes on the review queue.
+func (db *DB) DeleteTag(ctx context.Context, repo, tag string) (string, error) {
 	var d string
-	err := q.queryRowW(ctx, `DELETE FROM tags WHERE name = $2
-		AND repository_id = (SELECT id FROM repositories WHERE name = $1)
-		RETURNING (SELECT digest FROM manifests WHERE id = tags.manifest_id)`, repo, tag).Scan(&d)
-	return d, notFound(err)
+	err := db.Tx(ctx, func(tx *Tx) error {
+		var repoID int64
+		err := tx.queryRowW(ctx, `DELETE FROM tags WHERE name = $2
+			AND repository_id = (SELECT id FROM repositories WHERE name = $1)
+			RETURNING repository_id, (SELECT digest FROM manifests WHERE id = tags.manifest_id)`, repo, tag).Scan(&repoID, &d)
+		if err != nil {
+			return notFound(err)
+		}
+		return tx.reviewManifest(ctx, repoID, d, ReviewUntagged)
+	})
+	return d, err
 }
 
 // ListTags returns up to n tag names of the repository after `last`, in byte order.

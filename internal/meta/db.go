@@ -42,6 +42,7 @@ type DB struct {
 	group     *groupCommitter // SQLite: write transactions committed in groups
 	projects  projectCache    // LookupProject's recent rows
 	sysconfig sysconfigCache  // CachedSystemConfig
+	immutable immutableCache  // EnabledImmutableRules
 }
 
 // Options tunes the connection pools; zero values pick defaults for the machine.
@@ -89,7 +90,7 @@ func openPostgres(url string, opt Options) (*DB, error) {
 	pool.SetMaxIdleConns(n)
 	pool.SetConnMaxIdleTime(5 * time.Minute)
 	d := postgresDialect{}
-	return &DB{q: q{db: pool, rdb: pool, d: d}, w: pool, r: pool, dialect: d}, nil
+	return &DB{q: q{db: pool, rdb: pool, d: d, gc: newGCSettings()}, w: pool, r: pool, dialect: d}, nil
 }
 
 func openSQLite(path string, opt Options) (*DB, error) {
@@ -127,7 +128,7 @@ func openSQLite(path string, opt Options) (*DB, error) {
 	d := sqliteDialect{}
 	// SQLite compiles every statement it is given; caching prepared statements saves that on
 	// the hot paths (PostgreSQL's driver already caches per connection).
-	db := &DB{q: q{db: w, rdb: r, d: d, wc: newStmtCache(w), rc: newStmtCache(r)}, w: w, r: r, dialect: d}
+	db := &DB{q: q{db: w, rdb: r, d: d, wc: newStmtCache(w), rc: newStmtCache(r), gc: newGCSettings()}, w: w, r: r, dialect: d}
 	db.group = newGroupCommitter(db)
 	return db, nil
 }
@@ -188,7 +189,7 @@ func (db *DB) tx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{q: q{db: sqlTx, rdb: sqlTx, d: db.dialect, wc: db.wc, rc: db.wc, tx: sqlTx}}
+	tx := &Tx{q: q{db: sqlTx, rdb: sqlTx, d: db.dialect, wc: db.wc, rc: db.wc, tx: sqlTx, gc: db.gc}}
 	if err := fn(tx); err != nil {
 		sqlTx.Rollback()
 		return err
@@ -221,6 +222,7 @@ type q struct {
 	wc  *stmtCache
 	rc  *stmtCache
 	tx  *sql.Tx
+	gc  *gcSettings
 }
 
 func (q q) stmt(ctx context.Context, c *stmtCache, query string) *sql.Stmt {

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Execution statuses, shared by every kind of work; the API maps them to each of Harbor's
-// vocabularies (GC: Pending/Running/…, retention: InProgress/Succeed/…).
+// Execution statuses, shared by every kind of work; they are the statuses Harbor's GC and
+// retention APIs show.
 const (
 	StatusPending = "Pending"
 	StatusRunning = "Running"
@@ -161,6 +161,12 @@ func (q q) SetExecutionStatus(ctx context.Context, id int64, status, text string
 		}
 	}
 	return nil
+}
+
+// TouchExecution notes that a running execution is alive.
+func (q q) TouchExecution(ctx context.Context, id int64) error {
+	_, err := q.exec(ctx, "UPDATE executions SET updated_at = $2 WHERE id = $1 AND status = 'Running'", id, now())
+	return err
 }
 
 // SetExecutionResult stores an execution's JSON summary.

@@ -73,7 +73,7 @@ func TestProjects(t *testing.T) {
 		if err != nil || total != 1 || ps[0].Name != "proj" {
 			t.Fatalf("alice sees %v (%d), %v", ps, total, err)
 		}
-		if err := db.LinkBlob(ctx, pid, "proj/app", digestOf(1), 10); err != nil {
+		if err := db.LinkBlob(ctx, pid, "proj/app", digestOf(1), 10, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.DeleteProject(ctx, pid); !errors.Is(err, meta.ErrNotEmpty) {
@@ -95,7 +95,7 @@ func TestManifestLifecycle(t *testing.T) {
 			t.Fatalf("manifest with unlinked blobs: %v", err)
 		}
 		for i := 1; i <= 2; i++ {
-			if err := db.LinkBlob(ctx, pid, repo, digestOf(i), int64(i)); err != nil {
+			if err := db.LinkBlob(ctx, pid, repo, digestOf(i), int64(i), nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -165,7 +165,7 @@ func TestTagsAndCatalogInByteOrder(t *testing.T) {
 			t.Fatalf("page after Z = %v", got)
 		}
 		for _, r := range []string{"proj/b", "proj/a/x", "proj/A"} {
-			if err := db.LinkBlob(ctx, pid, r, digestOf(1), 1); err != nil {
+			if err := db.LinkBlob(ctx, pid, r, digestOf(1), 1, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -269,39 +269,43 @@ func (tx *Tx) releaseProject(ctx context.Context, projectID int64, digests []str
 	return nil
 }
 
-// manifestRefs returns the project and the digests a manifest row accounts for (its own and the
-// blobs it references), read before the row goes.
-func (tx *Tx) manifestRefs(ctx context.Context, manifestID int64) (projectID int64, digests []string, err error) {
-	var own string
-	err = tx.queryRowW(ctx, `SELECT r.project_id, m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id
-		WHERE m.id = $1`, manifestID).Scan(&projectID, &own)
+// manifestRefs returns the project, repository and digest of a manifest row and the blobs it
+// references, read before the row goes.
+func (tx *Tx) manifestRefs(ctx context.Context, manifestID int64) (projectID, repoID int64, own string, blobs []string, err error) {
+	err = tx.queryRowW(ctx, `SELECT r.project_id, r.id, m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id
+		WHERE m.id = $1`, manifestID).Scan(&projectID, &repoID, &own)
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, 0, "", nil, notFound(err)
 	}
 	rows, err := tx.queryW(ctx, "SELECT digest FROM manifest_blobs WHERE manifest_id = $1", manifestID)
 	if err != nil {
-		return 0, nil, fmt.Errorf("blobs of manifest %d: %w", manifestID, err)
+		return 0, 0, "", nil, fmt.Errorf("blobs of manifest %d: %w", manifestID, err)
 	}
-	digests, err = scanStrings(rows)
-	if err != nil {
-		return 0, nil, err
-	}
-	return projectID, append(digests, own), nil
+	blobs, err = scanStrings(rows)
+	return projectID, repoID, own, blobs, err
 }
 
 // deleteManifestRow deletes one manifest row and refunds its project's usage in the caller's
-// transaction. Every deletion of manifest rows (by digest, of a repository, by garbage
-// collection or retention) must go through it, or quota usage would no longer match content.
-// Tags pointing at the manifest must be gone first.
+// transaction, and queues what it leaves behind (blobs, index children, referrers) for garbage
+// collection. Every deletion of manifest rows (by digest, of a repository, by garbage
+// collection or retention) must go through it, or quota usage would no longer match content
+// and leftovers would never be collected. Tags pointing at the manifest must be gone first.
 func (tx *Tx) deleteManifestRow(ctx context.Context, manifestID int64) error {
-	projectID, digests, err := tx.manifestRefs(ctx, manifestID)
+	projectID, repoID, own, blobs, err := tx.manifestRefs(ctx, manifestID)
 	if err != nil {
+		return err
+	}
+	if err := tx.reviewDependents(ctx, repoID, manifestID, own, blobs); err != nil {
 		return err
 	}
 	if _, err := tx.exec(ctx, "DELETE FROM manifests WHERE id = $1", manifestID); err != nil {
 		return fmt.Errorf("delete manifest %d: %w", manifestID, err)
 	}
-	return tx.releaseProject(ctx, projectID, digests)
+	// Its own review item, if any, has nothing left to review.
+	if _, err := tx.exec(ctx, "DELETE FROM gc_manifest_review WHERE repository_id = $1 AND digest = $2", repoID, own); err != nil {
+		return fmt.Errorf("delete manifest %d: %w", manifestID, err)
+	}
+	return tx.releaseProject(ctx, projectID, append(blobs, own))
 }
 
 // RecountProjectUsage rebuilds a project's storage accounting from its manifests and returns

@@ -417,7 +417,8 @@ var ErrArtifactReferenced = errors.New("the deleting artifact is referenced by o
 // DeleteArtifact deletes an artifact as Harbor's API does: the manifest and its tags, then its
 // accessories, then those of its index children that nothing else uses (untagged and listed by
 // no other index). Every manifest goes through DeleteManifest, so /v2/'s rules, accounting and
-// audit apply to each. An artifact an index lists is refused with ErrArtifactReferenced.
+// audit apply to each. An artifact an index lists is refused with ErrArtifactReferenced, one
+// with an immutable tag with *ImmutableError.
 func (s *Service) DeleteArtifact(ctx context.Context, repo string, m meta.Manifest) error {
 	parents, err := s.DB.ParentDigests(ctx, m.ID)
 	if err != nil {
@@ -445,6 +446,13 @@ func (s *Service) deleteDeeply(ctx context.Context, repo string, m meta.Manifest
 		}
 	}
 	if err := s.DeleteManifest(ctx, repo, m.Digest); err != nil {
+		var ie *ImmutableError
+		if errors.As(err, &ie) {
+			if root {
+				return err
+			}
+			return nil // an accessory with an immutable tag (cosign's legacy signature) stays
+		}
 		var re *Error
 		if errors.As(err, &re) && re.Code == CodePrecondition {
 			if root {

@@ -54,6 +54,12 @@ func (s *Service) PutManifest(ctx context.Context, project meta.Project, repo, r
 	if err != nil {
 		return PutManifestResult{}, err
 	}
+	var immutable func(string) bool
+	if len(tags) > 0 {
+		if immutable, err = s.immutableTags(ctx, project, repo); err != nil {
+			return PutManifestResult{}, err
+		}
+	}
 	res, err := s.DB.PutManifest(ctx, meta.PutManifestParams{
 		ProjectID:     project.ID,
 		Repository:    repo,
@@ -67,10 +73,12 @@ func (s *Service) PutManifest(ctx context.Context, project meta.Project, repo, r
 		Blobs:         p.blobs,
 		Children:      p.children,
 		Tags:          tags,
+		Immutable:     immutable,
 	})
 	var bu *meta.BlobUnknownError
 	var bs *meta.BlobSizeError
 	var mu *meta.ManifestUnknownError
+	var it *meta.ImmutableTagError
 	if denied := quotaDenied(err); denied != nil {
 		return PutManifestResult{}, denied
 	}
@@ -81,6 +89,8 @@ func (s *Service) PutManifest(ctx context.Context, project meta.Project, repo, r
 		return PutManifestResult{}, errorf(CodeManifestInvalid, "%v", bs)
 	case errors.As(err, &mu):
 		return PutManifestResult{}, &Error{Code: CodeManifestBlobUnknown, Message: "manifest unknown to repository: " + mu.Digest, Detail: map[string]string{"digest": mu.Digest}}
+	case errors.As(err, &it):
+		return PutManifestResult{}, &ImmutableError{Repository: repo, Tag: it.Tag}
 	case err != nil:
 		return PutManifestResult{}, err
 	}
@@ -137,13 +147,25 @@ func (s *Service) RecordPull(ctx context.Context, project meta.Project, repo str
 }
 
 // DeleteManifest deletes by digest (the manifest and its tags) or by tag (the tag only, as
-// distribution-spec 1.1 defines).
+// distribution-spec 1.1 defines). A tag an immutability rule protects, or a manifest carrying
+// one, is refused with *ImmutableError.
 func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 	if !IsDigest(ref) {
 		if !ValidTag(ref) {
 			return errorf(CodeManifestInvalid, "invalid tag %q", ref)
 		}
-		_, err := s.DB.DeleteTag(ctx, repo, ref)
+		imm, err := s.immutableTagsOf(ctx, repo)
+		if err != nil {
+			return err
+		}
+		if imm != nil && imm(ref) {
+			// Refused only if it exists: an unknown tag is unknown whatever the rules say.
+			if _, err := s.GetManifest(ctx, repo, ref); err != nil {
+				return err
+			}
+			return &ImmutableError{Repository: repo, Tag: ref, Delete: true}
+		}
+		_, err = s.DB.DeleteTag(ctx, repo, ref)
 		if errors.Is(err, meta.ErrNotFound) {
 			return errorf(CodeManifestUnknown, "tag %s unknown to repository %s", ref, repo)
 		}
@@ -153,6 +175,9 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 		return err
 	}
 	if _, err := ParseDigest(ref); err != nil {
+		return err
+	}
+	if err := s.checkDeletable(ctx, repo, ref); err != nil {
 		return err
 	}
 	_, err := s.DB.DeleteManifest(ctx, repo, ref)

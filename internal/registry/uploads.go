@@ -262,7 +262,23 @@ func (s *Service) completeUpload(ctx context.Context, projectID int64, repo stri
 	if err := s.Blobs.CommitUpload(ctx, u.ID, d, u.Size); err != nil {
 		return fmt.Errorf("commit blob %s: %w", d, err)
 	}
-	return s.DB.LinkUploadedBlob(ctx, projectID, repo, d.String(), u.Size, u.ID)
+	err = s.DB.LinkUploadedBlob(ctx, projectID, repo, d.String(), u.Size, u.ID, s.objectPresent(ctx, d))
+	if errors.Is(err, meta.ErrBlobCollected) {
+		// Garbage collection removed an older copy of this blob just as it was stored again:
+		// the data is gone with it, and the client must send it once more.
+		s.discardUpload(ctx, u.ID)
+		return errorf(CodeBlobUploadInvalid, "blob %s was being garbage-collected while it was uploaded; upload it again", d)
+	}
+	return err
+}
+
+// objectPresent confirms, inside the transaction that records a new blob row, that the stored
+// object exists with the size recorded.
+func (s *Service) objectPresent(ctx context.Context, d digest.Digest) func() error {
+	return func() error {
+		_, err := s.Blobs.Stat(ctx, d)
+		return err
+	}
 }
 
 // uploadDigest returns the digest of the session's data with the requested algorithm, from the
@@ -330,5 +346,9 @@ func (s *Service) Mount(ctx context.Context, projectID int64, repo, from, dgst s
 		}
 		return false, err
 	}
-	return true, s.DB.LinkBlob(ctx, projectID, repo, d.String(), size)
+	err = s.DB.LinkBlob(ctx, projectID, repo, d.String(), size, s.objectPresent(ctx, d))
+	if errors.Is(err, meta.ErrBlobCollected) {
+		return false, nil // collected meanwhile: the client uploads it instead
+	}
+	return err == nil, err
 }

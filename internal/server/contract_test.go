@@ -50,7 +50,7 @@ func recordAPIResponse(t *testing.T, method, target string, resp *http.Response,
 	})
 }
 
-// requiredOperations are the endpoints issue 3 lists; a full run must exercise each.
+// requiredOperations are the endpoints Berth must serve as Harbor does; a full run must exercise each.
 var requiredOperations = []string{
 	"GET /users", "POST /users", "GET /users/current", "GET /users/current/permissions", "GET /users/search",
 	"GET /users/{user_id}", "PUT /users/{user_id}", "DELETE /users/{user_id}", "PUT /users/{user_id}/sysadmin", "PUT /users/{user_id}/password",
@@ -74,6 +74,13 @@ var requiredOperations = []string{
 	"GET /audit-logs", "GET /projects/{project_name}/logs",
 	"GET /search", "GET /statistics", "GET /systeminfo", "GET /health", "GET /ping", "GET /configurations", "PUT /configurations",
 	"GET /system/CVEAllowlist", "PUT /system/CVEAllowlist",
+	"GET /projects/{project_name_or_id}/immutabletagrules", "POST /projects/{project_name_or_id}/immutabletagrules",
+	"PUT /projects/{project_name_or_id}/immutabletagrules/{immutable_rule_id}", "DELETE /projects/{project_name_or_id}/immutabletagrules/{immutable_rule_id}",
+	"GET /system/gc", "GET /system/gc/{gc_id}", "PUT /system/gc/{gc_id}", "GET /system/gc/{gc_id}/log",
+	"GET /system/gc/schedule", "POST /system/gc/schedule", "PUT /system/gc/schedule",
+	"GET /retentions/metadatas", "POST /retentions", "GET /retentions/{id}", "PUT /retentions/{id}", "DELETE /retentions/{id}",
+	"GET /retentions/{id}/executions", "POST /retentions/{id}/executions", "PATCH /retentions/{id}/executions/{eid}",
+	"GET /retentions/{id}/executions/{eid}/tasks", "GET /retentions/{id}/executions/{eid}/tasks/{tid}",
 }
 
 func TestMain(m *testing.M) {
@@ -264,8 +271,10 @@ func validateResponse(op *openapi3.Operation, r recordedResponse) error {
 }
 
 // anyAdditionalObject relaxes "additionalProperties: {type: object}" without properties (the
-// Artifact's ExtraAttrs) to any value, as go-swagger, which Harbor's server is generated with,
-// reads it (map[string]interface{}): Harbor answers extra_attrs {"architecture": "amd64", ...}.
+// Artifact's ExtraAttrs, a RetentionRule's params) to any value, as go-swagger, which Harbor's
+// server is generated with, reads it (map[string]interface{}): Harbor answers extra_attrs
+// {"architecture": "amd64", ...} and params {"latestPushedK": 10}. Properties declared inline
+// are relaxed too.
 func anyAdditionalObject(ref *openapi3.SchemaRef) {
 	if ref == nil || ref.Value == nil {
 		return
@@ -273,6 +282,11 @@ func anyAdditionalObject(ref *openapi3.SchemaRef) {
 	if ap := ref.Value.AdditionalProperties.Schema; ap != nil && ap.Value != nil && ap.Value.Type.Is("object") && len(ap.Value.Properties) == 0 {
 		yes := true
 		ref.Value.AdditionalProperties = openapi3.AdditionalProperties{Has: &yes}
+	}
+	for _, prop := range ref.Value.Properties {
+		if prop != nil && prop.Ref == "" {
+			anyAdditionalObject(prop)
+		}
 	}
 }
 

@@ -52,9 +52,9 @@ import (
 //   - everyone else: 403 FORBIDDEN on the API, 403 DENIED on /v2/.
 //
 // Rows of §d not in the table, because Berth has no endpoint for them yet: scan and scanner
-// read, start/stop scan and SBOM, CVE export, tag-retention CRUD/run, immutable-tag rules, read
-// and manage webhooks, preheat policies, pick scanner, and "project configuration read" (no
-// endpoint of its own: the project's CVE allowlist comes with project read, which is a row).
+// read, start/stop scan and SBOM, CVE export, read and manage webhooks, preheat policies, pick
+// scanner, and "project configuration read" (no endpoint of its own: the project's CVE
+// allowlist comes with project read, which is a row).
 func TestPermissionMatrix(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, ts *testServer) {
@@ -196,6 +196,12 @@ func pmRows() []*pmRow {
 		{name: "tag-create", roles: pmWriters, perms: []string{"tag:create"}, run: pmTagCreate},
 		{name: "artifact-label-add-remove", roles: pmWriters, perms: []string{"artifact-label:create", "artifact-label:delete"}, run: pmArtifactLabels},
 
+		// §d: tag-retention CRUD/run — developers and up. A project holds one policy, so every
+		// cell has a project of its own.
+		{name: "tag-retention-crud-run", roles: pmWriters, fresh: true,
+			perms: []string{"tag-retention:create", "tag-retention:read", "tag-retention:update", "tag-retention:delete", "tag-retention:list"},
+			run:   pmRetention},
+
 		// §d: delete artifact, tag, repository (incl. /v2/ manifest DELETE). /v2/ asks for
 		// repository:delete; artifact:delete covers it (rbac.covers), so the artifact row's
 		// robot deletes through both with artifact:delete alone, while the tag row's robot
@@ -205,6 +211,8 @@ func pmRows() []*pmRow {
 		{name: "repository-delete", roles: pmDeleters, perms: []string{"repository:delete"}, run: pmRepositoryDelete},
 
 		// §d: immutable rules; project label CRUD.
+		{name: "immutable-rule-crud", roles: pmDeleters, perms: []string{"immutable-tag:list", "immutable-tag:create", "immutable-tag:update", "immutable-tag:delete"},
+			run: pmImmutableRuleCRUD},
 		{name: "project-label-crud", roles: pmDeleters, perms: []string{"label:create", "label:update", "label:delete"}, run: pmLabelCRUD},
 
 		// §d: read members, robots, labels — guests and up; labels also anyone on a public
@@ -848,6 +856,80 @@ func pmLabelCRUD(t *testing.T, c *pmCell) {
 	if created := len(ls) == 1; created != c.allowed {
 		t.Errorf("after the %s creation the project's labels named new%s are %+v", c.verdict(), u, ls)
 	}
+}
+
+// pmImmutableRuleCRUD lists, creates, disables and deletes immutability rules of the project.
+// The cell removes what it leaves behind (a project holds at most 15 rules).
+func pmImmutableRuleCRUD(t *testing.T, c *pmCell) {
+	rules := c.apiProject() + "/immutabletagrules"
+	u := uniqueSuffix()
+	resp := c.admin(t, http.MethodPost, rules, immRule("fix"+u, "**"))
+	expectStatus(t, resp, http.StatusCreated)
+	fixed := rules + "/" + strconv.FormatInt(mrLocationID(t, resp), 10)
+
+	c.api(t, http.MethodGet, rules, nil, http.StatusOK)
+	c.api(t, http.MethodPost, rules, immRule("new"+u, "**"), http.StatusCreated)
+	c.api(t, http.MethodPut, fixed, map[string]bool{"disabled": true}, http.StatusOK)
+
+	all, _ := pmDecode[[]tImmutableRule](t, c.admin(t, http.MethodGet, rules+"?page_size=100", nil))
+	var fix, created *tImmutableRule
+	for i, r := range all {
+		switch r.TagSelectors[0].Pattern {
+		case "fix" + u:
+			fix = &all[i]
+		case "new" + u:
+			created = &all[i]
+		}
+	}
+	if fix == nil || fix.Disabled != c.allowed {
+		t.Errorf("after the %s update the fixed rule is %+v", c.verdict(), fix)
+	}
+	if (created != nil) != c.allowed {
+		t.Errorf("after the %s creation the new rule is %+v", c.verdict(), created)
+	}
+	c.api(t, http.MethodDelete, fixed, nil, http.StatusOK)
+	c.adminStatus(t, http.MethodDelete, fixed, http.StatusNotFound, http.StatusOK)
+	if created != nil {
+		expectStatus(t, c.admin(t, http.MethodDelete, rules+"/"+strconv.FormatInt(created.ID, 10), nil), http.StatusOK)
+	}
+}
+
+// pmRetention creates, reads, updates, runs, stops and deletes the project's retention policy.
+func pmRetention(t *testing.T, c *pmCell) {
+	pol := retPolicy(c.p.id, "", retRule("latestPushedK", 5, "**", "**"))
+	resp := c.api(t, http.MethodPost, apiBase+"/retentions", pol, http.StatusCreated)
+	if !c.allowed || resp.StatusCode != http.StatusCreated {
+		resp = c.admin(t, http.MethodPost, apiBase+"/retentions", pol)
+		expectStatus(t, resp, http.StatusCreated)
+	}
+	path := apiBase + "/retentions/" + strconv.FormatInt(mrLocationID(t, resp), 10)
+	c.api(t, http.MethodGet, path, nil, http.StatusOK)
+	c.api(t, http.MethodPut, path, retPolicy(c.p.id, "", retRule("latestPushedK", 3, "**", "**")), http.StatusOK)
+	if got, _ := pmDecode[retentionPolicyParams](t, c.admin(t, http.MethodGet, path, nil)); (got.Rules[0].Params["latestPushedK"] == 3) != c.allowed {
+		t.Errorf("after the %s update the policy is %+v", c.verdict(), got)
+	}
+	c.api(t, http.MethodPost, path+"/executions", map[string]bool{"dry_run": true}, http.StatusCreated)
+	execs, _ := pmDecode[[]tRetExecution](t, c.admin(t, http.MethodGet, path+"/executions", nil))
+	if (len(execs) == 1) != c.allowed {
+		t.Errorf("after the %s run the policy has %d executions", c.verdict(), len(execs))
+	}
+	if len(execs) == 0 {
+		resp = c.admin(t, http.MethodPost, path+"/executions", map[string]bool{"dry_run": true})
+		expectStatus(t, resp, http.StatusCreated)
+		execs = []tRetExecution{{ID: mrLocationID(t, resp)}}
+	}
+	exec := path + "/executions/" + strconv.FormatInt(execs[0].ID, 10)
+	c.api(t, http.MethodGet, path+"/executions", nil, http.StatusOK)
+	c.api(t, http.MethodGet, exec+"/tasks", nil, http.StatusOK)
+	c.api(t, http.MethodPatch, exec, map[string]string{"action": "stop"}, http.StatusOK)
+	c.api(t, http.MethodDelete, path, nil, http.StatusOK)
+	c.adminStatus(t, http.MethodGet, path, http.StatusNotFound, http.StatusOK)
+}
+
+type retentionPolicyParams struct {
+	Rules []struct {
+		Params map[string]float64 `json:"params"`
+	} `json:"rules"`
 }
 
 // Rows: read members, robots, labels; read metadata.

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -22,10 +21,13 @@ import (
 	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/blob"
 	"github.com/berthreg/berth/internal/config"
+	"github.com/berthreg/berth/internal/gc"
+	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/oci"
 	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
+	"github.com/berthreg/berth/internal/retention"
 )
 
 // TokenService is the token service name clients see in challenges; Harbor's, so that tools
@@ -40,6 +42,7 @@ type Server struct {
 	reg     *registry.Service
 	auth    *auth.Authenticator
 	audit   *audit.Recorder
+	jobs    *jobs.Queue
 	metrics *metrics
 	handler http.Handler
 }
@@ -50,7 +53,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err != nil {
 		return nil, fmt.Errorf("metadata store: %w", err)
 	}
-	blobs, err := blob.NewFS(filepath.Join(cfg.DataDir, "storage"))
+	blobs, err := blob.NewFS(cfg.StorageDir())
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("blob store: %w", err)
@@ -72,11 +75,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.reg = &registry.Service{DB: db, Blobs: blobs, MaxManifestSize: cfg.MaxManifestSize, Audit: s.audit, Log: log}
 	authz := &rbac.Authorizer{Members: db, Robots: db}
 	s.metrics = newMetrics(db.CountUploads)
+	s.jobs, err = jobs.New(ctx, db, jobs.Options{Logger: log, Workers: cfg.JobWorkers})
+	if err != nil {
+		s.reg.Close()
+		s.audit.Close()
+		db.Close()
+		return nil, err
+	}
+	db.SetGCGrace(cfg.GCGracePeriod)
+	gcService := &gc.Service{DB: db, Jobs: s.jobs, Collector: &gc.Collector{DB: db, Blobs: blobs, Log: log,
+		ExpireUploads: func(ctx context.Context) (int, error) { return s.reg.ExpireUploads(ctx, cfg.UploadTTL) }}}
+	gc.Register(s.jobs, gcService)
 
 	v2 := &oci.Handler{Reg: s.reg, Authz: authz, Auth: s.auth, Tokens: tokens, ExternalURL: cfg.ExternalURL, Service: TokenService, Log: log}
 	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Resolve: s.resolve, Logger: log}
 	apiHandler := &api.Handler{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log,
-		DataDir: cfg.DataDir, ExternalURL: cfg.ExternalURL}
+		Jobs: s.jobs, GC: gcService, DataDir: cfg.DataDir, ExternalURL: cfg.ExternalURL}
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
@@ -105,6 +119,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		}
 		mux.ServeHTTP(w, r)
 	}))
+	retention.Register(s.jobs, db, s.reg, log)
+	// Every worker is registered above; from here this process also works queued jobs.
+	if err := s.jobs.Start(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -124,6 +144,11 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close flushes the audit log and releases the stores.
 func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.jobs.Stop(ctx); err != nil {
+		s.log.Warn("stop background jobs", "err", err)
+	}
 	s.reg.Close()
 	s.audit.Close()
 	return s.db.Close()

@@ -1,0 +1,276 @@
+package gc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berthreg/berth/internal/jobs"
+	"github.com/berthreg/berth/internal/meta"
+)
+
+// ExecutionKind names garbage collections among executions.
+const ExecutionKind = "gc"
+
+// ScheduleName is the schedule of recurring collections.
+const ScheduleName = "gc"
+
+// Triggers, as Harbor reports them in job_kind.
+const (
+	TriggerManual   = "MANUAL"
+	TriggerSchedule = "SCHEDULE"
+)
+
+// Params are a run's parameters as Harbor's API takes them.
+type Params struct {
+	DeleteUntagged bool `json:"delete_untagged"`
+	DryRun         bool `json:"dry_run"`
+	Workers        int  `json:"workers"`
+}
+
+// ErrInvalidParams wraps every problem with run parameters.
+var ErrInvalidParams = errors.New("invalid garbage collection parameters")
+
+// ParseParams reads Harbor's parameters object: delete_untagged (default true), dry_run
+// (default false), workers (1–10, default 1). Other keys are ignored, as Harbor ignores them.
+func ParseParams(raw map[string]any) (Params, error) {
+	p := Params{DeleteUntagged: true, Workers: 1}
+	for key, dst := range map[string]*bool{"delete_untagged": &p.DeleteUntagged, "dry_run": &p.DryRun} {
+		v, ok := raw[key]
+		if !ok || v == nil {
+			continue
+		}
+		b, ok := v.(bool)
+		if !ok {
+			return p, fmt.Errorf("%w: %s must be true or false", ErrInvalidParams, key)
+		}
+		*dst = b
+	}
+	if v, ok := raw["workers"]; ok && v != nil {
+		f, ok := v.(float64)
+		if !ok || f != float64(int(f)) || f < 1 || f > MaxWorkers {
+			return p, fmt.Errorf("%w: workers must be an integer from 1 to %d", ErrInvalidParams, MaxWorkers)
+		}
+		p.Workers = int(f)
+	}
+	return p, nil
+}
+
+// Service starts collections as jobs and keeps their schedule.
+type Service struct {
+	DB        *meta.DB
+	Jobs      *jobs.Queue
+	Collector *Collector
+}
+
+// runArgs is a queued collection: its execution holds the parameters and the outcome.
+type runArgs struct {
+	ExecutionID int64 `json:"execution_id"`
+}
+
+func (runArgs) Kind() string { return "gc" }
+
+// Register adds the collection worker and the schedule handler to q (before q starts).
+func Register(q *jobs.Queue, s *Service) {
+	jobs.Register(q, &worker{s: s})
+	q.HandleSchedules(ScheduleName, func(ctx context.Context, tx *meta.Tx, _ string, params json.RawMessage) error {
+		var p Params
+		if err := json.Unmarshal(params, &p); err != nil {
+			return fmt.Errorf("gc schedule parameters: %w", err)
+		}
+		_, err := s.queue(ctx, tx, TriggerSchedule, p)
+		return err
+	})
+}
+
+// Start queues a collection now and returns its execution id.
+func (s *Service) Start(ctx context.Context, trigger string, p Params) (int64, error) {
+	var id int64
+	err := s.DB.Tx(ctx, func(tx *meta.Tx) error {
+		var err error
+		id, err = s.queue(ctx, tx, trigger, p)
+		return err
+	})
+	return id, err
+}
+
+func (s *Service) queue(ctx context.Context, tx *meta.Tx, trigger string, p Params) (int64, error) {
+	params, err := json.Marshal(p)
+	if err != nil {
+		return 0, err
+	}
+	id, err := tx.CreateExecution(ctx, meta.Execution{Kind: ExecutionKind, Trigger: trigger, DryRun: p.DryRun, Params: string(params)})
+	if err != nil {
+		return 0, err
+	}
+	_, err = s.Jobs.InsertTx(ctx, tx, runArgs{ExecutionID: id}, nil)
+	return id, err
+}
+
+// SetSchedule sets, replaces or (type None) removes the recurring collection.
+func (s *Service) SetSchedule(ctx context.Context, typ, cron string, p Params) error {
+	if typ == jobs.TypeNone {
+		return s.Jobs.RemoveSchedule(ctx, ScheduleName)
+	}
+	params, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return s.Jobs.SetSchedule(ctx, ScheduleName, typ, cron, params)
+}
+
+// Stop asks a collection to stop; false if it had already ended.
+func (s *Service) Stop(ctx context.Context, id int64) (bool, error) {
+	return s.DB.RequestExecutionStop(ctx, id)
+}
+
+type worker struct {
+	jobs.WorkerDefaults[runArgs]
+	s *Service
+}
+
+// Work runs one collection and records its outcome in the execution. The outcome of a failed
+// run is reported there, not retried: the next run picks up whatever is still due.
+func (w *worker) Work(ctx context.Context, job *jobs.Job[runArgs]) error {
+	db := w.s.DB
+	id := job.Args.ExecutionID
+	e, err := db.Execution(ctx, id)
+	if errors.Is(err, meta.ErrNotFound) || err == nil && e.Finished() {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	release, err := jobs.Hold(ctx, db, id)
+	if err != nil {
+		return err
+	}
+	defer release()
+	var p Params
+	if err := json.Unmarshal([]byte(e.Params), &p); err != nil {
+		return w.finish(ctx, id, meta.StatusError, fmt.Sprintf("parameters: %v", err), nil)
+	}
+	if err := db.SetExecutionStatus(ctx, id, meta.StatusRunning, ""); err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopped := watchStop(runCtx, db, id, cancel)
+	log := newExecLog(db, id)
+	defer log.close()
+	res, err := w.s.Collector.Run(runCtx, Options{DeleteUntagged: p.DeleteUntagged, DryRun: p.DryRun, Workers: p.Workers, Logf: log.printf})
+	switch {
+	case err != nil && stopped():
+		log.printf("stopped on request: %d manifests and %d blobs deleted, %d bytes freed until then", res.Manifests, res.Blobs, res.Bytes)
+		log.close()
+		return w.finish(ctx, id, meta.StatusStopped, "", &res)
+	case err != nil:
+		log.printf("failed: %v", err)
+		log.close()
+		return w.finish(ctx, id, meta.StatusError, err.Error(), &res)
+	}
+	log.close()
+	return w.finish(ctx, id, meta.StatusSuccess, "", &res)
+}
+
+func (w *worker) finish(ctx context.Context, id int64, status, text string, res *Result) error {
+	ctx = context.WithoutCancel(ctx)
+	if res != nil {
+		b, _ := json.Marshal(res)
+		if err := w.s.DB.SetExecutionResult(ctx, id, string(b)); err != nil {
+			return err
+		}
+	}
+	return w.s.DB.SetExecutionStatus(ctx, id, status, text)
+}
+
+// watchStop cancels a run when its execution is asked to stop (from any replica), and reports
+// whether that happened.
+func watchStop(ctx context.Context, db *meta.DB, id int64, cancel context.CancelFunc) func() bool {
+	var mu sync.Mutex
+	stopped := false
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if req, err := db.StopRequested(ctx, id); err == nil && req {
+				mu.Lock()
+				stopped = true
+				mu.Unlock()
+				cancel()
+				return
+			}
+		}
+	}()
+	return func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return stopped
+	}
+}
+
+// execLog buffers a run's log lines and appends them to the execution every second, so a
+// collection deleting many items does not write once per line.
+type execLog struct {
+	db   *meta.DB
+	id   int64
+	mu   sync.Mutex
+	buf  strings.Builder
+	done chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+}
+
+func newExecLog(db *meta.DB, id int64) *execLog {
+	l := &execLog{db: db, id: id, done: make(chan struct{})}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-l.done:
+				l.flush()
+				return
+			case <-t.C:
+				l.flush()
+			}
+		}
+	}()
+	return l
+}
+
+func (l *execLog) printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.WriteString(time.Now().UTC().Format("2006-01-02T15:04:05Z "))
+	fmt.Fprintf(&l.buf, format, args...)
+	l.buf.WriteByte('\n')
+}
+
+func (l *execLog) flush() {
+	l.mu.Lock()
+	text := l.buf.String()
+	l.buf.Reset()
+	l.mu.Unlock()
+	if text != "" {
+		l.db.AppendExecutionLog(context.Background(), l.id, text)
+	}
+}
+
+// close flushes what is left; later lines are flushed by a later close.
+func (l *execLog) close() {
+	l.once.Do(func() { close(l.done) })
+	l.wg.Wait()
+	l.flush()
+}

@@ -1,0 +1,47 @@
+package jobs
+
+import (
+	"context"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/berthreg/berth/internal/meta"
+)
+
+// heartbeat is how often a running execution shows it is alive; an execution marked Running
+// whose last sign of life is older than staleAfter belongs to a process that died.
+const (
+	heartbeat  = 30 * time.Second
+	staleAfter = 3 * heartbeat
+)
+
+// Hold claims an execution for the job about to run it. The queue takes up again a job that
+// has run for long (its process may have died): if the execution is in fact still alive in
+// another worker, Hold returns an error that puts this job back to wait instead of running the
+// work twice. Otherwise it keeps the execution's heartbeat until release is called.
+func Hold(ctx context.Context, db *meta.DB, id int64) (release func(), err error) {
+	e, err := db.Execution(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if e.Status == meta.StatusRunning && time.Since(e.UpdatedAt) < staleAfter {
+		return nil, river.JobSnooze(staleAfter)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				db.TouchExecution(ctx, id)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}
