@@ -354,3 +354,54 @@ func TestGCKilledMidRun(t *testing.T) {
 		}
 	})
 }
+
+// TestScheduledRetentionSurvivesRestart gives a project a retention policy ("keep the most
+// recent 2") scheduled a few seconds ahead, stops the server before it fires and starts it
+// after: the run that fell due while the server was down happens and keeps the 2 newest tags.
+func TestScheduledRetentionSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, db string) {
+		srv := startServer(t, serverOptions{DB: db})
+		c := srv.admin()
+		createProject(t, srv, "keep2", false)
+		for i := range 4 {
+			mustPushImage(t, c, "keep2/app", fmt.Sprintf("v%d", i), randomImage(t, 1<<10))
+			time.Sleep(20 * time.Millisecond) // distinct push times
+		}
+		r := c.do(t, http.MethodGet, "/api/v2.0/projects/keep2", nil)
+		var p struct {
+			ID int64 `json:"project_id"`
+		}
+		if err := json.Unmarshal(r.Body, &p); err != nil || p.ID == 0 {
+			t.Fatalf("project: %s", r)
+		}
+		at := time.Now().UTC().Add(6 * time.Second)
+		cron := fmt.Sprintf("%d %d %d * * *", at.Second(), at.Minute(), at.Hour())
+		policy := fmt.Sprintf(`{"algorithm":"or","rules":[{"disabled":false,"action":"retain","template":"latestPushedK","params":{"latestPushedK":2},
+			"tag_selectors":[{"kind":"doublestar","decoration":"matches","pattern":"**"}],
+			"scope_selectors":{"repository":[{"kind":"doublestar","decoration":"repoMatches","pattern":"**"}]}}],
+			"trigger":{"kind":"Schedule","settings":{"cron":"%s"}},"scope":{"level":"project","ref":%d}}`, cron, p.ID)
+		r = c.do(t, http.MethodPost, "/api/v2.0/retentions", []byte(policy), "Content-Type", "application/json")
+		if r.Status != http.StatusCreated {
+			t.Fatalf("create policy: %s", r)
+		}
+		srv.stop(t)
+		time.Sleep(time.Until(at) + time.Second)
+		srv.start(t)
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			tags := tagList(t, c, "keep2/app")
+			if strings.Join(tags, ",") == "v2,v3" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("tags after the scheduled run: %v, want v2 v3", tags)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		r = c.do(t, http.MethodGet, r.Header.Get("Location")+"/executions", nil)
+		if !strings.Contains(string(r.Body), `"trigger":"SCHEDULE"`) {
+			t.Fatalf("executions: %s", r)
+		}
+	})
+}
