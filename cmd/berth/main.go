@@ -42,6 +42,7 @@ Usage:
                                  collect garbage now: what nothing references any more
   berth fsck [--repair] [--quick] [--min-age 1h] [--json] [flags]
                                  check that the database and the blob storage agree
+  berth vulndb import|status     import OSV vulnerability data (all.zip, directories); show it
   berth version                  print the version
   berth help                     show this help
 
@@ -70,6 +71,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return fsckCommand(args[1:], stdout, stderr)
 	case "gc":
 		return gcCommand(args[1:], stdout, stderr)
+	case "vulndb":
+		return vulndbCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "berth", versionString())
 		return 0

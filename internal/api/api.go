@@ -23,6 +23,7 @@ import (
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
+	"github.com/berthreg/berth/internal/scan"
 )
 
 const base = "/api/v2.0"
@@ -39,6 +40,8 @@ type Handler struct {
 	Jobs *jobs.Queue
 	// GC starts garbage collections and keeps their schedule.
 	GC *gc.Service
+	// Scan runs vulnerability scans and answers for their reports.
+	Scan *scan.Service
 	// DataDir is the data directory, whose filesystem /systeminfo/volumes reports.
 	DataDir string
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).

@@ -145,6 +145,7 @@ type artifactJSON struct {
 	AdditionLinks     map[string]additionLink `json:"addition_links,omitempty"`
 	Labels            *[]labelJSON            `json:"labels,omitempty"`
 	ScanOverview      *map[string]any         `json:"scan_overview,omitempty"`
+	SBOMOverview      map[string]any          `json:"sbom_overview,omitempty"`
 	Accessories       *[]accessoryJSON        `json:"accessories,omitempty"`
 }
 
@@ -382,7 +383,7 @@ func (h *Handler) deleteRepository(c *call) error {
 
 // artifactOpts are the with_* parameters of artifact reads.
 type artifactOpts struct {
-	tags, labels, scanOverview, accessories, immutable bool
+	tags, labels, scanOverview, sbomOverview, accessories, immutable bool
 }
 
 func artifactOptions(c *call) (artifactOpts, error) {
@@ -403,10 +404,12 @@ func artifactOptions(c *call) (artifactOpts, error) {
 	if o.immutable, err = boolParam(c, "with_immutable_status", false); err != nil {
 		return o, err
 	}
-	// Accepted for compatibility; they change nothing Berth shows: SBOM overviews come with
-	// scanning, signatures are accessories, and accessories of parent indexes are not
-	// inherited.
-	for _, name := range []string{"with_sbom_overview", "with_signature", "with_inherited_accessory", "latest_in_repository"} {
+	if o.sbomOverview, err = boolParam(c, "with_sbom_overview", false); err != nil {
+		return o, err
+	}
+	// Accepted for compatibility; they change nothing Berth shows: signatures are
+	// accessories, and accessories of parent indexes are not inherited.
+	for _, name := range []string{"with_signature", "with_inherited_accessory", "latest_in_repository"} {
 		if _, err := boolParam(c, name, false); err != nil {
 			return o, err
 		}
@@ -435,6 +438,16 @@ func (h *Handler) artifactsJSON(c *call, p meta.Project, arts []meta.Artifact, o
 		}
 	}
 	immutable := map[string]func(string) bool{} // by repository
+	var reports map[string]map[string]meta.ScanReport
+	if o.scanOverview || o.sbomOverview {
+		digests := make([]string, len(arts))
+		for i, a := range arts {
+			digests[i] = a.Digest
+		}
+		if reports, err = h.scanOverviews(c, p, digests); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]artifactJSON, 0, len(arts))
 	for _, a := range arts {
 		info, err := h.Reg.DescribeArtifact(ctx, a.Manifest, true)
@@ -491,8 +504,11 @@ func (h *Handler) artifactsJSON(c *call, p meta.Project, arts []meta.Artifact, o
 			j.Labels = &ls
 		}
 		if o.scanOverview {
-			empty := map[string]any{}
-			j.ScanOverview = &empty
+			ov := vulnOverview(c, reports[a.Digest])
+			j.ScanOverview = &ov
+		}
+		if o.sbomOverview {
+			j.SBOMOverview = sbomOverview(reports[a.Digest])
 		}
 		if o.accessories {
 			accs, err := h.accessories(c, a.RepositoryName, a.Manifest)
@@ -872,7 +888,7 @@ func filterAccessories(in []accessoryJSON, lq meta.ListQuery) ([]accessoryJSON, 
 // Additions.
 
 func (h *Handler) getAddition(c *call) error {
-	_, repo, m, err := h.artifact(c, rbac.ResArtifact, rbac.ActRead)
+	p, repo, m, err := h.artifact(c, rbac.ResArtifact, rbac.ActRead)
 	if err != nil {
 		return err
 	}
@@ -900,9 +916,9 @@ func (h *Handler) getAddition(c *call) error {
 		if info.Type != registry.ArtifactTypeImage {
 			return notAvailable
 		}
-		// No scanner has reported on it: no report of any kind.
-		writeJSON(c.w, http.StatusOK, map[string]any{})
-		return nil
+		return h.vulnerabilitiesAddition(c, p, m)
+	case "sbom":
+		return h.sbomAddition(c, p, m, notAvailable)
 	case registry.AdditionValues, registry.AdditionReadme, registry.AdditionDependencies:
 		content, contentType, ok, err := h.Reg.ChartAddition(ctx, m, addition)
 		if err != nil {

@@ -24,6 +24,7 @@ func (h *Handler) routes() *http.ServeMux {
 	h.immutableRoutes(r)
 	h.retentionRoutes(r)
 	h.gcRoutes(r)
+	h.scanRoutes(r)
 	return m
 }
 

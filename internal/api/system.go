@@ -463,3 +463,6 @@ func configValue(kind string, raw json.RawMessage) (any, error) {
 		return s, nil
 	}
 }
+
+// Version is Berth's version as /systeminfo reports it.
+func Version() string { return version() }

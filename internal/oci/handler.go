@@ -4,6 +4,7 @@
 package oci
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -23,7 +24,15 @@ type Handler struct {
 	ExternalURL string // no trailing slash
 	Service     string // token service name, "harbor-registry"
 	Log         *slog.Logger
+	// Gate, if set, applies the project's pull policies (vulnerability severity) to a pull of
+	// a manifest; an error refuses it (*PolicyError for a 412 PROJECTPOLICYVIOLATION).
+	Gate func(ctx context.Context, project meta.Project, m meta.Manifest) error
 }
+
+// PolicyError is a pull a project policy refuses.
+type PolicyError struct{ Message string }
+
+func (e *PolicyError) Error() string { return e.Message }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")

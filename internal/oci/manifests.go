@@ -16,6 +16,18 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, q request)
 		h.fail(w, r, err)
 		return
 	}
+	// Scanners pull what they scan whatever the policy says (Harbor's scanner-pull).
+	if h.Gate != nil && r.Method == http.MethodGet && !(q.caller.claims != nil && tokenGrants(q.caller.claims, q.repo, "scanner-pull")) {
+		if err := h.Gate(r.Context(), q.project, m); err != nil {
+			var pe *PolicyError
+			if errors.As(err, &pe) {
+				writeBody(w, http.StatusPreconditionFailed, errorEntry{Code: "PROJECTPOLICYVIOLATION", Message: pe.Message})
+				return
+			}
+			h.fail(w, r, err)
+			return
+		}
+	}
 	hd := w.Header()
 	hd.Set("Content-Type", m.MediaType)
 	hd.Set("Docker-Content-Digest", m.Digest)

@@ -99,6 +99,10 @@ func (s *Service) PutManifest(ctx context.Context, project meta.Project, repo, r
 		resource = repo + ":" + tags[0]
 	}
 	s.Audit.Record(ctx, project.ID, "create", "artifact", resource)
+	if s.OnPush != nil && res.Created {
+		s.OnPush(ctx, project, repo, meta.Manifest{ID: res.ManifestID, Digest: d.String(), MediaType: p.mediaType,
+			SubjectDigest: p.subject, Payload: body})
+	}
 	return PutManifestResult{Digest: d, Subject: p.subject, Created: res.Created, Tags: tags}, nil
 }
 

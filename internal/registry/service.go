@@ -22,6 +22,9 @@ type Service struct {
 	MaxManifestSize int64
 	Audit           *audit.Recorder
 	Log             *slog.Logger
+	// OnPush, if set, hears of every manifest a push stored anew (scan on push); it must not
+	// fail or hold up the push for long.
+	OnPush func(ctx context.Context, project meta.Project, repo string, m meta.Manifest)
 
 	pulls pullCounter
 

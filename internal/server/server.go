@@ -28,6 +28,7 @@ import (
 	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
 	"github.com/berthreg/berth/internal/retention"
+	"github.com/berthreg/berth/internal/scan"
 )
 
 // TokenService is the token service name clients see in challenges; Harbor's, so that tools
@@ -43,8 +44,11 @@ type Server struct {
 	auth    *auth.Authenticator
 	audit   *audit.Recorder
 	jobs    *jobs.Queue
+	scan    *scan.Service
 	metrics *metrics
-	handler http.Handler
+	// stopBackground ends the loops New starts (watching for vulnerability database imports).
+	stopBackground context.CancelFunc
+	handler        http.Handler
 }
 
 // New opens the stores, runs migrations and first-start setup, and builds the handler.
@@ -89,8 +93,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 
 	v2 := &oci.Handler{Reg: s.reg, Authz: authz, Auth: s.auth, Tokens: tokens, ExternalURL: cfg.ExternalURL, Service: TokenService, Log: log}
 	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Resolve: s.resolve, Logger: log}
+	s.scan = newScanService(db, blobs, s.jobs, tokens, cfg, log)
+	s.reg.OnPush = s.scan.OnPush
+	v2.Gate = func(ctx context.Context, p meta.Project, m meta.Manifest) error {
+		err := s.scan.Gate(ctx, p, m)
+		var pv *scan.PolicyViolation
+		if errors.As(err, &pv) {
+			return &oci.PolicyError{Message: pv.Message}
+		}
+		return err
+	}
 	apiHandler := &api.Handler{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log,
-		Jobs: s.jobs, GC: gcService, DataDir: cfg.DataDir, ExternalURL: cfg.ExternalURL}
+		Jobs: s.jobs, GC: gcService, Scan: s.scan, DataDir: cfg.DataDir, ExternalURL: cfg.ExternalURL}
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
@@ -120,11 +134,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		mux.ServeHTTP(w, r)
 	}))
 	retention.Register(s.jobs, db, s.reg, log)
+	scan.Register(s.jobs, s.scan)
 	// Every worker is registered above; from here this process also works queued jobs.
 	if err := s.jobs.Start(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
+	bg, stop := context.WithCancel(context.Background())
+	s.stopBackground = stop
+	// An import by `berth vulndb import` (another process) re-matches stored inventories here.
+	go s.scan.VulnDB.Watch(bg, 30*time.Second)
 	return s, nil
 }
 
@@ -144,6 +163,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close flushes the audit log and releases the stores.
 func (s *Server) Close() error {
+	if s.stopBackground != nil {
+		s.stopBackground()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := s.jobs.Stop(ctx); err != nil {

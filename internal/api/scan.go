@@ -1,0 +1,363 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/berthreg/berth/internal/jobs"
+	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/rbac"
+	"github.com/berthreg/berth/internal/scan"
+	"github.com/berthreg/berth/internal/scan/report"
+)
+
+func (h *Handler) scanRoutes(r route) {
+	art := "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}"
+	r("POST "+art+"/scan", h.startScan)
+	r("POST "+art+"/scan/stop", h.stopScan)
+	r("GET "+art+"/scan/{report_id}/log", h.scanLog)
+	r("GET /system/scanAll/schedule", h.getScanAllSchedule)
+	r("POST /system/scanAll/schedule", h.postScanAllSchedule)
+	r("PUT /system/scanAll/schedule", h.putScanAllSchedule)
+	r("POST /system/scanAll/stop", h.stopScanAll)
+	r("GET /scans/all/metrics", h.scanAllMetrics)
+	r("GET /scans/schedule/metrics", h.scheduledScanAllMetrics)
+	r("GET /security/summary", h.securitySummary)
+	r("GET /security/vul", h.securityVulnerabilities)
+}
+
+// scanType reads the optional {"scan_type": "vulnerability"|"sbom"} body.
+func scanType(c *call) (string, error) {
+	var req struct {
+		ScanType string `json:"scan_type"`
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, c.r.Body, 1<<16))
+	if err != nil {
+		return "", badRequest("invalid request body: " + err.Error())
+	}
+	if strings.TrimSpace(string(body)) != "" {
+		if err := json.Unmarshal(body, &req); err != nil {
+			return "", badRequest("invalid request body: " + err.Error())
+		}
+	}
+	switch req.ScanType {
+	case "":
+		return scan.TypeVulnerability, nil
+	case scan.TypeVulnerability, scan.TypeSBOM:
+		return req.ScanType, nil
+	}
+	return "", badRequest(fmt.Sprintf("scan_type %q is not vulnerability or sbom", req.ScanType))
+}
+
+func (h *Handler) startScan(c *call) error {
+	typ, err := scanType(c)
+	if err != nil {
+		return err
+	}
+	res := rbac.ResScan
+	if typ == scan.TypeSBOM {
+		res = rbac.ResSBOM
+	}
+	p, repo, m, err := h.artifact(c, res, rbac.ActCreate)
+	if err != nil {
+		return err
+	}
+	if _, err := h.Scan.Request(c.r.Context(), p, repo.Name, m, typ); err != nil {
+		if errors.Is(err, scan.ErrNotScannable) {
+			return badRequest(fmt.Sprintf("artifact %s@%s: %v", repo.Name, m.Digest, err))
+		}
+		return err
+	}
+	h.audit(c, p.ID, "create", "scan", repo.Name+"@"+m.Digest)
+	c.w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+func (h *Handler) stopScan(c *call) error {
+	typ, err := scanType(c)
+	if err != nil {
+		return err
+	}
+	res := rbac.ResScan
+	if typ == scan.TypeSBOM {
+		res = rbac.ResSBOM
+	}
+	p, repo, m, err := h.artifact(c, res, rbac.ActStop)
+	if err != nil {
+		return err
+	}
+	stopped, err := h.Scan.Stop(c.r.Context(), p, m.Digest, typ)
+	if err != nil {
+		return err
+	}
+	if !stopped {
+		return badRequest(fmt.Sprintf("no %s scan of %s@%s is running", typ, repo.Name, m.Digest))
+	}
+	c.w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+func (h *Handler) scanLog(c *call) error {
+	_, repo, m, err := h.artifact(c, rbac.ResScan, rbac.ActRead)
+	if err != nil {
+		return err
+	}
+	id := pathValue(c, "report_id")
+	r, err := h.DB.ScanReportByID(c.r.Context(), id)
+	if errors.Is(err, meta.ErrNotFound) || err == nil && r.Digest != m.Digest {
+		return notFound(fmt.Sprintf("scan report %s of %s@%s not found", id, repo.Name, m.Digest))
+	}
+	if err != nil {
+		return err
+	}
+	log, err := h.DB.ScanLog(c.r.Context(), id)
+	if err != nil {
+		return err
+	}
+	c.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	c.w.WriteHeader(http.StatusOK)
+	c.w.Write([]byte(log))
+	return nil
+}
+
+// acceptedVulnMimes is the order of report versions a client accepts (X-Accept-Vulnerabilities,
+// comma-separated); by default 1.1, then 1.0.
+func acceptedVulnMimes(r *http.Request) []string {
+	v := r.Header.Get("X-Accept-Vulnerabilities")
+	if strings.TrimSpace(v) == "" {
+		return []string{report.MimeGeneric, report.MimeNative}
+	}
+	var out []string
+	for _, m := range strings.Split(v, ",") {
+		m = strings.TrimSpace(m)
+		if m == report.MimeGeneric || m == report.MimeNative {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// overview is Harbor's NativeReportSummary of a report.
+func overview(r meta.ScanReport) map[string]any {
+	o := map[string]any{"report_id": r.ID, "scan_status": r.Status}
+	var sc report.Scanner
+	if json.Unmarshal([]byte(r.Scanner), &sc) == nil && sc.Name != "" {
+		o["scanner"] = sc
+	}
+	if !r.StartTime.IsZero() {
+		o["start_time"] = harborTime(r.StartTime)
+		end := r.EndTime
+		if end.IsZero() {
+			end = time.Now()
+		} else {
+			o["end_time"] = harborTime(r.EndTime)
+		}
+		o["duration"] = int64(end.Sub(r.StartTime).Seconds())
+	}
+	pct := 0
+	if r.Finished() {
+		pct = 100
+	}
+	o["complete_percent"] = pct
+	if r.Status == meta.StatusSuccess && r.MimeType != report.MimeSBOM {
+		var sum scan.Summary
+		if json.Unmarshal([]byte(r.Summary), &sum) == nil {
+			o["severity"] = sum.Severity
+			o["summary"] = map[string]any{"total": sum.Total, "fixable": sum.Fixable, "summary": sum.Counts}
+		}
+	}
+	return o
+}
+
+// scanOverviews fills scan_overview (keyed by the report version the client accepts) and
+// sbom_overview for a page of artifacts.
+func (h *Handler) scanOverviews(c *call, p meta.Project, digests []string) (map[string]map[string]meta.ScanReport, error) {
+	if h.Scan == nil || len(digests) == 0 {
+		return map[string]map[string]meta.ScanReport{}, nil
+	}
+	return h.Scan.Reports(c.r.Context(), p.ID, digests)
+}
+
+func vulnOverview(c *call, reports map[string]meta.ScanReport) map[string]any {
+	out := map[string]any{}
+	r, ok := reports[report.MimeGeneric]
+	if !ok {
+		return out
+	}
+	for _, m := range acceptedVulnMimes(c.r) {
+		out[m] = overview(r)
+		break
+	}
+	return out
+}
+
+func sbomOverview(reports map[string]meta.ScanReport) map[string]any {
+	r, ok := reports[report.MimeSBOM]
+	if !ok {
+		return nil
+	}
+	o := overview(r)
+	delete(o, "complete_percent")
+	return o
+}
+
+// vulnerabilitiesAddition answers …/additions/vulnerabilities: {"<mime>": report} in the
+// version the client accepts, or {} when the artifact has no report.
+func (h *Handler) vulnerabilitiesAddition(c *call, p meta.Project, m meta.Manifest) error {
+	out := map[string]json.RawMessage{}
+	if h.Scan != nil {
+		r, err := h.Scan.Report(c.r.Context(), p.ID, m.Digest, scan.TypeVulnerability)
+		if err != nil && !errors.Is(err, meta.ErrNotFound) {
+			return err
+		}
+		if err == nil && r.Status == meta.StatusSuccess && r.Report != "" {
+			for _, mime := range acceptedVulnMimes(c.r) {
+				out[mime] = json.RawMessage(r.Report)
+				break
+			}
+		}
+	}
+	writeJSON(c.w, http.StatusOK, out)
+	return nil
+}
+
+// sbomAddition answers …/additions/sbom: the SBOM document itself.
+func (h *Handler) sbomAddition(c *call, p meta.Project, m meta.Manifest, notAvailable error) error {
+	if h.Scan == nil {
+		return notAvailable
+	}
+	r, err := h.Scan.Report(c.r.Context(), p.ID, m.Digest, scan.TypeSBOM)
+	if errors.Is(err, meta.ErrNotFound) || err == nil && (r.Status != meta.StatusSuccess || r.Report == "") {
+		return notAvailable
+	}
+	if err != nil {
+		return err
+	}
+	var rep report.SBOM
+	if err := json.Unmarshal([]byte(r.Report), &rep); err != nil {
+		return err
+	}
+	c.w.Header().Set("Content-Type", rep.MediaType)
+	c.w.WriteHeader(http.StatusOK)
+	return json.NewEncoder(c.w).Encode(rep.SBOM)
+}
+
+// Scan all.
+
+func (h *Handler) getScanAllSchedule(c *call) error {
+	if err := h.authorizeSystem(c, rbac.ResScanAll, rbac.ActRead); err != nil {
+		return err
+	}
+	s, found, err := h.Jobs.GetSchedule(c.r.Context(), scan.ScanAllSchedule)
+	if err != nil {
+		return err
+	}
+	if !found {
+		writeJSON(c.w, http.StatusOK, map[string]any{"schedule": map[string]any{"type": jobs.TypeNone}})
+		return nil
+	}
+	writeJSON(c.w, http.StatusOK, map[string]any{
+		"schedule":      map[string]any{"type": s.Type, "cron": s.Cron, "next_scheduled_time": harborTime(s.NextAt)},
+		"creation_time": harborTime(s.Created), "update_time": harborTime(s.Updated),
+	})
+	return nil
+}
+
+func (h *Handler) postScanAllSchedule(c *call) error {
+	if err := h.authorizeSystem(c, rbac.ResScanAll, rbac.ActCreate); err != nil {
+		return err
+	}
+	id, err := h.kickScanAll(c)
+	if err != nil {
+		return err
+	}
+	if id > 0 {
+		return created(c, fmt.Sprintf("%s/scans/all/metrics", base))
+	}
+	c.w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+func (h *Handler) putScanAllSchedule(c *call) error {
+	if err := h.authorizeSystem(c, rbac.ResScanAll, rbac.ActUpdate); err != nil {
+		return err
+	}
+	if _, err := h.kickScanAll(c); err != nil {
+		return err
+	}
+	return ok(c)
+}
+
+func (h *Handler) kickScanAll(c *call) (int64, error) {
+	var req scheduleReq
+	if err := decode(c.r, &req); err != nil {
+		return 0, err
+	}
+	if req.Schedule == nil || req.Schedule.Type == "" {
+		return 0, badRequest("schedule.type is required (Hourly, Daily, Weekly, Custom, Manual or None)")
+	}
+	ctx := c.r.Context()
+	typ := req.Schedule.Type
+	switch typ {
+	case jobs.TypeManual:
+		if _, p, found, err := h.Scan.LatestScanAll(ctx, ""); err == nil && found && p.Total > 0 && p.Completed < p.Total {
+			if e, _, _, _ := h.Scan.LatestScanAll(ctx, ""); !e.Finished() {
+				return 0, conflict("a scan-all is already running")
+			}
+		}
+		return h.Scan.StartScanAll(ctx, "MANUAL")
+	case jobs.TypeNone:
+		return 0, h.Jobs.RemoveSchedule(ctx, scan.ScanAllSchedule)
+	case "Schedule":
+		typ = jobs.TypeCustom
+	}
+	if err := h.Jobs.SetSchedule(ctx, scan.ScanAllSchedule, typ, req.Schedule.Cron, nil); err != nil {
+		if errors.Is(err, jobs.ErrInvalidSchedule) {
+			return 0, badRequest(err.Error())
+		}
+		return 0, err
+	}
+	return 0, nil
+}
+
+func (h *Handler) stopScanAll(c *call) error {
+	if err := h.authorizeSystem(c, rbac.ResScanAll, rbac.ActStop); err != nil {
+		return err
+	}
+	if _, err := h.Scan.StopScanAll(c.r.Context()); err != nil {
+		return err
+	}
+	c.w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+func (h *Handler) scanAllMetrics(c *call) error { return h.writeScanAllMetrics(c, "") }
+
+func (h *Handler) scheduledScanAllMetrics(c *call) error { return h.writeScanAllMetrics(c, "SCHEDULE") }
+
+func (h *Handler) writeScanAllMetrics(c *call, trigger string) error {
+	if err := h.authorizeSystem(c, rbac.ResScanAll, rbac.ActRead); err != nil {
+		return err
+	}
+	e, p, found, err := h.Scan.LatestScanAll(c.r.Context(), trigger)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"total": p.Total, "completed": p.Completed, "metrics": p.Metrics, "ongoing": false}
+	if found {
+		out["ongoing"] = !e.Finished()
+		out["trigger"] = map[string]string{"MANUAL": "Manual", "SCHEDULE": "Schedule"}[e.Trigger]
+		if out["trigger"] == "" {
+			out["trigger"] = "Manual"
+		}
+	} else {
+		out["metrics"] = map[string]int{}
+	}
+	writeJSON(c.w, http.StatusOK, out)
+	return nil
+}

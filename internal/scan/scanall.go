@@ -1,0 +1,234 @@
+package scan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/berthreg/berth/internal/jobs"
+	"github.com/berthreg/berth/internal/meta"
+)
+
+// Scan all: one job walks every artifact in pages and scans each with its project's scanner,
+// a few at a time, inside the job — the queue never holds a job per artifact, and memory does
+// not grow with the number of artifacts.
+
+// ScanAllKind names scan-all runs among executions; ScanAllSchedule is their schedule.
+const (
+	ScanAllKind     = "scan_all"
+	ScanAllSchedule = "scan_all"
+)
+
+// ScanAllConcurrency is how many artifacts a scan-all run scans at once.
+var ScanAllConcurrency = 2
+
+// Progress is a scan-all run's progress as /scans/all/metrics reports it.
+type Progress struct {
+	Total     int64          `json:"total"`
+	Completed int64          `json:"completed"`
+	Metrics   map[string]int `json:"metrics"`
+}
+
+type scanAllArgs struct {
+	ExecutionID int64 `json:"execution_id"`
+}
+
+func (scanAllArgs) Kind() string { return "scan_all" }
+
+// StartScanAll queues a scan of every artifact now and returns the execution id.
+func (s *Service) StartScanAll(ctx context.Context, trigger string) (int64, error) {
+	var id int64
+	err := s.DB.Tx(ctx, func(tx *meta.Tx) error {
+		var err error
+		id, err = s.queueScanAll(ctx, tx, trigger)
+		return err
+	})
+	return id, err
+}
+
+func (s *Service) queueScanAll(ctx context.Context, tx *meta.Tx, trigger string) (int64, error) {
+	id, err := tx.CreateExecution(ctx, meta.Execution{Kind: ScanAllKind, Trigger: trigger})
+	if err != nil {
+		return 0, err
+	}
+	_, err = s.Jobs.InsertTx(ctx, tx, scanAllArgs{ExecutionID: id}, nil)
+	return id, err
+}
+
+// StopScanAll stops the running scan-all runs; false if none was going.
+func (s *Service) StopScanAll(ctx context.Context) (bool, error) {
+	es, _, err := s.DB.ListExecutions(ctx, ScanAllKind, 0, meta.ListQuery{Limit: 20})
+	if err != nil {
+		return false, err
+	}
+	any := false
+	for _, e := range es {
+		if e.Finished() {
+			continue
+		}
+		ok, err := s.DB.RequestExecutionStop(ctx, e.ID)
+		if err != nil {
+			return any, err
+		}
+		any = any || ok
+	}
+	return any, nil
+}
+
+// LatestScanAll returns the newest scan-all execution (of a trigger, when given) and its
+// progress; ok false when there was none.
+func (s *Service) LatestScanAll(ctx context.Context, trigger string) (meta.Execution, Progress, bool, error) {
+	lq := meta.ListQuery{Limit: 1}
+	if trigger != "" {
+		lq.Filters = []meta.Filter{{Key: "trigger", Op: meta.OpExact, Values: []string{trigger}}}
+	}
+	es, _, err := s.DB.ListExecutions(ctx, ScanAllKind, 0, lq)
+	if err != nil || len(es) == 0 {
+		return meta.Execution{}, Progress{}, false, err
+	}
+	var p Progress
+	json.Unmarshal([]byte(es[0].Result), &p)
+	if p.Metrics == nil {
+		p.Metrics = map[string]int{}
+	}
+	return es[0], p, true, nil
+}
+
+type scanAllWorker struct {
+	jobs.WorkerDefaults[scanAllArgs]
+	s *Service
+}
+
+func (w *scanAllWorker) Work(ctx context.Context, job *jobs.Job[scanAllArgs]) error {
+	s := w.s
+	id := job.Args.ExecutionID
+	e, err := s.DB.Execution(ctx, id)
+	if errors.Is(err, meta.ErrNotFound) || err == nil && e.Finished() {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	release, err := jobs.Hold(ctx, s.DB, id)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := s.DB.SetExecutionStatus(ctx, id, meta.StatusRunning, ""); err != nil {
+		return err
+	}
+	total, err := s.DB.CountScannableArtifacts(ctx)
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	p := Progress{Total: total, Metrics: map[string]int{}}
+	save := func() {
+		mu.Lock()
+		js, _ := json.Marshal(p)
+		mu.Unlock()
+		s.DB.SetExecutionResult(context.WithoutCancel(ctx), id, string(js))
+	}
+	save()
+	sem := make(chan struct{}, ScanAllConcurrency)
+	var wg sync.WaitGroup
+	lastSave := time.Now()
+	stopped := false
+	var after int64
+walk:
+	for {
+		batch, err := s.DB.ScannableArtifacts(ctx, after, 200)
+		if err != nil {
+			wg.Wait()
+			save()
+			return s.endScanAll(ctx, id, meta.StatusError, err.Error())
+		}
+		if len(batch) == 0 {
+			break
+		}
+		for _, a := range batch {
+			after = a.ID
+			if req, _ := s.DB.StopRequested(ctx, id); req || ctx.Err() != nil {
+				stopped = true
+				break walk
+			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				status := s.scanOne(ctx, a)
+				mu.Lock()
+				p.Completed++
+				p.Metrics[status]++
+				mu.Unlock()
+			}()
+			if time.Since(lastSave) > time.Second {
+				save()
+				lastSave = time.Now()
+			}
+		}
+	}
+	wg.Wait()
+	save()
+	if stopped {
+		return s.endScanAll(ctx, id, meta.StatusStopped, "")
+	}
+	return s.endScanAll(ctx, id, meta.StatusSuccess, "")
+}
+
+func (s *Service) endScanAll(ctx context.Context, id int64, status, text string) error {
+	return s.DB.SetExecutionStatus(context.WithoutCancel(ctx), id, status, text)
+}
+
+// scanOne scans one artifact for scan-all, synchronously, and returns the outcome's status.
+// Artifacts that are not images are skipped (counted as such).
+func (s *Service) scanOne(ctx context.Context, a meta.ArtifactRef) string {
+	m, err := s.DB.ManifestByDigest(ctx, a.Repository, a.Digest)
+	if err != nil {
+		return meta.StatusError
+	}
+	if !Scannable(m.MediaType, configMediaType(m.Payload)) {
+		return "Skipped"
+	}
+	sc, err := s.Scanners.ForProject(ctx, a.ProjectID)
+	if err != nil {
+		return meta.StatusError
+	}
+	r, err := s.queueNoJob(ctx, sc, a.Repository, a.Digest)
+	if err != nil {
+		return meta.StatusError
+	}
+	if r.Status == meta.StatusRunning {
+		return meta.StatusRunning // someone else's scan of it is under way
+	}
+	if ok, err := s.DB.StartScanReport(ctx, r.ID); err != nil || !ok {
+		return meta.StatusStopped
+	}
+	res, scanErr := s.run(ctx, r)
+	if err := s.finish(ctx, r, res, scanErr); err != nil {
+		return meta.StatusError
+	}
+	switch {
+	case errors.Is(scanErr, errStopped):
+		return meta.StatusStopped
+	case scanErr != nil:
+		return meta.StatusError
+	}
+	return meta.StatusSuccess
+}
+
+// queueNoJob prepares a report row for a scan this process runs itself.
+func (s *Service) queueNoJob(ctx context.Context, sc Scanner, repo, dgst string) (meta.ScanReport, error) {
+	info, _ := json.Marshal(s.scannerInfo(ctx, sc))
+	var out meta.ScanReport
+	err := s.DB.Tx(ctx, func(tx *meta.Tx) error {
+		r, _, err := tx.QueueScanReport(ctx, meta.ScanReport{ID: newID(), Digest: dgst, RegistrationUUID: sc.UUID,
+			MimeType: reportMime(TypeVulnerability), Repository: repo, Scanner: string(info)})
+		out = r
+		return err
+	})
+	return out, err
+}

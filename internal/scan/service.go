@@ -1,0 +1,332 @@
+package scan
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berthreg/berth/internal/jobs"
+	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/scan/report"
+	"github.com/berthreg/berth/internal/scan/vulndb"
+)
+
+// Scan types of Harbor's scan request.
+const (
+	TypeVulnerability = "vulnerability"
+	TypeSBOM          = "sbom"
+)
+
+// Scanner is a registered scanner as scans use it.
+type Scanner struct {
+	UUID    string
+	Builtin bool
+	Engine  report.Engine
+}
+
+// Scanners resolves registrations (Harbor's /scanners): the one a project uses, and any by
+// uuid.
+type Scanners interface {
+	ForProject(ctx context.Context, projectID int64) (Scanner, error)
+	ByUUID(ctx context.Context, uuid string) (Scanner, error)
+}
+
+// Service runs scans as jobs and answers for their reports.
+type Service struct {
+	DB       *meta.DB
+	Jobs     *jobs.Queue
+	Builtin  *Builtin
+	VulnDB   *vulndb.DB
+	Scanners Scanners
+	Log      *slog.Logger
+	// RegistryURL is where external scanners reach this registry to pull.
+	RegistryURL string
+	// PullCredential mints a short-lived credential ("Bearer …") that may pull repo, for an
+	// external scanner; pulls with it skip the vulnerability gate.
+	PullCredential func(repo string) (string, error)
+
+	policies policyCache
+}
+
+// ErrNotScannable is a scan request for an artifact that is not an image (or an index of
+// images).
+var ErrNotScannable = errors.New("the artifact is not a container image: nothing to scan")
+
+// reportMime is the MIME type a scan of a type is stored under. Vulnerability reports are kept
+// in one row whichever of Harbor's two report versions a client asks for: they have the same
+// fields.
+func reportMime(scanType string) string {
+	if scanType == TypeSBOM {
+		return report.MimeSBOM
+	}
+	return report.MimeGeneric
+}
+
+// Scannable reports whether a manifest is something a scan reads: an image or an index.
+func Scannable(mediaType, configMediaType string) bool {
+	return isIndex(mediaType) || isImageManifest(mediaType) && isImageConfig(configMediaType)
+}
+
+// configMediaType reads the config media type of an image manifest ("" for anything else).
+func configMediaType(payload []byte) string {
+	var doc struct {
+		Config struct {
+			MediaType string `json:"mediaType"`
+		} `json:"config"`
+	}
+	json.Unmarshal(payload, &doc)
+	return doc.Config.MediaType
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// scanArgs is a queued scan: the report row says what, by which scanner, of which type.
+type scanArgs struct {
+	ReportID string `json:"report_id"`
+}
+
+func (scanArgs) Kind() string { return "scan" }
+
+// Register adds the scan workers (scan, re-match, scan-all) and the scan-all schedule handler
+// to the queue, and re-matching when the vulnerability database changes.
+func Register(q *jobs.Queue, s *Service) {
+	jobs.Register(q, &scanWorker{s: s})
+	jobs.Register(q, &rematchWorker{s: s})
+	jobs.Register(q, &scanAllWorker{s: s})
+	q.HandleSchedules(ScanAllSchedule, func(ctx context.Context, tx *meta.Tx, _ string, _ json.RawMessage) error {
+		_, err := s.queueScanAll(ctx, tx, "SCHEDULE")
+		return err
+	})
+	s.VulnDB.OnNewGeneration(func(ctx context.Context, gen int64) {
+		if _, err := s.Jobs.Insert(ctx, rematchArgs{Generation: gen}, &jobs.InsertOpts{UniqueOpts: uniqueArgs}); err != nil {
+			s.Log.Warn("queue re-match after a vulnerability database import", "generation", gen, "err", err)
+		}
+	})
+}
+
+// Request queues a scan of one artifact (repository@digest) of a project by the project's
+// scanner and returns its report row. A scan already pending or running is left alone.
+func (s *Service) Request(ctx context.Context, project meta.Project, repo string, m meta.Manifest, scanType string) (meta.ScanReport, error) {
+	if !Scannable(m.MediaType, configMediaType(m.Payload)) {
+		return meta.ScanReport{}, ErrNotScannable
+	}
+	sc, err := s.Scanners.ForProject(ctx, project.ID)
+	if err != nil {
+		return meta.ScanReport{}, err
+	}
+	return s.queue(ctx, sc, repo, m.Digest, scanType)
+}
+
+func (s *Service) queue(ctx context.Context, sc Scanner, repo, dgst, scanType string) (meta.ScanReport, error) {
+	info, _ := json.Marshal(s.scannerInfo(ctx, sc))
+	var out meta.ScanReport
+	err := s.DB.Tx(ctx, func(tx *meta.Tx) error {
+		r, queued, err := tx.QueueScanReport(ctx, meta.ScanReport{ID: newID(), Digest: dgst, RegistrationUUID: sc.UUID,
+			MimeType: reportMime(scanType), Repository: repo, Scanner: string(info)})
+		if err != nil {
+			return err
+		}
+		out = r
+		if !queued {
+			return nil
+		}
+		_, err = s.Jobs.InsertTx(ctx, tx, scanArgs{ReportID: r.ID}, nil)
+		return err
+	})
+	return out, err
+}
+
+func (s *Service) scannerInfo(ctx context.Context, sc Scanner) report.Scanner {
+	if sc.Builtin {
+		return s.Builtin.Info()
+	}
+	md, err := sc.Engine.Metadata(ctx)
+	if err != nil {
+		return report.Scanner{Name: "unreachable scanner " + sc.UUID}
+	}
+	return md.Scanner
+}
+
+// Stop asks the scan of an artifact of the given type to stop; false if none was going.
+func (s *Service) Stop(ctx context.Context, project meta.Project, dgst, scanType string) (bool, error) {
+	sc, err := s.Scanners.ForProject(ctx, project.ID)
+	if err != nil {
+		return false, err
+	}
+	r, err := s.DB.ScanReportOf(ctx, dgst, sc.UUID, reportMime(scanType))
+	if errors.Is(err, meta.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return s.DB.StopScanReport(ctx, r.ID)
+}
+
+// Reports returns the reports of the digests by the project's scanner, by digest then MIME.
+func (s *Service) Reports(ctx context.Context, projectID int64, digests []string) (map[string]map[string]meta.ScanReport, error) {
+	sc, err := s.Scanners.ForProject(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	return s.DB.ScanReportsOf(ctx, sc.UUID, digests)
+}
+
+// Report returns one full report of a digest by the project's scanner.
+func (s *Service) Report(ctx context.Context, projectID int64, dgst, scanType string) (meta.ScanReport, error) {
+	sc, err := s.Scanners.ForProject(ctx, projectID)
+	if err != nil {
+		return meta.ScanReport{}, err
+	}
+	return s.DB.ScanReportOf(ctx, dgst, sc.UUID, reportMime(scanType))
+}
+
+// OnPush scans a pushed artifact when its project scans on push (auto_scan) and it is an
+// image or an index; it never fails the push.
+func (s *Service) OnPush(ctx context.Context, project meta.Project, repo string, m meta.Manifest) {
+	md, err := s.policies.get(ctx, s.DB, project.ID)
+	if err != nil {
+		s.Log.Warn("scan on push: project metadata", "project", project.Name, "err", err)
+		return
+	}
+	if md["auto_scan"] != "true" || !Scannable(m.MediaType, configMediaType(m.Payload)) {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	if _, err := s.Request(ctx, project, repo, m, TypeVulnerability); err != nil {
+		s.Log.Warn("scan on push", "repository", repo, "digest", m.Digest, "err", err)
+	}
+	if md["auto_sbom_generation"] == "true" {
+		if _, err := s.Request(ctx, project, repo, m, TypeSBOM); err != nil {
+			s.Log.Warn("sbom on push", "repository", repo, "digest", m.Digest, "err", err)
+		}
+	}
+}
+
+// Summary is what a vulnerability report's row keeps for listings, the security hub and the
+// pull gate, so none of them parses reports.
+type Summary struct {
+	Severity string         `json:"severity"`
+	Total    int            `json:"total"`
+	Fixable  int            `json:"fixable"`
+	Counts   map[string]int `json:"summary"`
+	Vulns    []VulnRef      `json:"vulns"`
+}
+
+// VulnRef is one vulnerability of a report, briefly.
+type VulnRef struct {
+	ID       string   `json:"id"`
+	Aliases  []string `json:"aliases,omitempty"`
+	Severity string   `json:"severity"`
+	Package  string   `json:"package"`
+	Version  string   `json:"version"`
+	Fix      string   `json:"fix,omitempty"`
+	Score    float64  `json:"score,omitempty"`
+	Desc     string   `json:"desc,omitempty"`
+	Links    []string `json:"links,omitempty"`
+}
+
+// Summarize reads a native (or generic) vulnerability report.
+func Summarize(body []byte) (Summary, error) {
+	var rep report.Vulnerabilities
+	if err := json.Unmarshal(body, &rep); err != nil {
+		return Summary{}, fmt.Errorf("vulnerability report: %w", err)
+	}
+	sum := Summary{Severity: "None", Counts: map[string]int{}, Vulns: []VulnRef{}}
+	for _, v := range rep.Vulnerabilities {
+		sev := normSeverity(v.Severity)
+		sum.Total++
+		sum.Counts[sev]++
+		if v.FixVersion != "" {
+			sum.Fixable++
+		}
+		if vulndb.SeverityRank(sev) > vulndb.SeverityRank(sum.Severity) {
+			sum.Severity = sev
+		}
+		ref := VulnRef{ID: v.ID, Severity: sev, Package: v.Package, Version: v.Version, Fix: v.FixVersion, Links: v.Links}
+		if len(v.Description) > 300 {
+			ref.Desc = v.Description[:300] + "…"
+		} else {
+			ref.Desc = v.Description
+		}
+		if v.PreferredCVSS != nil && v.PreferredCVSS.ScoreV3 != nil {
+			ref.Score = *v.PreferredCVSS.ScoreV3
+		}
+		// Aliases travel in vendor_attributes (Aliases itself is not on the wire).
+		if as, ok := v.VendorAttributes["aliases"].([]any); ok {
+			for _, a := range as {
+				if s, ok := a.(string); ok {
+					ref.Aliases = append(ref.Aliases, s)
+				}
+			}
+		}
+		if id, ok := v.VendorAttributes["osv_id"].(string); ok && id != v.ID && !slices.Contains(ref.Aliases, id) {
+			ref.Aliases = append(ref.Aliases, id)
+		}
+		sum.Vulns = append(sum.Vulns, ref)
+	}
+	if sum.Total > 0 && rep.Severity != "" && vulndb.SeverityRank(normSeverity(rep.Severity)) > vulndb.SeverityRank(sum.Severity) {
+		sum.Severity = normSeverity(rep.Severity)
+	}
+	return sum, nil
+}
+
+// normSeverity spells a severity as Harbor does ("HIGH" and "high" are "High").
+func normSeverity(s string) string {
+	for _, k := range []string{"None", "Unknown", "Negligible", "Low", "Medium", "High", "Critical"} {
+		if strings.EqualFold(s, k) {
+			return k
+		}
+	}
+	if s == "" {
+		return "Unknown"
+	}
+	return s
+}
+
+// policyCache keeps projects' metadata (auto_scan, prevent_vul, severity, allowlist reuse)
+// for a second: it is read on every push and every pull of a gated project.
+type policyCache struct {
+	mu sync.Mutex
+	m  map[int64]policyEntry
+}
+
+type policyEntry struct {
+	md map[string]string
+	at time.Time
+}
+
+func (c *policyCache) get(ctx context.Context, db *meta.DB, projectID int64) (map[string]string, error) {
+	c.mu.Lock()
+	if e, ok := c.m[projectID]; ok && time.Since(e.at) < time.Second {
+		c.mu.Unlock()
+		return e.md, nil
+	}
+	c.mu.Unlock()
+	md, err := db.ProjectMetadata(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) > 10000 {
+		c.m = map[int64]policyEntry{}
+	}
+	c.m[projectID] = policyEntry{md, time.Now()}
+	c.mu.Unlock()
+	return md, nil
+}

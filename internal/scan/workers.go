@@ -1,0 +1,253 @@
+package scan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/berthreg/berth/internal/jobs"
+	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/scan/report"
+)
+
+var uniqueArgs = river.UniqueOpts{ByArgs: true}
+
+type scanWorker struct {
+	jobs.WorkerDefaults[scanArgs]
+	s *Service
+}
+
+// Timeout bounds one scan: a hostile image or a hung adapter cannot hold a worker forever.
+func (w *scanWorker) Timeout(*jobs.Job[scanArgs]) time.Duration { return 45 * time.Minute }
+
+// Work runs one scan and records its outcome in the report row. A failed scan is reported
+// there (status Error with the reason) rather than retried: the user or the next scan-all
+// retries it.
+func (w *scanWorker) Work(ctx context.Context, job *jobs.Job[scanArgs]) error {
+	s := w.s
+	r, err := s.DB.ScanReportByID(ctx, job.Args.ReportID)
+	if errors.Is(err, meta.ErrNotFound) || err == nil && r.Finished() {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ok, err := s.DB.StartScanReport(ctx, r.ID); err != nil || !ok {
+		return err
+	}
+	r.Status = meta.StatusRunning
+	res, err := s.run(ctx, r)
+	return s.finish(ctx, r, res, err)
+}
+
+// run scans the report's artifact with its scanner, stopping when the report is asked to stop.
+func (s *Service) run(ctx context.Context, r meta.ScanReport) (report.Result, error) {
+	sc, err := s.Scanners.ByUUID(ctx, r.RegistrationUUID)
+	if err != nil {
+		return report.Result{}, fmt.Errorf("scanner %s: %w", r.RegistrationUUID, err)
+	}
+	m, err := s.DB.ManifestByDigest(ctx, r.Repository, r.Digest)
+	if err != nil {
+		return report.Result{}, fmt.Errorf("artifact %s@%s: %w", r.Repository, r.Digest, err)
+	}
+	req := report.Request{Artifact: report.Artifact{Repository: r.Repository, Digest: r.Digest, MimeType: m.MediaType}}
+	if r.MimeType == report.MimeSBOM {
+		req.Want, req.SBOMMediaType = []string{report.MimeSBOM}, report.MediaSPDX
+	} else {
+		req.Want = []string{report.MimeGeneric}
+		if !sc.Builtin {
+			req.Want = []string{s.vulnMime(ctx, sc)}
+		}
+	}
+	if !sc.Builtin {
+		if s.PullCredential == nil {
+			return report.Result{}, errors.New("no way to give an external scanner a pull credential")
+		}
+		cred, err := s.PullCredential(r.Repository)
+		if err != nil {
+			return report.Result{}, fmt.Errorf("pull credential for the scanner: %w", err)
+		}
+		req.Registry, req.Authorization = s.RegistryURL, cred
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var stopped bool
+	var mu sync.Mutex
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+			}
+			if stop, err := s.DB.ScanStopRequested(runCtx, r.ID); err == nil && stop {
+				mu.Lock()
+				stopped = true
+				mu.Unlock()
+				cancel()
+				return
+			}
+		}
+	}()
+	res, err := sc.Engine.Scan(runCtx, req)
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil && stopped {
+		return res, errStopped
+	}
+	return res, err
+}
+
+var errStopped = errors.New("stopped on request")
+
+// vulnMime picks the report version an external scanner produces: 1.1 when it can.
+func (s *Service) vulnMime(ctx context.Context, sc Scanner) string {
+	md, err := sc.Engine.Metadata(ctx)
+	if err != nil {
+		return report.MimeNative
+	}
+	for _, c := range md.Capabilities {
+		for _, p := range c.ProducesMimeTypes {
+			if p == report.MimeGeneric {
+				return report.MimeGeneric
+			}
+		}
+	}
+	return report.MimeNative
+}
+
+// finish records a scan's outcome.
+func (s *Service) finish(ctx context.Context, r meta.ScanReport, res report.Result, scanErr error) error {
+	ctx = context.WithoutCancel(ctx)
+	var log strings.Builder
+	for _, l := range res.Log {
+		log.WriteString(l)
+		log.WriteByte('\n')
+	}
+	if scanErr != nil {
+		fmt.Fprintf(&log, "%s scan ended: %v\n", time.Now().UTC().Format("2006-01-02T15:04:05Z"), scanErr)
+	}
+	if err := s.DB.AppendScanLog(ctx, r.ID, log.String()); err != nil {
+		return err
+	}
+	switch {
+	case errors.Is(scanErr, errStopped):
+		r.Status, r.StatusText = meta.StatusStopped, "stopped on request"
+	case scanErr != nil:
+		r.Status, r.StatusText = meta.StatusError, scanErr.Error()
+	default:
+		body := firstReport(res, r.MimeType)
+		if body == nil {
+			r.Status, r.StatusText = meta.StatusError, "the scanner returned no report of type "+r.MimeType
+			break
+		}
+		r.Status, r.Report, r.Generation = meta.StatusSuccess, string(body), res.Generation
+		if r.MimeType != report.MimeSBOM {
+			sum, err := Summarize(body)
+			if err != nil {
+				r.Status, r.StatusText, r.Report = meta.StatusError, err.Error(), ""
+				break
+			}
+			js, _ := json.Marshal(sum)
+			r.Severity, r.Summary = sum.Severity, string(js)
+		}
+	}
+	return s.DB.FinishScanReport(ctx, r)
+}
+
+// firstReport returns the report of the row's type: a vulnerability row takes either version.
+func firstReport(res report.Result, mime string) []byte {
+	if b, ok := res.Reports[mime]; ok {
+		return b
+	}
+	if mime != report.MimeSBOM {
+		for _, m := range []string{report.MimeGeneric, report.MimeNative} {
+			if b, ok := res.Reports[m]; ok {
+				return b
+			}
+		}
+	}
+	return nil
+}
+
+// Re-matching: a new vulnerability database updates every built-in report from the stored
+// inventories, without reading layers.
+
+type rematchArgs struct {
+	Generation int64 `json:"generation"`
+}
+
+func (rematchArgs) Kind() string { return "scan_rematch" }
+
+type rematchWorker struct {
+	jobs.WorkerDefaults[rematchArgs]
+	s *Service
+}
+
+func (w *rematchWorker) Work(ctx context.Context, job *jobs.Job[rematchArgs]) error {
+	s := w.s
+	builtin, err := s.builtinScanner(ctx)
+	if err != nil {
+		return err
+	}
+	gen, err := s.VulnDB.Generation(ctx)
+	if err != nil || gen == 0 {
+		return err
+	}
+	after, n := "", 0
+	for {
+		batch, err := s.DB.StaleBuiltinReports(ctx, builtin.UUID, gen, after, 100)
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		for _, r := range batch {
+			after = r.ID
+			if r.MimeType == report.MimeSBOM {
+				continue
+			}
+			if err := s.rematch(ctx, r); err != nil {
+				s.Log.Warn("re-match report", "report", r.ID, "digest", r.Digest, "err", err)
+				continue
+			}
+			n++
+		}
+	}
+	s.Log.Info("re-matched stored inventories against the new vulnerability database", "generation", gen, "reports", n)
+	return nil
+}
+
+func (s *Service) rematch(ctx context.Context, r meta.ScanReport) error {
+	res, err := s.Builtin.Scan(ctx, report.Request{Artifact: report.Artifact{Repository: r.Repository, Digest: r.Digest},
+		Want: []string{report.MimeGeneric}})
+	if err != nil {
+		return err
+	}
+	body := res.Reports[report.MimeGeneric]
+	sum, err := Summarize(body)
+	if err != nil {
+		return err
+	}
+	js, _ := json.Marshal(sum)
+	prev := r.Generation
+	r.Report, r.Summary, r.Severity, r.Generation = string(body), string(js), sum.Severity, res.Generation
+	return s.DB.RematchScanReport(ctx, r, prev)
+}
+
+// builtinScanner finds the built-in scanner's registration.
+func (s *Service) builtinScanner(ctx context.Context) (Scanner, error) {
+	return s.Scanners.ByUUID(ctx, BuiltinUUID)
+}
+
+// BuiltinUUID is the registration id of the built-in scanner.
+const BuiltinUUID = "berth-builtin"

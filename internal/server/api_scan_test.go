@@ -1,0 +1,376 @@
+package server
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthreg/berth/internal/scan/vulndb"
+)
+
+// Vulnerability scanning end to end: a Debian image with a vulnerable package, an offline OSV
+// database, scans on demand and on push, Harbor's reports and overviews, the pull gate with
+// allowlists, re-matching when a new database arrives, scan-all, SBOMs and the security hub.
+
+const mimeGeneric = "application/vnd.security.vulnerability.report; version=1.1"
+const mimeNative = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0"
+
+// debianLayer is a layer with Debian 12's os-release and a dpkg database listing pkgs
+// ("name version" pairs, source = name).
+func debianLayer(t *testing.T, pkgs ...string) []byte {
+	t.Helper()
+	var status strings.Builder
+	for _, p := range pkgs {
+		name, version, _ := strings.Cut(p, " ")
+		fmt.Fprintf(&status, "Package: %s\nStatus: install ok installed\nPriority: optional\nSection: libs\nInstalled-Size: 100\n"+
+			"Maintainer: Debian <debian@example.org>\nArchitecture: amd64\nSource: %s\nVersion: %s\nDescription: %s\n\n", name, name, version, name)
+	}
+	files := map[string]string{
+		"etc/os-release":       "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nID=debian\n",
+		"var/lib/dpkg/status":  status.String(),
+		"usr/share/doc/readme": "hello",
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, name := range []string{"etc/os-release", "usr/share/doc/readme", "var/lib/dpkg/status"} {
+		body := files[name]
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg, ModTime: time.Unix(1700000000, 0)}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	zw.Close()
+	return buf.Bytes()
+}
+
+// pushDebianImage pushes an image whose one layer holds the packages; it returns the digest.
+func (ts *testServer) pushDebianImage(t *testing.T, repo, tag string, pkgs ...string) string {
+	t.Helper()
+	layer := debianLayer(t, pkgs...)
+	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:` + strings.Repeat("0", 64) + `"]},"id":"` + uniqueSuffix() + `"}`)
+	m := tManifest{SchemaVersion: 2, MediaType: mtOCIManifest,
+		Config: &tDescriptor{MediaType: mtOCIConfig, Digest: ts.pushBlob(t, repo, cfg), Size: int64(len(cfg))},
+		Layers: []tDescriptor{{MediaType: "application/vnd.oci.image.layer.v1.tar+gzip", Digest: ts.pushBlob(t, repo, layer), Size: int64(len(layer))}}}
+	return ts.pushManifest(t, repo, tag, mtOCIManifest, mustJSON(t, m))
+}
+
+// osvRecord is a Debian 12 advisory on a source package, fixed in a version.
+func osvRecord(id, alias, pkg, fixed, vector string) string {
+	return fmt.Sprintf(`{"schema_version":"1.6.0","id":%q,"modified":"2024-01-01T00:00:00Z","published":"2024-01-01T00:00:00Z",
+		"aliases":[%q],"summary":"%s in %s","details":"A flaw in %s.",
+		"severity":[{"type":"CVSS_V3","score":%q}],
+		"affected":[{"package":{"ecosystem":"Debian:12","name":%q},
+			"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":%q}]}]}],
+		"references":[{"type":"ADVISORY","url":"https://security-tracker.debian.org/tracker/%s"}]}`,
+		id, alias, id, pkg, pkg, vector, pkg, fixed, alias)
+}
+
+const (
+	vecCritical = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H" // 9.8
+	vecMedium   = "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:L/I:L/A:N" // 5.4
+)
+
+// importVulnDB imports OSV records as a new generation.
+func (ts *testServer) importVulnDB(t *testing.T, records ...string) {
+	t.Helper()
+	dir := t.TempDir()
+	for i, r := range records {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("r%d.json", i)), []byte(r), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ts.srv.scan.VulnDB.Import(context.Background(), []string{dir}, vulndb.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type tOverview struct {
+	ReportID  string `json:"report_id"`
+	Status    string `json:"scan_status"`
+	Severity  string `json:"severity"`
+	StartTime string `json:"start_time"`
+	Summary   struct {
+		Total   int            `json:"total"`
+		Fixable int            `json:"fixable"`
+		Summary map[string]int `json:"summary"`
+	} `json:"summary"`
+	Scanner struct {
+		Name string `json:"name"`
+	} `json:"scanner"`
+}
+
+// overview waits for the artifact's scan to end and returns its overview.
+func (ts *testServer) waitScan(t *testing.T, project, repo, ref string) tOverview {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp := ts.do(t, http.MethodGet, fmt.Sprintf("/api/v2.0/projects/%s/repositories/%s/artifacts/%s?with_scan_overview=true", project, repo, ref), nil, nil)
+		expectStatus(t, resp, http.StatusOK)
+		var a struct {
+			ScanOverview map[string]tOverview `json:"scan_overview"`
+		}
+		if err := json.Unmarshal(respBody(t, resp), &a); err != nil {
+			t.Fatal(err)
+		}
+		if o, ok := a.ScanOverview[mimeGeneric]; ok && (o.Status == "Success" || o.Status == "Error" || o.Status == "Stopped") {
+			if o.Status == "Error" {
+				log := ts.do(t, http.MethodGet, fmt.Sprintf("/api/v2.0/projects/%s/repositories/%s/artifacts/%s/scan/%s/log", project, repo, ref, o.ReportID), nil, nil)
+				t.Logf("scan of %s/%s:%s failed; log:\n%s", project, repo, ref, respBody(t, log))
+			}
+			return o
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scan of %s/%s:%s did not end: %+v", project, repo, ref, a.ScanOverview)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestScanReportsAndPullGate(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, ts *testServer) {
+		a := projAPI{ts}
+		pid := a.create(t, map[string]any{"project_name": "sec", "metadata": map[string]string{"public": "false"}})
+		ts.importVulnDB(t,
+			osvRecord("DEBIAN-CVE-2024-0001", "CVE-2024-0001", "openssl", "3.0.13-1~deb12u1", vecCritical),
+			osvRecord("DEBIAN-CVE-2024-0002", "CVE-2024-0002", "zlib", "1:1.2.13.dfsg-2", vecMedium),
+		)
+		vulnerable := ts.pushDebianImage(t, "sec/app", "v1", "openssl 3.0.11-1~deb12u1", "zlib 1:1.2.13.dfsg-1", "bash 5.2.15-2")
+		clean := ts.pushDebianImage(t, "sec/app", "v2", "openssl 3.0.13-1~deb12u1", "zlib 1:1.2.13.dfsg-2")
+
+		// Unscanned: no overview, and the vulnerabilities addition has no report.
+		resp := ts.do(t, http.MethodGet, "/api/v2.0/projects/sec/repositories/app/artifacts/v1/additions/vulnerabilities", nil, nil)
+		expectStatus(t, resp, http.StatusOK)
+		if got := strings.TrimSpace(string(respBody(t, resp))); got != "{}" {
+			t.Fatalf("vulnerabilities of an unscanned image: %s", got)
+		}
+
+		for _, ref := range []string{"v1", "v2"} {
+			expectStatus(t, ts.do(t, http.MethodPost, "/api/v2.0/projects/sec/repositories/app/artifacts/"+ref+"/scan", nil, nil), http.StatusAccepted)
+		}
+		o := ts.waitScan(t, "sec", "app", "v1")
+		if o.Status != "Success" || o.Severity != "Critical" || o.Summary.Total != 2 || o.Summary.Fixable != 2 ||
+			o.Summary.Summary["Critical"] != 1 || o.Summary.Summary["Medium"] != 1 || o.Scanner.Name != "Berth" {
+			t.Fatalf("overview of v1: %+v", o)
+		}
+		if o2 := ts.waitScan(t, "sec", "app", "v2"); o2.Status != "Success" || o2.Summary.Total != 0 || o2.Severity != "None" {
+			t.Fatalf("overview of v2: %+v", o2)
+		}
+
+		// The report in both versions.
+		for _, mime := range []string{mimeGeneric, mimeNative} {
+			resp := ts.do(t, http.MethodGet, "/api/v2.0/projects/sec/repositories/app/artifacts/v1/additions/vulnerabilities", hdr(nil, "X-Accept-Vulnerabilities", mime), nil)
+			expectStatus(t, resp, http.StatusOK)
+			var reports map[string]struct {
+				Severity        string `json:"severity"`
+				Vulnerabilities []struct {
+					ID, Package, Version, FixVersion, Severity string
+					Fix                                        string `json:"fix_version"`
+					Links                                      []string
+					PreferredCVSS                              struct {
+						ScoreV3 float64 `json:"score_v3"`
+					} `json:"preferred_cvss"`
+				} `json:"vulnerabilities"`
+			}
+			if err := json.Unmarshal(respBody(t, resp), &reports); err != nil {
+				t.Fatal(err)
+			}
+			r, ok := reports[mime]
+			if !ok || len(r.Vulnerabilities) != 2 || r.Severity != "Critical" {
+				t.Fatalf("report as %s: %+v", mime, reports)
+			}
+			v := r.Vulnerabilities[0]
+			if v.ID != "CVE-2024-0001" || v.Package != "openssl" || v.Version != "3.0.11-1~deb12u1" || v.Fix != "3.0.13-1~deb12u1" ||
+				v.Severity != "Critical" || v.PreferredCVSS.ScoreV3 != 9.8 || len(v.Links) == 0 {
+				t.Errorf("first vulnerability: %+v", v)
+			}
+		}
+		// The scan log.
+		resp = ts.do(t, http.MethodGet, "/api/v2.0/projects/sec/repositories/app/artifacts/v1/scan/"+o.ReportID+"/log", nil, nil)
+		expectStatus(t, resp, http.StatusOK)
+		if log := string(respBody(t, resp)); !strings.Contains(log, "3 packages") || !strings.Contains(log, "2 vulnerabilities") {
+			t.Errorf("scan log:\n%s", log)
+		}
+		expectAPIError(t, ts.do(t, http.MethodGet, "/api/v2.0/projects/sec/repositories/app/artifacts/v1/scan/nope/log", nil, nil), http.StatusNotFound, "NOT_FOUND")
+
+		// The pull gate.
+		setMeta := func(md map[string]string) {
+			t.Helper()
+			expectStatus(t, ts.do(t, http.MethodPut, fmt.Sprintf("/api/v2.0/projects/%d", pid), nil, mustJSON(t, map[string]any{"metadata": md})), http.StatusOK)
+			time.Sleep(1100 * time.Millisecond) // the policy cache holds a second
+		}
+		pull := func(ref string) *http.Response {
+			return ts.do(t, http.MethodGet, "/v2/sec/app/manifests/"+ref, hdr(nil, "Accept", mtOCIManifest), nil)
+		}
+		setMeta(map[string]string{"prevent_vul": "true", "severity": "high"})
+		resp = pull("v1")
+		assertOCIError(t, resp, http.StatusPreconditionFailed, "PROJECTPOLICYVIOLATION")
+		msg := decodeErrors(t, ts.do(t, http.MethodGet, "/v2/sec/app/manifests/"+vulnerable, nil, nil))[0].Message
+		want := `current image with 1 vulnerability cannot be pulled due to configured policy in 'Prevent images with vulnerability severity of "High" or higher from running.' To continue with pull, please contact your project administrator to exempt matched vulnerabilities through configuring the CVE allowlist.`
+		if !strings.HasPrefix(msg, want) || !strings.Contains(msg, "CVE-2024-0001") {
+			t.Fatalf("gate message %q", msg)
+		}
+		expectStatus(t, pull("v2"), http.StatusOK)
+		expectStatus(t, ts.do(t, http.MethodHead, "/v2/sec/app/manifests/v1", nil, nil), http.StatusOK)
+		// Medium and above: both vulnerabilities block.
+		setMeta(map[string]string{"prevent_vul": "true", "severity": "medium"})
+		if msg := decodeErrors(t, pull("v1"))[0].Message; !strings.HasPrefix(msg, "current image with 2 vulnerabilities") {
+			t.Fatalf("gate at medium: %q", msg)
+		}
+		// The system allowlist exempts by id or alias.
+		expectStatus(t, ts.do(t, http.MethodPut, "/api/v2.0/system/CVEAllowlist", nil, []byte(`{"items":[{"cve_id":"CVE-2024-0001"},{"cve_id":"DEBIAN-CVE-2024-0002"}]}`)), http.StatusOK)
+		expectStatus(t, pull("v1"), http.StatusOK)
+		// The project's own list when it does not reuse the system's; an expired list exempts nothing.
+		setMeta(map[string]string{"prevent_vul": "true", "severity": "medium", "reuse_sys_cve_allowlist": "false"})
+		assertOCIError(t, pull("v1"), http.StatusPreconditionFailed, "PROJECTPOLICYVIOLATION")
+		expectStatus(t, ts.do(t, http.MethodPut, fmt.Sprintf("/api/v2.0/projects/%d", pid), nil,
+			[]byte(`{"cve_allowlist":{"items":[{"cve_id":"CVE-2024-0001"},{"cve_id":"CVE-2024-0002"}],"expires_at":1}}`)), http.StatusOK)
+		assertOCIError(t, pull("v1"), http.StatusPreconditionFailed, "PROJECTPOLICYVIOLATION")
+		expectStatus(t, ts.do(t, http.MethodPut, fmt.Sprintf("/api/v2.0/projects/%d", pid), nil,
+			[]byte(`{"cve_allowlist":{"items":[{"cve_id":"CVE-2024-0001"},{"cve_id":"CVE-2024-0002"}]}}`)), http.StatusOK)
+		expectStatus(t, pull("v1"), http.StatusOK)
+
+		// An unscanned image is refused with Harbor's text.
+		ts.pushDebianImage(t, "sec/app", "v3", "bash 5.2.15-2")
+		if msg := decodeErrors(t, pull("v3"))[0].Message; !strings.HasPrefix(msg, "current image without vulnerability scanning cannot be pulled") {
+			t.Fatalf("unscanned: %q", msg)
+		}
+		setMeta(map[string]string{"prevent_vul": "false"})
+		expectStatus(t, pull("v3"), http.StatusOK)
+
+		// A new database re-matches the stored inventory: v2 becomes vulnerable without a rescan.
+		ts.importVulnDB(t,
+			osvRecord("DEBIAN-CVE-2024-0001", "CVE-2024-0001", "openssl", "3.0.13-1~deb12u1", vecCritical),
+			osvRecord("DEBIAN-CVE-2024-0003", "CVE-2024-0003", "openssl", "3.0.14-1~deb12u1", vecMedium),
+		)
+		deadline := time.Now().Add(time.Minute)
+		for {
+			o := ts.waitScan(t, "sec", "app", "v2")
+			if o.Summary.Total == 1 && o.Severity == "Medium" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("v2 after the new database: %+v", o)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if o := ts.waitScan(t, "sec", "app", "v1"); o.Summary.Total != 2 || o.Summary.Summary["Critical"] != 1 || o.Summary.Summary["Medium"] != 1 {
+			t.Fatalf("v1 after the new database: %+v", o)
+		}
+		_ = clean
+	})
+}
+
+func TestScanOnPushScanAllSBOMAndSecurityHub(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, ts *testServer) {
+		a := projAPI{ts}
+		a.create(t, map[string]any{"project_name": "auto", "metadata": map[string]string{"auto_scan": "true"}})
+		ts.importVulnDB(t, osvRecord("DEBIAN-CVE-2024-0001", "CVE-2024-0001", "openssl", "3.0.13-1~deb12u1", vecCritical))
+		ts.pushDebianImage(t, "auto/app", "v1", "openssl 3.0.11-1~deb12u1")
+		if o := ts.waitScan(t, "auto", "app", "v1"); o.Status != "Success" || o.Summary.Total != 1 {
+			t.Fatalf("scan on push: %+v", o)
+		}
+		// library does not scan on push; scan-all scans it.
+		ts.pushDebianImage(t, "library/other", "v1", "openssl 3.0.11-1~deb12u1", "zlib 1:1.2.13.dfsg-1")
+		resp := ts.do(t, http.MethodPost, "/api/v2.0/system/scanAll/schedule", nil, []byte(`{"schedule":{"type":"Manual"}}`))
+		expectStatus(t, resp, http.StatusCreated)
+		deadline := time.Now().Add(time.Minute)
+		for {
+			var m struct {
+				Total, Completed int
+				Ongoing          bool
+				Metrics          map[string]int
+				Trigger          string
+			}
+			resp := ts.do(t, http.MethodGet, "/api/v2.0/scans/all/metrics", nil, nil)
+			expectStatus(t, resp, http.StatusOK)
+			json.Unmarshal(respBody(t, resp), &m)
+			if !m.Ongoing && m.Total == 2 && m.Completed == 2 {
+				if m.Metrics["Success"] != 2 || m.Trigger != "Manual" {
+					t.Fatalf("scan-all metrics: %+v", m)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("scan-all did not finish: %+v", m)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if o := ts.waitScan(t, "library", "other", "v1"); o.Summary.Total != 1 {
+			t.Fatalf("scanned by scan-all: %+v", o)
+		}
+		// Schedules validate like GC's.
+		expectAPIError(t, ts.do(t, http.MethodPut, "/api/v2.0/system/scanAll/schedule", nil, []byte(`{"schedule":{"type":"Custom","cron":"bad"}}`)), http.StatusBadRequest, "BAD_REQUEST")
+		expectStatus(t, ts.do(t, http.MethodPut, "/api/v2.0/system/scanAll/schedule", nil, []byte(`{"schedule":{"type":"Daily","cron":"0 0 3 * * *"}}`)), http.StatusOK)
+		resp = ts.do(t, http.MethodGet, "/api/v2.0/system/scanAll/schedule", nil, nil)
+		expectStatus(t, resp, http.StatusOK)
+		if !strings.Contains(string(respBody(t, resp)), `"cron":"0 0 3 * * *"`) {
+			t.Fatalf("scan-all schedule: %s", respBody(t, resp))
+		}
+
+		// An SBOM.
+		expectStatus(t, ts.do(t, http.MethodPost, "/api/v2.0/projects/auto/repositories/app/artifacts/v1/scan", nil, []byte(`{"scan_type":"sbom"}`)), http.StatusAccepted)
+		deadline = time.Now().Add(time.Minute)
+		for {
+			resp := ts.do(t, http.MethodGet, "/api/v2.0/projects/auto/repositories/app/artifacts/v1?with_sbom_overview=true", nil, nil)
+			var art struct {
+				SBOMOverview struct {
+					Status string `json:"scan_status"`
+				} `json:"sbom_overview"`
+			}
+			json.Unmarshal(respBody(t, resp), &art)
+			if art.SBOMOverview.Status == "Success" {
+				break
+			}
+			if time.Now().After(deadline) || art.SBOMOverview.Status == "Error" {
+				t.Fatalf("sbom: %s", respBody(t, resp))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		resp = ts.do(t, http.MethodGet, "/api/v2.0/projects/auto/repositories/app/artifacts/v1/additions/sbom", nil, nil)
+		expectStatus(t, resp, http.StatusOK)
+		if body := string(respBody(t, resp)); !strings.Contains(body, `"spdxVersion"`) || !strings.Contains(body, "pkg:deb/debian/openssl") {
+			t.Fatalf("sbom document: %.600s", body)
+		}
+
+		// The security hub.
+		resp = ts.do(t, http.MethodGet, "/api/v2.0/security/summary", nil, nil)
+		expectStatus(t, resp, http.StatusOK)
+		var sum struct {
+			Critical  int `json:"critical_cnt"`
+			Total     int `json:"total_vuls"`
+			Scanned   int `json:"scanned_cnt"`
+			Artifacts int `json:"total_artifact"`
+			CVEs      []struct {
+				ID string `json:"cve_id"`
+			} `json:"dangerous_cves"`
+		}
+		json.Unmarshal(respBody(t, resp), &sum)
+		if sum.Critical != 2 || sum.Total != 2 || sum.Scanned != 2 || sum.Artifacts != 2 || len(sum.CVEs) != 1 || sum.CVEs[0].ID != "CVE-2024-0001" {
+			t.Fatalf("security summary: %s", respBody(t, resp))
+		}
+		resp = ts.do(t, http.MethodGet, "/api/v2.0/security/vul?q=repository_name%3Dlibrary%2Fother&page_size=10", nil, nil)
+		expectStatus(t, resp, http.StatusOK)
+		var vulns []struct {
+			CVE, Repo string
+		}
+		json.Unmarshal(respBody(t, resp), &vulns)
+		if resp.Header.Get("X-Total-Count") != "1" || len(vulns) != 1 {
+			t.Fatalf("security vulnerabilities: %s", respBody(t, resp))
+		}
+		_, user := a.user(t, "secuser")
+		expectStatus(t, ts.do(t, http.MethodGet, "/api/v2.0/security/summary", user, nil), http.StatusForbidden)
+	})
+}

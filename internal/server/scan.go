@@ -1,0 +1,41 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/berthreg/berth/internal/api"
+	"github.com/berthreg/berth/internal/auth"
+	"github.com/berthreg/berth/internal/blob"
+	"github.com/berthreg/berth/internal/config"
+	"github.com/berthreg/berth/internal/jobs"
+	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/scan"
+	"github.com/berthreg/berth/internal/scan/inventory"
+	"github.com/berthreg/berth/internal/scan/vulndb"
+)
+
+// newScanService wires vulnerability scanning: the built-in scanner reading this registry's
+// stores, the offline vulnerability database, and short-lived pull credentials for external
+// scanners (tokens granting scanner-pull, which the pull gate lets through).
+func newScanService(db *meta.DB, blobs blob.Store, q *jobs.Queue, tokens *auth.TokenService, cfg config.Config, log *slog.Logger) *scan.Service {
+	vdb := vulndb.New(db)
+	// Scans unpack what they read under here; each removes its own directory when it ends.
+	scratch := filepath.Join(cfg.DataDir, "tmp")
+	if err := os.MkdirAll(scratch, 0o700); err != nil {
+		log.Warn("scan scratch directory", "dir", scratch, "err", err)
+	}
+	builtin := &scan.Builtin{DB: db, Blobs: blobs, VulnDB: vdb, Version: api.Version(),
+		Limits: inventory.Limits{ScratchDir: scratch},
+		HTTP:   &http.Client{Timeout: 30 * time.Minute}}
+	return &scan.Service{DB: db, Jobs: q, Builtin: builtin, VulnDB: vdb, Scanners: scan.BuiltinOnly{Engine: builtin}, Log: log,
+		RegistryURL: cfg.ExternalURL,
+		PullCredential: func(repo string) (string, error) {
+			tok, _, _, err := tokens.Issue(auth.Principal{Kind: auth.Robot, Name: "scanner"},
+				[]auth.Access{{Type: "repository", Name: repo, Actions: []string{"pull", "scanner-pull"}}})
+			return "Bearer " + tok, err
+		}}
+}
