@@ -42,6 +42,7 @@ type Config struct {
 	DBMaxConns      int           `yaml:"db_max_conns"`
 	GCGracePeriod   time.Duration `yaml:"gc_grace_period"`
 	JobWorkers      int           `yaml:"job_workers"`
+	VulnDBRepo      string        `yaml:"vulndb_repository"`
 }
 
 const (
@@ -97,6 +98,8 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.GCGracePeriod }},
 	{yaml: "job_workers", usage: "background jobs (GC, retention, ...) this process runs at once",
 		field: func(c *Config) any { return &c.JobWorkers }},
+	{yaml: "vulndb_repository", usage: "repository (project/name) whose pushes are OSV vulnerability database bundles to import; empty: none",
+		field: func(c *Config) any { return &c.VulnDBRepo }},
 }
 
 // Default returns the configuration used when nothing is set.

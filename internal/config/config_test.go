@@ -293,7 +293,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown yaml key",
 			yaml: "addr: :5000\nregistry_url: x\n",
-			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers)`,
+			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, vulndb_repository)`,
 		},
 		{
 			name: "yaml duration",

@@ -52,6 +52,9 @@ type Service struct {
 	// PullCredential mints a short-lived credential ("Bearer …") that may pull repo, for an
 	// external scanner; pulls with it skip the vulnerability gate.
 	PullCredential func(repo string) (string, error)
+	// VulnDBRepository, if set, names the repository whose pushes are vulnerability database
+	// bundles to import (an air-gapped site updates by replicating them).
+	VulnDBRepository string
 
 	policies policyCache
 }
@@ -108,6 +111,7 @@ func Register(q *jobs.Queue, s *Service) {
 	jobs.Register(q, &scanWorker{s: s})
 	jobs.Register(q, &rematchWorker{s: s})
 	jobs.Register(q, &scanAllWorker{s: s})
+	jobs.Register(q, &vulndbImportWorker{s: s})
 	q.HandleSchedules(ScanAllSchedule, func(ctx context.Context, tx *meta.Tx, _ string, _ json.RawMessage) error {
 		_, err := s.queueScanAll(ctx, tx, "SCHEDULE")
 		return err
@@ -199,6 +203,10 @@ func (s *Service) Report(ctx context.Context, projectID int64, dgst, scanType st
 // OnPush scans a pushed artifact when its project scans on push (auto_scan) and it is an
 // image or an index; it never fails the push.
 func (s *Service) OnPush(ctx context.Context, project meta.Project, repo string, m meta.Manifest) {
+	if s.isVulnBundleRepo(repo) {
+		s.queueVulnDBImport(context.WithoutCancel(ctx), repo, m)
+		return
+	}
 	md, err := s.policies.get(ctx, s.DB, project.ID)
 	if err != nil {
 		s.Log.Warn("scan on push: project metadata", "project", project.Name, "err", err)

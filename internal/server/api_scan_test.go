@@ -2,6 +2,7 @@ package server
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -372,5 +373,51 @@ func TestScanOnPushScanAllSBOMAndSecurityHub(t *testing.T) {
 		}
 		_, user := a.user(t, "secuser")
 		expectStatus(t, ts.do(t, http.MethodGet, "/api/v2.0/security/summary", user, nil), http.StatusForbidden)
+	})
+}
+
+// TestVulnDBBundlePushedIsImported pushes an OSV bundle (a zip of OSV JSON, as osv.dev serves
+// all.zip) as an OCI artifact into the configured repository: it becomes the database, and
+// stored reports are re-matched against it.
+func TestVulnDBBundlePushedIsImported(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, ts *testServer) {
+		ts.srv.scan.VulnDBRepository = "library/osv"
+		ts.importVulnDB(t, osvRecord("DEBIAN-CVE-2024-0001", "CVE-2024-0001", "openssl", "3.0.13-1~deb12u1", vecCritical))
+		ts.pushDebianImage(t, "library/app", "v1", "openssl 3.0.11-1~deb12u1", "zlib 1:1.2.13.dfsg-1")
+		expectStatus(t, ts.do(t, http.MethodPost, "/api/v2.0/projects/library/repositories/app/artifacts/v1/scan", nil, nil), http.StatusAccepted)
+		if o := ts.waitScan(t, "library", "app", "v1"); o.Summary.Total != 1 {
+			t.Fatalf("before the bundle: %+v", o)
+		}
+		gen, _ := ts.srv.scan.VulnDB.Generation(context.Background())
+
+		var zbuf bytes.Buffer
+		zw := zip.NewWriter(&zbuf)
+		for i, rec := range []string{
+			osvRecord("DEBIAN-CVE-2024-0001", "CVE-2024-0001", "openssl", "3.0.13-1~deb12u1", vecCritical),
+			osvRecord("DEBIAN-CVE-2024-0002", "CVE-2024-0002", "zlib", "1:1.2.13.dfsg-2", vecMedium),
+		} {
+			w, _ := zw.Create(fmt.Sprintf("DEBIAN-%d.json", i))
+			w.Write([]byte(rec))
+		}
+		zw.Close()
+		empty := []byte("{}")
+		bundle := tManifest{SchemaVersion: 2, MediaType: mtOCIManifest, ArtifactType: "application/vnd.osv.bundle",
+			Config: &tDescriptor{MediaType: "application/vnd.oci.empty.v1+json", Digest: ts.pushBlob(t, "library/osv", empty), Size: 2},
+			Layers: []tDescriptor{{MediaType: "application/zip", Digest: ts.pushBlob(t, "library/osv", zbuf.Bytes()), Size: int64(zbuf.Len())}}}
+		ts.pushManifest(t, "library/osv", "latest", mtOCIManifest, mustJSON(t, bundle))
+
+		deadline := time.Now().Add(time.Minute)
+		for {
+			o := ts.waitScan(t, "library", "app", "v1")
+			if o.Summary.Total == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				now, _ := ts.srv.scan.VulnDB.Generation(context.Background())
+				t.Fatalf("after pushing the bundle (generation %d → %d): %+v", gen, now, o)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	})
 }

@@ -81,6 +81,9 @@ var requiredOperations = []string{
 	"GET /retentions/metadatas", "POST /retentions", "GET /retentions/{id}", "PUT /retentions/{id}", "DELETE /retentions/{id}",
 	"GET /retentions/{id}/executions", "POST /retentions/{id}/executions", "PATCH /retentions/{id}/executions/{eid}",
 	"GET /retentions/{id}/executions/{eid}/tasks", "GET /retentions/{id}/executions/{eid}/tasks/{tid}",
+	"GET /scanners", "POST /scanners", "POST /scanners/ping", "GET /scanners/{registration_id}", "PUT /scanners/{registration_id}",
+	"DELETE /scanners/{registration_id}", "PATCH /scanners/{registration_id}", "GET /scanners/{registration_id}/metadata",
+	"GET /projects/{project_name_or_id}/scanner", "PUT /projects/{project_name_or_id}/scanner", "GET /projects/{project_name_or_id}/scanner/candidates",
 }
 
 func TestMain(m *testing.M) {

@@ -51,10 +51,9 @@ import (
 //     members (any role), system administrators, and robots holding any permission in it;
 //   - everyone else: 403 FORBIDDEN on the API, 403 DENIED on /v2/.
 //
-// Rows of §d not in the table, because Berth has no endpoint for them yet: scan and scanner
-// read, start/stop scan and SBOM, CVE export, read and manage webhooks, preheat policies, pick
-// scanner, and "project configuration read" (no endpoint of its own: the project's CVE
-// allowlist comes with project read, which is a row).
+// Rows of §d not in the table, because Berth has no endpoint for them yet: CVE export, read and
+// manage webhooks, preheat policies, and "project configuration read" (no endpoint of its own:
+// the project's CVE allowlist comes with project read, which is a row).
 func TestPermissionMatrix(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, ts *testServer) {
@@ -196,6 +195,10 @@ func pmRows() []*pmRow {
 		{name: "tag-create", roles: pmWriters, perms: []string{"tag:create"}, run: pmTagCreate},
 		{name: "artifact-label-add-remove", roles: pmWriters, perms: []string{"artifact-label:create", "artifact-label:delete"}, run: pmArtifactLabels},
 
+		// §d: start/stop scan and SBOM — maintainers and up; scan read — everyone.
+		{name: "scan-start", roles: pmDeleters, perms: []string{"scan:create", "sbom:create"}, run: pmScanStart},
+		{name: "scan-read", roles: pmAllRoles, public: true, perms: []string{"scan:read"}, run: pmScanRead},
+
 		// §d: tag-retention CRUD/run — developers and up. A project holds one policy, so every
 		// cell has a project of its own.
 		{name: "tag-retention-crud-run", roles: pmWriters, fresh: true,
@@ -235,6 +238,22 @@ func pmRows() []*pmRow {
 		{name: "project-update", roles: pmAdminsOnly, perms: []string{"project:update"}, fresh: true, run: pmProjectUpdate},
 		{name: "project-delete", roles: pmAdminsOnly, perms: []string{"project:delete"}, fresh: true, run: pmProjectDelete},
 		{name: "project-logs", roles: pmAdminsOnly, perms: []string{"log:list"}, run: pmProjectLogs},
+		// Picking the project's scanner (and listing the candidates) changes the project's
+		// choice, so every cell has a project of its own.
+		{name: "scanner-pick", roles: pmAdminsOnly, perms: []string{"scanner:create"}, fresh: true, run: pmScannerPick},
+
+		// §d: scanner read — every role, and anyone on a public project, except that Harbor's
+		// handler wants a signed-in caller (RequireAuthenticated): anonymous callers get 401
+		// even on a public project.
+		{name: "scanner-read", perms: []string{"scanner:read"}, run: pmScannerRead, allow: func(col pmCol) bool {
+			switch col.kind {
+			case pmSysAdmin, pmProjectRobot, pmSystemRobot, pmMember:
+				return true
+			case pmNonMember:
+				return col.public
+			}
+			return false
+		}},
 
 		// §d: project read, quota read — every role; on a public project anyone reads the
 		// project, not its quota. The summary is a project read; its quota part needs
@@ -261,6 +280,7 @@ func pmRows() []*pmRow {
 		{name: "audit-logs", sysPerms: []string{"audit-log:list"}, run: pmAuditLogs,
 			allow: func(col pmCol) bool { return pmSystemAdmins(col) || col.role == meta.RoleProjectAdmin }},
 		{name: "quota-list", sysPerms: []string{"quota:list", "quota:read"}, run: pmQuotaList, allow: pmSystemAdmins},
+		{name: "scanner-registrations", sysPerms: []string{"scanner:list", "scanner:read"}, run: pmScannerRegistrations, allow: pmSystemAdmins},
 	}
 }
 
@@ -757,6 +777,43 @@ func pmArtifactCopy(t *testing.T, c *pmCell) {
 	c.adminStatus(t, http.MethodGet, "/v2/"+dst+"/manifests/"+img.digest, http.StatusOK, http.StatusNotFound)
 }
 
+// pmScanStart asks for a vulnerability scan and an SBOM of a fresh image: a report exists
+// afterwards exactly when the cell may scan.
+func pmScanStart(t *testing.T, c *pmCell) {
+	img := c.fresh(t)
+	art := apiArtifact(img.repo, img.digest)
+	c.api(t, http.MethodPost, art+"/scan", nil, http.StatusAccepted)
+	c.api(t, http.MethodPost, art+"/scan", map[string]string{"scan_type": "sbom"}, http.StatusAccepted)
+	var a struct {
+		ScanOverview map[string]any `json:"scan_overview"`
+		SBOMOverview map[string]any `json:"sbom_overview"`
+	}
+	a, _ = pmDecode[struct {
+		ScanOverview map[string]any `json:"scan_overview"`
+		SBOMOverview map[string]any `json:"sbom_overview"`
+	}](t, c.admin(t, http.MethodGet, art+"?with_scan_overview=true&with_sbom_overview=true", nil))
+	if (len(a.ScanOverview) > 0) != c.allowed || (len(a.SBOMOverview) > 0) != c.allowed {
+		t.Errorf("after the %s scan requests the artifact shows %+v", c.verdict(), a)
+	}
+}
+
+// pmScanRead reads the log of a scan the administrator started.
+func pmScanRead(t *testing.T, c *pmCell) {
+	img := c.shared(t)
+	art := apiArtifact(img.repo, img.digest)
+	expectStatus(t, c.admin(t, http.MethodPost, art+"/scan", nil), http.StatusAccepted)
+	a, _ := pmDecode[struct {
+		ScanOverview map[string]struct {
+			ReportID string `json:"report_id"`
+		} `json:"scan_overview"`
+	}](t, c.admin(t, http.MethodGet, art+"?with_scan_overview=true", nil))
+	for _, o := range a.ScanOverview {
+		c.api(t, http.MethodGet, art+"/scan/"+o.ReportID+"/log", nil, http.StatusOK)
+		return
+	}
+	t.Fatal("no scan report")
+}
+
 func pmTagCreate(t *testing.T, c *pmCell) {
 	img := c.shared(t)
 	tag := "t" + uniqueSuffix()
@@ -1220,4 +1277,41 @@ func pmQuotaList(t *testing.T, c *pmCell) {
 		}
 	}
 	c.api(t, http.MethodGet, apiBase+"/quotas/"+strconv.FormatInt(qs[0].ID, 10), nil, http.StatusOK)
+}
+
+// Rows: the project's scanner and the scanner registrations. The built-in registration is the
+// one every project uses by default.
+
+func pmScannerRead(t *testing.T, c *pmCell) {
+	builtin := c.ts.scBuiltin(t)
+	resp := c.api(t, http.MethodGet, c.apiProject()+"/scanner", nil, http.StatusOK)
+	if c.allowed && resp.StatusCode == http.StatusOK {
+		if s, _ := pmDecode[struct{ UUID string }](t, resp); s.UUID != builtin.UUID {
+			t.Errorf("project scanner %s, want the built-in %s", s.UUID, builtin.UUID)
+		}
+	}
+}
+
+func pmScannerPick(t *testing.T, c *pmCell) {
+	builtin := c.ts.scBuiltin(t)
+	c.api(t, http.MethodGet, c.apiProject()+"/scanner/candidates", nil, http.StatusOK)
+	c.api(t, http.MethodPut, c.apiProject()+"/scanner", map[string]string{"uuid": builtin.UUID}, http.StatusOK)
+	var n int
+	if err := c.ts.srv.db.QueryRowForTest(context.Background(), "SELECT COUNT(*) FROM project_scanners WHERE project_id = $1", c.p.id).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if picked := n == 1; picked != c.allowed {
+		t.Errorf("after the %s PUT the project has picked a scanner: %v", c.verdict(), picked)
+	}
+}
+
+func pmScannerRegistrations(t *testing.T, c *pmCell) {
+	builtin := c.ts.scBuiltin(t)
+	resp := c.api(t, http.MethodGet, apiBase+"/scanners", nil, http.StatusOK)
+	if c.allowed && resp.StatusCode == http.StatusOK {
+		if list, _ := pmDecode[[]struct{ UUID string }](t, resp); !slices.ContainsFunc(list, func(s struct{ UUID string }) bool { return s.UUID == builtin.UUID }) {
+			t.Errorf("GET /scanners lacks the built-in: %+v", list)
+		}
+	}
+	c.api(t, http.MethodGet, apiBase+"/scanners/"+builtin.UUID, nil, http.StatusOK)
 }

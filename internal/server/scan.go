@@ -32,7 +32,7 @@ func newScanService(db *meta.DB, blobs blob.Store, q *jobs.Queue, tokens *auth.T
 		Limits: inventory.Limits{ScratchDir: scratch},
 		HTTP:   &http.Client{Timeout: 30 * time.Minute}}
 	return &scan.Service{DB: db, Jobs: q, Builtin: builtin, VulnDB: vdb, Scanners: scan.BuiltinOnly{Engine: builtin}, Log: log,
-		RegistryURL: cfg.ExternalURL,
+		RegistryURL: cfg.ExternalURL, VulnDBRepository: cfg.VulnDBRepo,
 		PullCredential: func(repo string) (string, error) {
 			tok, _, _, err := tokens.Issue(auth.Principal{Kind: auth.Robot, Name: "scanner"},
 				[]auth.Access{{Type: "repository", Name: repo, Actions: []string{"pull", "scanner-pull"}}})
