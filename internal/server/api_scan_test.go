@@ -421,3 +421,89 @@ func TestVulnDBBundlePushedIsImported(t *testing.T) {
 		}
 	})
 }
+
+// TestScanFaultsAndIndexes: a corrupt layer or a path escape ends that scan in Error with the
+// reason in its log, the server and other scans carry on, the scratch area is left empty, and
+// a retry scans again; an index is scanned through its platform images.
+func TestScanFaultsAndIndexes(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, ts *testServer) {
+		ts.importVulnDB(t, osvRecord("DEBIAN-CVE-2024-0001", "CVE-2024-0001", "openssl", "3.0.13-1~deb12u1", vecCritical))
+		pushWithLayer := func(repo, tag string, layer []byte) string {
+			cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"id":"` + uniqueSuffix() + `"}`)
+			m := tManifest{SchemaVersion: 2, MediaType: mtOCIManifest,
+				Config: &tDescriptor{MediaType: mtOCIConfig, Digest: ts.pushBlob(t, repo, cfg), Size: int64(len(cfg))},
+				Layers: []tDescriptor{{MediaType: "application/vnd.oci.image.layer.v1.tar+gzip", Digest: ts.pushBlob(t, repo, layer), Size: int64(len(layer))}}}
+			return ts.pushManifest(t, repo, tag, mtOCIManifest, mustJSON(t, m))
+		}
+		good := debianLayer(t, "openssl 3.0.11-1~deb12u1")
+		corrupt := append([]byte(nil), good...)
+		corrupt[len(corrupt)/2] ^= 0xff // the gzip checksum no longer holds
+		pushWithLayer("library/faults", "corrupt", corrupt)
+		var escape bytes.Buffer
+		zw := gzip.NewWriter(&escape)
+		tw := tar.NewWriter(zw)
+		tw.WriteHeader(&tar.Header{Name: "../../etc/evil", Mode: 0o644, Size: 4, Typeflag: tar.TypeReg})
+		tw.Write([]byte("evil"))
+		tw.Close()
+		zw.Close()
+		pushWithLayer("library/faults", "escape", escape.Bytes())
+		ts.pushDebianImage(t, "library/faults", "fine", "openssl 3.0.11-1~deb12u1")
+
+		for _, tag := range []string{"corrupt", "escape", "fine"} {
+			expectStatus(t, ts.do(t, http.MethodPost, "/api/v2.0/projects/library/repositories/faults/artifacts/"+tag+"/scan", nil, nil), http.StatusAccepted)
+		}
+		if o := ts.waitScan(t, "library", "faults", "fine"); o.Status != "Success" || o.Summary.Total != 1 {
+			t.Fatalf("a good image next to broken ones: %+v", o)
+		}
+		for tag, want := range map[string]string{"corrupt": "read archive", "escape": "unsafe path"} {
+			o := ts.waitScan(t, "library", "faults", tag)
+			if o.Status != "Error" {
+				t.Fatalf("%s: %+v", tag, o)
+			}
+			log := string(respBody(t, ts.do(t, http.MethodGet, "/api/v2.0/projects/library/repositories/faults/artifacts/"+tag+"/scan/"+o.ReportID+"/log", nil, nil)))
+			if !strings.Contains(log, want) {
+				t.Errorf("%s: the log does not say why (%q):\n%s", tag, want, log)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(ts.DataDir, "..", "etc", "evil")); err == nil {
+			t.Fatal("the escape wrote outside the scratch directory")
+		}
+		// A failed scan can be asked for again.
+		expectStatus(t, ts.do(t, http.MethodPost, "/api/v2.0/projects/library/repositories/faults/artifacts/corrupt/scan", nil, nil), http.StatusAccepted)
+		if o := ts.waitScan(t, "library", "faults", "corrupt"); o.Status != "Error" {
+			t.Fatalf("rescan of a corrupt image: %+v", o)
+		}
+		// Something that is not an image cannot be scanned.
+		empty := []byte("{}")
+		sig := tManifest{SchemaVersion: 2, MediaType: mtOCIManifest, ArtifactType: "application/vnd.example.thing",
+			Config: &tDescriptor{MediaType: "application/vnd.oci.empty.v1+json", Digest: ts.pushBlob(t, "library/faults", empty), Size: 2},
+			Layers: []tDescriptor{{MediaType: "application/octet-stream", Digest: ts.pushBlob(t, "library/faults", []byte("x")), Size: 1}}}
+		ts.pushManifest(t, "library/faults", "thing", mtOCIManifest, mustJSON(t, sig))
+		expectAPIError(t, ts.do(t, http.MethodPost, "/api/v2.0/projects/library/repositories/faults/artifacts/thing/scan", nil, nil), http.StatusBadRequest, "BAD_REQUEST")
+
+		// An index: its platform images are read, the report merges them.
+		amd := ts.pushDebianImage(t, "library/multi", "amd64", "openssl 3.0.11-1~deb12u1")
+		arm := ts.pushDebianImage(t, "library/multi", "arm64", "openssl 3.0.12-1~deb12u1", "bash 5.2.15-2")
+		size := func(d string) int64 {
+			return int64(len(respBody(t, ts.do(t, http.MethodGet, "/v2/library/multi/manifests/"+d, hdr(nil, "Accept", mtOCIManifest), nil))))
+		}
+		idx := tManifest{SchemaVersion: 2, MediaType: mtOCIIndex, Manifests: []tDescriptor{
+			{MediaType: mtOCIManifest, Digest: amd, Size: size(amd), Platform: map[string]string{"os": "linux", "architecture": "amd64"}},
+			{MediaType: mtOCIManifest, Digest: arm, Size: size(arm), Platform: map[string]string{"os": "linux", "architecture": "arm64"}},
+		}}
+		ts.pushManifest(t, "library/multi", "v1", mtOCIIndex, mustJSON(t, idx))
+		expectStatus(t, ts.do(t, http.MethodPost, "/api/v2.0/projects/library/repositories/multi/artifacts/v1/scan", nil, nil), http.StatusAccepted)
+		if o := ts.waitScan(t, "library", "multi", "v1"); o.Status != "Success" || o.Summary.Total != 2 {
+			t.Fatalf("index: %+v", o)
+		}
+		resp := ts.do(t, http.MethodGet, "/api/v2.0/projects/library/repositories/multi/artifacts/v1/additions/vulnerabilities", nil, nil)
+		if body := string(respBody(t, resp)); !strings.Contains(body, amd) || !strings.Contains(body, arm) {
+			t.Fatalf("index report does not name the platform images: %.800s", body)
+		}
+		entries, _ := os.ReadDir(filepath.Join(ts.DataDir, "tmp"))
+		if len(entries) != 0 {
+			t.Fatalf("scratch area not empty: %v", entries)
+		}
+	})
+}
