@@ -58,11 +58,11 @@ CREATE TABLE vulndb_vulns (
 );
 
 -- The packages a vulnerability affects: one row per OSV affected[] entry that names a package.
--- ecosystem is the base ecosystem ("Debian", "Alpine", "Go", "PyPI"), suffix what followed its
--- first ':' (a release: "12", "v3.19", "22.04:LTS"; a Maven repository URL; '' when the entry
--- applies to every release), name the
--- package name normalised as the matcher looks it up (PyPI per PEP 503). ranges is JSON: the
--- entry's SEMVER and ECOSYSTEM ranges and the listed versions the ranges do not already cover.
+-- ecosystem is the base ecosystem ("Debian", "Alpine", "Go", "PyPI"); suffix what followed its
+-- first ':', a release ("12", "v3.19", "22.04:LTS") or for Maven a repository URL, '' when the
+-- entry applies to every release; name the package name normalised as the matcher looks it up
+-- (PyPI per PEP 503). ranges is JSON: the entry's SEMVER and ECOSYSTEM ranges, and the listed
+-- versions those ranges do not already cover. Purges delete a generation's rows by id range.
 CREATE TABLE vulndb_affected (
     id         {{ID}},
     generation BIGINT NOT NULL,

@@ -246,11 +246,7 @@ func (w *writer) parse() {
 	for range min(runtime.GOMAXPROCS(0), len(w.raw)) {
 		wg.Go(func() {
 			for i := range next {
-				if data := w.raw[i].data; len(data) > maxRecordSize {
-					results[i].err = fmt.Errorf("larger than %d MiB", maxRecordSize>>20)
-				} else {
-					results[i].c, results[i].err = parseRecord(data)
-				}
+				results[i].c, results[i].err = parseProtected(w.raw[i].data)
 			}
 		})
 	}
@@ -277,6 +273,20 @@ func (w *writer) parse() {
 		}
 	}
 	w.raw, w.rawSize = w.raw[:0], 0
+}
+
+// parseProtected parses one document; a record that makes a version comparator panic is
+// malformed rather than the end of the import.
+func parseProtected(data []byte) (c converted, err error) {
+	if len(data) > maxRecordSize {
+		return c, fmt.Errorf("larger than %d MiB", maxRecordSize>>20)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("cannot be read: %v", p)
+		}
+	}()
+	return parseRecord(data)
 }
 
 // flush parses the collected documents and writes the valid records.

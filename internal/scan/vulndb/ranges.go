@@ -111,13 +111,9 @@ func (r storedRange) compile(parse parser) compiledRange {
 	return cr
 }
 
-// includes reports whether version v of a package of the (base) ecosystem is affected, and the
-// lowest fixed version above it among the ranges that include it ("" if none). v is in the
-// ecosystem's syntax as OSV writes it (see normalizeVersion).
-func (s storedAffected) includes(ecosystem, v string) (bool, string) {
-	return s.compile(ecosystem).includes(v)
-}
-
+// includes reports whether version v is affected, and the lowest fixed version above it among
+// the ranges that include it ("" if none). v is in the ecosystem's syntax as OSV writes it
+// (see normalizeVersion).
 func (c compiled) includes(v string) (bool, string) {
 	affected := false
 	fixed := ""

@@ -63,7 +63,7 @@ func TestRangeEvaluation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, gotFixed := tt.affected.includes(tt.ecosystem, tt.version)
+			got, gotFixed := tt.affected.compile(tt.ecosystem).includes(tt.version)
 			if got != tt.want || gotFixed != tt.wantFixed {
 				t.Fatalf("includes(%s, %q) = %v, %q; want %v, %q", tt.ecosystem, tt.version, got, gotFixed, tt.want, tt.wantFixed)
 			}
