@@ -112,7 +112,7 @@ func TestExtractFindsInstalledPackages(t *testing.T) {
 			},
 			os: OS{ID: "rhel", VersionID: "9.3", PrettyName: "Red Hat Enterprise Linux 9.3 (Plow)"},
 			want: []want{
-				{"Red Hat", "hello", "", "1:0.0.1-rls", "/var/lib/rpm/Packages"},
+				{"Red Hat:9", "hello", "", "1:0.0.1-rls", "/var/lib/rpm/Packages"},
 			},
 		},
 		{

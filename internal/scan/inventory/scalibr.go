@@ -253,6 +253,11 @@ func ecosystem(p *extractor.Package) string {
 	case *rpmmeta.Metadata:
 		switch m.OSID {
 		case "rhel":
+			// "Red Hat:<major>": OSV files Red Hat records under "Red Hat:<CPE>"
+			// (enterprise_linux:9::appstream), and the matcher picks those of this major.
+			if major, _, _ := strings.Cut(m.OSVersionID, "."); major != "" {
+				return string(osvconstants.EcosystemRedHat) + ":" + major
+			}
 			return string(osvconstants.EcosystemRedHat)
 		case "rocky":
 			major, _, _ := strings.Cut(m.OSVersionID, ".")

@@ -99,6 +99,7 @@ type lookup struct {
 	ecosystem string
 	suffix    string
 	anySuffix bool
+	major     string // Red Hat: the release a package's CPE-suffixed records must name
 }
 
 // candidate is a package to match, with its lookup name and version in OSV's syntax.
@@ -133,6 +134,11 @@ func (d *DB) match(ctx context.Context, gen int64, pkgs []inventory.Package) ([]
 		}
 		name = normalizeName(base, name)
 		l := lookup{ecosystem: base, suffix: suffix, anySuffix: repositorySuffix(base)}
+		if base == "Red Hat" {
+			// Red Hat records carry a CPE after the ':' ("enterprise_linux:9::appstream");
+			// a package says only its major release. Fetch them all, keep that release's.
+			l.anySuffix, l.major = true, suffix
+		}
 		if l.anySuffix {
 			l.suffix = ""
 		}
@@ -164,6 +170,9 @@ func (d *DB) match(ctx context.Context, gen int64, pkgs []inventory.Package) ([]
 			return nil, err
 		}
 		for _, row := range rows {
+			if l.ecosystem == "Red Hat" && l.major != "" && cpeMajor(row.Suffix) != "" && cpeMajor(row.Suffix) != l.major {
+				continue // an advisory for another Red Hat Enterprise Linux release
+			}
 			var s storedAffected
 			if err := json.Unmarshal([]byte(row.Ranges), &s); err != nil {
 				return nil, fmt.Errorf("vulnerability %s: stored ranges: %w", row.VulnID, err)
@@ -239,6 +248,18 @@ func (h *hit) addFixed(ecosystem, fixed string) {
 	case fv != nil && h.fixV != nil && less(fv, h.fixV):
 		h.fixed, h.fixV = fixed, fv
 	}
+}
+
+// cpeMajor returns the major release a Red Hat ecosystem suffix names: "9" for
+// "enterprise_linux:9::appstream" and "rhel_eus:9.2::baseos"; "" if it names none.
+func cpeMajor(suffix string) string {
+	for _, part := range strings.Split(suffix, ":") {
+		if part != "" && part[0] >= '0' && part[0] <= '9' {
+			major, _, _ := strings.Cut(part, ".")
+			return major
+		}
+	}
+	return ""
 }
 
 // repositorySuffix reports whether an ecosystem's ':' suffix names a package repository rather
