@@ -25,6 +25,7 @@ func (h *Handler) routes() *http.ServeMux {
 	h.retentionRoutes(r)
 	h.gcRoutes(r)
 	h.scanRoutes(r)
+	h.scannerRoutes(r)
 	return m
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/scan"
+	"github.com/berthreg/berth/internal/scan/adapter"
 	"github.com/berthreg/berth/internal/scan/inventory"
 	"github.com/berthreg/berth/internal/scan/vulndb"
 )
@@ -21,7 +23,11 @@ import (
 // newScanService wires vulnerability scanning: the built-in scanner reading this registry's
 // stores, the offline vulnerability database, and short-lived pull credentials for external
 // scanners (tokens granting scanner-pull, which the pull gate lets through).
-func newScanService(db *meta.DB, blobs blob.Store, q *jobs.Queue, tokens *auth.TokenService, cfg config.Config, log *slog.Logger) *scan.Service {
+func newScanService(ctx context.Context, db *meta.DB, blobs blob.Store, q *jobs.Queue, tokens *auth.TokenService, cfg config.Config, log *slog.Logger) (*scan.Service, error) {
+	// The built-in scanner is a registration like any other (Harbor's /scanners), fixed id.
+	if _, err := db.EnsureBuiltinScanner(ctx, scan.BuiltinUUID, "Berth", adapter.BuiltinURL); err != nil {
+		return nil, err
+	}
 	vdb := vulndb.New(db)
 	// Scans unpack what they read under here; each removes its own directory when it ends.
 	scratch := filepath.Join(cfg.DataDir, "tmp")
@@ -31,11 +37,13 @@ func newScanService(db *meta.DB, blobs blob.Store, q *jobs.Queue, tokens *auth.T
 	builtin := &scan.Builtin{DB: db, Blobs: blobs, VulnDB: vdb, Version: api.Version(),
 		Limits: inventory.Limits{ScratchDir: scratch},
 		HTTP:   &http.Client{Timeout: 30 * time.Minute}}
-	return &scan.Service{DB: db, Jobs: q, Builtin: builtin, VulnDB: vdb, Scanners: scan.BuiltinOnly{Engine: builtin}, Log: log,
+	return &scan.Service{DB: db, Jobs: q, Builtin: builtin, VulnDB: vdb, Log: log,
+		Scanners: &scan.Registrations{DB: db, Engines: &adapter.Engines{Builtin: builtin,
+			HTTPClient: &http.Client{Timeout: 2 * time.Minute}}},
 		RegistryURL: cfg.ExternalURL, VulnDBRepository: cfg.VulnDBRepo,
 		PullCredential: func(repo string) (string, error) {
 			tok, _, _, err := tokens.Issue(auth.Principal{Kind: auth.Robot, Name: "scanner"},
 				[]auth.Access{{Type: "repository", Name: repo, Actions: []string{"pull", "scanner-pull"}}})
 			return "Bearer " + tok, err
-		}}
+		}}, nil
 }

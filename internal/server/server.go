@@ -29,6 +29,7 @@ import (
 	"github.com/berthreg/berth/internal/registry"
 	"github.com/berthreg/berth/internal/retention"
 	"github.com/berthreg/berth/internal/scan"
+	"github.com/berthreg/berth/internal/scan/adapter"
 )
 
 // TokenService is the token service name clients see in challenges; Harbor's, so that tools
@@ -93,7 +94,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 
 	v2 := &oci.Handler{Reg: s.reg, Authz: authz, Auth: s.auth, Tokens: tokens, ExternalURL: cfg.ExternalURL, Service: TokenService, Log: log}
 	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Resolve: s.resolve, Logger: log}
-	s.scan = newScanService(db, blobs, s.jobs, tokens, cfg, log)
+	if s.scan, err = newScanService(ctx, db, blobs, s.jobs, tokens, cfg, log); err != nil {
+		s.reg.Close()
+		s.audit.Close()
+		db.Close()
+		return nil, err
+	}
 	s.reg.OnPush = s.scan.OnPush
 	v2.Gate = func(ctx context.Context, p meta.Project, m meta.Manifest) error {
 		err := s.scan.Gate(ctx, p, m)
@@ -115,6 +121,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	mux.HandleFunc("/healthz", s.healthz)
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	// The built-in scanner as a Harbor scanner adapter: other registries register <external URL>/scanner.
+	mux.Handle("/scanner/", http.StripPrefix("/scanner", adapter.NewServer(s.scan.Builtin, s.scannerAdapterAuth(authz), log)))
 	if cfg.Pprof {
 		pp := http.NewServeMux()
 		pp.HandleFunc("/debug/pprof/", pprof.Index)
@@ -221,6 +229,22 @@ func (s *Server) resolve(ctx context.Context, name string) (auth.Principal, erro
 		return auth.Principal{Kind: auth.Robot, ID: a.ID, Name: a.Name}, nil
 	}
 	return auth.Principal{Kind: auth.User, ID: a.ID, Name: a.Name, SysAdmin: a.SysAdmin}, nil
+}
+
+// scannerAdapterAuth admits the callers of /scanner: system administrators and system robots
+// allowed to read scanners, with their credential in any form Harbor sends one.
+func (s *Server) scannerAdapterAuth(authz *rbac.Authorizer) func(*http.Request) bool {
+	return adapter.CredentialAuth(func(ctx context.Context, name, secret string) bool {
+		p, err := s.auth.Basic(ctx, name, secret)
+		if err != nil {
+			if !errors.Is(err, auth.ErrBadCredentials) {
+				s.log.Warn("scanner adapter: check credentials", "err", err)
+			}
+			return false
+		}
+		ok, err := authz.CanSystem(ctx, p, rbac.ResScanner, rbac.ActRead)
+		return err == nil && ok
+	})
 }
 
 // adminOnly guards operator endpoints with a system administrator's Basic credentials.
