@@ -203,6 +203,12 @@ func sbomOverview(reports map[string]meta.ScanReport) map[string]any {
 	}
 	o := overview(r)
 	delete(o, "complete_percent")
+	var sum struct {
+		Digest string `json:"sbom_digest"`
+	}
+	if json.Unmarshal([]byte(r.Summary), &sum) == nil && sum.Digest != "" {
+		o["sbom_digest"] = sum.Digest
+	}
 	return o
 }
 

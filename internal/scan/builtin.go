@@ -218,6 +218,12 @@ func (b *Builtin) images(ctx context.Context, src source, dgst string, logf func
 	logf("image %s: %d layers read in %s: %s, %d packages", dgst, len(layers), time.Since(start).Round(time.Millisecond),
 		osName(inv.OS), len(inv.Packages))
 	for _, p := range inv.Problems {
+		// A broken OS package database leaves the image's main inventory unknown: a report
+		// without it would look clean. A broken language manifest (one package.json among
+		// thousands) is only noted.
+		if strings.HasPrefix(p.Extractor, "os/") {
+			return nil, fmt.Errorf("image %s: malformed package database %s (%s): %s", dgst, p.Path, p.Extractor, p.Message)
+		}
 		logf("warning: %s: %s: %s", p.Extractor, p.Path, p.Message)
 	}
 	js, err := json.Marshal(inv)

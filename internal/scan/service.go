@@ -15,6 +15,7 @@ import (
 
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/registry"
 	"github.com/berthreg/berth/internal/scan/report"
 	"github.com/berthreg/berth/internal/scan/vulndb"
 )
@@ -55,6 +56,8 @@ type Service struct {
 	// VulnDBRepository, if set, names the repository whose pushes are vulnerability database
 	// bundles to import (an air-gapped site updates by replicating them).
 	VulnDBRepository string
+	// Registry stores generated SBOMs as accessories of their artifacts.
+	Registry *registry.Service
 
 	policies policyCache
 }

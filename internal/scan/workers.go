@@ -150,6 +150,25 @@ func (s *Service) finish(ctx context.Context, r meta.ScanReport, res report.Resu
 			break
 		}
 		r.Status, r.Report, r.Generation = meta.StatusSuccess, string(body), res.Generation
+		if r.MimeType == report.MimeSBOM {
+			d, err := s.pushSBOMAccessory(ctx, r, body)
+			if err != nil {
+				r.Status, r.StatusText, r.Report = meta.StatusError, err.Error(), ""
+				s.DB.AppendScanLog(ctx, r.ID, fmt.Sprintf("%s storing the SBOM accessory failed: %v\n", time.Now().UTC().Format("2006-01-02T15:04:05Z"), err))
+				break
+			}
+			// The SBOM it replaces goes (Harbor keeps one per artifact).
+			var prev struct {
+				Digest string `json:"sbom_digest"`
+			}
+			if json.Unmarshal([]byte(r.Summary), &prev) == nil && prev.Digest != "" && prev.Digest != d {
+				if err := s.Registry.DeleteManifest(ctx, r.Repository, prev.Digest); err != nil {
+					s.Log.Warn("delete the previous SBOM accessory", "repository", r.Repository, "digest", prev.Digest, "err", err)
+				}
+			}
+			js, _ := json.Marshal(map[string]string{"sbom_digest": d})
+			r.Summary = string(js)
+		}
 		if r.MimeType != report.MimeSBOM {
 			sum, err := Summarize(body)
 			if err != nil {

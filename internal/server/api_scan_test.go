@@ -35,9 +35,15 @@ func debianLayer(t *testing.T, pkgs ...string) []byte {
 		fmt.Fprintf(&status, "Package: %s\nStatus: install ok installed\nPriority: optional\nSection: libs\nInstalled-Size: 100\n"+
 			"Maintainer: Debian <debian@example.org>\nArchitecture: amd64\nSource: %s\nVersion: %s\nDescription: %s\n\n", name, name, version, name)
 	}
+	return debianLayerWithStatus(t, status.String())
+}
+
+// debianLayerWithStatus is a Debian 12 layer whose dpkg database is status, as given.
+func debianLayerWithStatus(t *testing.T, status string) []byte {
+	t.Helper()
 	files := map[string]string{
 		"etc/os-release":       "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nID=debian\n",
-		"var/lib/dpkg/status":  status.String(),
+		"var/lib/dpkg/status":  status,
 		"usr/share/doc/readme": "hello",
 	}
 	var buf bytes.Buffer
@@ -340,6 +346,33 @@ func TestScanOnPushScanAllSBOMAndSecurityHub(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		// …stored as an accessory of the image, once however often it is generated.
+		expectStatus(t, ts.do(t, http.MethodPost, "/api/v2.0/projects/auto/repositories/app/artifacts/v1/scan", nil, []byte(`{"scan_type":"sbom"}`)), http.StatusAccepted)
+		deadline = time.Now().Add(time.Minute)
+		for {
+			resp := ts.do(t, http.MethodGet, "/api/v2.0/projects/auto/repositories/app/artifacts/v1?with_sbom_overview=true&with_accessory=true", nil, nil)
+			var art struct {
+				SBOMOverview struct {
+					Status string `json:"scan_status"`
+					Digest string `json:"sbom_digest"`
+				} `json:"sbom_overview"`
+				Accessories []struct {
+					Type   string `json:"type"`
+					Digest string `json:"digest"`
+				} `json:"accessories"`
+			}
+			json.Unmarshal(respBody(t, resp), &art)
+			if art.SBOMOverview.Status == "Success" && len(art.Accessories) == 1 {
+				if art.Accessories[0].Type != "sbom.harbor" || art.Accessories[0].Digest != art.SBOMOverview.Digest {
+					t.Fatalf("sbom accessory: %s", respBody(t, resp))
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("sbom accessory: %s", respBody(t, resp))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		resp = ts.do(t, http.MethodGet, "/api/v2.0/projects/auto/repositories/app/artifacts/v1/additions/sbom", nil, nil)
 		expectStatus(t, resp, http.StatusOK)
 		if body := string(respBody(t, resp)); !strings.Contains(body, `"spdxVersion"`) || !strings.Contains(body, "pkg:deb/debian/openssl") {
@@ -448,15 +481,17 @@ func TestScanFaultsAndIndexes(t *testing.T) {
 		tw.Close()
 		zw.Close()
 		pushWithLayer("library/faults", "escape", escape.Bytes())
+		pushWithLayer("library/faults", "baddb", debianLayerWithStatus(t,
+			"Package: libssl3\nStatus: install ok installed\nVersion: 3.0.11-1~deb12u2\nthis line has no colon\nDescription: x\n\n"))
 		ts.pushDebianImage(t, "library/faults", "fine", "openssl 3.0.11-1~deb12u1")
 
-		for _, tag := range []string{"corrupt", "escape", "fine"} {
+		for _, tag := range []string{"corrupt", "escape", "baddb", "fine"} {
 			expectStatus(t, ts.do(t, http.MethodPost, "/api/v2.0/projects/library/repositories/faults/artifacts/"+tag+"/scan", nil, nil), http.StatusAccepted)
 		}
 		if o := ts.waitScan(t, "library", "faults", "fine"); o.Status != "Success" || o.Summary.Total != 1 {
 			t.Fatalf("a good image next to broken ones: %+v", o)
 		}
-		for tag, want := range map[string]string{"corrupt": "read archive", "escape": "unsafe path"} {
+		for tag, want := range map[string]string{"corrupt": "read archive", "escape": "unsafe path", "baddb": "malformed package database /var/lib/dpkg/status"} {
 			o := ts.waitScan(t, "library", "faults", tag)
 			if o.Status != "Error" {
 				t.Fatalf("%s: %+v", tag, o)

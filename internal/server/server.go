@@ -94,7 +94,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 
 	v2 := &oci.Handler{Reg: s.reg, Authz: authz, Auth: s.auth, Tokens: tokens, ExternalURL: cfg.ExternalURL, Service: TokenService, Log: log}
 	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Resolve: s.resolve, Logger: log}
-	if s.scan, err = newScanService(ctx, db, blobs, s.jobs, tokens, cfg, log); err != nil {
+	if s.scan, err = newScanService(ctx, s.reg, db, blobs, s.jobs, tokens, cfg, log); err != nil {
 		s.reg.Close()
 		s.audit.Close()
 		db.Close()
