@@ -132,6 +132,24 @@ func (w *scanAllWorker) Work(ctx context.Context, job *jobs.Job[scanAllArgs]) er
 		s.DB.SetExecutionResult(context.WithoutCancel(ctx), id, string(js))
 	}
 	save()
+	// A stop request cancels the scans in flight too, not only the ones to come.
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+			}
+			if req, _ := s.DB.StopRequested(runCtx, id); req {
+				cancel()
+				return
+			}
+		}
+	}()
 	sem := make(chan struct{}, ScanAllConcurrency)
 	var wg sync.WaitGroup
 	lastSave := time.Now()
@@ -139,10 +157,13 @@ func (w *scanAllWorker) Work(ctx context.Context, job *jobs.Job[scanAllArgs]) er
 	var after int64
 walk:
 	for {
-		batch, err := s.DB.ScannableArtifacts(ctx, after, 200)
+		batch, err := s.DB.ScannableArtifacts(runCtx, after, 200)
 		if err != nil {
 			wg.Wait()
 			save()
+			if runCtx.Err() != nil && ctx.Err() == nil {
+				return s.endScanAll(ctx, id, meta.StatusStopped, "")
+			}
 			return s.endScanAll(ctx, id, meta.StatusError, err.Error())
 		}
 		if len(batch) == 0 {
@@ -150,7 +171,7 @@ walk:
 		}
 		for _, a := range batch {
 			after = a.ID
-			if req, _ := s.DB.StopRequested(ctx, id); req || ctx.Err() != nil {
+			if runCtx.Err() != nil {
 				stopped = true
 				break walk
 			}
@@ -159,7 +180,7 @@ walk:
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				status := s.scanOne(ctx, a)
+				status := s.scanOne(runCtx, a)
 				mu.Lock()
 				p.Completed++
 				p.Metrics[status]++
@@ -208,6 +229,9 @@ func (s *Service) scanOne(ctx context.Context, a meta.ArtifactRef) string {
 		return meta.StatusStopped
 	}
 	res, scanErr := s.run(ctx, r)
+	if scanErr != nil && ctx.Err() != nil {
+		scanErr = errStopped // the scan-all was stopped under it
+	}
 	if err := s.finish(ctx, r, res, scanErr); err != nil {
 		return meta.StatusError
 	}

@@ -438,3 +438,79 @@ func TestBuiltinScannerAdapter(t *testing.T) {
 		expectStatus(t, ts.do(t, http.MethodPost, apiBase+"/projects/"+project+"/repositories/app/artifacts/v1/scan", nil, nil), http.StatusAccepted)
 	})
 }
+
+// slowEngine is an adapter's engine whose scans run until they are cancelled.
+type slowEngine struct{ scEngine }
+
+func (slowEngine) Scan(ctx context.Context, _ report.Request) (report.Result, error) {
+	<-ctx.Done()
+	return report.Result{}, ctx.Err()
+}
+
+// TestScanStop stops a scan that an external adapter is still running, and a scan-all.
+func TestScanStop(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, ts *testServer) {
+		srv := adapter.NewServer(slowEngine{scEngine{"Slow"}}, func(*http.Request) bool { return true }, nil)
+		hs := httptest.NewServer(srv)
+		t.Cleanup(func() { hs.Close(); srv.Close() })
+		resp := ts.mrJSON(t, http.MethodPost, apiBase+"/scanners", nil, map[string]any{"name": "slow", "url": hs.URL})
+		expectStatus(t, resp, http.StatusCreated)
+		uuid := strings.TrimPrefix(resp.Header.Get("Location"), apiBase+"/scanners/")
+		project, _ := ts.mrProject(t, "slow", false)
+		expectStatus(t, ts.mrJSON(t, http.MethodPut, apiBase+"/projects/"+project+"/scanner", nil, map[string]string{"uuid": uuid}), http.StatusOK)
+		ts.pushDebianImage(t, project+"/app", "v1", "bash 5.2.15-2")
+		art := apiBase + "/projects/" + project + "/repositories/app/artifacts/v1"
+		expectStatus(t, ts.do(t, http.MethodPost, art+"/scan", nil, nil), http.StatusAccepted)
+		// Wait until it runs, then stop it.
+		deadline := time.Now().Add(time.Minute)
+		for {
+			var a struct {
+				ScanOverview map[string]tOverview `json:"scan_overview"`
+			}
+			json.Unmarshal(respBody(t, ts.do(t, http.MethodGet, art+"?with_scan_overview=true", nil, nil)), &a)
+			if a.ScanOverview[mimeGeneric].Status == "Running" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the scan never ran: %+v", a)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		expectStatus(t, ts.do(t, http.MethodPost, art+"/scan/stop", nil, nil), http.StatusAccepted)
+		if o := ts.waitScan(t, project, "app", "v1"); o.Status != "Stopped" {
+			t.Fatalf("after stop: %+v", o)
+		}
+		expectAPIError(t, ts.do(t, http.MethodPost, art+"/scan/stop", nil, nil), http.StatusBadRequest, "BAD_REQUEST")
+
+		// Scan-all stops too.
+		expectStatus(t, ts.do(t, http.MethodPost, apiBase+"/system/scanAll/schedule", nil, []byte(`{"schedule":{"type":"Manual"}}`)), http.StatusCreated)
+		for {
+			var m struct{ Ongoing bool }
+			json.Unmarshal(respBody(t, ts.do(t, http.MethodGet, apiBase+"/scans/all/metrics", nil, nil)), &m)
+			if m.Ongoing {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("scan-all never started")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		expectStatus(t, ts.do(t, http.MethodPost, apiBase+"/system/scanAll/stop", nil, nil), http.StatusAccepted)
+		deadline = time.Now().Add(time.Minute)
+		for {
+			var m struct {
+				Ongoing bool
+				Metrics map[string]int
+			}
+			json.Unmarshal(respBody(t, ts.do(t, http.MethodGet, apiBase+"/scans/all/metrics", nil, nil)), &m)
+			if !m.Ongoing {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("scan-all did not stop")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
