@@ -1,0 +1,88 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestScanAndPullGate is the scanning walkthrough with the real binary and a real client: the
+// OSV database imported offline with `berth vulndb import`, a Debian image pushed into a
+// project that scans on push and blocks High vulnerabilities, crane refused with Harbor's
+// message, the CVE exempted through the allowlist, crane let through.
+func TestScanAndPullGate(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, db string) {
+		srv := startServer(t, serverOptions{DB: db})
+		c := srv.admin()
+		osv := t.TempDir()
+		rec := `{"schema_version":"1.6.0","id":"DEBIAN-CVE-2024-0101","modified":"2024-01-01T00:00:00Z","aliases":["CVE-2024-0101"],
+			"summary":"openssl flaw","severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:N"}],
+			"affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.13-1~deb12u1"}]}]}]}`
+		if err := os.WriteFile(filepath.Join(osv, "DEBIAN-CVE-2024-0101.json"), []byte(rec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := berth(t, srv.env, "", "vulndb", "import", osv, "--data-dir", srv.DataDir); err != nil {
+			t.Fatalf("berth vulndb import: %v\n%s", err, out)
+		}
+
+		r := c.do(t, http.MethodPost, "/api/v2.0/projects", []byte(`{"project_name":"gated","metadata":{"public":"false","auto_scan":"true","prevent_vul":"true","severity":"high"}}`),
+			"Content-Type", "application/json")
+		if r.Status != http.StatusCreated {
+			t.Fatalf("create project: %s", r)
+		}
+		status := "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u1\nDescription: ssl\n\n"
+		img := newImage(t, "linux/amd64", newLayer(t, tarBytes(t, map[string][]byte{
+			"etc/os-release":      []byte("ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"),
+			"var/lib/dpkg/status": []byte(status),
+		})))
+		mustPushImage(t, c, "gated/app", "v1", img)
+
+		// Scanned on push; the report says why.
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			r := c.do(t, http.MethodGet, "/api/v2.0/projects/gated/repositories/app/artifacts/v1?with_scan_overview=true", nil)
+			var a struct {
+				ScanOverview map[string]struct {
+					Status   string `json:"scan_status"`
+					Severity string `json:"severity"`
+				} `json:"scan_overview"`
+			}
+			json.Unmarshal(r.Body, &a)
+			o := a.ScanOverview["application/vnd.security.vulnerability.report; version=1.1"]
+			if o.Status == "Success" {
+				if o.Severity != "Critical" { // CVSS 9.1
+					t.Fatalf("overview: %s", r)
+				}
+				break
+			}
+			if o.Status == "Error" || time.Now().After(deadline) {
+				t.Fatalf("scan on push: %s", r)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+
+		env := envFor(t)
+		ref := srv.Host + "/gated/app:v1"
+		run(t, "crane", "auth", "login", srv.Host, "-u", srv.User, "-p", srv.Password)
+		res := mustFail(t, runOpts{}, "crane", "pull", "--insecure", "--format=oci", ref, filepath.Join(env.Dir, "refused"))
+		if !strings.Contains(res.String(), "cannot be pulled due to configured policy") || !strings.Contains(res.String(), "CVE-2024-0101") {
+			t.Fatalf("crane pull of a gated image: %s", res)
+		}
+		r = c.do(t, http.MethodPut, "/api/v2.0/system/CVEAllowlist", []byte(`{"items":[{"cve_id":"CVE-2024-0101"}]}`), "Content-Type", "application/json")
+		if r.Status != http.StatusOK {
+			t.Fatalf("allowlist: %s", r)
+		}
+		run(t, "crane", "pull", "--insecure", "--format=oci", ref, filepath.Join(env.Dir, "allowed"))
+		if _, err := os.Stat(filepath.Join(env.Dir, "allowed", "index.json")); err != nil {
+			t.Fatal(fmt.Errorf("crane pull wrote no layout: %w", err))
+		}
+	})
+}
