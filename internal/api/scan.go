@@ -248,6 +248,19 @@ func (h *Handler) sbomAddition(c *call, p meta.Project, m meta.Manifest, notAvai
 	if err := json.Unmarshal([]byte(r.Report), &rep); err != nil {
 		return err
 	}
+	// The stored SBOM is SPDX; CycloneDX is made on request from the stored inventory (no
+	// layer is read again) when the built-in scanner made it.
+	if strings.Contains(c.r.Header.Get("Accept"), report.MediaCDX) && rep.MediaType != report.MediaCDX && r.RegistrationUUID == scan.BuiltinUUID {
+		res, err := h.Scan.Builtin.Scan(c.r.Context(), report.Request{
+			Artifact: report.Artifact{Repository: r.Repository, Digest: r.Digest, MimeType: m.MediaType},
+			Want:     []string{report.MimeSBOM}, SBOMMediaType: report.MediaCDX})
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(res.Reports[report.MimeSBOM], &rep); err != nil {
+			return err
+		}
+	}
 	c.w.Header().Set("Content-Type", rep.MediaType)
 	c.w.WriteHeader(http.StatusOK)
 	return json.NewEncoder(c.w).Encode(rep.SBOM)

@@ -137,13 +137,17 @@ func (tx *Tx) linkBlob(ctx context.Context, projectID int64, repo, digest string
 		return fmt.Errorf("record blob %s: %w", digest, err)
 	}
 	if n, _ := res.RowsAffected(); n > 0 {
-		// A new row. If a collector deleted the previous one, its object may be going or gone
-		// (the caller's object check ran before): refuse rather than name a missing object.
-		var dying int64
-		if err := tx.queryRowW(ctx, "SELECT COUNT(*) FROM gc_blob_deleting WHERE digest = $1", digest).Scan(&dying); err != nil {
+		// A new row. Until a manifest references it, it is garbage once the grace period is
+		// over: queue it — unless a collector deleted the previous row and its object may be
+		// going or gone (tombstone), in which case refuse rather than name a missing object.
+		// One statement does both.
+		q, err := tx.exec(ctx, `INSERT INTO gc_blob_review (digest, due_at) SELECT $1, $2
+			WHERE NOT EXISTS (SELECT 1 FROM gc_blob_deleting WHERE digest = $1)
+			ON CONFLICT (digest) DO UPDATE SET due_at = excluded.due_at`, digest, tx.dueAt())
+		if err != nil {
 			return fmt.Errorf("record blob %s: %w", digest, err)
 		}
-		if dying > 0 {
+		if n, _ := q.RowsAffected(); n == 0 {
 			return ErrBlobCollected
 		}
 		if present != nil {
@@ -151,21 +155,20 @@ func (tx *Tx) linkBlob(ctx context.Context, projectID int64, repo, digest string
 				return fmt.Errorf("%w: %v", ErrBlobCollected, err)
 			}
 		}
-		// Until a manifest references it, it is garbage once the grace period is over.
-		if err := tx.reviewBlobs(ctx, []string{digest}); err != nil {
-			return err
-		}
 	} else {
-		// The row exists: share-lock it so that a collector deleting it now either commits
-		// first (and the upload, whose data was discarded for the stored copy, must be sent
-		// again) or waits until this link is in place.
-		var known int64
-		err := tx.queryRowW(ctx, "SELECT size FROM blobs WHERE digest = $1"+tx.d.lockShared(), digest).Scan(&known)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrBlobCollected
-		}
-		if err != nil {
-			return fmt.Errorf("record blob %s: %w", digest, err)
+		if tx.d.lockShared() != "" {
+			// The row exists: share-lock it so that a collector deleting it now either
+			// commits first (and the upload, whose data was discarded for the stored copy,
+			// must be sent again) or waits until this link is in place. (SQLite's single
+			// writer already excludes the collector for the whole transaction.)
+			var known int64
+			err := tx.queryRowW(ctx, "SELECT size FROM blobs WHERE digest = $1"+tx.d.lockShared(), digest).Scan(&known)
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrBlobCollected
+			}
+			if err != nil {
+				return fmt.Errorf("record blob %s: %w", digest, err)
+			}
 		}
 		// Pushed again while under review: the client is about to use it.
 		if _, err := tx.exec(ctx, "UPDATE gc_blob_review SET due_at = $2 WHERE digest = $1", digest, tx.dueAt()); err != nil {

@@ -311,10 +311,9 @@ func normSeverity(s string) string {
 }
 
 // policyCache keeps projects' metadata (auto_scan, prevent_vul, severity, allowlist reuse)
-// for a second: it is read on every push and every pull of a gated project.
+// for a second: it is read on every push and every manifest pull, so reads take no lock.
 type policyCache struct {
-	mu sync.Mutex
-	m  map[int64]policyEntry
+	m sync.Map // project id → policyEntry
 }
 
 type policyEntry struct {
@@ -323,21 +322,13 @@ type policyEntry struct {
 }
 
 func (c *policyCache) get(ctx context.Context, db *meta.DB, projectID int64) (map[string]string, error) {
-	c.mu.Lock()
-	if e, ok := c.m[projectID]; ok && time.Since(e.at) < time.Second {
-		c.mu.Unlock()
-		return e.md, nil
+	if e, ok := c.m.Load(projectID); ok && time.Since(e.(policyEntry).at) < time.Second {
+		return e.(policyEntry).md, nil
 	}
-	c.mu.Unlock()
 	md, err := db.ProjectMetadata(ctx, projectID)
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) > 10000 {
-		c.m = map[int64]policyEntry{}
-	}
-	c.m[projectID] = policyEntry{md, time.Now()}
-	c.mu.Unlock()
+	c.m.Store(projectID, policyEntry{md, time.Now()})
 	return md, nil
 }

@@ -378,6 +378,12 @@ func TestScanOnPushScanAllSBOMAndSecurityHub(t *testing.T) {
 		if body := string(respBody(t, resp)); !strings.Contains(body, `"spdxVersion"`) || !strings.Contains(body, "pkg:deb/debian/openssl") {
 			t.Fatalf("sbom document: %.600s", body)
 		}
+		resp = ts.do(t, http.MethodGet, "/api/v2.0/projects/auto/repositories/app/artifacts/v1/additions/sbom", hdr(nil, "Accept", "application/vnd.cyclonedx+json"), nil)
+		expectStatus(t, resp, http.StatusOK)
+		if body := string(respBody(t, resp)); resp.Header.Get("Content-Type") != "application/vnd.cyclonedx+json" ||
+			!strings.Contains(body, `"bomFormat"`) || !strings.Contains(body, "pkg:deb/debian/openssl") {
+			t.Fatalf("CycloneDX sbom (%s): %.600s", resp.Header.Get("Content-Type"), body)
+		}
 
 		// The security hub.
 		resp = ts.do(t, http.MethodGet, "/api/v2.0/security/summary", nil, nil)
