@@ -210,10 +210,46 @@ func (h *Handler) putGCSchedule(c *call) error {
 	return ok(c)
 }
 
-// kickGC does what a schedule body asks, as Harbor does for both POST and PUT: Manual runs a
-// collection now (its execution id is returned), None removes the schedule, any other type
-// sets or replaces it.
+// kickGC applies a schedule body to garbage collection.
 func (h *Handler) kickGC(c *call) (int64, error) {
+	params := func(req scheduleReq) (gc.Params, error) {
+		p, err := gc.ParseParams(req.Parameters)
+		if err != nil {
+			return p, badRequest(err.Error())
+		}
+		return p, nil
+	}
+	return h.kickSchedule(c, scheduleActions{
+		validate: func(req scheduleReq) error { _, err := params(req); return err },
+		run: func(req scheduleReq) (int64, error) {
+			p, _ := params(req)
+			id, err := h.GC.Start(c.r.Context(), gc.TriggerManual, p)
+			if err == nil {
+				h.audit(c, 0, "create", "gc", fmt.Sprintf("gc/%d", id))
+			}
+			return id, err
+		},
+		set: func(typ, cron string, req scheduleReq) error {
+			p, _ := params(req)
+			return h.GC.SetSchedule(c.r.Context(), typ, cron, p)
+		},
+		remove: func() error { return h.Jobs.RemoveSchedule(c.r.Context(), gc.ScheduleName) },
+	})
+}
+
+// scheduleActions are what a Harbor schedule body can ask of one kind of recurring work.
+type scheduleActions struct {
+	validate func(req scheduleReq) error                   // the parameters, before anything runs
+	run      func(req scheduleReq) (int64, error)          // Manual: run now, returning the execution id
+	set      func(typ, cron string, req scheduleReq) error // Hourly, Daily, Weekly, Custom
+	remove   func() error                                  // None
+}
+
+// kickSchedule does what a schedule body asks, as Harbor does for both POST and PUT of
+// /system/gc/schedule and /system/scanAll/schedule: Manual runs now (the execution id is
+// returned), None removes the schedule, any other type sets or replaces it ("Schedule" is
+// Custom).
+func (h *Handler) kickSchedule(c *call, a scheduleActions) (int64, error) {
 	var req scheduleReq
 	if err := decode(c.r, &req); err != nil {
 		return 0, err
@@ -221,23 +257,21 @@ func (h *Handler) kickGC(c *call) (int64, error) {
 	if req.Schedule == nil || req.Schedule.Type == "" {
 		return 0, badRequest("schedule.type is required (Hourly, Daily, Weekly, Custom, Manual or None)")
 	}
-	p, err := gc.ParseParams(req.Parameters)
-	if err != nil {
-		return 0, badRequest(err.Error())
+	if a.validate != nil {
+		if err := a.validate(req); err != nil {
+			return 0, err
+		}
 	}
-	ctx := c.r.Context()
 	typ := req.Schedule.Type
 	switch typ {
 	case jobs.TypeManual:
-		id, err := h.GC.Start(ctx, gc.TriggerManual, p)
-		if err == nil {
-			h.audit(c, 0, "create", "gc", fmt.Sprintf("gc/%d", id))
-		}
-		return id, err
+		return a.run(req)
+	case jobs.TypeNone:
+		return 0, a.remove()
 	case "Schedule":
 		typ = jobs.TypeCustom
 	}
-	if err := h.GC.SetSchedule(ctx, typ, req.Schedule.Cron, p); err != nil {
+	if err := a.set(typ, req.Schedule.Cron, req); err != nil {
 		if errors.Is(err, jobs.ErrInvalidSchedule) {
 			return 0, badRequest(err.Error())
 		}

@@ -312,36 +312,21 @@ func (h *Handler) putScanAllSchedule(c *call) error {
 	return ok(c)
 }
 
+// kickScanAll applies a schedule body to scan-all; a Manual run while one is going is 409.
 func (h *Handler) kickScanAll(c *call) (int64, error) {
-	var req scheduleReq
-	if err := decode(c.r, &req); err != nil {
-		return 0, err
-	}
-	if req.Schedule == nil || req.Schedule.Type == "" {
-		return 0, badRequest("schedule.type is required (Hourly, Daily, Weekly, Custom, Manual or None)")
-	}
 	ctx := c.r.Context()
-	typ := req.Schedule.Type
-	switch typ {
-	case jobs.TypeManual:
-		if _, p, found, err := h.Scan.LatestScanAll(ctx, ""); err == nil && found && p.Total > 0 && p.Completed < p.Total {
-			if e, _, _, _ := h.Scan.LatestScanAll(ctx, ""); !e.Finished() {
+	return h.kickSchedule(c, scheduleActions{
+		run: func(scheduleReq) (int64, error) {
+			if e, _, found, err := h.Scan.LatestScanAll(ctx, ""); err == nil && found && !e.Finished() {
 				return 0, conflict("a scan-all is already running")
 			}
-		}
-		return h.Scan.StartScanAll(ctx, "MANUAL")
-	case jobs.TypeNone:
-		return 0, h.Jobs.RemoveSchedule(ctx, scan.ScanAllSchedule)
-	case "Schedule":
-		typ = jobs.TypeCustom
-	}
-	if err := h.Jobs.SetSchedule(ctx, scan.ScanAllSchedule, typ, req.Schedule.Cron, nil); err != nil {
-		if errors.Is(err, jobs.ErrInvalidSchedule) {
-			return 0, badRequest(err.Error())
-		}
-		return 0, err
-	}
-	return 0, nil
+			return h.Scan.StartScanAll(ctx, "MANUAL")
+		},
+		set: func(typ, cron string, _ scheduleReq) error {
+			return h.Jobs.SetSchedule(ctx, scan.ScanAllSchedule, typ, cron, nil)
+		},
+		remove: func() error { return h.Jobs.RemoveSchedule(ctx, scan.ScanAllSchedule) },
+	})
 }
 
 func (h *Handler) stopScanAll(c *call) error {

@@ -159,7 +159,10 @@ func (w *worker) Work(ctx context.Context, job *jobs.Job[runArgs]) error {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopped := watchStop(runCtx, db, id, cancel)
+	stopped := jobs.WatchStop(runCtx, time.Second, func(ctx context.Context) bool {
+		req, err := db.StopRequested(ctx, id)
+		return err == nil && req
+	}, cancel)
 	log := newExecLog(db, id)
 	defer log.close()
 	res, err := w.s.Collector.Run(runCtx, Options{DeleteUntagged: p.DeleteUntagged, DryRun: p.DryRun, Workers: p.Workers, Logf: log.printf})
@@ -186,36 +189,6 @@ func (w *worker) finish(ctx context.Context, id int64, status, text string, res 
 		}
 	}
 	return w.s.DB.SetExecutionStatus(ctx, id, status, text)
-}
-
-// watchStop cancels a run when its execution is asked to stop (from any replica), and reports
-// whether that happened.
-func watchStop(ctx context.Context, db *meta.DB, id int64, cancel context.CancelFunc) func() bool {
-	var mu sync.Mutex
-	stopped := false
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			if req, err := db.StopRequested(ctx, id); err == nil && req {
-				mu.Lock()
-				stopped = true
-				mu.Unlock()
-				cancel()
-				return
-			}
-		}
-	}()
-	return func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return stopped
-	}
 }
 
 // execLog buffers a run's log lines and appends them to the execution every second, so a

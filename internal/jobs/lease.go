@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -44,4 +45,28 @@ func Hold(ctx context.Context, db *meta.DB, id int64) (release func(), err error
 		}
 	}()
 	return func() { cancel(); <-done }, nil
+}
+
+// WatchStop asks stopRequested every interval until ctx ends and, when it answers true,
+// calls cancel: a stop asked for through the API (on any replica) ends the work at its next
+// check of ctx. The returned function reports whether that happened.
+func WatchStop(ctx context.Context, interval time.Duration, stopRequested func(ctx context.Context) bool, cancel context.CancelFunc) func() bool {
+	var stopped atomic.Bool
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if stopRequested(ctx) {
+				stopped.Store(true)
+				cancel()
+				return
+			}
+		}
+	}()
+	return stopped.Load
 }

@@ -135,21 +135,10 @@ func (w *scanAllWorker) Work(ctx context.Context, job *jobs.Job[scanAllArgs]) er
 	// A stop request cancels the scans in flight too, not only the ones to come.
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-t.C:
-			}
-			if req, _ := s.DB.StopRequested(runCtx, id); req {
-				cancel()
-				return
-			}
-		}
-	}()
+	jobs.WatchStop(runCtx, time.Second, func(ctx context.Context) bool {
+		req, err := s.DB.StopRequested(ctx, id)
+		return err == nil && req
+	}, cancel)
 	sem := make(chan struct{}, ScanAllConcurrency)
 	var wg sync.WaitGroup
 	lastSave := time.Now()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -77,30 +76,12 @@ func (s *Service) run(ctx context.Context, r meta.ScanReport) (report.Result, er
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var stopped bool
-	var mu sync.Mutex
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-t.C:
-			}
-			if stop, err := s.DB.ScanStopRequested(runCtx, r.ID); err == nil && stop {
-				mu.Lock()
-				stopped = true
-				mu.Unlock()
-				cancel()
-				return
-			}
-		}
-	}()
+	stopped := jobs.WatchStop(runCtx, time.Second, func(ctx context.Context) bool {
+		stop, err := s.DB.ScanStopRequested(ctx, r.ID)
+		return err == nil && stop
+	}, cancel)
 	res, err := sc.Engine.Scan(runCtx, req)
-	mu.Lock()
-	defer mu.Unlock()
-	if err != nil && stopped {
+	if err != nil && stopped() {
 		return res, errStopped
 	}
 	return res, err
