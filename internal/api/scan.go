@@ -54,16 +54,23 @@ func scanType(c *call) (string, error) {
 	return "", badRequest(fmt.Sprintf("scan_type %q is not vulnerability or sbom", req.ScanType))
 }
 
-func (h *Handler) startScan(c *call) error {
+// scanTarget reads a scan request (its type and artifact) and authorizes act on that type of
+// scan (scan or sbom) in the artifact's project.
+func (h *Handler) scanTarget(c *call, act rbac.Action) (string, meta.Project, meta.RepositoryInfo, meta.Manifest, error) {
 	typ, err := scanType(c)
 	if err != nil {
-		return err
+		return "", meta.Project{}, meta.RepositoryInfo{}, meta.Manifest{}, err
 	}
 	res := rbac.ResScan
 	if typ == scan.TypeSBOM {
 		res = rbac.ResSBOM
 	}
-	p, repo, m, err := h.artifact(c, res, rbac.ActCreate)
+	p, repo, m, err := h.artifact(c, res, act)
+	return typ, p, repo, m, err
+}
+
+func (h *Handler) startScan(c *call) error {
+	typ, p, repo, m, err := h.scanTarget(c, rbac.ActCreate)
 	if err != nil {
 		return err
 	}
@@ -79,15 +86,7 @@ func (h *Handler) startScan(c *call) error {
 }
 
 func (h *Handler) stopScan(c *call) error {
-	typ, err := scanType(c)
-	if err != nil {
-		return err
-	}
-	res := rbac.ResScan
-	if typ == scan.TypeSBOM {
-		res = rbac.ResSBOM
-	}
-	p, repo, m, err := h.artifact(c, res, rbac.ActStop)
+	typ, p, repo, m, err := h.scanTarget(c, rbac.ActStop)
 	if err != nil {
 		return err
 	}
