@@ -15,6 +15,7 @@ import (
 
 	"github.com/berthreg/berth/internal/config"
 	"github.com/berthreg/berth/internal/gc"
+	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
 )
 
@@ -80,6 +81,8 @@ func gcCommand(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	db.SetExecutionStatus(ctx, id, meta.StatusRunning, "")
+	stopHeartbeat := jobs.Heartbeat(db, id)
+	defer stopHeartbeat()
 	var logText []byte
 	logf := func(format string, args ...any) {
 		line := time.Now().UTC().Format("2006-01-02T15:04:05Z ") + fmt.Sprintf(format, args...) + "\n"

@@ -47,6 +47,33 @@ func Hold(ctx context.Context, db *meta.DB, id int64) (release func(), err error
 	return func() { cancel(); <-done }, nil
 }
 
+// Stale reports whether an execution marked Running has shown no sign of life for long: the
+// process running it died (it is shown as failed until a retried job takes it up again).
+func Stale(e meta.Execution) bool {
+	return e.Status == meta.StatusRunning && time.Since(e.UpdatedAt) > staleAfter
+}
+
+// Heartbeat keeps a running execution's sign of life until the returned function is called,
+// for work run outside the queue (berth gc).
+func Heartbeat(db *meta.DB, id int64) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				db.TouchExecution(ctx, id)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
 // WatchStop asks stopRequested every interval until ctx ends and, when it answers true,
 // calls cancel: a stop asked for through the API (on any replica) ends the work at its next
 // check of ctx. The returned function reports whether that happened.
