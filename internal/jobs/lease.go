@@ -29,22 +29,7 @@ func Hold(ctx context.Context, db *meta.DB, id int64) (release func(), err error
 	if e.Status == meta.StatusRunning && time.Since(e.UpdatedAt) < staleAfter {
 		return nil, river.JobSnooze(staleAfter)
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(heartbeat)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				db.TouchExecution(ctx, id)
-			}
-		}
-	}()
-	return func() { cancel(); <-done }, nil
+	return Heartbeat(db, id), nil
 }
 
 // Stale reports whether an execution marked Running has shown no sign of life for long: the
@@ -53,8 +38,8 @@ func Stale(e meta.Execution) bool {
 	return e.Status == meta.StatusRunning && time.Since(e.UpdatedAt) > staleAfter
 }
 
-// Heartbeat keeps a running execution's sign of life until the returned function is called,
-// for work run outside the queue (berth gc).
+// Heartbeat keeps a running execution's sign of life until the returned function is called
+// (Hold does it for queued work; berth gc, which runs outside the queue, calls it itself).
 func Heartbeat(db *meta.DB, id int64) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

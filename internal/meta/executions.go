@@ -83,7 +83,7 @@ func (q q) CreateExecution(ctx context.Context, e Execution) (int64, error) {
 
 // Execution returns one execution; ErrNotFound if there is none.
 func (q q) Execution(ctx context.Context, id int64) (Execution, error) {
-	return scanExecution(q.queryRowW(ctx, "SELECT "+executionColumns+" FROM executions WHERE id = $1", id))
+	return scanExecution(q.queryRow(ctx, "SELECT "+executionColumns+" FROM executions WHERE id = $1", id))
 }
 
 var executionListColumns = map[string]Column{
@@ -217,7 +217,7 @@ func (q q) RequestExecutionStop(ctx context.Context, id int64) (bool, error) {
 // StopRequested reports whether someone asked the execution to stop.
 func (q q) StopRequested(ctx context.Context, id int64) (bool, error) {
 	var b bool
-	err := q.queryRowW(ctx, "SELECT stop_requested FROM executions WHERE id = $1", id).Scan(&b)
+	err := q.queryRow(ctx, "SELECT stop_requested FROM executions WHERE id = $1", id).Scan(&b)
 	return b, notFound(err)
 }
 
@@ -271,7 +271,7 @@ func (q q) CreateTask(ctx context.Context, t Task) (int64, error) {
 
 // Task returns one task; ErrNotFound if there is none.
 func (q q) Task(ctx context.Context, id int64) (Task, error) {
-	return scanTask(q.queryRowW(ctx, "SELECT "+taskColumns+" FROM tasks WHERE id = $1", id))
+	return scanTask(q.queryRow(ctx, "SELECT "+taskColumns+" FROM tasks WHERE id = $1", id))
 }
 
 var taskListColumns = map[string]Column{

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -118,7 +119,15 @@ func (q q) DueManifestReviews(ctx context.Context, t time.Time, includeUntagged 
 	rows, err := q.queryW(ctx, `SELECT repository_id, digest, reason FROM gc_manifest_review WHERE due_at <= $1`+cond+`
 		ORDER BY due_at, repository_id, digest LIMIT $2`, t.UnixMicro(), limit)
 	if err != nil {
-		return nil, fmt.Errorf("due manifests: %w", err)
+		err = fmt.Errorf("due manifests: %w", err)
+	}
+	return scanManifestReviews(rows, err)
+}
+
+// scanManifestReviews reads the rows of a review-queue query.
+func scanManifestReviews(rows *sql.Rows, err error) ([]ManifestReview, error) {
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []ManifestReview
@@ -468,20 +477,7 @@ func (db *DB) allDueManifests(ctx context.Context, t time.Time, includeUntagged 
 	if !includeUntagged {
 		cond = " AND reason <> 'untagged'"
 	}
-	rows, err := db.query(ctx, "SELECT repository_id, digest, reason FROM gc_manifest_review WHERE due_at <= $1"+cond+" ORDER BY due_at", t.UnixMicro())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []ManifestReview
-	for rows.Next() {
-		var r ManifestReview
-		if err := rows.Scan(&r.RepositoryID, &r.Digest, &r.Reason); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return scanManifestReviews(db.query(ctx, "SELECT repository_id, digest, reason FROM gc_manifest_review WHERE due_at <= $1"+cond+" ORDER BY due_at", t.UnixMicro()))
 }
 
 func (db *DB) allDueBlobs(ctx context.Context, t time.Time) ([]string, error) {

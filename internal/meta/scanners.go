@@ -64,12 +64,12 @@ func newUUID() string {
 
 // ScannerRegistrationByUUID returns one registration; ErrNotFound if there is none.
 func (q q) ScannerRegistrationByUUID(ctx context.Context, uuid string) (ScannerRegistration, error) {
-	return scanScannerRegistration(q.queryRowW(ctx, "SELECT "+scannerColumns+" FROM scanner_registrations s WHERE s.uuid = $1", uuid))
+	return scanScannerRegistration(q.queryRow(ctx, "SELECT "+scannerColumns+" FROM scanner_registrations s WHERE s.uuid = $1", uuid))
 }
 
 // DefaultScannerRegistration returns the default registration; ErrNotFound if there is none.
 func (q q) DefaultScannerRegistration(ctx context.Context) (ScannerRegistration, error) {
-	return scanScannerRegistration(q.queryRowW(ctx, "SELECT "+scannerColumns+" FROM scanner_registrations s WHERE s.is_default"))
+	return scanScannerRegistration(q.queryRow(ctx, "SELECT "+scannerColumns+" FROM scanner_registrations s WHERE s.is_default"))
 }
 
 var scannerListColumns = map[string]Column{
@@ -337,7 +337,7 @@ func (q q) SetProjectScanner(ctx context.Context, projectID int64, uuid string) 
 // the default. ErrNotFound when neither exists. The registration may be disabled: callers
 // that scan check Disabled.
 func (q q) ScannerForProject(ctx context.Context, projectID int64) (ScannerRegistration, error) {
-	r, err := scanScannerRegistration(q.queryRowW(ctx, "SELECT "+scannerColumns+` FROM scanner_registrations s
+	r, err := scanScannerRegistration(q.queryRow(ctx, "SELECT "+scannerColumns+` FROM scanner_registrations s
 		JOIN project_scanners ps ON ps.registration_uuid = s.uuid WHERE ps.project_id = $1`, projectID))
 	if errors.Is(err, ErrNotFound) {
 		return q.DefaultScannerRegistration(ctx)

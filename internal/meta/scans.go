@@ -90,7 +90,6 @@ func scanReport(row rowScanner) (ScanReport, error) {
 // and false when a scan of it is already pending or running (nothing changed).
 func (q q) QueueScanReport(ctx context.Context, r ScanReport) (ScanReport, bool, error) {
 	t := now()
-	var cur ScanReport
 	cur, err := scanReport(q.queryRowW(ctx, "SELECT "+scanReportColumns+` FROM scan_reports
 		WHERE digest = $1 AND registration_uuid = $2 AND mime_type = $3`+q.d.lockUpdate(), r.Digest, r.RegistrationUUID, r.MimeType))
 	switch {
@@ -121,7 +120,7 @@ func (q q) QueueScanReport(ctx context.Context, r ScanReport) (ScanReport, bool,
 
 // ScanReportByID returns a report; ErrNotFound if there is none.
 func (q q) ScanReportByID(ctx context.Context, id string) (ScanReport, error) {
-	return scanReport(q.queryRowW(ctx, "SELECT "+scanReportColumns+" FROM scan_reports WHERE id = $1", id))
+	return scanReport(q.queryRow(ctx, "SELECT "+scanReportColumns+" FROM scan_reports WHERE id = $1", id))
 }
 
 // ScanReportOf returns the report of a digest by a scanner in a MIME type; ErrNotFound if
@@ -237,18 +236,14 @@ func (q q) StopScanReport(ctx context.Context, id string) (bool, error) {
 // ScanStopRequested reports whether someone asked the scan to stop.
 func (q q) ScanStopRequested(ctx context.Context, id string) (bool, error) {
 	var b bool
-	err := q.queryRowW(ctx, "SELECT stop_requested FROM scan_reports WHERE id = $1", id).Scan(&b)
+	err := q.queryRow(ctx, "SELECT stop_requested FROM scan_reports WHERE id = $1", id).Scan(&b)
 	return b, notFound(err)
 }
 
-// StaleBuiltinReports returns up to limit successful reports of a scanner matched against a
-// generation older than gen (to re-match), after the given id.
-func (q q) StaleBuiltinReports(ctx context.Context, registration string, gen int64, after string, limit int) ([]ScanReport, error) {
-	rows, err := q.query(ctx, "SELECT "+scanReportHead+` FROM scan_reports
-		WHERE registration_uuid = $1 AND status = 'Success' AND generation < $2 AND id > $3 ORDER BY id LIMIT $4`,
-		registration, gen, after, limit)
+// scanReports reads the rows of a report query.
+func scanReports(rows *sql.Rows, err error) ([]ScanReport, error) {
 	if err != nil {
-		return nil, fmt.Errorf("stale reports: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []ScanReport
@@ -260,6 +255,18 @@ func (q q) StaleBuiltinReports(ctx context.Context, registration string, gen int
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// StaleBuiltinReports returns up to limit successful reports of a scanner matched against a
+// generation older than gen (to re-match), after the given id.
+func (q q) StaleBuiltinReports(ctx context.Context, registration string, gen int64, after string, limit int) ([]ScanReport, error) {
+	rows, err := q.query(ctx, "SELECT "+scanReportHead+` FROM scan_reports
+		WHERE registration_uuid = $1 AND status = 'Success' AND generation < $2 AND id > $3 ORDER BY id LIMIT $4`,
+		registration, gen, after, limit)
+	if err != nil {
+		err = fmt.Errorf("stale reports: %w", err)
+	}
+	return scanReports(rows, err)
 }
 
 // ScanSummaries returns the summaries of every successful report of a scanner in a MIME type
@@ -271,18 +278,9 @@ func (q q) ScanSummaries(ctx context.Context, registration, mime, after string, 
 		AND EXISTS (SELECT 1 FROM manifests m WHERE m.digest = sr.digest) ORDER BY id LIMIT $4`,
 		registration, mime, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("scan summaries: %w", err)
+		err = fmt.Errorf("scan summaries: %w", err)
 	}
-	defer rows.Close()
-	var out []ScanReport
-	for rows.Next() {
-		r, err := scanReport(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return scanReports(rows, err)
 }
 
 // ArtifactRef names a stored manifest for scan-all.
