@@ -169,7 +169,7 @@ func (h *Handler) getGCSchedule(c *call) error {
 	if err := h.authorizeSystem(c, rbac.ResGarbageCollection, rbac.ActRead); err != nil {
 		return err
 	}
-	s, found, err := h.Jobs.GetSchedule(c.r.Context(), gc.ScheduleName)
+	s, found, err := h.GC.Schedule(c.r.Context())
 	if err != nil {
 		return err
 	}
@@ -236,7 +236,7 @@ func (h *Handler) kickGC(c *call) (int64, error) {
 			p, _ := params(req)
 			return h.GC.SetSchedule(c.r.Context(), typ, cron, p)
 		},
-		remove: func() error { return h.Jobs.RemoveSchedule(c.r.Context(), gc.ScheduleName) },
+		remove: func() error { return h.GC.RemoveSchedule(c.r.Context()) },
 	})
 }
 

@@ -243,22 +243,13 @@ func (h *Handler) sbomAddition(c *call, p meta.Project, m meta.Manifest, notAvai
 	if err != nil {
 		return err
 	}
-	var rep report.SBOM
-	if err := json.Unmarshal([]byte(r.Report), &rep); err != nil {
-		return err
+	media := ""
+	if strings.Contains(c.r.Header.Get("Accept"), report.MediaCDX) {
+		media = report.MediaCDX
 	}
-	// The stored SBOM is SPDX; CycloneDX is made on request from the stored inventory (no
-	// layer is read again) when the built-in scanner made it.
-	if strings.Contains(c.r.Header.Get("Accept"), report.MediaCDX) && rep.MediaType != report.MediaCDX && r.RegistrationUUID == scan.BuiltinUUID {
-		res, err := h.Scan.Builtin.Scan(c.r.Context(), report.Request{
-			Artifact: report.Artifact{Repository: r.Repository, Digest: r.Digest, MimeType: m.MediaType},
-			Want:     []string{report.MimeSBOM}, SBOMMediaType: report.MediaCDX})
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal(res.Reports[report.MimeSBOM], &rep); err != nil {
-			return err
-		}
+	rep, err := h.Scan.SBOMDocument(c.r.Context(), r, m, media)
+	if err != nil {
+		return err
 	}
 	c.w.Header().Set("Content-Type", rep.MediaType)
 	c.w.WriteHeader(http.StatusOK)
@@ -271,7 +262,7 @@ func (h *Handler) getScanAllSchedule(c *call) error {
 	if err := h.authorizeSystem(c, rbac.ResScanAll, rbac.ActRead); err != nil {
 		return err
 	}
-	s, found, err := h.Jobs.GetSchedule(c.r.Context(), scan.ScanAllSchedule)
+	s, found, err := h.Scan.ScanAllSchedule(c.r.Context())
 	if err != nil {
 		return err
 	}
@@ -316,15 +307,14 @@ func (h *Handler) kickScanAll(c *call) (int64, error) {
 	ctx := c.r.Context()
 	return h.kickSchedule(c, scheduleActions{
 		run: func(scheduleReq) (int64, error) {
-			if e, _, found, err := h.Scan.LatestScanAll(ctx, ""); err == nil && found && !e.Finished() {
-				return 0, conflict("a scan-all is already running")
+			id, err := h.Scan.StartScanAll(ctx, "MANUAL")
+			if errors.Is(err, scan.ErrScanAllRunning) {
+				return 0, conflict(err.Error())
 			}
-			return h.Scan.StartScanAll(ctx, "MANUAL")
+			return id, err
 		},
-		set: func(typ, cron string, _ scheduleReq) error {
-			return h.Jobs.SetSchedule(ctx, scan.ScanAllSchedule, typ, cron, nil)
-		},
-		remove: func() error { return h.Jobs.RemoveSchedule(ctx, scan.ScanAllSchedule) },
+		set:    func(typ, cron string, _ scheduleReq) error { return h.Scan.SetScanAllSchedule(ctx, typ, cron) },
+		remove: func() error { return h.Scan.RemoveScanAllSchedule(ctx) },
 	})
 }
 

@@ -111,11 +111,18 @@ func (s *Service) queue(ctx context.Context, tx *meta.Tx, trigger string, p Para
 	return id, err
 }
 
-// SetSchedule sets, replaces or (type None) removes the recurring collection.
+// Schedule returns the recurring collection's schedule; ok false when there is none.
+func (s *Service) Schedule(ctx context.Context) (jobs.Schedule, bool, error) {
+	return s.Jobs.GetSchedule(ctx, ScheduleName)
+}
+
+// RemoveSchedule removes the recurring collection.
+func (s *Service) RemoveSchedule(ctx context.Context) error {
+	return s.Jobs.RemoveSchedule(ctx, ScheduleName)
+}
+
+// SetSchedule sets or replaces the recurring collection (types as jobs.NormalizeSchedule).
 func (s *Service) SetSchedule(ctx context.Context, typ, cron string, p Params) error {
-	if typ == jobs.TypeNone {
-		return s.Jobs.RemoveSchedule(ctx, ScheduleName)
-	}
 	params, err := json.Marshal(p)
 	if err != nil {
 		return err

@@ -71,3 +71,27 @@ func (s *Service) pushSBOMAccessory(ctx context.Context, r meta.ScanReport, body
 	}
 	return d, nil
 }
+
+// SBOMDocument returns the SBOM of a successful SBOM report in the media type asked for ("":
+// as stored). The stored SBOM is SPDX; the built-in scanner makes CycloneDX on request from
+// the stored inventory, without reading any layer again.
+func (s *Service) SBOMDocument(ctx context.Context, r meta.ScanReport, m meta.Manifest, media string) (report.SBOM, error) {
+	var rep report.SBOM
+	if err := json.Unmarshal([]byte(r.Report), &rep); err != nil {
+		return rep, fmt.Errorf("sbom report %s: %w", r.ID, err)
+	}
+	if media == "" || media == rep.MediaType || r.RegistrationUUID != BuiltinUUID {
+		return rep, nil
+	}
+	res, err := s.Builtin.Scan(ctx, report.Request{
+		Artifact: report.Artifact{Repository: r.Repository, Digest: r.Digest, MimeType: m.MediaType},
+		Want:     []string{report.MimeSBOM}, SBOMMediaType: media})
+	if err != nil {
+		return rep, err
+	}
+	var out report.SBOM
+	if err := json.Unmarshal(res.Reports[report.MimeSBOM], &out); err != nil {
+		return rep, err
+	}
+	return out, nil
+}

@@ -17,8 +17,8 @@ import (
 
 // ScanAllKind names scan-all runs among executions; ScanAllSchedule is their schedule.
 const (
-	ScanAllKind     = "scan_all"
-	ScanAllSchedule = "scan_all"
+	ScanAllKind         = "scan_all"
+	ScanAllScheduleName = "scan_all"
 )
 
 // ScanAllConcurrency is how many artifacts a scan-all run scans at once.
@@ -37,8 +37,17 @@ type scanAllArgs struct {
 
 func (scanAllArgs) Kind() string { return "scan_all" }
 
-// StartScanAll queues a scan of every artifact now and returns the execution id.
+// ErrScanAllRunning refuses a scan-all while another one is going.
+var ErrScanAllRunning = errors.New("a scan-all is already running")
+
+// StartScanAll queues a scan of every artifact now and returns the execution id;
+// ErrScanAllRunning while one is going.
 func (s *Service) StartScanAll(ctx context.Context, trigger string) (int64, error) {
+	if e, _, found, err := s.LatestScanAll(ctx, ""); err != nil {
+		return 0, err
+	} else if found && !e.Finished() && !jobs.Stale(e) {
+		return 0, ErrScanAllRunning
+	}
 	var id int64
 	err := s.DB.Tx(ctx, func(tx *meta.Tx) error {
 		var err error
@@ -55,6 +64,21 @@ func (s *Service) queueScanAll(ctx context.Context, tx *meta.Tx, trigger string)
 	}
 	_, err = s.Jobs.InsertTx(ctx, tx, scanAllArgs{ExecutionID: id}, nil)
 	return id, err
+}
+
+// ScanAllSchedule returns the recurring scan-all's schedule; ok false when there is none.
+func (s *Service) ScanAllSchedule(ctx context.Context) (jobs.Schedule, bool, error) {
+	return s.Jobs.GetSchedule(ctx, ScanAllScheduleName)
+}
+
+// SetScanAllSchedule sets or replaces the recurring scan-all (types as jobs.NormalizeSchedule).
+func (s *Service) SetScanAllSchedule(ctx context.Context, typ, cron string) error {
+	return s.Jobs.SetSchedule(ctx, ScanAllScheduleName, typ, cron, nil)
+}
+
+// RemoveScanAllSchedule removes the recurring scan-all.
+func (s *Service) RemoveScanAllSchedule(ctx context.Context) error {
+	return s.Jobs.RemoveSchedule(ctx, ScanAllScheduleName)
 }
 
 // StopScanAll stops the running scan-all runs; false if none was going.
@@ -207,7 +231,7 @@ func (s *Service) scanOne(ctx context.Context, a meta.ArtifactRef) string {
 	if err != nil {
 		return meta.StatusError
 	}
-	r, err := s.queueNoJob(ctx, sc, a.Repository, a.Digest)
+	r, err := s.prepare(ctx, sc, a.Repository, a.Digest, TypeVulnerability, false)
 	if err != nil {
 		return meta.StatusError
 	}
@@ -231,17 +255,4 @@ func (s *Service) scanOne(ctx context.Context, a meta.ArtifactRef) string {
 		return meta.StatusError
 	}
 	return meta.StatusSuccess
-}
-
-// queueNoJob prepares a report row for a scan this process runs itself.
-func (s *Service) queueNoJob(ctx context.Context, sc Scanner, repo, dgst string) (meta.ScanReport, error) {
-	info, _ := json.Marshal(s.scannerInfo(ctx, sc))
-	var out meta.ScanReport
-	err := s.DB.Tx(ctx, func(tx *meta.Tx) error {
-		r, _, err := tx.QueueScanReport(ctx, meta.ScanReport{ID: newID(), Digest: dgst, RegistrationUUID: sc.UUID,
-			MimeType: reportMime(TypeVulnerability), Repository: repo, Scanner: string(info)})
-		out = r
-		return err
-	})
-	return out, err
 }

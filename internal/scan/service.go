@@ -115,7 +115,7 @@ func Register(q *jobs.Queue, s *Service) {
 	jobs.Register(q, &rematchWorker{s: s})
 	jobs.Register(q, &scanAllWorker{s: s})
 	jobs.Register(q, &vulndbImportWorker{s: s})
-	q.HandleSchedules(ScanAllSchedule, func(ctx context.Context, tx *meta.Tx, _ string, _ json.RawMessage) error {
+	q.HandleSchedules(ScanAllScheduleName, func(ctx context.Context, tx *meta.Tx, _ string, _ json.RawMessage) error {
 		_, err := s.queueScanAll(ctx, tx, "SCHEDULE")
 		return err
 	})
@@ -140,6 +140,12 @@ func (s *Service) Request(ctx context.Context, project meta.Project, repo string
 }
 
 func (s *Service) queue(ctx context.Context, sc Scanner, repo, dgst, scanType string) (meta.ScanReport, error) {
+	return s.prepare(ctx, sc, repo, dgst, scanType, true)
+}
+
+// prepare creates (or resets to Pending) the report row of a scan and, with withJob, queues
+// the job that runs it in the same transaction; scan-all runs its scans itself.
+func (s *Service) prepare(ctx context.Context, sc Scanner, repo, dgst, scanType string, withJob bool) (meta.ScanReport, error) {
 	info, _ := json.Marshal(s.scannerInfo(ctx, sc))
 	var out meta.ScanReport
 	err := s.DB.Tx(ctx, func(tx *meta.Tx) error {
@@ -149,7 +155,7 @@ func (s *Service) queue(ctx context.Context, sc Scanner, repo, dgst, scanType st
 			return err
 		}
 		out = r
-		if !queued {
+		if !queued || !withJob {
 			return nil
 		}
 		_, err = s.Jobs.InsertTx(ctx, tx, scanArgs{ReportID: r.ID}, nil)
