@@ -189,25 +189,36 @@ func (h *Handler) getGCSchedule(c *call) error {
 }
 
 func (h *Handler) postGCSchedule(c *call) error {
-	if err := h.authorizeSystem(c, rbac.ResGarbageCollection, rbac.ActCreate); err != nil {
+	return h.postSchedule(c, rbac.ResGarbageCollection, h.kickGC, func(id int64) string { return fmt.Sprintf("%s/system/gc/%d", base, id) })
+}
+
+func (h *Handler) putGCSchedule(c *call) error {
+	return h.putSchedule(c, rbac.ResGarbageCollection, h.kickGC)
+}
+
+// postSchedule answers POST …/schedule for a kind of recurring work: 201, with the Location
+// of the run when the body started one.
+func (h *Handler) postSchedule(c *call, res rbac.Resource, kick func(*call) (int64, error), location func(id int64) string) error {
+	if err := h.authorizeSystem(c, res, rbac.ActCreate); err != nil {
 		return err
 	}
-	id, err := h.kickGC(c)
+	id, err := kick(c)
 	if err != nil {
 		return err
 	}
 	if id > 0 {
-		return created(c, fmt.Sprintf("%s/system/gc/%d", base, id))
+		return created(c, location(id))
 	}
 	c.w.WriteHeader(http.StatusCreated)
 	return nil
 }
 
-func (h *Handler) putGCSchedule(c *call) error {
-	if err := h.authorizeSystem(c, rbac.ResGarbageCollection, rbac.ActUpdate); err != nil {
+// putSchedule answers PUT …/schedule: the same, 200.
+func (h *Handler) putSchedule(c *call, res rbac.Resource, kick func(*call) (int64, error)) error {
+	if err := h.authorizeSystem(c, res, rbac.ActUpdate); err != nil {
 		return err
 	}
-	if _, err := h.kickGC(c); err != nil {
+	if _, err := kick(c); err != nil {
 		return err
 	}
 	return ok(c)

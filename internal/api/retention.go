@@ -189,7 +189,7 @@ func (h *Handler) deleteRetention(c *call) error {
 		return err
 	}
 	ctx := c.r.Context()
-	if err := h.Jobs.RemoveSchedule(ctx, retention.ScheduleName(pol.ID)); err != nil {
+	if err := retention.DropSchedule(ctx, h.Jobs, pol.ID); err != nil {
 		return err
 	}
 	if err := h.DB.DeleteRetentionPolicy(ctx, pol.ID); errors.Is(err, meta.ErrNotFound) {

@@ -278,28 +278,11 @@ func (h *Handler) getScanAllSchedule(c *call) error {
 }
 
 func (h *Handler) postScanAllSchedule(c *call) error {
-	if err := h.authorizeSystem(c, rbac.ResScanAll, rbac.ActCreate); err != nil {
-		return err
-	}
-	id, err := h.kickScanAll(c)
-	if err != nil {
-		return err
-	}
-	if id > 0 {
-		return created(c, fmt.Sprintf("%s/scans/all/metrics", base))
-	}
-	c.w.WriteHeader(http.StatusCreated)
-	return nil
+	return h.postSchedule(c, rbac.ResScanAll, h.kickScanAll, func(int64) string { return base + "/scans/all/metrics" })
 }
 
 func (h *Handler) putScanAllSchedule(c *call) error {
-	if err := h.authorizeSystem(c, rbac.ResScanAll, rbac.ActUpdate); err != nil {
-		return err
-	}
-	if _, err := h.kickScanAll(c); err != nil {
-		return err
-	}
-	return ok(c)
+	return h.putSchedule(c, rbac.ResScanAll, h.kickScanAll)
 }
 
 // kickScanAll applies a schedule body to scan-all; a Manual run while one is going is 409.

@@ -77,7 +77,12 @@ func ApplySchedule(ctx context.Context, q *jobs.Queue, p Policy) error {
 		}
 		return q.SetSchedule(ctx, ScheduleName(p.ID), jobs.TypeCustom, cron, params)
 	}
-	return q.RemoveSchedule(ctx, ScheduleName(p.ID))
+	return DropSchedule(ctx, q, p.ID)
+}
+
+// DropSchedule removes a policy's schedule (the policy is going).
+func DropSchedule(ctx context.Context, q *jobs.Queue, policyID int64) error {
+	return q.RemoveSchedule(ctx, ScheduleName(policyID))
 }
 
 type scheduleParams struct {
