@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -545,6 +546,88 @@ func TestScanFaultsAndIndexes(t *testing.T) {
 		entries, _ := os.ReadDir(filepath.Join(ts.DataDir, "tmp"))
 		if len(entries) != 0 {
 			t.Fatalf("scratch area not empty: %v", entries)
+		}
+	})
+}
+
+// TestScanRealGoVulnDB scans with real advisories: the Go vulnerability database as the module
+// proxy serves it (thousands of GO-*.json OSV files), and a Go program built against
+// golang.org/x/text v0.3.7 pushed as an image through /v2/. GO-2022-1059 (CVE-2022-32149,
+// fixed in 0.3.8) is found; GO-2021-0113 (fixed in 0.3.7) is not. No counts are asserted: they
+// change with the toolchain and the database.
+func TestScanRealGoVulnDB(t *testing.T) {
+	t.Parallel()
+	env := append(os.Environ(), "GOFLAGS=-mod=mod", "GONOSUMDB=*", "GOSUMDB=off", "CGO_ENABLED=0")
+	goCmd := func(dir string, args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command("go", args...)
+		cmd.Dir, cmd.Env = dir, env
+		out, err := cmd.Output()
+		if err != nil {
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, stderr)
+		}
+		return out
+	}
+	var dl struct{ Dir string }
+	if err := json.Unmarshal(goCmd(t.TempDir(), "mod", "download", "-json", "golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018"), &dl); err != nil || dl.Dir == "" {
+		t.Fatalf("go mod download golang.org/x/vulndb: %v", err)
+	}
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module example.com/textuser\n\ngo 1.22\n\nrequire golang.org/x/text v0.3.7\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "main.go"), []byte("package main\n\nimport (\n\t\"fmt\"\n\n\t\"golang.org/x/text/language\"\n)\n\nfunc main() { fmt.Println(language.Make(\"en-US\")) }\n"), 0o644)
+	goCmd(src, "build", "-o", "textuser", ".")
+	bin, err := os.ReadFile(filepath.Join(src, "textuser"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var layer bytes.Buffer
+	zw := gzip.NewWriter(&layer)
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: "usr/local/bin/textuser", Mode: 0o755, Size: int64(len(bin)), Typeflag: tar.TypeReg})
+	tw.Write(bin)
+	tw.Close()
+	zw.Close()
+
+	forEachDialect(t, func(t *testing.T, ts *testServer) {
+		if _, err := ts.srv.scan.VulnDB.Import(context.Background(), []string{filepath.Join(dl.Dir, "data", "osv")}, vulndb.ImportOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
+		m := tManifest{SchemaVersion: 2, MediaType: mtOCIManifest,
+			Config: &tDescriptor{MediaType: mtOCIConfig, Digest: ts.pushBlob(t, "library/gotext", cfg), Size: int64(len(cfg))},
+			Layers: []tDescriptor{{MediaType: "application/vnd.oci.image.layer.v1.tar+gzip", Digest: ts.pushBlob(t, "library/gotext", layer.Bytes()), Size: int64(layer.Len())}}}
+		ts.pushManifest(t, "library/gotext", "v1", mtOCIManifest, mustJSON(t, m))
+		expectStatus(t, ts.do(t, http.MethodPost, "/api/v2.0/projects/library/repositories/gotext/artifacts/v1/scan", nil, nil), http.StatusAccepted)
+		if o := ts.waitScan(t, "library", "gotext", "v1"); o.Status != "Success" {
+			t.Fatalf("scan: %+v", o)
+		}
+		resp := ts.do(t, http.MethodGet, "/api/v2.0/projects/library/repositories/gotext/artifacts/v1/additions/vulnerabilities", nil, nil)
+		var reports map[string]struct {
+			Vulnerabilities []struct {
+				ID               string         `json:"id"`
+				Package          string         `json:"package"`
+				Version          string         `json:"version"`
+				FixVersion       string         `json:"fix_version"`
+				VendorAttributes map[string]any `json:"vendor_attributes"`
+			} `json:"vulnerabilities"`
+		}
+		if err := json.Unmarshal(respBody(t, resp), &reports); err != nil {
+			t.Fatal(err)
+		}
+		osvIDs := map[string]bool{}
+		for _, v := range reports[mimeGeneric].Vulnerabilities {
+			id, _ := v.VendorAttributes["osv_id"].(string)
+			osvIDs[id] = true
+			if id == "GO-2022-1059" && (v.ID != "CVE-2022-32149" || v.Package != "golang.org/x/text" || v.Version != "0.3.7" || v.FixVersion != "0.3.8") {
+				t.Errorf("GO-2022-1059 reported as %+v", v)
+			}
+		}
+		if !osvIDs["GO-2022-1059"] || osvIDs["GO-2021-0113"] {
+			t.Fatalf("want GO-2022-1059 and not GO-2021-0113; found %v", osvIDs)
 		}
 	})
 }
