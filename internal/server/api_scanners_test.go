@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -513,4 +514,62 @@ func TestScanStop(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	})
+}
+
+// TestAnotherBerthAsExternalScanner: one Berth registers another Berth's adapter endpoint as
+// its external scanner; the report it gets equals the one its own built-in scanner makes.
+func TestAnotherBerthAsExternalScanner(t *testing.T) {
+	t.Parallel()
+	for _, d := range []string{"sqlite", "postgres"} {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			registry, scanner := newTestServer(t, d), newTestServer(t, d)
+			records := []string{osvRecord("DEBIAN-CVE-2024-0001", "CVE-2024-0001", "openssl", "3.0.13-1~deb12u1", vecCritical),
+				osvRecord("DEBIAN-CVE-2024-0002", "CVE-2024-0002", "zlib", "1:1.2.13.dfsg-2", vecMedium)}
+			registry.importVulnDB(t, records...)
+			scanner.importVulnDB(t, records...)
+			registry.pushDebianImage(t, "library/app", "v1", "openssl 3.0.11-1~deb12u1", "zlib 1:1.2.13.dfsg-1", "bash 5.2.15-2")
+
+			// The built-in scanner's report first.
+			art := apiBase + "/projects/library/repositories/app/artifacts/v1"
+			expectStatus(t, registry.do(t, http.MethodPost, art+"/scan", nil, nil), http.StatusAccepted)
+			own := registry.waitScan(t, "library", "app", "v1")
+			ownReport := respBody(t, registry.do(t, http.MethodGet, art+"/additions/vulnerabilities", nil, nil))
+
+			// Then through the other Berth, registered as Harbor registers an adapter.
+			resp := registry.mrJSON(t, http.MethodPost, apiBase+"/scanners", nil, map[string]any{"name": "other berth",
+				"url": scanner.URL + "/scanner", "auth": "Basic", "access_credential": adminUser + ":" + adminPassword})
+			expectStatus(t, resp, http.StatusCreated)
+			uuid := strings.TrimPrefix(resp.Header.Get("Location"), apiBase+"/scanners/")
+			expectStatus(t, registry.mrJSON(t, http.MethodPut, apiBase+"/projects/library/scanner", nil, map[string]string{"uuid": uuid}), http.StatusOK)
+			time.Sleep(1100 * time.Millisecond) // the cached scanner choice
+			expectStatus(t, registry.do(t, http.MethodPost, art+"/scan", nil, nil), http.StatusAccepted)
+			other := registry.waitScan(t, "library", "app", "v1")
+			if other.Status != "Success" || other.ReportID == own.ReportID || other.Summary.Total != own.Summary.Total ||
+				other.Severity != own.Severity || other.Summary.Summary["Critical"] != own.Summary.Summary["Critical"] {
+				t.Fatalf("report through the other Berth %+v, own %+v", other, own)
+			}
+			type vuln struct{ ID, Package, Version, Severity, FixVersion string }
+			vulns := func(body []byte) []vuln {
+				var reports map[string]struct {
+					Vulnerabilities []struct {
+						ID, Package, Version, Severity string
+						FixVersion                     string `json:"fix_version"`
+					} `json:"vulnerabilities"`
+				}
+				if err := json.Unmarshal(body, &reports); err != nil {
+					t.Fatal(err)
+				}
+				var out []vuln
+				for _, v := range reports[mimeGeneric].Vulnerabilities {
+					out = append(out, vuln{v.ID, v.Package, v.Version, v.Severity, v.FixVersion})
+				}
+				return out
+			}
+			got, want := vulns(respBody(t, registry.do(t, http.MethodGet, art+"/additions/vulnerabilities", nil, nil))), vulns(ownReport)
+			if fmt.Sprint(got) != fmt.Sprint(want) || len(want) != 2 {
+				t.Fatalf("vulnerabilities through the other Berth %v, own %v", got, want)
+			}
+		})
+	}
 }
