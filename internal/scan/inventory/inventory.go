@@ -26,8 +26,9 @@ type Package struct {
 	// module path ("stdlib" for the Go toolchain), an npm name, a PyPI name as written,
 	// "group:artifact" for Maven.
 	Name string `json:"name"`
-	// SourceName is the package vulnerabilities are filed under when that differs from Name:
-	// the Debian/Ubuntu source package, the Alpine origin, the RPM source name. It is empty
+	// SourceName is the package it was built from when that differs from Name: the
+	// Debian/Ubuntu source package, the Alpine origin (which their advisories name), the RPM
+	// source name (shown only: the RPM family's advisories name binary packages). It is empty
 	// when the source package has the binary package's name.
 	SourceName string `json:"source_name,omitempty"`
 	// Version as the ecosystem writes it; RPM versions of the Red Hat family carry the epoch

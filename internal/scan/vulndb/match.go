@@ -65,9 +65,10 @@ func (d *DB) Match(ctx context.Context, pkgs []inventory.Package) ([]Finding, er
 // entry with a release ("Debian:12", "Alpine:v3.19", "Ubuntu:22.04:LTS") applies to packages
 // of that release only, one without ("Debian", "Go", "npm") to every release. Maven,
 // Packagist and VSCode entries may name a repository after the ':' instead of a release; they
-// apply whatever the repository. The name is the package's SourceName when it has one (Debian
-// and Ubuntu source packages, Alpine origins, source RPMs, as OSV files them), else its Name,
-// normalised as normalizeName says; the Go toolchain is "stdlib".
+// apply whatever the repository. The name is the package's SourceName in the ecosystems whose
+// advisories name source packages (Debian and Ubuntu source packages, Alpine origins), else its
+// Name — the RPM family's advisories list binary packages — normalised as normalizeName says;
+// the Go toolchain is "stdlib".
 func (d *DB) MatchSet(ctx context.Context, pkgs []inventory.Package) (FindingSet, error) {
 	// A generation read while an import switches and purges could lose rows half-way: match,
 	// then check the generation is still current (its rows are deleted only after the switch),
@@ -129,7 +130,7 @@ func (d *DB) match(ctx context.Context, gen int64, pkgs []inventory.Package) ([]
 		seen[key] = true
 		base, suffix, _ := strings.Cut(p.Ecosystem, ":")
 		name := p.Name
-		if p.SourceName != "" {
+		if p.SourceName != "" && bySourceName(base) {
 			name = p.SourceName
 		}
 		name = normalizeName(base, name)
@@ -248,6 +249,16 @@ func (h *hit) addFixed(ecosystem, fixed string) {
 	case fv != nil && h.fixV != nil && less(fv, h.fixV):
 		h.fixed, h.fixV = fixed, fv
 	}
+}
+
+// bySourceName reports whether an ecosystem's advisories name source packages rather than the
+// binary packages installed.
+func bySourceName(ecosystem string) bool {
+	switch ecosystem {
+	case "Debian", "Ubuntu", "Alpine":
+		return true
+	}
+	return false
 }
 
 // cpeMajor returns the major release a Red Hat ecosystem suffix names: "9" for
