@@ -86,6 +86,20 @@ type UploadWriter interface {
 	Close() error
 }
 
+// BlobWriter writes a new blob straight to where it is stored, for content sent whole (a
+// monolithic upload): no upload area, no copy. The bytes become the blob only at Commit, which
+// the caller calls after verifying them against the digest; Abort, or a crash before Commit,
+// leaves nothing visible.
+type BlobWriter interface {
+	io.Writer
+	// Commit makes the bytes written so far the blob, atomically and durably. A blob that
+	// already exists with the same size is kept and the new copy discarded; one of another
+	// size is corrupt and replaced.
+	Commit() error
+	// Abort discards the bytes. It does nothing after Commit.
+	Abort() error
+}
+
 // Store is a blob storage driver. All methods are safe for concurrent use,
 // except that a single upload id must not be written by two callers at once;
 // the registry serialises work on one upload through its metadata.
@@ -97,6 +111,9 @@ type Store interface {
 	// Put stores a blob whose bytes the caller has already verified
 	// against d, atomically and durably. It is idempotent.
 	Put(ctx context.Context, d digest.Digest, data []byte) error
+	// Create starts writing blob d directly (see BlobWriter); the caller verifies the bytes
+	// against d before it commits them.
+	Create(ctx context.Context, d digest.Digest) (BlobWriter, error)
 	// Delete removes a committed blob (ErrNotFound if absent).
 	Delete(ctx context.Context, d digest.Digest) error
 	// Walk calls fn for every committed blob, in no particular order, and

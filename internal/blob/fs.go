@@ -6,7 +6,10 @@
 //
 // Temp files and upload data live on the same filesystem as blobs, so a
 // rename into blobs/ is atomic: a blob path either holds complete content or
-// does not exist. Temp names start with a dot, which no upload id can, so
+// does not exist. Blobs sent whole (Create) are written to an unnamed file
+// (O_TMPFILE) and linked into place once verified and synced, which needs no
+// temp name at all; where the kernel or filesystem cannot do that, they go
+// through a temp file like Put's. Temp names start with a dot, which no upload id can, so
 // they never collide with or show up as uploads. Every path is built from a
 // validated digest or upload id only.
 
@@ -22,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -42,6 +46,11 @@ type FS struct {
 	root    string
 	blobs   string
 	uploads string
+	// tmpfile says Create can use unnamed files (probed by NewFS).
+	tmpfile bool
+	// durable holds the prefix directories whose own entry is known to be synced, so a
+	// commit into one syncs only that directory, not its parent as well.
+	durable sync.Map
 }
 
 var _ Store = (*FS)(nil)
@@ -67,7 +76,22 @@ func NewFS(dir string) (*FS, error) {
 	if err := f.removeStaleTemps(time.Now().Add(-staleTemp)); err != nil {
 		return nil, fmt.Errorf("blob root: %w", err)
 	}
+	f.tmpfile = f.probeTmpfile()
 	return f, nil
+}
+
+// probeTmpfile reports whether unnamed files can be created and linked here.
+func (f *FS) probeTmpfile() bool {
+	file, err := openTmpfile(filepath.Join(f.blobs, "sha256"))
+	if err != nil {
+		return false
+	}
+	defer file.Close()
+	name := filepath.Join(f.uploads, tempPrefix+"probe-"+rand.Text())
+	if err := linkTmpfile(file, name); err != nil {
+		return false
+	}
+	return os.Remove(name) == nil
 }
 
 func (f *FS) removeStaleTemps(before time.Time) error {
@@ -199,19 +223,145 @@ func (f *FS) createTemp() (*os.File, error) {
 // has the same content, and open readers keep the old inode.
 func (f *FS) install(src string, d digest.Digest) error {
 	dst := f.blobPath(d)
-	dir := filepath.Dir(dst)
-	if err := os.Mkdir(dir, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	// Sync the parent even when someone else created dir: they may not have
-	// synced it yet, and our blob must not vanish with their directory.
-	if err := syncDir(filepath.Dir(dir)); err != nil {
+	dir, err := f.prefixDir(dst)
+	if err != nil {
 		return err
 	}
 	if err := os.Rename(src, dst); err != nil {
 		return err
 	}
 	return syncDir(dir)
+}
+
+// prefixDir returns the directory of blob path dst, created and with its entry synced.
+func (f *FS) prefixDir(dst string) (string, error) {
+	dir := filepath.Dir(dst)
+	if _, ok := f.durable.Load(dir); ok {
+		return dir, nil
+	}
+	if err := os.Mkdir(dir, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", err
+	}
+	// Sync the parent even when someone else created dir: they may not have
+	// synced it yet, and our blob must not vanish with their directory.
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return "", err
+	}
+	f.durable.Store(dir, struct{}{})
+	return dir, nil
+}
+
+// Create implements Store.
+func (f *FS) Create(ctx context.Context, d digest.Digest) (BlobWriter, error) {
+	if err := checkDigest(ctx, d); err != nil {
+		return nil, fmt.Errorf("create blob: %w", err)
+	}
+	w := &fsBlobWriter{f: f, d: d}
+	var err error
+	if f.tmpfile {
+		alg, _, _ := strings.Cut(string(d), ":")
+		w.file, err = openTmpfile(filepath.Join(f.blobs, alg))
+	} else {
+		w.file, err = f.createTemp()
+		w.named = true
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create blob %s: %w", d, err)
+	}
+	return w, nil
+}
+
+// fsBlobWriter is a blob being written by Create: an unnamed file, or a named temp file in
+// uploads/ where unnamed files are not available.
+type fsBlobWriter struct {
+	f     *FS
+	d     digest.Digest
+	file  *os.File
+	named bool
+	n     int64
+	done  bool
+}
+
+func (w *fsBlobWriter) Write(p []byte) (int, error) {
+	n, err := w.file.Write(p)
+	w.n += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("write blob %s: %w", w.d, err)
+	}
+	return n, nil
+}
+
+func (w *fsBlobWriter) Commit() error {
+	if w.done {
+		return fmt.Errorf("commit blob %s: already committed or aborted", w.d)
+	}
+	if err := w.commit(); err != nil {
+		w.Abort()
+		return fmt.Errorf("commit blob %s: %w", w.d, err)
+	}
+	return nil
+}
+
+func (w *fsBlobWriter) commit() error {
+	dst := w.f.blobPath(w.d)
+	if err := w.file.Sync(); err != nil {
+		return err
+	}
+	if w.named {
+		w.done = true
+		if err := w.file.Close(); err != nil {
+			os.Remove(w.file.Name())
+			return err
+		}
+		if err := w.f.install(w.file.Name(), w.d); err != nil {
+			os.Remove(w.file.Name())
+			return err
+		}
+		return nil
+	}
+	dir, err := w.f.prefixDir(dst)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		err := linkTmpfile(w.file, dst)
+		if err == nil || !errors.Is(err, fs.ErrExist) || attempt == 2 {
+			if err != nil {
+				return err
+			}
+			break
+		}
+		// Someone stored this blob already. The same size is the same content (the caller
+		// verified ours, and theirs was verified when it was stored); another size is a
+		// corrupt copy, which ours replaces.
+		if info, serr := os.Stat(dst); serr == nil && info.Size() == w.n {
+			break
+		}
+		if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	w.done = true
+	if err := w.file.Close(); err != nil {
+		return err
+	}
+	// Synced even when the blob was there already: whoever linked it may not have synced
+	// the directory yet, and this commit is acknowledged as durable.
+	return syncDir(dir)
+}
+
+func (w *fsBlobWriter) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	err := w.file.Close()
+	if w.named {
+		if rerr := os.Remove(w.file.Name()); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
+			err = rerr
+		}
+	}
+	return err
 }
 
 // Delete implements Store. Empty prefix directories are kept so that a

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -27,15 +28,22 @@ import (
 func TestFS(t *testing.T) {
 	parent := t.TempDir()
 	var n atomic.Int64
-	t.Run("suite", func(t *testing.T) {
-		blobtest.Run(t, func(t *testing.T) blob.Store {
-			s, err := blob.NewFS(filepath.Join(parent, fmt.Sprintf("store-%d", n.Add(1))))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
+	for _, tmpfile := range []bool{true, false} {
+		t.Run(fmt.Sprintf("suite/tmpfile=%v", tmpfile), func(t *testing.T) {
+			blobtest.Run(t, func(t *testing.T) blob.Store {
+				s, err := blob.NewFS(filepath.Join(parent, fmt.Sprintf("store-%d", n.Add(1))))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !tmpfile {
+					blob.DisableTmpfile(s)
+				} else if runtime.GOOS == "linux" && !blob.UsesTmpfile(s) {
+					t.Fatal("O_TMPFILE is not used on Linux")
+				}
+				return s
+			})
 		})
-	})
+	}
 
 	err := filepath.WalkDir(parent, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {

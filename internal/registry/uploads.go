@@ -212,6 +212,10 @@ func (s *Service) FinishUpload(ctx context.Context, projectID int64, repo, id, d
 	if start >= 0 && start != u.Size {
 		return "", &Error{Code: CodeRangeInvalid, Message: fmt.Sprintf("chunk starts at %d but the upload has %d bytes", start, u.Size), Detail: u.Size}
 	}
+	if u.Size == 0 {
+		// Nothing was sent before this request: the whole blob is in its body.
+		return d, s.putWhole(ctx, projectID, repo, u.ID, d, body)
+	}
 	// The final chunk is not recorded on its own: the commit below ends the session, and if
 	// it fails the session still says where the last recorded chunk ended.
 	if u, err = s.writeChunk(ctx, u, body); err != nil {
@@ -220,23 +224,44 @@ func (s *Service) FinishUpload(ctx context.Context, projectID int64, repo, id, d
 	return d, s.completeUpload(ctx, projectID, repo, u, d)
 }
 
-// PutBlob stores a blob sent whole in one request (POST ?digest=), without an upload session
-// row: the data goes to a fresh upload area, is verified and committed in the same request.
-// A crash on the way leaves only data that upload expiry removes.
+// PutBlob stores a blob sent whole in one request (POST ?digest=), without an upload session.
 func (s *Service) PutBlob(ctx context.Context, projectID int64, repo, dgst string, body io.Reader) (digest.Digest, error) {
 	d, err := ParseDigest(dgst)
 	if err != nil {
 		return "", err
 	}
-	u, err := newSession(repo, d.Algorithm().String())
+	return d, s.putWhole(ctx, projectID, repo, "", d, body)
+}
+
+// putWhole stores a blob whose bytes all come in body, ending session id (none when empty).
+// The bytes go straight to where the blob is stored, hashed on the way, and become the blob
+// only once verified and within the quota; a failure or a crash before that leaves nothing,
+// and the session (still empty) may be sent again.
+func (s *Service) putWhole(ctx context.Context, projectID int64, repo, id string, d digest.Digest, body io.Reader) error {
+	h, err := newHash(d.Algorithm().String())
 	if err != nil {
-		return "", err
+		return err
 	}
-	if u, err = s.writeChunk(ctx, u, body); err != nil {
-		s.Blobs.DeleteUpload(ctx, u.ID)
-		return "", err
+	w, err := s.Blobs.Create(ctx, d)
+	if err != nil {
+		return fmt.Errorf("store blob %s: %w", d, err)
 	}
-	return d, s.completeUpload(ctx, projectID, repo, u, d)
+	buf := copyBuffers.Get().(*[]byte)
+	n, err := io.CopyBuffer(io.MultiWriter(w, h), body, *buf)
+	copyBuffers.Put(buf)
+	if err != nil {
+		w.Abort()
+		return fmt.Errorf("store blob %s: %w", d, err)
+	}
+	sum := digest.NewDigestFromBytes(d.Algorithm(), h.Sum(nil))
+	if err := s.admit(ctx, projectID, id, d, sum, n); err != nil {
+		w.Abort()
+		return err
+	}
+	if err := w.Commit(); err != nil {
+		return err
+	}
+	return s.linkStored(ctx, projectID, repo, id, d, n)
 }
 
 // completeUpload verifies the data of u against d, checks the quota, commits the blob and
@@ -246,27 +271,40 @@ func (s *Service) completeUpload(ctx context.Context, projectID int64, repo stri
 	if err != nil {
 		return err
 	}
-	if sum != d {
-		s.discardUpload(ctx, u.ID)
-		return errorf(CodeDigestInvalid, "digest %s does not match the uploaded content (%s)", d, sum)
-	}
-	// A blob that would take the project over its quota is refused before it is committed,
-	// and its data goes: nothing of a refused push stays behind.
-	if err := s.DB.CheckBlobQuota(ctx, projectID, d.String(), u.Size); err != nil {
-		if denied := quotaDenied(err); denied != nil {
-			s.discardUpload(ctx, u.ID)
-			return denied
-		}
+	if err := s.admit(ctx, projectID, u.ID, d, sum, u.Size); err != nil {
 		return err
 	}
 	if err := s.Blobs.CommitUpload(ctx, u.ID, d, u.Size); err != nil {
 		return fmt.Errorf("commit blob %s: %w", d, err)
 	}
-	err = s.DB.LinkUploadedBlob(ctx, projectID, repo, d.String(), u.Size, u.ID, s.objectPresent(ctx, d))
+	return s.linkStored(ctx, projectID, repo, u.ID, d, u.Size)
+}
+
+// admit decides whether content that hashed to sum may become blob d: it must match, and fit
+// the project's quota. A refused upload's session (id, when not empty) ends and its data goes:
+// nothing of a refused push stays behind.
+func (s *Service) admit(ctx context.Context, projectID int64, id string, d, sum digest.Digest, size int64) error {
+	if sum != d {
+		s.discardUpload(ctx, id)
+		return errorf(CodeDigestInvalid, "digest %s does not match the uploaded content (%s)", d, sum)
+	}
+	if err := s.DB.CheckBlobQuota(ctx, projectID, d.String(), size); err != nil {
+		if denied := quotaDenied(err); denied != nil {
+			s.discardUpload(ctx, id)
+			return denied
+		}
+		return err
+	}
+	return nil
+}
+
+// linkStored records blob d, now stored, in the repository and ends session id.
+func (s *Service) linkStored(ctx context.Context, projectID int64, repo, id string, d digest.Digest, size int64) error {
+	err := s.DB.LinkUploadedBlob(ctx, projectID, repo, d.String(), size, id, s.objectPresent(ctx, d))
 	if errors.Is(err, meta.ErrBlobCollected) {
 		// Garbage collection removed an older copy of this blob just as it was stored again:
 		// the data is gone with it, and the client must send it once more.
-		s.discardUpload(ctx, u.ID)
+		s.discardUpload(ctx, id)
 		return errorf(CodeBlobUploadInvalid, "blob %s was being garbage-collected while it was uploaded; upload it again", d)
 	}
 	return err
@@ -305,7 +343,11 @@ func (s *Service) uploadDigest(ctx context.Context, u meta.Upload, alg string) (
 	return digest.NewDigestFromBytes(digest.Algorithm(alg), h.Sum(nil)), nil
 }
 
+// discardUpload ends session id (none when empty) and removes its data.
 func (s *Service) discardUpload(ctx context.Context, id string) {
+	if id == "" {
+		return
+	}
 	if err := s.DB.DeleteUpload(ctx, id); err != nil && !errors.Is(err, meta.ErrNotFound) {
 		s.Log.Warn("discard upload", "upload", id, "err", err)
 	}

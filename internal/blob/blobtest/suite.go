@@ -46,6 +46,10 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		{"Uploads", testUploads},
 		{"Ping", testPing},
 		{"CanceledContext", testCanceledContext},
+		{"Create", testCreate},
+		{"CreateAbort", testCreateAbort},
+		{"CreateReplacesCorrupt", testCreateReplacesCorrupt},
+		{"ConcurrentCreate", testConcurrentCreate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -660,6 +664,7 @@ func testCanceledContext(t *testing.T, s blob.Store) {
 		"Stat":         func() error { _, err := s.Stat(ctx, d); return err },
 		"Open":         func() error { _, err := s.Open(ctx, d); return err },
 		"Put":          func() error { return s.Put(ctx, sha256Of(other), other) },
+		"Create":       func() error { _, err := s.Create(ctx, sha256Of(other)); return err },
 		"Delete":       func() error { return s.Delete(ctx, d) },
 		"Walk":         func() error { return s.Walk(ctx, func(digest.Digest, int64) error { return nil }, nil) },
 		"UploadWriter": func() error { _, err := s.UploadWriter(ctx, "c", 0); return err },
@@ -678,4 +683,113 @@ func testCanceledContext(t *testing.T, s blob.Store) {
 	assertUpload(t, s, "c", data)
 	_, err := s.Stat(t.Context(), sha256Of(other))
 	assertIs(t, "stat of blob put with canceled context", err, blob.ErrNotFound)
+}
+
+// create writes data in a few pieces through Create and commits it.
+func create(ctx context.Context, s blob.Store, d digest.Digest, data []byte) error {
+	w, err := s.Create(ctx, d)
+	if err != nil {
+		return err
+	}
+	for len(data) > 0 {
+		n := min(len(data), 7000)
+		if _, err := w.Write(data[:n]); err != nil {
+			w.Abort()
+			return err
+		}
+		data = data[n:]
+	}
+	return w.Commit()
+}
+
+func testCreate(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	data, big := payload(70, 30_000), payload(71, 3<<20)
+	d, bd, ed, d512 := sha256Of(data), sha256Of(big), sha256Of(nil), sha512Of(data)
+	must(t, "create", create(ctx, s, d, data))
+	must(t, "create large", create(ctx, s, bd, big))
+	must(t, "create empty", create(ctx, s, ed, nil))
+	must(t, "create sha512", create(ctx, s, d512, data))
+	assertBlob(t, s, d, data)
+	assertBlob(t, s, bd, big)
+	assertBlob(t, s, ed, nil)
+	assertBlob(t, s, d512, data)
+	// Again: the blob exists, the new copy is discarded.
+	must(t, "create again", create(ctx, s, d, data))
+	assertBlob(t, s, d, data)
+	assertWalk(t, s, map[digest.Digest]int64{d: int64(len(data)), bd: int64(len(big)), ed: 0, d512: int64(len(data))})
+	if u := uploads(t, s); len(u) != 0 {
+		t.Errorf("uploads after create: %v", u)
+	}
+
+	w, err := s.Create(ctx, sha256Of(payload(72, 10)))
+	must(t, "create", err)
+	must(t, "commit", w.Commit())
+	if err := w.Commit(); err == nil {
+		t.Error("second commit succeeded")
+	}
+	must(t, "abort after commit", w.Abort())
+	_, err = s.Create(ctx, "sha256:../../etc")
+	assertIs(t, "create with invalid digest", err, blob.ErrInvalidDigest)
+}
+
+func testCreateAbort(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	data := payload(73, 50_000)
+	d := sha256Of(data)
+	w, err := s.Create(ctx, d)
+	must(t, "create", err)
+	_, err = w.Write(data[:20_000])
+	must(t, "write", err)
+	must(t, "abort", w.Abort())
+	must(t, "abort again", w.Abort())
+	if err := w.Commit(); err == nil {
+		t.Error("commit after abort succeeded")
+	}
+	_, err = s.Stat(ctx, d)
+	assertIs(t, "stat after abort", err, blob.ErrNotFound)
+	// A writer not yet committed or aborted (a request in flight, or one that crashed) is not
+	// visible either.
+	w, err = s.Create(ctx, d)
+	must(t, "create", err)
+	_, err = w.Write(data)
+	must(t, "write", err)
+	assertWalk(t, s, nil)
+	if u := uploads(t, s); len(u) != 0 {
+		t.Errorf("uploads during create: %v", u)
+	}
+	must(t, "abort", w.Abort())
+}
+
+// testCreateReplacesCorrupt: a stored blob of the wrong size is corrupt, and a verified copy
+// replaces it.
+func testCreateReplacesCorrupt(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	data := payload(74, 40_000)
+	d := sha256Of(data)
+	must(t, "put truncated", s.Put(ctx, d, data[:1000]))
+	must(t, "create", create(ctx, s, d, data))
+	assertBlob(t, s, d, data)
+}
+
+func testConcurrentCreate(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	same := payload(75, 100_000)
+	want := map[digest.Digest]int64{sha256Of(same): int64(len(same))}
+	var wg sync.WaitGroup
+	for i := range workers {
+		data := same
+		if i%2 == 1 {
+			data = payload(uint64(200+i), 500*i)
+			want[sha256Of(data)] = int64(len(data))
+		}
+		wg.Go(func() {
+			if err := create(ctx, s, sha256Of(data), data); err != nil {
+				t.Errorf("create %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	assertBlob(t, s, sha256Of(same), same)
+	assertWalk(t, s, want)
 }
