@@ -130,6 +130,7 @@ func openSQLite(path string, opt Options) (*DB, error) {
 	// the hot paths (PostgreSQL's driver already caches per connection).
 	db := &DB{q: q{db: w, rdb: r, d: d, wc: newStmtCache(w), rc: newStmtCache(r), gc: newGCSettings()}, w: w, r: r, dialect: d}
 	db.group = newGroupCommitter(db)
+	db.q.group = db.group
 	return db, nil
 }
 
@@ -215,14 +216,20 @@ type execer interface {
 // q carries the queries. db takes writes (and reads that must see them), rdb takes plain reads.
 // wc and rc cache prepared statements for db and rdb (nil: no caching); inside a transaction
 // tx is set and both use the write pool's statements bound to tx.
+//
+// group is set on a SQLite store's DB (not on its transactions). The one write connection is
+// then the group committer's: a write outside a transaction joins the next group instead of
+// committing (and syncing) on its own, and a read that must see the latest commit takes the
+// read pool, where in WAL mode every new read does, instead of queueing for the writer.
 type q struct {
-	db  execer
-	rdb execer
-	d   dialect
-	wc  *stmtCache
-	rc  *stmtCache
-	tx  *sql.Tx
-	gc  *gcSettings
+	db    execer
+	rdb   execer
+	d     dialect
+	wc    *stmtCache
+	rc    *stmtCache
+	tx    *sql.Tx
+	gc    *gcSettings
+	group *groupCommitter
 }
 
 func (q q) stmt(ctx context.Context, c *stmtCache, query string) *sql.Stmt {
@@ -237,6 +244,15 @@ func (q q) stmt(ctx context.Context, c *stmtCache, query string) *sql.Stmt {
 }
 
 func (q q) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if q.group != nil {
+		var res sql.Result
+		err := q.group.run(ctx, func(tx *Tx) error {
+			var err error
+			res, err = tx.exec(ctx, query, args...)
+			return err
+		})
+		return res, err
+	}
 	query, args = q.d.rebind(query, args)
 	if st := q.stmt(ctx, q.wc, query); st != nil {
 		return st.ExecContext(ctx, args...)
@@ -263,6 +279,9 @@ func (q q) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 // queryRowW reads through the write connection: inside a transaction, or to read what was just
 // written without racing a replica of the read pool.
 func (q q) queryRowW(ctx context.Context, query string, args ...any) *sql.Row {
+	if q.group != nil && isSelect(query) {
+		return q.queryRow(ctx, query, args...)
+	}
 	query, args = q.d.rebind(query, args)
 	if st := q.stmt(ctx, q.wc, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
@@ -271,11 +290,20 @@ func (q q) queryRowW(ctx context.Context, query string, args ...any) *sql.Row {
 }
 
 func (q q) queryW(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if q.group != nil && isSelect(query) {
+		return q.query(ctx, query, args...)
+	}
 	query, args = q.d.rebind(query, args)
 	if st := q.stmt(ctx, q.wc, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
 	return q.db.QueryContext(ctx, query, args...)
+}
+
+// isSelect reports whether query only reads (an INSERT … RETURNING writes, though it returns rows).
+func isSelect(query string) bool {
+	query = strings.TrimLeft(query, " \t\r\n")
+	return len(query) >= 6 && strings.EqualFold(query[:6], "SELECT")
 }
 
 // stmtCache holds prepared statements by query text. Queries built with a variable number of
