@@ -28,7 +28,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Workers is how many jobs run at once in this process (default 4).
 	Workers int
-	// PollInterval is how often the queue looks for work queued by other processes (default 1 s).
+	// PollInterval is how often the queue looks for work (default 200 ms). Jobs queued inside a
+	// transaction, as most of Berth's are, and jobs queued by other processes are found at the
+	// next poll, so this bounds how long a requested scan or collection waits to start; a poll
+	// that finds nothing is one indexed query.
 	PollInterval time.Duration
 }
 
@@ -69,7 +72,7 @@ func New(ctx context.Context, db *meta.DB, opt Options) (*Queue, error) {
 		opt.Workers = 4
 	}
 	if opt.PollInterval <= 0 {
-		opt.PollInterval = time.Second
+		opt.PollInterval = 200 * time.Millisecond
 	}
 	q := &Queue{db: db, log: opt.Logger, opt: opt, workers: river.NewWorkers(), scheduled: map[string]ScheduleHandler{}}
 	migrator, err := rivermigrate.New(q.driver(), &rivermigrate.Config{Logger: quiet(opt.Logger)})
