@@ -39,10 +39,14 @@ lint:
 # Benchmarks (bench/README.md):
 #   make bench-smoke  the harness at tiny sizes against a fresh Berth and Distribution; fails on any error
 #   make bench        bench/compare.sh: Berth (SQLite, PostgreSQL) vs Distribution, appends bench/RESULTS.md
-.PHONY: bench-smoke bench
+#   make bench-scan   bench/scan.sh: Berth's scanner (one image; scan-all of 1,000), appends bench/RESULTS.md
+.PHONY: bench-smoke bench bench-scan
 
 bench-smoke:
 	BENCH_SMOKE=1 bash bench/compare.sh
 
 bench:
 	bash bench/compare.sh
+
+bench-scan:
+	bash bench/scan.sh

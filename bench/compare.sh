@@ -30,6 +30,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="${BERTH_SHARED_TOOLS:-$ROOT/../shared/tools}"
 cd "$ROOT"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 SMOKE="${BENCH_SMOKE:-0}"
 STAMP="$(date -u +%Y%m%d-%H%M%S)"
@@ -66,13 +68,7 @@ DIST_STARTED=0
 PGDB=""
 cleanup() {
   local rc=$?
-  for pid in "${BERTH_PIDS[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-  done
+  for pid in "${BERTH_PIDS[@]}"; do stop_pid "$pid"; done
   if [[ "$DIST_STARTED" == 1 ]]; then
     DIST_PIDFILE="$WORK/dist.pid" "$TOOLS/start-distribution.sh" stop >&2 || true
   fi
@@ -93,24 +89,6 @@ say "building berth and berthbench into $WORK"
 go build -o "$WORK/berth" ./cmd/berth
 go build -o "$WORK/berthbench" ./bench/cmd/berthbench
 
-# ---- ports ---------------------------------------------------------------------------------
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-TAKEN=" "
-pick_port() {
-  local p
-  for _ in $(seq 1 500); do
-    p=$((20000 + RANDOM % 30000))
-    if [[ "$TAKEN" != *" $p "* ]] && ! port_busy "$p"; then
-      TAKEN+="$p "
-      echo "$p"
-      return 0
-    fi
-  done
-  say "no free port found"; return 1
-}
-
-rss_mb() { awk '/^VmRSS:/ { printf "%.2f", $2 * 1024 / 1e6 }' "/proc/$1/status"; }
-
 # ---- servers -------------------------------------------------------------------------------
 declare -A URL PID
 REGS=()
@@ -125,16 +103,12 @@ start_berth() { # name dburl
   env "${env[@]}" "$WORK/berth" serve --addr "127.0.0.1:$port" --data-dir "$WORK/$name" >"$WORK/berth-$name.log" 2>&1 &
   local pid=$!
   BERTH_PIDS+=("$pid")
-  for _ in $(seq 1 150); do
-    if [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")" == 200 ]]; then
-      URL[berth-$name]="http://127.0.0.1:$port" PID[berth-$name]=$pid
-      REGS+=("berth-$name")
-      say "berth-$name up on 127.0.0.1:$port (pid $pid)"
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
+  if wait_ready "$port" "$pid"; then
+    URL[berth-$name]="http://127.0.0.1:$port" PID[berth-$name]=$pid
+    REGS+=("berth-$name")
+    say "berth-$name up on 127.0.0.1:$port (pid $pid)"
+    return 0
+  fi
   say "berth-$name did not become ready; last log lines:"; tail -20 "$WORK/berth-$name.log" >&2
   return 1
 }
@@ -243,8 +217,7 @@ dist_version() {
 }
 
 if [[ -n "$RESULTS" ]]; then
-  rev="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  [[ -n "$(git status --porcelain 2>/dev/null)" ]] && rev+=" (working tree has uncommitted changes)"
+  rev="$(berth_rev)"
   if [[ ! -f "$RESULTS" ]]; then
     printf '# Benchmark results\n\nEntries are appended by `bench/compare.sh` (newest last); see bench/README.md for how to read them.\n' >"$RESULTS"
   fi

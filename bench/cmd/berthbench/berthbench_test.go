@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -178,5 +179,80 @@ func TestAllScenariosAgainstBerth(t *testing.T) {
 		if l := lines[s]; !strings.Contains(l, " errors=0 ") {
 			t.Errorf("%s: want a BENCH line with errors=0, got %q", s, l)
 		}
+	}
+}
+
+// TestScanScenariosAgainstBerth runs the scanning scenarios at tiny sizes against an
+// in-process Berth that imports OSV bundles pushed to library/vulndb: both must run without
+// an error (which includes every image's report listing exactly the expected findings).
+func TestScanScenariosAgainstBerth(t *testing.T) {
+	const password = "bench-Secret-1"
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.AdminPassword = password
+	cfg.VulnDBRepo = "library/vulndb"
+	hs := httptest.NewUnstartedServer(nil)
+	cfg.ExternalURL = "http://" + hs.Listener.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		hs.Close()
+		t.Fatal(err)
+	}
+	hs.Config.Handler = srv.Handler()
+	hs.Start()
+	defer func() {
+		hs.Close()
+		time.Sleep(20 * time.Millisecond)
+		srv.Close()
+	}()
+
+	const packages = 12
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-url", hs.URL, "-user", "admin", "-password", password, "-name", "berth-test",
+		"-scenarios", "scan", "-scale", "0.01", "-scan-packages", fmt.Sprint(packages), "-scan-images", "1",
+		"-scan-layer-mib", "0.25", "-scan-all-layer-kib", "16", "-scan-clients", "4", "-max-time", "50s", "-pid", "0"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	lines := map[string]string{}
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		if rest, ok := strings.CutPrefix(l, "BENCH scenario="); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			lines[name] = l
+		}
+	}
+	for s, want := range map[string][]string{
+		"scan-one": {" errors=0 ", fmt.Sprintf(" vulns=%d ", packages), " images=1 "},
+		"scan-all": {" errors=0 ", " images=10 ", " failed=0 "},
+	} {
+		for _, w := range want {
+			if !strings.Contains(lines[s], w) {
+				t.Errorf("%s: want a BENCH line with %q, got %q", s, w, lines[s])
+			}
+		}
+	}
+	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+}
+
+// The generated packages' two records per package must straddle the installed version as
+// intended: the affecting fix above it, the other at or below it (Debian version order).
+func TestScanPackagesVersions(t *testing.T) {
+	pkgs := scanPackages(7, 40)
+	sources := 0
+	for _, p := range pkgs {
+		if p.fixed == p.version || p.benignFixed == p.fixed || p.cve == "" {
+			t.Errorf("%+v", p)
+		}
+		if p.source != "" {
+			sources++
+		}
+	}
+	if sources != 20 {
+		t.Errorf("%d of 40 packages have a Source:, want 20", sources)
+	}
+	if s := expectedSummary(pkgs); s.Total != 40 || s.Counts["Critical"]+s.Counts["High"]+s.Counts["Medium"]+s.Counts["Low"] != 40 {
+		t.Errorf("summary %+v", s)
 	}
 }

@@ -5,6 +5,7 @@
 //	berthbench -url http://127.0.0.1:5000 -user admin -password secret -name berth-sqlite
 //	berthbench -url http://127.0.0.1:5001 -name distribution -scenarios small-push,small-pull
 //	berthbench -report /tmp/berthbench.log     # ratio table from BENCH lines
+//	berthbench -url http://127.0.0.1:5000 -user admin -scenarios scan -pid 1234   # Berth's scanner (scan.go)
 //
 // Plain net/http rather than a registry client library, so that every latency is one HTTP
 // exchange and nothing is retried or cached behind the measurement's back.
@@ -52,6 +53,12 @@ type Config struct {
 	Tags, Repos, TagClients, PageSize, ListRepeats int
 
 	MixedClients, MixedPushPct int
+
+	// The scanning scenarios (scan.go).
+	VulnDBRepo                           string
+	OSVRecords, ScanPackages, ScanImages int
+	ScanAllImages, ScanClients           int
+	ScanLayerSize, ScanAllLayerSize      int64
 }
 
 func main() {
@@ -63,13 +70,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var cfg Config
 	var scenarios, report, registries, baseline string
-	var largeMiB float64
+	var largeMiB, scanLayerMiB, scanAllLayerKiB float64
 	var seed int64
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:5000", "registry base URL (loopback only)")
 	fs.StringVar(&cfg.User, "user", "", "username (empty: anonymous)")
 	fs.StringVar(&cfg.Password, "password", os.Getenv("BERTHBENCH_PASSWORD"), "password (default $BERTHBENCH_PASSWORD)")
 	fs.StringVar(&cfg.Name, "name", "registry", "label for this registry in the output, e.g. berth-sqlite")
-	fs.StringVar(&scenarios, "scenarios", "all", "comma-separated scenarios: "+strings.Join(scenarioOrder, ",")+" or all")
+	fs.StringVar(&scenarios, "scenarios", "all", "comma-separated scenarios: "+strings.Join(scenarioOrder, ",")+" or all; "+
+		"the scanning ones, "+strings.Join(scanScenarios, ",")+" (or scan for both), are Berth-only and not in all")
 	fs.StringVar(&cfg.Project, "project", "library", "project (first path segment) of every repository")
 	fs.StringVar(&cfg.Prefix, "prefix", "bench", "repository name prefix")
 	fs.Int64Var(&seed, "seed", 0, "content seed (0: random per run, so pushes never hit existing blobs)")
@@ -95,6 +103,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.ListRepeats, "list-repeats", 3, "full listings in tags-catalog; the median is reported")
 	fs.IntVar(&cfg.MixedClients, "mixed-clients", 32, "concurrent clients in mixed")
 	fs.IntVar(&cfg.MixedPushPct, "mixed-push-pct", 25, "percentage of pushes in mixed (the rest are pulls)")
+	fs.StringVar(&cfg.VulnDBRepo, "scan-vulndb-repo", "library/vulndb", "scan-*: repository the OSV bundle is pushed to; must be the server's BERTH_VULNDB_REPOSITORY")
+	fs.IntVar(&cfg.OSVRecords, "scan-osv-records", 20000, "scan-*: OSV records in the bundle (times -scale; at least 2 per package)")
+	fs.IntVar(&cfg.ScanPackages, "scan-packages", 100, "scan-*: Debian packages per image; each has exactly one vulnerability")
+	fs.IntVar(&cfg.ScanImages, "scan-images", 5, "scan-one: distinct images scanned one after another")
+	fs.Float64Var(&scanLayerMiB, "scan-layer-mib", 24, "scan-one: uncompressed MiB of each image's layer (not scaled)")
+	fs.IntVar(&cfg.ScanAllImages, "scan-all-images", 1000, "scan-all: distinct images pushed before the scan-all (times -scale)")
+	fs.Float64Var(&scanAllLayerKiB, "scan-all-layer-kib", 256, "scan-all: uncompressed KiB of each image's layer (not scaled)")
+	fs.IntVar(&cfg.ScanClients, "scan-clients", 16, "scan-all: concurrent clients pushing the images")
 	fs.StringVar(&report, "report", "", "read BENCH/IDLE lines from this log and print the comparison table instead of running")
 	fs.StringVar(&registries, "registries", "berth-sqlite,distribution,berth-postgres", "with -report: column order")
 	fs.StringVar(&baseline, "baseline", "distribution", "with -report: the registry ratios are taken against")
@@ -110,7 +126,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if cfg.Scale <= 0 || cfg.Duration <= 0 || cfg.PageSize <= 0 || cfg.ListRepeats <= 0 || cfg.LargePulls <= 0 ||
 		cfg.SmallClients <= 0 || cfg.MgetClients <= 0 || cfg.TagClients <= 0 || cfg.MixedClients <= 0 || cfg.SmallRepos <= 0 ||
-		cfg.MixedPushPct < 0 || cfg.MixedPushPct > 100 {
+		cfg.MixedPushPct < 0 || cfg.MixedPushPct > 100 ||
+		cfg.OSVRecords <= 0 || cfg.ScanPackages <= 0 || cfg.ScanImages <= 0 || cfg.ScanAllImages <= 0 || cfg.ScanClients <= 0 ||
+		scanLayerMiB <= 0 || scanAllLayerKiB <= 0 {
 		fmt.Fprintln(stderr, "berthbench: sizes, counts, clients and durations must be positive")
 		return 2
 	}
@@ -120,6 +138,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg.Tags = scaled(cfg.Tags, 3)
 	cfg.Repos = scaled(cfg.Repos, 3)
 	cfg.LargeSize = max(1<<20, int64(largeMiB*cfg.Scale*(1<<20)))
+	cfg.ScanAllImages = scaled(cfg.ScanAllImages, 2)
+	cfg.OSVRecords = scaled(cfg.OSVRecords, 2*cfg.ScanPackages)
+	cfg.ScanLayerSize = int64(scanLayerMiB * (1 << 20))
+	cfg.ScanAllLayerSize = int64(scanAllLayerKiB * (1 << 10))
 	cfg.Seed = uint64(seed)
 	if seed == 0 {
 		cfg.Seed = uint64(time.Now().UnixNano())
@@ -127,15 +149,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	list := scenarioOrder
 	if scenarios != "all" {
-		list = strings.Split(scenarios, ",")
-		for _, s := range list {
+		list = nil
+		for _, s := range strings.Split(scenarios, ",") {
+			if s == "scan" {
+				list = append(list, scanScenarios...)
+				continue
+			}
 			if _, ok := scenarioFuncs[s]; !ok {
-				fmt.Fprintf(stderr, "berthbench: unknown scenario %q (have %s)\n", s, strings.Join(scenarioOrder, ", "))
+				fmt.Fprintf(stderr, "berthbench: unknown scenario %q (have %s, all; and %s, scan)\n", s,
+					strings.Join(scenarioOrder, ", "), strings.Join(scanScenarios, ", "))
 				return 2
 			}
+			list = append(list, s)
 		}
 	}
-	conns := max(cfg.SmallClients, cfg.MgetClients, cfg.TagClients, cfg.MixedClients)
+	conns := max(cfg.SmallClients, cfg.MgetClients, cfg.TagClients, cfg.MixedClients, cfg.ScanClients)
 	client, err := newClient(cfg.URL, cfg.User, cfg.Password, conns)
 	if err != nil {
 		fmt.Fprintln(stderr, "berthbench:", err)
@@ -144,8 +172,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	var results []*Result
 	failed := false
+	scan := &scanState{}
 	for _, name := range list {
-		b := &bench{cfg: &cfg, c: client, errs: &errorLog{max: 10}}
+		b := &bench{cfg: &cfg, c: client, errs: &errorLog{max: 10}, scan: scan}
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.MaxTime)
 		rss := startRSS(cfg.PID, 200*time.Millisecond)
 		res := scenarioFuncs[name](ctx, b)
@@ -170,11 +199,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// bench is one scenario's run: shared client, configuration and error log.
+// bench is one scenario's run: shared client, configuration and error log, and what the
+// scanning scenarios share.
 type bench struct {
 	cfg  *Config
 	c    *Client
 	errs *errorLog
+	scan *scanState
 }
 
 func (b *bench) newWorker() *worker {

@@ -22,6 +22,8 @@ var scenarioFuncs = map[string]func(context.Context, *bench) *Result{
 	"manifest-get": manifestGet,
 	"tags-catalog": tagsCatalog,
 	"mixed":        mixed,
+	"scan-one":     scanOne, // scan.go; not in scenarioOrder
+	"scan-all":     scanAll,
 }
 
 const mib = 1 << 20
