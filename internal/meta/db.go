@@ -43,6 +43,8 @@ type DB struct {
 	projects  projectCache    // LookupProject's recent rows
 	sysconfig sysconfigCache  // CachedSystemConfig
 	immutable immutableCache  // EnabledImmutableRules
+	// pendingUploads holds the sessions created but not yet committed (SQLite), by id.
+	pendingUploads sync.Map
 }
 
 // Options tunes the connection pools; zero values pick defaults for the machine.

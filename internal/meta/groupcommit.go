@@ -25,20 +25,38 @@ type groupReq struct {
 	ctx  context.Context
 	fn   func(tx *Tx) error
 	done chan error
+	// after, instead of done, receives the outcome of work nobody waits for (submit).
+	after func(error)
 }
+
+// finish reports the outcome of r.
+func (r *groupReq) finish(err error) {
+	if r.after != nil {
+		r.after(err)
+	} else if r.done != nil {
+		r.done <- err
+	}
+}
+
+// queueLen is how much work may wait for the committer. Queued work keeps its order, so work
+// submitted without waiting is committed before anything queued after it.
+const queueLen = 256
 
 // maxGroup bounds how much work one commit carries, so one commit never waits on a long
 // queue of others' work.
 const maxGroup = 64
 
 func newGroupCommitter(db *DB) *groupCommitter {
-	g := &groupCommitter{db: db, reqs: make(chan *groupReq), stop: make(chan struct{}), stopped: make(chan struct{})}
+	g := &groupCommitter{db: db, reqs: make(chan *groupReq, queueLen), stop: make(chan struct{}), stopped: make(chan struct{})}
 	go g.loop()
 	return g
 }
 
 func (g *groupCommitter) run(ctx context.Context, fn func(tx *Tx) error) error {
 	r := &groupReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	if g.closed() {
+		return fmt.Errorf("begin: %w", sql.ErrConnDone)
+	}
 	select {
 	case g.reqs <- r:
 	case <-ctx.Done():
@@ -46,10 +64,37 @@ func (g *groupCommitter) run(ctx context.Context, fn func(tx *Tx) error) error {
 	case <-g.stop:
 		return fmt.Errorf("begin: %w", sql.ErrConnDone)
 	}
-	// Once taken, the work is committed or not as a whole with its group; the caller waits
+	// Once queued, the work is committed or not as a whole with its group; the caller waits
 	// for the outcome even if its context ends, so it never reports a failure for work that
 	// is in fact committed.
-	return <-r.done
+	select {
+	case err := <-r.done:
+		return err
+	case <-g.stopped:
+		// The committer reports every outcome before it stops.
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return fmt.Errorf("commit: %w", sql.ErrConnDone)
+		}
+	}
+}
+
+// submit queues fn without waiting for its commit; after, if not nil, is called with the
+// outcome on the committer's goroutine, before the outcome of anything queued later is
+// reported.
+func (g *groupCommitter) submit(fn func(tx *Tx) error, after func(error)) error {
+	r := &groupReq{ctx: context.Background(), fn: fn, after: after}
+	if g.closed() {
+		return fmt.Errorf("begin: %w", sql.ErrConnDone)
+	}
+	select {
+	case g.reqs <- r:
+		return nil
+	case <-g.stop:
+		return fmt.Errorf("begin: %w", sql.ErrConnDone)
+	}
 }
 
 func (g *groupCommitter) loop() {
@@ -60,7 +105,15 @@ func (g *groupCommitter) loop() {
 		case r := <-g.reqs:
 			batch = append(batch[:0], r)
 		case <-g.stop:
-			return
+			// Work still queued is not started.
+			for {
+				select {
+				case r := <-g.reqs:
+					r.finish(fmt.Errorf("begin: %w", sql.ErrConnDone))
+				default:
+					return
+				}
+			}
 		}
 	more:
 		for len(batch) < maxGroup {
@@ -80,7 +133,7 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 	sqlTx, err := g.db.w.BeginTx(context.Background(), nil)
 	if err != nil {
 		for _, r := range batch {
-			r.done <- fmt.Errorf("begin: %w", err)
+			r.finish(fmt.Errorf("begin: %w", err))
 		}
 		return
 	}
@@ -103,7 +156,7 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 					if errs[j] == nil || j == i {
 						errs[j] = fmt.Errorf("rollback to savepoint: %w", err)
 					}
-					r.done <- errs[j]
+					r.finish(errs[j])
 				}
 				return
 			}
@@ -120,7 +173,7 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 		}
 	}
 	for i, r := range batch {
-		r.done <- errs[i]
+		r.finish(errs[i])
 	}
 }
 
@@ -133,6 +186,17 @@ func runProtected(fn func(tx *Tx) error, tx *Tx) (err error) {
 		}
 	}()
 	return fn(tx)
+}
+
+// closed reports whether close has been called (select picks at random among ready cases, so
+// a queue with room would otherwise take work after close).
+func (g *groupCommitter) closed() bool {
+	select {
+	case <-g.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 func (g *groupCommitter) close() {

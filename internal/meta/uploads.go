@@ -17,8 +17,42 @@ type Upload struct {
 	UpdatedAt  time.Time
 }
 
-func (q q) CreateUpload(ctx context.Context, u Upload) error {
+// CreateUpload records a new session. A session that nothing has been written to yet is cheap
+// to lose (the client starts over), so its row is not waited for on disk: on SQLite the row
+// joins the next group commit and the session is served from memory until then; on PostgreSQL
+// the transaction commits without waiting for its WAL flush.
+func (db *DB) CreateUpload(ctx context.Context, u Upload) error {
 	t := now()
+	u.CreatedAt, u.UpdatedAt = fromMicros(t), fromMicros(t)
+	if db.group == nil {
+		return db.Tx(ctx, func(tx *Tx) error {
+			if _, err := tx.exec(ctx, "SET LOCAL synchronous_commit TO OFF"); err != nil {
+				return err
+			}
+			return tx.insertUpload(ctx, u, t)
+		})
+	}
+	db.pendingUploads.Store(u.ID, u)
+	err := db.group.submit(func(tx *Tx) error { return tx.insertUpload(context.Background(), u, t) },
+		func(error) {
+			// Committed, or failed (the session is then gone and the client starts over).
+			db.pendingUploads.Delete(u.ID)
+		})
+	if err != nil {
+		db.pendingUploads.Delete(u.ID)
+	}
+	return err
+}
+
+// Upload returns a session, also one whose row is not committed yet.
+func (db *DB) Upload(ctx context.Context, id string) (Upload, error) {
+	if u, ok := db.pendingUploads.Load(id); ok {
+		return u.(Upload), nil
+	}
+	return db.q.Upload(ctx, id)
+}
+
+func (q q) insertUpload(ctx context.Context, u Upload, t int64) error {
 	_, err := q.exec(ctx, `INSERT INTO uploads (id, repository, size, hash_alg, hash_state, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $6)`, u.ID, u.Repository, u.Size, u.HashAlg, u.HashState, t)
 	if err != nil {
