@@ -173,6 +173,9 @@ for s in "${SCENARIOS[@]}"; do
     creds=()
     [[ "$r" == berth-* ]] && creds=(-user admin)
     say "$s against $r"
+    # Start every run with no dirty pages left by the one before: otherwise the write-back of
+    # an earlier registry's gigabyte lands on the next one's large-push.
+    sync
     set +e
     BERTHBENCH_PASSWORD="$PASS" timeout -k 10 "$RUN_TIMEOUT" "$WORK/berthbench" \
       -url "${URL[$r]}" "${creds[@]}" -name "$r" -pid "${PID[$r]}" -scenarios "$s" \
