@@ -154,13 +154,15 @@ func (q q) quotaEnforced(ctx context.Context) (bool, error) {
 // CheckBlobQuota returns a *QuotaExceededError when storing a blob of the given size in the
 // project would take it over its quota. A blob the project already stores adds nothing. This
 // is the early check at upload completion; the binding one runs inside the manifest
-// transaction that actually charges the blob.
-func (q q) CheckBlobQuota(ctx context.Context, projectID int64, digest string, size int64) error {
-	enforced, err := q.quotaEnforced(ctx)
-	if err != nil || !enforced {
+// transaction that actually charges the blob, so the early one may read the configuration
+// from the once-a-second cache.
+func (db *DB) CheckBlobQuota(ctx context.Context, projectID int64, digest string, size int64) error {
+	c, err := db.CachedSystemConfig(ctx)
+	if err != nil || !c.QuotaPerProjectEnable {
 		return err
 	}
 	var hard, used, stored int64
+	q := db.q
 	err = q.queryRowW(ctx, `SELECT qt.hard, qt.used,
 		(SELECT COUNT(*) FROM project_blobs pb WHERE pb.project_id = qt.project_id AND pb.digest = $2)
 		FROM quotas qt WHERE qt.project_id = $1`, projectID, digest).Scan(&hard, &used, &stored)

@@ -63,6 +63,12 @@ func (q q) SetSystemConfig(ctx context.Context, c SystemConfig) error {
 	return q.SetSetting(ctx, systemConfigKey, string(b))
 }
 
+// SetSystemConfig replaces the stored configuration; this process sees the change at once.
+func (db *DB) SetSystemConfig(ctx context.Context, c SystemConfig) error {
+	defer db.sysconfig.clear()
+	return db.q.SetSystemConfig(ctx, c)
+}
+
 // UpdateSystemConfig applies fn to the stored configuration and stores the result, atomically:
 // the settings row is locked first, so concurrent updates of different keys apply one after the
 // other instead of one losing the other's change. fn's error aborts the update.
