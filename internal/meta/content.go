@@ -175,6 +175,17 @@ func (tx *Tx) linkBlob(ctx context.Context, projectID int64, repo, digest string
 			return fmt.Errorf("record blob %s: %w", digest, err)
 		}
 	}
+	// The repository usually exists: link in one statement, and only when nothing was linked
+	// find out whether it was there already or the repository is new.
+	res, err = tx.exec(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at)
+		SELECT id, $2, $3 FROM repositories WHERE name = $1
+		ON CONFLICT (repository_id, digest) DO NOTHING`, repo, digest, t)
+	if err != nil {
+		return fmt.Errorf("link blob %s into %s: %w", digest, repo, err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return nil
+	}
 	repoID, err := tx.ensureRepository(ctx, projectID, repo)
 	if err != nil {
 		return err
