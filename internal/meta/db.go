@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -38,6 +39,7 @@ type DB struct {
 	q
 	w         *sql.DB
 	r         *sql.DB
+	lazy      *sql.DB // PostgreSQL: commits that do not wait for the WAL flush
 	dialect   dialect
 	group     *groupCommitter // SQLite: write transactions committed in groups
 	projects  projectCache    // LookupProject's recent rows
@@ -91,8 +93,26 @@ func openPostgres(url string, opt Options) (*DB, error) {
 	pool.SetMaxOpenConns(n)
 	pool.SetMaxIdleConns(n)
 	pool.SetConnMaxIdleTime(5 * time.Minute)
+	// Writes that may be lost in a crash (a new upload session) go through a few connections
+	// whose commits do not wait for the WAL flush: one round trip, no fsync wait.
+	u, err := neturl.Parse(url)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	qs := u.Query()
+	qs.Set("synchronous_commit", "off")
+	u.RawQuery = qs.Encode()
+	lazy, err := sql.Open("pgx", u.String())
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	lazy.SetMaxOpenConns(2)
+	lazy.SetMaxIdleConns(2)
+	lazy.SetConnMaxIdleTime(5 * time.Minute)
 	d := postgresDialect{}
-	return &DB{q: q{db: pool, rdb: pool, d: d, gc: newGCSettings()}, w: pool, r: pool, dialect: d}, nil
+	return &DB{q: q{db: pool, rdb: pool, d: d, gc: newGCSettings()}, w: pool, r: pool, lazy: lazy, dialect: d}, nil
 }
 
 func openSQLite(path string, opt Options) (*DB, error) {
@@ -159,6 +179,11 @@ func (db *DB) Close() error {
 	db.wc.close()
 	db.rc.close()
 	err := db.w.Close()
+	if db.lazy != nil {
+		if e := db.lazy.Close(); err == nil {
+			err = e
+		}
+	}
 	if db.r != db.w {
 		if e := db.r.Close(); err == nil {
 			err = e

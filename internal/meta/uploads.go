@@ -25,12 +25,7 @@ func (db *DB) CreateUpload(ctx context.Context, u Upload) error {
 	t := now()
 	u.CreatedAt, u.UpdatedAt = fromMicros(t), fromMicros(t)
 	if db.group == nil {
-		return db.Tx(ctx, func(tx *Tx) error {
-			if _, err := tx.exec(ctx, "SET LOCAL synchronous_commit TO OFF"); err != nil {
-				return err
-			}
-			return tx.insertUpload(ctx, u, t)
-		})
+		return q{db: db.lazy, rdb: db.lazy, d: db.dialect}.insertUpload(ctx, u, t)
 	}
 	db.pendingUploads.Store(u.ID, u)
 	err := db.group.submit(func(tx *Tx) error { return tx.insertUpload(context.Background(), u, t) },
