@@ -236,19 +236,7 @@ if [[ -n "$RESULTS" ]]; then
     echo
     echo "$TABLE"
     echo
-    echo "Server logs:"
-    echo
-    echo '```'
-    echo -n "$SERVER_ERRORS"
-    echo '```'
-    echo
-    echo "<details><summary>raw BENCH lines</summary>"
-    echo
-    echo '```'
-    grep -E '^(BENCH|IDLE) ' "$LOG"
-    echo '```'
-    echo
-    echo "</details>"
+    entry_logs "Server logs" "$SERVER_ERRORS" "$LOG"
   } >>"$RESULTS"
   say "appended the entry to $RESULTS"
 fi

@@ -50,3 +50,22 @@ berth_rev() {
   [[ -n "$(git status --porcelain 2>/dev/null)" ]] && rev+=" (working tree has uncommitted changes)"
   echo "$rev"
 }
+
+# entry_logs TITLE SERVER_ERRORS LOG prints the end of a results entry: the servers' error-line
+# counts under TITLE, then the raw BENCH/IDLE lines of LOG in a collapsed block.
+entry_logs() {
+  local title=$1 errors=$2 log=$3
+  echo "$title:"
+  echo
+  echo '```'
+  echo -n "$errors"
+  echo '```'
+  echo
+  echo "<details><summary>raw BENCH lines</summary>"
+  echo
+  echo '```'
+  grep -E '^(BENCH|IDLE) ' "$log"
+  echo '```'
+  echo
+  echo "</details>"
+}

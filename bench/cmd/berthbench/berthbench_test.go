@@ -136,14 +136,17 @@ func TestReportRatios(t *testing.T) {
 	}
 }
 
-// TestAllScenariosAgainstBerth is the harness's smoke test inside `go test ./...`: every
-// scenario, at tiny sizes, against an in-process Berth with token auth, must run without a
-// single error and print its BENCH line.
-func TestAllScenariosAgainstBerth(t *testing.T) {
-	const password = "bench-Secret-1"
+const benchPassword = "bench-Secret-1"
+
+// startBerth starts an in-process Berth with token auth and an admin whose password is
+// benchPassword, configured further by configure, and returns its URL; it is stopped when the
+// test ends.
+func startBerth(t *testing.T, configure func(*config.Config)) string {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
-	cfg.AdminPassword = password
+	cfg.AdminPassword = benchPassword
+	configure(&cfg)
 	hs := httptest.NewUnstartedServer(nil)
 	cfg.ExternalURL = "http://" + hs.Listener.Addr().String()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -155,18 +158,23 @@ func TestAllScenariosAgainstBerth(t *testing.T) {
 	}
 	hs.Config.Handler = srv.Handler()
 	hs.Start()
-	defer func() {
+	t.Cleanup(func() {
 		hs.Close()
 		time.Sleep(20 * time.Millisecond) // background pull-time writes
 		srv.Close()
-	}()
+	})
+	return hs.URL
+}
 
+// runBench runs berthbench as admin with args, requires exit 0, and returns its BENCH lines by
+// scenario and its whole output.
+func runBench(t *testing.T, args ...string) (map[string]string, string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"-url", hs.URL, "-user", "admin", "-password", password, "-name", "berth-test",
-		"-scale", "0.001", "-duration", "300ms", "-list-repeats", "1", "-large-pulls", "1",
-		"-mget-clients", "8", "-mixed-clients", "4", "-pid", "0"}, &stdout, &stderr)
-	if code != 0 {
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	args = append([]string{"-user", "admin", "-password", benchPassword, "-name", "berth-test", "-pid", "0"}, args...)
+	out := func() string { return "stdout:\n" + stdout.String() + "\nstderr:\n" + stderr.String() }
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d\n%s", code, out())
 	}
 	lines := map[string]string{}
 	for _, l := range strings.Split(stdout.String(), "\n") {
@@ -175,6 +183,16 @@ func TestAllScenariosAgainstBerth(t *testing.T) {
 			lines[name] = l
 		}
 	}
+	return lines, out()
+}
+
+// TestAllScenariosAgainstBerth is the harness's smoke test inside `go test ./...`: every
+// scenario, at tiny sizes, against an in-process Berth with token auth, must run without a
+// single error and print its BENCH line.
+func TestAllScenariosAgainstBerth(t *testing.T) {
+	url := startBerth(t, func(*config.Config) {})
+	lines, _ := runBench(t, "-url", url, "-scale", "0.001", "-duration", "300ms", "-list-repeats", "1", "-large-pulls", "1",
+		"-mget-clients", "8", "-mixed-clients", "4")
 	for _, s := range scenarioOrder {
 		if l := lines[s]; !strings.Contains(l, " errors=0 ") {
 			t.Errorf("%s: want a BENCH line with errors=0, got %q", s, l)
@@ -186,43 +204,10 @@ func TestAllScenariosAgainstBerth(t *testing.T) {
 // in-process Berth that imports OSV bundles pushed to library/vulndb: both must run without
 // an error (which includes every image's report listing exactly the expected findings).
 func TestScanScenariosAgainstBerth(t *testing.T) {
-	const password = "bench-Secret-1"
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.AdminPassword = password
-	cfg.VulnDBRepo = "library/vulndb"
-	hs := httptest.NewUnstartedServer(nil)
-	cfg.ExternalURL = "http://" + hs.Listener.Addr().String()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		hs.Close()
-		t.Fatal(err)
-	}
-	hs.Config.Handler = srv.Handler()
-	hs.Start()
-	defer func() {
-		hs.Close()
-		time.Sleep(20 * time.Millisecond)
-		srv.Close()
-	}()
-
+	url := startBerth(t, func(c *config.Config) { c.VulnDBRepo = "library/vulndb" })
 	const packages = 12
-	var stdout, stderr bytes.Buffer
-	code := run([]string{"-url", hs.URL, "-user", "admin", "-password", password, "-name", "berth-test",
-		"-scenarios", "scan", "-scale", "0.01", "-scan-packages", fmt.Sprint(packages), "-scan-images", "1",
-		"-scan-layer-mib", "0.25", "-scan-all-layer-kib", "16", "-scan-clients", "4", "-max-time", "50s", "-pid", "0"}, &stdout, &stderr)
-	if code != 0 {
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
-	}
-	lines := map[string]string{}
-	for _, l := range strings.Split(stdout.String(), "\n") {
-		if rest, ok := strings.CutPrefix(l, "BENCH scenario="); ok {
-			name, _, _ := strings.Cut(rest, " ")
-			lines[name] = l
-		}
-	}
+	lines, output := runBench(t, "-url", url, "-scenarios", "scan", "-scale", "0.01", "-scan-packages", fmt.Sprint(packages),
+		"-scan-images", "1", "-scan-layer-mib", "0.25", "-scan-all-layer-kib", "16", "-scan-clients", "4", "-max-time", "50s")
 	for s, want := range map[string][]string{
 		"scan-one": {" errors=0 ", fmt.Sprintf(" vulns=%d ", packages), " images=1 "},
 		"scan-all": {" errors=0 ", " images=10 ", " failed=0 "},
@@ -233,7 +218,7 @@ func TestScanScenariosAgainstBerth(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	t.Log(output)
 }
 
 // The generated packages' two records per package must straddle the installed version as
