@@ -529,7 +529,7 @@ func (q q) ListManifestTags(ctx context.Context, manifestID int64, lq ListQuery)
 // repository already has the tag; ErrNotFound when the manifest is not in the repository.
 func (q q) CreateTag(ctx context.Context, repoID, manifestID int64, name string) (Tag, error) {
 	t := now()
-	tag, err := scanTag(q.queryRowW(ctx, `INSERT INTO tags (repository_id, name, manifest_id, created_at, updated_at)
+	tag, err := scanTag(q.writeRow(ctx, `INSERT INTO tags (repository_id, name, manifest_id, created_at, updated_at)
 		SELECT m.repository_id, CAST($3 AS TEXT), m.id, CAST($4 AS BIGINT), CAST($4 AS BIGINT) FROM manifests m WHERE m.id = $2 AND m.repository_id = $1
 		RETURNING id, repository_id, manifest_id, name, updated_at, pulled_at`, repoID, manifestID, name, t))
 	if err != nil && q.d.isUniqueViolation(err) {

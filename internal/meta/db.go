@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -47,6 +48,17 @@ type DB struct {
 	immutable immutableCache  // EnabledImmutableRules
 	// pendingUploads holds the sessions created but not yet committed (SQLite), by id.
 	pendingUploads sync.Map
+	// writes counts the group commits (SQLite); see WriteGeneration.
+	writes atomic.Uint64
+}
+
+// WriteGeneration returns a number that changes whenever this process commits a write, and ok
+// true when that covers every write to the store that matters to readers: SQLite, whose only
+// serving writer is this process (berth gc and fsck write from other processes, and readers
+// that cache by generation also bound their entries' age). PostgreSQL replicas write the same
+// database: ok is false.
+func (db *DB) WriteGeneration() (gen uint64, ok bool) {
+	return db.writes.Load(), db.group != nil
 }
 
 // Options tunes the connection pools; zero values pick defaults for the machine.
@@ -304,7 +316,8 @@ func (q q) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 }
 
 // queryRowW reads through the write connection: inside a transaction, or to read what was just
-// written without racing a replica of the read pool.
+// written without racing a replica of the read pool. Writes that return rows outside a
+// transaction use writeRow.
 func (q q) queryRowW(ctx context.Context, query string, args ...any) *sql.Row {
 	if q.group != nil && isSelect(query) {
 		return q.queryRow(ctx, query, args...)
@@ -325,6 +338,28 @@ func (q q) queryW(ctx context.Context, query string, args ...any) (*sql.Rows, er
 		return st.QueryContext(ctx, args...)
 	}
 	return q.db.QueryContext(ctx, query, args...)
+}
+
+// writeRow runs a write that returns a row (INSERT … RETURNING) when its Scan is called. On a
+// SQLite store's DB it runs, and is scanned, inside the group commit, like every other write.
+func (q q) writeRow(ctx context.Context, query string, args ...any) rowScanner {
+	return writeRow{q: q, ctx: ctx, query: query, args: args}
+}
+
+type writeRow struct {
+	q     q
+	ctx   context.Context
+	query string
+	args  []any
+}
+
+func (r writeRow) Scan(dest ...any) error {
+	if r.q.group == nil {
+		return r.q.queryRowW(r.ctx, r.query, r.args...).Scan(dest...)
+	}
+	return r.q.group.run(r.ctx, func(tx *Tx) error {
+		return tx.queryRowW(r.ctx, r.query, r.args...).Scan(dest...)
+	})
 }
 
 // isSelect reports whether query only reads (an INSERT … RETURNING writes, though it returns rows).
@@ -435,7 +470,15 @@ func notFound(err error) error {
 	return err
 }
 
-// QueryRowForTest runs a read query; tests use it to look at rows no API exposes.
-func (db *DB) QueryRowForTest(ctx context.Context, query string, args ...any) *sql.Row {
-	return db.queryRowW(ctx, query, args...)
+// QueryRowForTest runs a query returning one row; tests use it to look at (and back-date) rows
+// no API exposes.
+func (db *DB) QueryRowForTest(ctx context.Context, query string, args ...any) interface{ Scan(...any) error } {
+	switch q := strings.TrimSpace(query); {
+	case isSelect(q):
+		return db.queryRow(ctx, query, args...)
+	case len(q) >= 6 && strings.EqualFold(q[:6], "PRAGMA"):
+		// Outside any transaction, on the write connection: inside one most pragmas do nothing.
+		return db.queryRowW(ctx, query, args...)
+	}
+	return db.writeRow(ctx, query, args...)
 }

@@ -72,7 +72,7 @@ func (q q) CreateExecution(ctx context.Context, e Execution) (int64, error) {
 	}
 	t := now()
 	var id int64
-	err := q.queryRowW(ctx, `INSERT INTO executions (kind, ref_id, trigger_kind, status, status_text, dry_run, params, result, created_at, updated_at)
+	err := q.writeRow(ctx, `INSERT INTO executions (kind, ref_id, trigger_kind, status, status_text, dry_run, params, result, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id`,
 		e.Kind, e.RefID, e.Trigger, e.Status, e.StatusText, e.DryRun, e.Params, e.Result, t).Scan(&id)
 	if err != nil {
@@ -261,7 +261,7 @@ func (q q) CreateTask(ctx context.Context, t Task) (int64, error) {
 	}
 	ts := now()
 	var id int64
-	err := q.queryRowW(ctx, `INSERT INTO tasks (execution_id, name, status, result, created_at, updated_at)
+	err := q.writeRow(ctx, `INSERT INTO tasks (execution_id, name, status, result, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $5) RETURNING id`, t.ExecutionID, t.Name, t.Status, t.Result, ts).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("record task of execution %d: %w", t.ExecutionID, err)

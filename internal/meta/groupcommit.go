@@ -171,6 +171,10 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 				errs[i] = fmt.Errorf("commit: %w", err)
 			}
 		}
+	} else {
+		// Before anyone hears of the outcome, so a caller reading after its write sees the
+		// new generation.
+		g.db.writes.Add(1)
 	}
 	for i, r := range batch {
 		r.finish(errs[i])

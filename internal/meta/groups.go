@@ -40,7 +40,7 @@ func scanGroup(row interface{ Scan(...any) error }) (Group, error) {
 func (q q) CreateGroup(ctx context.Context, g Group) (int64, error) {
 	t := now()
 	var id int64
-	err := q.queryRowW(ctx, `INSERT INTO user_groups (group_name, group_type, ldap_group_dn, created_at, updated_at)
+	err := q.writeRow(ctx, `INSERT INTO user_groups (group_name, group_type, ldap_group_dn, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $4) RETURNING id`, g.Name, g.Type, g.LDAPDN, t).Scan(&id)
 	if err != nil {
 		if q.d.isUniqueViolation(err) {

@@ -49,7 +49,7 @@ func labelProject(l Label) any {
 func (q q) CreateLabel(ctx context.Context, l Label) (int64, error) {
 	t := now()
 	var id int64
-	err := q.queryRowW(ctx, `INSERT INTO labels (name, description, color, scope, project_id, created_at, updated_at)
+	err := q.writeRow(ctx, `INSERT INTO labels (name, description, color, scope, project_id, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id`, l.Name, l.Description, l.Color, l.Scope, labelProject(l), t).Scan(&id)
 	if err != nil {
 		if q.d.isUniqueViolation(err) {

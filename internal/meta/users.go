@@ -38,7 +38,7 @@ func scanUser(row interface{ Scan(...any) error }) (User, error) {
 func (q q) CreateUser(ctx context.Context, u User) (int64, error) {
 	t := now()
 	var id int64
-	err := q.queryRowW(ctx, `INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
+	err := q.writeRow(ctx, `INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
 		u.Username, u.Email, u.Realname, u.Comment, u.PasswordHash, u.SysAdmin, t).Scan(&id)
 	if err != nil {

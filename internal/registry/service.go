@@ -26,7 +26,8 @@ type Service struct {
 	// fail or hold up the push for long.
 	OnPush func(ctx context.Context, project meta.Project, repo string, m meta.Manifest)
 
-	pulls pullCounter
+	pulls     pullCounter
+	pullCache pullCache
 
 	uploadLocksMu sync.Mutex
 	uploadLocks   map[string]*uploadLock
