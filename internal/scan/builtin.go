@@ -28,7 +28,7 @@ import (
 
 // ExtractorVersion changes whenever extraction changes what it finds, so stored inventories
 // from an older extractor are taken again rather than trusted.
-const ExtractorVersion = "1"
+const ExtractorVersion = "2"
 
 // maxIndexChildren bounds how many platform images of one index a scan reads.
 const maxIndexChildren = 64

@@ -24,7 +24,8 @@ import (
 // must be exactly the pairs the records aim at: Debian advisories name source packages and
 // reach every binary built from them, Alpine ones name origins, Rocky ones binary packages;
 // advisories of another release do not apply; versions compare with epochs, Debian
-// revisions and '~', apk -r releases and _git suffixes, RPM releases.
+// revisions and '~' (Debian against source versions), apk -r releases and _git suffixes, RPM
+// releases.
 func TestScanOSPackages(t *testing.T) {
 	t.Parallel()
 	status := gunzipFile(t, filepath.Join("testdata", "scan", "dpkg-status.gz"))
@@ -55,6 +56,9 @@ func TestScanOSPackages(t *testing.T) {
 				findings("TEST-DEB-3", "3.0.19-1~deb12u2", openssl...), // '~' sorts before the release it is a pre-release of
 				findings("TEST-DEB-5", "1:2.39.5-0+deb12u3", "git", "git-man"),
 				findings("TEST-DEB-6", "2.36-9+deb12u14", glibc...), // introduced after 0, fixed later
+				// Compared by source version: gcc-defaults 1.203 builds cpp, gcc and g++
+				// 4:12.2.0-3, whose own versions are far above the fix.
+				findings("TEST-DEB-10", "4:12.2.0-3", "cpp", "g++", "gcc"),
 				// TEST-DEB-2: fixed in the installed version; TEST-DEB-4: fixed in a higher
 				// upstream version of epoch 0, below the installed epoch 1; TEST-DEB-7 names a
 				// binary package; TEST-DEB-8 is Debian 11's; TEST-DEB-9 fixed at the installed

@@ -31,6 +31,11 @@ type Package struct {
 	// source name (shown only: the RPM family's advisories name binary packages). It is empty
 	// when the source package has the binary package's name.
 	SourceName string `json:"source_name,omitempty"`
+	// SourceVersion is the version of the source package when that differs from Version: a
+	// Debian/Ubuntu binary rebuilt on its own ("5.2.15-2+b8" from source "5.2.15-2"), or one
+	// versioned apart from its source (cpp "4:12.2.0-3" from gcc-defaults "1.203"). Their
+	// advisories are written against source versions.
+	SourceVersion string `json:"source_version,omitempty"`
 	// Version as the ecosystem writes it; RPM versions of the Red Hat family carry the epoch
 	// ("1:3.0.7-24.el9") when it is not zero, Go versions have no "v" prefix.
 	Version string `json:"version"`

@@ -175,10 +175,10 @@ func (a *applier) run(ctx context.Context, e filesystem.Extractor, fsys *treeFS,
 // convert maps an osv-scalibr package found at location to Berth's Package.
 func convert(p *extractor.Package, location string) Package {
 	name := p.Name
-	var source string
+	var source, sourceVersion string
 	switch m := p.Metadata.(type) {
 	case *dpkgmeta.Metadata:
-		name, source = m.PackageName, m.SourceName
+		name, source, sourceVersion = m.PackageName, m.SourceName, m.SourceVersion
 	case *apkmeta.Metadata:
 		source = m.OriginName
 	case *rpmmeta.Metadata:
@@ -216,14 +216,18 @@ func convert(p *extractor.Package, location string) Package {
 			licenses = append(licenses, l)
 		}
 	}
+	if sourceVersion == version {
+		sourceVersion = ""
+	}
 	return Package{
-		Ecosystem:  eco,
-		Name:       name,
-		SourceName: source,
-		Version:    version,
-		PURL:       purlStr,
-		Licenses:   licenses,
-		Locations:  []string{location},
+		Ecosystem:     eco,
+		Name:          name,
+		SourceName:    source,
+		SourceVersion: sourceVersion,
+		Version:       version,
+		PURL:          purlStr,
+		Licenses:      licenses,
+		Locations:     []string{location},
 	}
 }
 

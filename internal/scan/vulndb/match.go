@@ -68,7 +68,8 @@ func (d *DB) Match(ctx context.Context, pkgs []inventory.Package) ([]Finding, er
 // apply whatever the repository. The name is the package's SourceName in the ecosystems whose
 // advisories name source packages (Debian and Ubuntu source packages, Alpine origins), else its
 // Name — the RPM family's advisories list binary packages — normalised as normalizeName says;
-// the Go toolchain is "stdlib".
+// the Go toolchain is "stdlib". Where advisories name source packages, the version compared is
+// the source package's when the inventory has it.
 func (d *DB) MatchSet(ctx context.Context, pkgs []inventory.Package) (FindingSet, error) {
 	// A generation read while an import switches and purges could lose rows half-way: match,
 	// then check the generation is still current (its rows are deleted only after the switch),
@@ -147,7 +148,11 @@ func (d *DB) match(ctx context.Context, gen int64, pkgs []inventory.Package) ([]
 			groups[l] = map[string][]int{}
 		}
 		groups[l][name] = append(groups[l][name], len(cands))
-		cands = append(cands, candidate{pkg: p, name: name, version: normalizeVersion(base, name, p.Version)})
+		version := p.Version
+		if p.SourceVersion != "" && bySourceName(base) {
+			version = p.SourceVersion
+		}
+		cands = append(cands, candidate{pkg: p, name: name, version: normalizeVersion(base, name, version)})
 	}
 
 	type hitKey struct {
