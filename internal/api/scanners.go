@@ -245,19 +245,26 @@ func (h *Handler) writeScannerList(c *call) error {
 	return nil
 }
 
-func (h *Handler) createScanner(c *call) error {
-	if err := h.authorizeSystem(c, rbac.ResScanner, rbac.ActCreate); err != nil {
-		return err
+// pingedRegistration authorizes act on scanners, decodes the registration in the request body
+// and checks that its adapter answers.
+func (h *Handler) pingedRegistration(c *call, act rbac.Action) (meta.ScannerRegistration, error) {
+	if err := h.authorizeSystem(c, rbac.ResScanner, act); err != nil {
+		return meta.ScannerRegistration{}, err
 	}
 	var req scannerReq
 	if err := decode(c.r, &req); err != nil {
-		return err
+		return meta.ScannerRegistration{}, err
 	}
 	r, err := req.registration()
 	if err != nil {
-		return err
+		return r, err
 	}
-	if err := h.pingAdapter(c.r.Context(), r); err != nil {
+	return r, h.pingAdapter(c.r.Context(), r)
+}
+
+func (h *Handler) createScanner(c *call) error {
+	r, err := h.pingedRegistration(c, rbac.ActCreate)
+	if err != nil {
 		return err
 	}
 	reg, err := h.DB.CreateScannerRegistration(c.r.Context(), r)
@@ -269,18 +276,7 @@ func (h *Handler) createScanner(c *call) error {
 }
 
 func (h *Handler) pingScanner(c *call) error {
-	if err := h.authorizeSystem(c, rbac.ResScanner, rbac.ActRead); err != nil {
-		return err
-	}
-	var req scannerReq
-	if err := decode(c.r, &req); err != nil {
-		return err
-	}
-	r, err := req.registration()
-	if err != nil {
-		return err
-	}
-	if err := h.pingAdapter(c.r.Context(), r); err != nil {
+	if _, err := h.pingedRegistration(c, rbac.ActRead); err != nil {
 		return err
 	}
 	return ok(c)
