@@ -23,28 +23,16 @@ func TestScanAndPullGate(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db string) {
 		srv := startServer(t, serverOptions{DB: db})
 		c := srv.admin()
-		osv := t.TempDir()
-		rec := `{"schema_version":"1.6.0","id":"DEBIAN-CVE-2024-0101","modified":"2024-01-01T00:00:00Z","aliases":["CVE-2024-0101"],
+		importOSV(t, srv, "DEBIAN-CVE-2024-0101", `{"schema_version":"1.6.0","id":"DEBIAN-CVE-2024-0101","modified":"2024-01-01T00:00:00Z","aliases":["CVE-2024-0101"],
 			"summary":"openssl flaw","severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:N"}],
-			"affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.13-1~deb12u1"}]}]}]}`
-		if err := os.WriteFile(filepath.Join(osv, "DEBIAN-CVE-2024-0101.json"), []byte(rec), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := berth(t, srv.env, "", "vulndb", "import", osv, "--data-dir", srv.DataDir); err != nil {
-			t.Fatalf("berth vulndb import: %v\n%s", err, out)
-		}
+			"affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.13-1~deb12u1"}]}]}]}`)
 
 		r := c.do(t, http.MethodPost, "/api/v2.0/projects", []byte(`{"project_name":"gated","metadata":{"public":"false","auto_scan":"true","prevent_vul":"true","severity":"high"}}`),
 			"Content-Type", "application/json")
 		if r.Status != http.StatusCreated {
 			t.Fatalf("create project: %s", r)
 		}
-		status := "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u1\nDescription: ssl\n\n"
-		img := newImage(t, "linux/amd64", newLayer(t, tarBytes(t, map[string][]byte{
-			"etc/os-release":      []byte("ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"),
-			"var/lib/dpkg/status": []byte(status),
-		})))
-		mustPushImage(t, c, "gated/app", "v1", img)
+		mustPushImage(t, c, "gated/app", "v1", opensslImage(t))
 
 		// Scanned on push; the report says why.
 		deadline := time.Now().Add(2 * time.Minute)
@@ -97,26 +85,17 @@ func TestRecipeVulnerabilityScanning(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db string) {
 		srv := startServer(t, serverOptions{DB: db})
 		c := srv.admin()
-		osv := t.TempDir()
 		// An OSV record written for this test: Debian 12's openssl, fixed in 3.0.13-1~deb12u1.
-		rec := `{"schema_version":"1.6.0","id":"DEBIAN-CVE-2024-0102","modified":"2024-01-01T00:00:00Z","aliases":["CVE-2024-0102"],
+		importOSV(t, srv, "DEBIAN-CVE-2024-0102", `{"schema_version":"1.6.0","id":"DEBIAN-CVE-2024-0102","modified":"2024-01-01T00:00:00Z","aliases":["CVE-2024-0102"],
 			"severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
-			"affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.13-1~deb12u1"}]}]}]}`
-		os.WriteFile(filepath.Join(osv, "DEBIAN-CVE-2024-0102.json"), []byte(rec), 0o644)
-		if out, err := berth(t, srv.env, "", "vulndb", "import", osv, "--data-dir", srv.DataDir); err != nil {
-			t.Fatalf("berth vulndb import: %v\n%s", err, out)
-		}
+			"affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.13-1~deb12u1"}]}]}]}`)
 		// Project settings: scan on push; prevent vulnerable images from running (Critical).
 		r := c.do(t, http.MethodPost, "/api/v2.0/projects", []byte(`{"project_name":"myproject","metadata":{"auto_scan":"true","prevent_vul":"true","severity":"critical"}}`),
 			"Content-Type", "application/json")
 		if r.Status != http.StatusCreated {
 			t.Fatalf("create project: %s", r)
 		}
-		status := "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u1\nDescription: ssl\n\n"
-		img := newImage(t, "linux/amd64", newLayer(t, tarBytes(t, map[string][]byte{
-			"etc/os-release":      []byte("ID=debian\nVERSION_ID=\"12\"\n"),
-			"var/lib/dpkg/status": []byte(status),
-		})))
+		img := opensslImage(t)
 		mustPushImage(t, c, "myproject/myapp", "v1", img)
 
 		curl := func(cmd string) string {
@@ -157,4 +136,28 @@ func TestRecipeVulnerabilityScanning(t *testing.T) {
 		}
 		mustVerifyImage(t, c, "myproject/myapp", "v1", img)
 	})
+}
+
+// importOSV imports one OSV record (id, JSON) into the server's database offline, with
+// `berth vulndb import`.
+func importOSV(t *testing.T, srv *server, id, record string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, id+".json"), []byte(record), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := berth(t, srv.env, "", "vulndb", "import", dir, "--data-dir", srv.DataDir); err != nil {
+		t.Fatalf("berth vulndb import: %v\n%s", err, out)
+	}
+}
+
+// opensslImage is a Debian 12 image whose dpkg database lists libssl3 3.0.11-1~deb12u1, built
+// from the openssl source package.
+func opensslImage(t *testing.T) testImage {
+	t.Helper()
+	status := "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u1\nDescription: ssl\n\n"
+	return newImage(t, "linux/amd64", newLayer(t, tarBytes(t, map[string][]byte{
+		"etc/os-release":      []byte("ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"),
+		"var/lib/dpkg/status": []byte(status),
+	})))
 }
