@@ -575,6 +575,7 @@ type PullRecord struct {
 // pull time, and the repository's pull count.
 func (db *DB) RecordPulls(ctx context.Context, pulls []PullRecord) error {
 	return db.Tx(ctx, func(tx *Tx) error {
+		tx.noContent = true
 		for _, p := range pulls {
 			t := p.At.UnixMicro()
 			if _, err := tx.exec(ctx, "UPDATE manifests SET pulled_at = $2 WHERE id = $1", p.ManifestID, t); err != nil {

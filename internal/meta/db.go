@@ -48,17 +48,26 @@ type DB struct {
 	immutable immutableCache  // EnabledImmutableRules
 	// pendingUploads holds the sessions created but not yet committed (SQLite), by id.
 	pendingUploads sync.Map
-	// writes counts the group commits (SQLite); see WriteGeneration.
-	writes atomic.Uint64
+	// writes counts the group commits (SQLite), or this process's commits and the content
+	// notifications received (PostgreSQL); see WriteGeneration.
+	writes   atomic.Uint64
+	listener *contentListener // PostgreSQL
 }
 
-// WriteGeneration returns a number that changes whenever this process commits a write, and ok
-// true when that covers every write to the store that matters to readers: SQLite, whose only
-// serving writer is this process (berth gc and fsck write from other processes, and readers
-// that cache by generation also bound their entries' age). PostgreSQL replicas write the same
-// database: ok is false.
+// WriteGeneration returns a number that changes whenever a write that matters to readers
+// commits, and ok true when it can be trusted to. On SQLite it moves with every commit of this
+// process, the only serving writer (berth gc and fsck write from other processes: readers that
+// cache by generation also bound their entries' age). On PostgreSQL it moves with every commit
+// of this process and every notification of a content change committed by anyone (migration
+// 0013), which arrives within moments of the commit; ok is false while this process is not
+// listening (at start, and while the listening connection is re-established).
 func (db *DB) WriteGeneration() (gen uint64, ok bool) {
-	return db.writes.Load(), db.group != nil
+	if db.listener == nil {
+		return db.writes.Load(), db.group != nil
+	}
+	db.listener.ensure()
+	ok = db.listener.listening.Load()
+	return db.writes.Load(), ok
 }
 
 // Options tunes the connection pools; zero values pick defaults for the machine.
@@ -124,7 +133,10 @@ func openPostgres(url string, opt Options) (*DB, error) {
 	lazy.SetMaxIdleConns(2)
 	lazy.SetConnMaxIdleTime(5 * time.Minute)
 	d := postgresDialect{}
-	return &DB{q: q{db: pool, rdb: pool, d: d, gc: newGCSettings()}, w: pool, r: pool, lazy: lazy, dialect: d}, nil
+	db := &DB{q: q{db: pool, rdb: pool, d: d, gc: newGCSettings()}, w: pool, r: pool, lazy: lazy, dialect: d}
+	db.q.commits = &db.writes
+	db.listener = newContentListener(url, func() { db.writes.Add(1) })
+	return db, nil
 }
 
 func openSQLite(path string, opt Options) (*DB, error) {
@@ -188,6 +200,9 @@ func (db *DB) Close() error {
 	if db.group != nil {
 		db.group.close()
 	}
+	if db.listener != nil {
+		db.listener.close()
+	}
 	db.wc.close()
 	db.rc.close()
 	err := db.w.Close()
@@ -237,12 +252,20 @@ func (db *DB) tx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	// Before the caller answers anyone: a read of this replica that follows must not be served
+	// what the commit replaced, whenever the notification arrives.
+	if !tx.noContent {
+		db.writes.Add(1)
+	}
 	return nil
 }
 
 // Tx is a write transaction; it offers the same queries as DB.
 type Tx struct {
 	q
+	// noContent marks a transaction that writes nothing a pull resolves (pull times, audit
+	// entries), so its commit leaves the write generation alone on PostgreSQL.
+	noContent bool
 }
 
 // execer is what both *sql.DB and *sql.Tx offer.
@@ -269,6 +292,8 @@ type q struct {
 	tx    *sql.Tx
 	gc    *gcSettings
 	group *groupCommitter
+	// commits is moved after each write outside a transaction (PostgreSQL; see WriteGeneration).
+	commits *atomic.Uint64
 }
 
 func (q q) stmt(ctx context.Context, c *stmtCache, query string) *sql.Stmt {
@@ -293,6 +318,9 @@ func (q q) exec(ctx context.Context, query string, args ...any) (sql.Result, err
 		return res, err
 	}
 	query, args = q.d.rebind(query, args)
+	if q.commits != nil {
+		defer q.commits.Add(1)
+	}
 	if st := q.stmt(ctx, q.wc, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -313,6 +341,13 @@ func (q q) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return q.rdb.QueryRowContext(ctx, query, args...)
+}
+
+// noContent returns q for writes that change nothing a pull resolves: outside a transaction,
+// they leave the write generation alone (PostgreSQL; see WriteGeneration).
+func (q q) noContent() q {
+	q.commits = nil
+	return q
 }
 
 // queryRowW reads through the write connection: inside a transaction, or to read what was just
@@ -355,6 +390,9 @@ type writeRow struct {
 
 func (r writeRow) Scan(dest ...any) error {
 	if r.q.group == nil {
+		if r.q.commits != nil {
+			defer r.q.commits.Add(1)
+		}
 		return r.q.queryRowW(r.ctx, r.query, r.args...).Scan(dest...)
 	}
 	return r.q.group.run(r.ctx, func(tx *Tx) error {

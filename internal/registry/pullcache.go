@@ -9,10 +9,11 @@ import (
 )
 
 // Pulls resolve the same few tags over and over. Where the store can say that nothing has been
-// written since (meta.DB.WriteGeneration: SQLite, whose serving writer is this process), a
-// lookup made at the same write generation is answered from memory. Entries also expire after
-// pullCacheTTL, which bounds how long a write by another process (berth gc, berth fsck
-// --repair) can go unseen.
+// written since (meta.DB.WriteGeneration: on SQLite this process's commits; on PostgreSQL also
+// every other replica's, announced by the database at commit), a lookup made at the same write
+// generation is answered from memory. Entries also expire after pullCacheTTL, which bounds how
+// long a write can go unseen when that announcement cannot be relied on (on SQLite, a write by
+// another process such as berth gc; on PostgreSQL, a listening connection that died silently).
 const (
 	pullCacheTTL        = time.Second
 	pullCacheEntries    = 4096

@@ -53,6 +53,7 @@ type testServer struct {
 	DataDir string
 	dialect string
 	client  *http.Client
+	cfg     config.Config
 }
 
 // newTestServer starts Berth on the given dialect ("sqlite" or "postgres"). Without a reachable
@@ -70,6 +71,21 @@ func newTestServer(t *testing.T, dialect string) *testServer {
 	default:
 		t.Fatalf("unknown dialect %q", dialect)
 	}
+	return startTestServer(t, cfg, dialect)
+}
+
+// replica starts another server on the same database and data directory, as a second replica
+// behind a load balancer would run (PostgreSQL only).
+func (ts *testServer) replica(t *testing.T) *testServer {
+	t.Helper()
+	if ts.dialect != "postgres" {
+		t.Fatalf("replicas share a PostgreSQL database, not %s", ts.dialect)
+	}
+	return startTestServer(t, ts.cfg, ts.dialect)
+}
+
+func startTestServer(t *testing.T, cfg config.Config, dialect string) *testServer {
+	t.Helper()
 	hs := httptest.NewUnstartedServer(nil)
 	cfg.ExternalURL = "http://" + hs.Listener.Addr().String()
 
@@ -88,6 +104,7 @@ func newTestServer(t *testing.T, dialect string) *testServer {
 		URL:     cfg.ExternalURL,
 		DataDir: cfg.DataDir,
 		dialect: dialect,
+		cfg:     cfg,
 		client: &http.Client{
 			// The tests look at exactly what the server answers.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

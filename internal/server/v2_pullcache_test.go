@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // TestPullsSeeEveryWrite: manifests resolved for pulls may come from memory, but never one a
@@ -47,4 +48,70 @@ func TestPullsSeeEveryWrite(t *testing.T) {
 		want(b, http.StatusNotFound, "")
 		want(a, http.StatusOK, a)
 	})
+}
+
+// TestReplicasPullWhatAnotherPushed: two replicas on one PostgreSQL database. A replica that
+// has resolved a tag from memory learns of another replica's push or delete from the database's
+// notification and then answers with the new state.
+func TestReplicasPullWhatAnotherPushed(t *testing.T) {
+	t.Parallel()
+	a := newTestServer(t, "postgres")
+	b := a.replica(t)
+	const repo = "library/replicated"
+	get := func(ts *testServer, ref string) (int, string) {
+		t.Helper()
+		resp := ts.do(t, http.MethodGet, "/v2/"+repo+"/manifests/"+ref, http.Header{"Accept": {mtOCIManifest}}, nil)
+		respBody(t, resp)
+		return resp.StatusCode, resp.Header.Get("Docker-Content-Digest")
+	}
+	want := func(ref string, status int, digest string) {
+		t.Helper()
+		for range 3 {
+			if s, d := get(b, ref); s != status || d != digest {
+				t.Fatalf("GET %s from the other replica: %d %s, want %d %s", ref, s, d, status, digest)
+			}
+		}
+	}
+	// afterWrite runs write on a and waits until b has heard of it.
+	afterWrite := func(write func()) {
+		t.Helper()
+		g, _ := b.srv.db.WriteGeneration()
+		write()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			if gen, ok := b.srv.db.WriteGeneration(); ok && gen != g {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the other replica never heard of the write")
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+
+	_, d1 := a.pushImage(t, repo, "v1", mtOCIManifest)
+	get(b, "v1")
+	deadline := time.Now().Add(15 * time.Second)
+	for _, ok := b.srv.db.WriteGeneration(); !ok; _, ok = b.srv.db.WriteGeneration() {
+		if time.Now().After(deadline) {
+			t.Fatal("replica b never listened for content changes")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	want("v1", http.StatusOK, d1)
+
+	var d2 string
+	afterWrite(func() { _, d2 = a.pushImage(t, repo, "v1", mtOCIManifest) })
+	want("v1", http.StatusOK, d2)
+	want(d1, http.StatusOK, d1)
+
+	afterWrite(func() {
+		expectStatus(t, a.do(t, http.MethodDelete, "/v2/"+repo+"/manifests/v1", nil, nil), http.StatusAccepted)
+	})
+	want("v1", http.StatusNotFound, "")
+	afterWrite(func() {
+		expectStatus(t, a.do(t, http.MethodDelete, "/v2/"+repo+"/manifests/"+d1, nil, nil), http.StatusAccepted)
+	})
+	want(d1, http.StatusNotFound, "")
+	want(d2, http.StatusOK, d2)
 }

@@ -1,0 +1,96 @@
+package meta
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// contentChannel is notified by PostgreSQL at the commit of every change to repositories, tags
+// or manifests (migration 0013).
+const contentChannel = "berth_content"
+
+// contentListener keeps one PostgreSQL connection listening on contentChannel and moves the
+// store's write generation on each notification, so this replica learns of the other replicas'
+// (and other processes') commits. While it is not listening, nobody can say what changed:
+// WriteGeneration reports that, and readers go to the database.
+type contentListener struct {
+	url       string
+	bump      func()
+	listening atomic.Bool
+	start     sync.Once
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+func newContentListener(url string, bump func()) *contentListener {
+	return &contentListener{url: url, bump: bump, done: make(chan struct{})}
+}
+
+// ensure starts the listener on first use: processes that never serve pulls (berth gc, fsck)
+// do not hold the extra connection.
+func (l *contentListener) ensure() {
+	l.start.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		l.cancel = cancel
+		go l.run(ctx)
+	})
+}
+
+func (l *contentListener) run(ctx context.Context) {
+	defer close(l.done)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := l.listen(ctx)
+		l.listening.Store(false)
+		// Whatever was remembered may have missed a notification while the connection was
+		// down; the next connection starts from a new generation.
+		l.bump()
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			backoff = 100 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// listen holds one connection until it fails or ctx ends.
+func (l *contentListener) listen(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, l.url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+contentChannel); err != nil {
+		return err
+	}
+	// Commits made before LISTEN took effect sent notifications to nobody: forget what was
+	// read before this point, then trust the notifications.
+	l.bump()
+	l.listening.Store(true)
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		l.bump()
+	}
+}
+
+func (l *contentListener) close() {
+	started := true
+	l.start.Do(func() { started = false; close(l.done) })
+	if started {
+		l.cancel()
+	}
+	<-l.done
+}

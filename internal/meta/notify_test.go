@@ -1,0 +1,188 @@
+package meta_test
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/meta/metatest"
+)
+
+// waitFor polls cond until it holds; a notification that never comes fails the test instead of
+// hanging it.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func listening(db *meta.DB) func() bool {
+	return func() bool { _, ok := db.WriteGeneration(); return ok }
+}
+
+func generation(db *meta.DB) uint64 { g, _ := db.WriteGeneration(); return g }
+
+// TestWriteGenerationAcrossReplicas: on PostgreSQL, a replica's write generation moves when
+// another replica, or any other client of the database, commits a change to what pulls resolve,
+// and moves at once for the replica's own commits.
+func TestWriteGenerationAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := metatest.NewDatabase(t)
+	open := func() *meta.DB {
+		db, err := meta.Open(ctx, url, "", meta.Options{MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	a, b := open(), open()
+	_, pid := setup(t, a)
+	const repo = "proj/app"
+	for i := 1; i <= 2; i++ {
+		if err := a.LinkBlob(ctx, pid, repo, digestOf(i), int64(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(db *meta.DB, digest, tag string) {
+		t.Helper()
+		if _, err := db.PutManifest(ctx, meta.PutManifestParams{ProjectID: pid, Repository: repo, Digest: digest,
+			MediaType: "application/vnd.oci.image.manifest.v1+json", ConfigDigest: digestOf(1), Payload: []byte(`{"d":"` + digest + `"}`),
+			Blobs: []meta.BlobRef{{Digest: digestOf(1), Size: 1}, {Digest: digestOf(2), Size: 2}}, Tags: []string{tag}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "replica a listening", listening(a))
+	waitFor(t, "replica b listening", listening(b))
+
+	// Its own commit moves a replica's generation before the call returns.
+	g := generation(a)
+	put(a, digestOf(100), "v1")
+	if generation(a) == g {
+		t.Fatal("a's own commit did not move its generation")
+	}
+
+	// Another replica's commit reaches b by notification.
+	g = generation(b)
+	put(a, digestOf(101), "v1")
+	waitFor(t, "b hears of a's push", func() bool { return generation(b) != g })
+
+	// So does a write by a client that is not Berth (an operator's psql, another process).
+	raw, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	g = generation(b)
+	if _, err := raw.ExecContext(ctx, `UPDATE tags SET manifest_id = (SELECT id FROM manifests WHERE digest = $1) WHERE name = 'v1'`, digestOf(100)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b hears of the direct write", func() bool { return generation(b) != g })
+
+	// A lost listening connection stops the generation from being trusted until a new one
+	// listens, and the generation moves past everything read before.
+	g = generation(b)
+	if _, err := raw.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query = 'LISTEN berth_content'`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b listening again", func() bool { gen, ok := b.WriteGeneration(); return ok && gen >= g+2 })
+	g = generation(b)
+	put(a, digestOf(102), "v2")
+	waitFor(t, "b hears of a push after reconnecting", func() bool { return generation(b) != g })
+}
+
+// TestContentNotifications: the triggers notify for changes to repositories, tags and
+// manifests, once per transaction, and not for the pull times recorded on every pull.
+func TestContentNotifications(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := metatest.NewDatabase(t)
+	db, err := meta.Open(ctx, url, "", meta.Options{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	_, pid := setup(t, db)
+	for i := 1; i <= 2; i++ {
+		if err := db.LinkBlob(ctx, pid, "proj/app", digestOf(i), int64(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.PutManifest(ctx, meta.PutManifestParams{ProjectID: pid, Repository: "proj/app", Digest: digestOf(100),
+		MediaType: "application/vnd.oci.image.manifest.v1+json", ConfigDigest: digestOf(1), Payload: []byte(`{}`),
+		Blobs: []meta.BlobRef{{Digest: digestOf(1), Size: 1}, {Digest: digestOf(2), Size: 2}}, Tags: []string{"v1", "v2"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	listener, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close(ctx)
+	if _, err := listener.Exec(ctx, "LISTEN berth_content"); err != nil {
+		t.Fatal(err)
+	}
+	writer, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close(ctx)
+	// next returns the payload of the next notification; a statement of the test's own with a
+	// payload marks where the trigger's (empty) notifications of the statement before it end.
+	next := func() string {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		n, err := listener.WaitForNotification(wctx)
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		return n.Payload
+	}
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := writer.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	for _, tc := range []struct {
+		sql    string
+		notify bool
+	}{
+		{"UPDATE manifests SET pulled_at = 1", false},
+		{"UPDATE tags SET pulled_at = 1", false},
+		{"UPDATE repositories SET pull_count = pull_count + 1", false},
+		{"UPDATE repositories SET description = 'x'", false},
+		{"UPDATE tags SET updated_at = 2 WHERE name = 'v1'", false},
+		{"UPDATE tags SET name = 'v3' WHERE name = 'v2'", true},
+		{"DELETE FROM tags WHERE name = 'v3'", true},
+		{"UPDATE manifests SET media_type = media_type", true},
+		{"BEGIN; UPDATE tags SET manifest_id = manifest_id; UPDATE manifests SET payload = payload; COMMIT", true},
+		{"UPDATE repositories SET name = name", true},
+	} {
+		exec(tc.sql)
+		exec("NOTIFY berth_content, 'fence'")
+		got := []string{next()}
+		if got[0] != "fence" {
+			got = append(got, next())
+		}
+		want := []string{"fence"}
+		if tc.notify {
+			want = []string{"", "fence"}
+		}
+		if len(got) != len(want) || got[0] != want[0] || got[len(got)-1] != want[len(want)-1] {
+			t.Errorf("%s: notifications %q, want %q", tc.sql, got, want)
+		}
+	}
+}
