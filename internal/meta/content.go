@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -112,13 +113,17 @@ func (q q) BlobSize(ctx context.Context, digest string) (int64, error) {
 // new and must confirm that the stored object exists: a collector may have removed it after
 // the caller found it (ErrBlobCollected then).
 func (db *DB) LinkBlob(ctx context.Context, projectID int64, repo, digest string, size int64, present func() error) error {
-	return db.Tx(ctx, func(tx *Tx) error { return tx.linkBlob(ctx, projectID, repo, digest, size, present) })
+	return db.Tx(ctx, func(tx *Tx) error {
+		tx.addsOnly = true
+		return tx.linkBlob(ctx, projectID, repo, digest, size, present)
+	})
 }
 
 // LinkUploadedBlob is LinkBlob for a completed upload: the upload session's row (if any) goes in
 // the same transaction, so completing a push costs one commit.
 func (db *DB) LinkUploadedBlob(ctx context.Context, projectID int64, repo, digest string, size int64, uploadID string, present func() error) error {
 	return db.Tx(ctx, func(tx *Tx) error {
+		tx.addsOnly = true
 		if err := tx.linkBlob(ctx, projectID, repo, digest, size, present); err != nil {
 			return err
 		}
@@ -276,6 +281,7 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 	var res PutManifestResult
 	err := db.Tx(ctx, func(tx *Tx) error {
 		res = PutManifestResult{}
+		tx.addsOnly = true
 		repoID, err := tx.ensureRepository(ctx, p.ProjectID, p.Repository)
 		if err != nil {
 			return err
@@ -319,14 +325,24 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 				}
 				return fmt.Errorf("insert manifest %s: %w", p.Digest, err)
 			}
-			for _, b := range blobs {
-				if _, err := tx.exec(ctx, "INSERT INTO manifest_blobs (manifest_id, digest) VALUES ($1, $2)", res.ManifestID, b.Digest); err != nil {
-					return fmt.Errorf("manifest %s references blob %s: %w", p.Digest, b.Digest, err)
+			if len(blobs) > 0 {
+				args := make([]any, 0, 1+len(blobs))
+				args = append(args, res.ManifestID)
+				for _, b := range blobs {
+					args = append(args, b.Digest)
+				}
+				if _, err := tx.exec(ctx, "INSERT INTO manifest_blobs (manifest_id, digest) VALUES "+valueRows(len(blobs)), args...); err != nil {
+					return fmt.Errorf("manifest %s references its blobs: %w", p.Digest, err)
 				}
 			}
-			for _, c := range childIDs {
-				if _, err := tx.exec(ctx, "INSERT INTO manifest_children (parent_id, child_id) VALUES ($1, $2)", res.ManifestID, c); err != nil {
-					return fmt.Errorf("manifest %s references child %d: %w", p.Digest, c, err)
+			if len(childIDs) > 0 {
+				args := make([]any, 0, 1+len(childIDs))
+				args = append(args, res.ManifestID)
+				for _, c := range childIDs {
+					args = append(args, c)
+				}
+				if _, err := tx.exec(ctx, "INSERT INTO manifest_children (parent_id, child_id) VALUES "+valueRows(len(childIDs)), args...); err != nil {
+					return fmt.Errorf("manifest %s references its children: %w", p.Digest, err)
 				}
 			}
 			// Storage accounting and the quota check, in this transaction: a push over quota
@@ -401,6 +417,19 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 
 // checkLinked verifies that the blobs are linked in the repository with the claimed sizes and,
 // on PostgreSQL, share-locks their rows until the transaction ends.
+// valueRows is "($1, $2), ($1, $3), …" for k rows pairing the first argument with each of the
+// next k: one statement inserts what a round trip per row did.
+func valueRows(k int) string {
+	var b strings.Builder
+	for i := 0; i < k; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "($1, $%d)", i+2)
+	}
+	return b.String()
+}
+
 func (tx *Tx) checkLinked(ctx context.Context, repoID int64, refs []BlobRef) error {
 	args := make([]any, 0, len(refs)+1)
 	args = append(args, repoID)

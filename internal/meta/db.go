@@ -48,10 +48,27 @@ type DB struct {
 	immutable immutableCache  // EnabledImmutableRules
 	// pendingUploads holds the sessions created but not yet committed (SQLite), by id.
 	pendingUploads sync.Map
+	gen            generations
+	listener       *contentListener // PostgreSQL
+}
+
+// generations are the counters behind WriteGeneration and RemovalGeneration.
+type generations struct {
 	// writes counts the group commits (SQLite), or this process's commits and the content
-	// notifications received (PostgreSQL); see WriteGeneration.
-	writes   atomic.Uint64
-	listener *contentListener // PostgreSQL
+	// notifications received (PostgreSQL).
+	writes atomic.Uint64
+	// removals counts, on PostgreSQL, this process's commits that may have removed something
+	// and the removal notifications received.
+	removals atomic.Uint64
+}
+
+// committed moves the counters for a commit of this process; a commit that only added rows
+// leaves removals alone.
+func (g *generations) committed(addsOnly bool) {
+	g.writes.Add(1)
+	if !addsOnly {
+		g.removals.Add(1)
+	}
 }
 
 // WriteGeneration returns a number that changes whenever a write that matters to readers
@@ -63,11 +80,25 @@ type DB struct {
 // listening (at start, and while the listening connection is re-established).
 func (db *DB) WriteGeneration() (gen uint64, ok bool) {
 	if db.listener == nil {
-		return db.writes.Load(), db.group != nil
+		return db.gen.writes.Load(), db.group != nil
 	}
 	db.listener.ensure()
 	ok = db.listener.listening.Load()
-	return db.writes.Load(), ok
+	return db.gen.writes.Load(), ok
+}
+
+// RemovalGeneration is WriteGeneration for answers that only a removal can make wrong: that a
+// repository links a blob, or holds a manifest by digest (manifest rows never change but by
+// deletion). Pushes add rows and so leave it alone on PostgreSQL, where it moves with this
+// process's other commits and every notification of a removal committed by anyone (migration
+// 0013). On SQLite it is the write generation.
+func (db *DB) RemovalGeneration() (gen uint64, ok bool) {
+	if db.listener == nil {
+		return db.gen.writes.Load(), db.group != nil
+	}
+	db.listener.ensure()
+	ok = db.listener.listening.Load()
+	return db.gen.removals.Load(), ok
 }
 
 // Options tunes the connection pools; zero values pick defaults for the machine.
@@ -134,8 +165,8 @@ func openPostgres(url string, opt Options) (*DB, error) {
 	lazy.SetConnMaxIdleTime(5 * time.Minute)
 	d := postgresDialect{}
 	db := &DB{q: q{db: pool, rdb: pool, d: d, gc: newGCSettings()}, w: pool, r: pool, lazy: lazy, dialect: d}
-	db.q.commits = &db.writes
-	db.listener = newContentListener(url, func() { db.writes.Add(1) })
+	db.q.commits = &db.gen
+	db.listener = newContentListener(url, &db.gen)
 	return db, nil
 }
 
@@ -255,7 +286,7 @@ func (db *DB) tx(ctx context.Context, fn func(tx *Tx) error) error {
 	// Before the caller answers anyone: a read of this replica that follows must not be served
 	// what the commit replaced, whenever the notification arrives.
 	if !tx.noContent {
-		db.writes.Add(1)
+		db.gen.committed(tx.addsOnly)
 	}
 	return nil
 }
@@ -264,8 +295,10 @@ func (db *DB) tx(ctx context.Context, fn func(tx *Tx) error) error {
 type Tx struct {
 	q
 	// noContent marks a transaction that writes nothing a pull resolves (pull times, audit
-	// entries), so its commit leaves the write generation alone on PostgreSQL.
+	// entries), so its commit leaves the write generation alone on PostgreSQL; addsOnly one that
+	// only adds or moves (a push), which leaves the removal generation alone.
 	noContent bool
+	addsOnly  bool
 }
 
 // execer is what both *sql.DB and *sql.Tx offer.
@@ -293,7 +326,7 @@ type q struct {
 	gc    *gcSettings
 	group *groupCommitter
 	// commits is moved after each write outside a transaction (PostgreSQL; see WriteGeneration).
-	commits *atomic.Uint64
+	commits *generations
 }
 
 func (q q) stmt(ctx context.Context, c *stmtCache, query string) *sql.Stmt {
@@ -319,7 +352,7 @@ func (q q) exec(ctx context.Context, query string, args ...any) (sql.Result, err
 	}
 	query, args = q.d.rebind(query, args)
 	if q.commits != nil {
-		defer q.commits.Add(1)
+		defer q.commits.committed(false)
 	}
 	if st := q.stmt(ctx, q.wc, query); st != nil {
 		return st.ExecContext(ctx, args...)
@@ -391,7 +424,7 @@ type writeRow struct {
 func (r writeRow) Scan(dest ...any) error {
 	if r.q.group == nil {
 		if r.q.commits != nil {
-			defer r.q.commits.Add(1)
+			defer r.q.commits.committed(false)
 		}
 		return r.q.queryRowW(r.ctx, r.query, r.args...).Scan(dest...)
 	}

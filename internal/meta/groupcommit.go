@@ -174,7 +174,7 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 	} else {
 		// Before anyone hears of the outcome, so a caller reading after its write sees the
 		// new generation.
-		g.db.writes.Add(1)
+		g.db.gen.writes.Add(1)
 	}
 	for i, r := range batch {
 		r.finish(errs[i])

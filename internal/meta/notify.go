@@ -9,26 +9,33 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// contentChannel is notified by PostgreSQL at the commit of every change to repositories, tags
-// or manifests (migration 0013).
-const contentChannel = "berth_content"
+// PostgreSQL notifies contentChannel at the commit of every change to repositories, tags or
+// manifests, and removalChannel at the commit of every removal of a repository, manifest, blob
+// or blob link (migration 0013).
+const (
+	contentChannel = "berth_content"
+	removalChannel = "berth_removal"
+)
 
-// contentListener keeps one PostgreSQL connection listening on contentChannel and moves the
-// store's write generation on each notification, so this replica learns of the other replicas'
+// contentListener keeps one PostgreSQL connection listening on both channels and moves the
+// store's generations on each notification, so this replica learns of the other replicas'
 // (and other processes') commits. While it is not listening, nobody can say what changed:
-// WriteGeneration reports that, and readers go to the database.
+// WriteGeneration and RemovalGeneration report that, and readers go to the database.
 type contentListener struct {
 	url       string
-	bump      func()
+	gen       *generations
 	listening atomic.Bool
 	start     sync.Once
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
 
-func newContentListener(url string, bump func()) *contentListener {
-	return &contentListener{url: url, bump: bump, done: make(chan struct{})}
+func newContentListener(url string, gen *generations) *contentListener {
+	return &contentListener{url: url, gen: gen, done: make(chan struct{})}
 }
+
+// bump forgets everything: what was read before may be out of date in any way.
+func (l *contentListener) bump() { l.gen.committed(false) }
 
 // ensure starts the listener on first use: processes that never serve pulls (berth gc, fsck)
 // do not hold the extra connection.
@@ -71,7 +78,7 @@ func (l *contentListener) listen(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+contentChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+contentChannel+"; LISTEN "+removalChannel); err != nil {
 		return err
 	}
 	// Commits made before LISTEN took effect sent notifications to nobody: forget what was
@@ -79,10 +86,15 @@ func (l *contentListener) listen(ctx context.Context) error {
 	l.bump()
 	l.listening.Store(true)
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return err
 		}
-		l.bump()
+		if n.Channel == removalChannel {
+			l.gen.removals.Add(1)
+		} else {
+			l.gen.writes.Add(1)
+		}
 	}
 }
 

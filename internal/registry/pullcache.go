@@ -8,71 +8,95 @@ import (
 	"github.com/berthreg/berth/internal/meta"
 )
 
-// Pulls resolve the same few tags over and over. Where the store can say that nothing has been
-// written since (meta.DB.WriteGeneration: on SQLite this process's commits; on PostgreSQL also
-// every other replica's, announced by the database at commit), a lookup made at the same write
-// generation is answered from memory. Entries also expire after pullCacheTTL, which bounds how
-// long a write can go unseen when that announcement cannot be relied on (on SQLite, a write by
-// another process such as berth gc; on PostgreSQL, a listening connection that died silently).
+// Pulls resolve the same few tags, manifests and blobs over and over. Where the store can say
+// that nothing has been written since (meta.DB.WriteGeneration: on SQLite this process's
+// commits; on PostgreSQL also every other replica's, announced by the database at commit), a
+// lookup made at the same generation is answered from memory. What only a removal can change —
+// a manifest by digest, a blob linked in a repository — is keyed by RemovalGeneration instead,
+// which pushes leave alone on PostgreSQL. Entries also expire after pullCacheTTL, which bounds
+// how long a write can go unseen when that announcement cannot be relied on (on SQLite, a write
+// by another process such as berth gc; on PostgreSQL, a listening connection that died
+// silently). Only answers that something exists are kept.
 const (
 	pullCacheTTL        = time.Second
 	pullCacheEntries    = 4096
 	pullCacheMaxPayload = 64 << 10
 )
 
-type pullCache struct {
-	mu      sync.RWMutex
-	entries map[manifestRef]pullEntry
+type pullCaches struct {
+	manifests genCache[repoRef, meta.Manifest]
+	blobs     genCache[repoRef, int64]
 }
 
-type manifestRef struct{ repo, ref string }
+type repoRef struct{ repo, ref string }
 
-type pullEntry struct {
+// genCache remembers values with the generation they were read at.
+type genCache[K comparable, V any] struct {
+	mu      sync.RWMutex
+	entries map[K]genEntry[V]
+}
+
+type genEntry[V any] struct {
 	gen uint64
 	at  time.Time
-	m   meta.Manifest
+	v   V
 }
 
-func (c *pullCache) get(k manifestRef, gen uint64, now time.Time) (meta.Manifest, bool) {
+func (c *genCache[K, V]) get(k K, gen uint64, now time.Time) (V, bool) {
 	c.mu.RLock()
 	e, ok := c.entries[k]
 	c.mu.RUnlock()
 	if !ok || e.gen != gen || now.Sub(e.at) >= pullCacheTTL {
-		return meta.Manifest{}, false
+		var zero V
+		return zero, false
 	}
-	return e.m, true
+	return e.v, true
 }
 
-func (c *pullCache) put(k manifestRef, e pullEntry) {
-	if len(e.m.Payload) > pullCacheMaxPayload {
-		return
-	}
+func (c *genCache[K, V]) put(k K, gen uint64, at time.Time, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil || len(c.entries) >= pullCacheEntries {
 		// Entries of older generations are dead anyway; start over rather than track age.
-		c.entries = make(map[manifestRef]pullEntry, 64)
+		c.entries = make(map[K]genEntry[V], 64)
 	}
-	c.entries[k] = e
+	c.entries[k] = genEntry[V]{gen: gen, at: at, v: v}
+}
+
+// cached answers lookup from c while generation reports the same value it did when the answer
+// was read. The generation is read before the lookup: a write committed meanwhile makes the
+// entry stale at once.
+func cached[K comparable, V any](c *genCache[K, V], generation func() (uint64, bool), k K, keep func(V) bool, lookup func() (V, error)) (V, error) {
+	gen, ok := generation()
+	if !ok {
+		return lookup()
+	}
+	now := time.Now()
+	if v, hit := c.get(k, gen, now); hit {
+		return v, nil
+	}
+	v, err := lookup()
+	if err == nil && keep(v) {
+		c.put(k, gen, now, v)
+	}
+	return v, err
 }
 
 // PullManifest is GetManifest for /v2/ pulls: the same answer, from memory when nothing has
 // been written since the same lookup was made. The manifest's Payload is shared: read only.
 func (s *Service) PullManifest(ctx context.Context, repo, ref string) (meta.Manifest, error) {
-	gen, ok := s.DB.WriteGeneration()
-	if !ok {
-		return s.GetManifest(ctx, repo, ref)
+	generation := s.DB.WriteGeneration
+	if IsDigest(ref) {
+		generation = s.DB.RemovalGeneration
 	}
-	k := manifestRef{repo, ref}
-	now := time.Now()
-	if m, hit := s.pullCache.get(k, gen, now); hit {
-		return m, nil
-	}
-	// The generation was read before the lookup: a write committed meanwhile makes this entry
-	// stale at once.
-	m, err := s.GetManifest(ctx, repo, ref)
-	if err == nil {
-		s.pullCache.put(k, pullEntry{gen: gen, at: now, m: m})
-	}
-	return m, err
+	return cached(&s.pullCaches.manifests, generation, repoRef{repo, ref},
+		func(m meta.Manifest) bool { return len(m.Payload) <= pullCacheMaxPayload },
+		func() (meta.Manifest, error) { return s.GetManifest(ctx, repo, ref) })
+}
+
+// linkedBlobSize is DB.LinkedBlobSize, from memory while nothing has been removed since.
+func (s *Service) linkedBlobSize(ctx context.Context, repo, digest string) (int64, error) {
+	return cached(&s.pullCaches.blobs, s.DB.RemovalGeneration, repoRef{repo, digest},
+		func(int64) bool { return true },
+		func() (int64, error) { return s.DB.LinkedBlobSize(ctx, repo, digest) })
 }

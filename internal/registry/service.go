@@ -26,8 +26,8 @@ type Service struct {
 	// fail or hold up the push for long.
 	OnPush func(ctx context.Context, project meta.Project, repo string, m meta.Manifest)
 
-	pulls     pullCounter
-	pullCache pullCache
+	pulls      pullCounter
+	pullCaches pullCaches
 
 	uploadLocksMu sync.Mutex
 	uploadLocks   map[string]*uploadLock
@@ -56,7 +56,7 @@ func (s *Service) StatBlob(ctx context.Context, repo string, d string) (int64, e
 	if err != nil {
 		return 0, err
 	}
-	size, err := s.DB.LinkedBlobSize(ctx, repo, dg.String())
+	size, err := s.linkedBlobSize(ctx, repo, dg.String())
 	if errors.Is(err, meta.ErrNotFound) {
 		return 0, errorf(CodeBlobUnknown, "blob %s unknown to repository %s", d, repo)
 	}

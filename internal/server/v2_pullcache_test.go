@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// TestPullsSeeEveryWrite: manifests resolved for pulls may come from memory, but never one a
-// write has replaced — a tag moved by a push, a tag or manifest deleted through /v2/ or the
-// API, a tag moved behind the API's back by a direct database write — however soon the pull
-// follows.
+// TestPullsSeeEveryWrite: manifests and blob links resolved for pulls may come from memory,
+// but never one a write has replaced — a tag moved by a push, a tag, manifest or blob deleted
+// through /v2/ or the API, a tag moved behind the API's back by a direct database write —
+// however soon the pull follows.
 func TestPullsSeeEveryWrite(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, ts *testServer) {
 		const repo = "library/cached"
@@ -47,6 +47,15 @@ func TestPullsSeeEveryWrite(t *testing.T) {
 		expectStatus(t, ts.do(t, http.MethodDelete, "/api/v2.0/projects/library/repositories/cached/artifacts/"+b, nil, nil), http.StatusOK)
 		want(b, http.StatusNotFound, "")
 		want(a, http.StatusOK, a)
+
+		blob := ts.pushBlob(t, repo, []byte("a blob that goes"))
+		for range 3 {
+			expectStatus(t, ts.do(t, http.MethodHead, "/v2/"+repo+"/blobs/"+blob, nil, nil), http.StatusOK)
+			expectStatus(t, ts.do(t, http.MethodGet, "/v2/"+repo+"/blobs/"+blob, nil, nil), http.StatusOK)
+		}
+		expectStatus(t, ts.do(t, http.MethodDelete, "/v2/"+repo+"/blobs/"+blob, nil, nil), http.StatusAccepted)
+		expectStatus(t, ts.do(t, http.MethodHead, "/v2/"+repo+"/blobs/"+blob, nil, nil), http.StatusNotFound)
+		expectStatus(t, ts.do(t, http.MethodGet, "/v2/"+repo+"/blobs/"+blob, nil, nil), http.StatusNotFound)
 	})
 }
 
@@ -72,14 +81,15 @@ func TestReplicasPullWhatAnotherPushed(t *testing.T) {
 			}
 		}
 	}
-	// afterWrite runs write on a and waits until b has heard of it.
-	afterWrite := func(write func()) {
+	// afterWrite runs write on a and waits until b has heard of it (of a removal, when
+	// generation is RemovalGeneration).
+	afterWrite := func(generation func() (uint64, bool), write func()) {
 		t.Helper()
-		g, _ := b.srv.db.WriteGeneration()
+		g, _ := generation()
 		write()
 		deadline := time.Now().Add(15 * time.Second)
 		for {
-			if gen, ok := b.srv.db.WriteGeneration(); ok && gen != g {
+			if gen, ok := generation(); ok && gen != g {
 				return
 			}
 			if time.Now().After(deadline) {
@@ -100,18 +110,28 @@ func TestReplicasPullWhatAnotherPushed(t *testing.T) {
 	}
 	want("v1", http.StatusOK, d1)
 
+	written, removed := b.srv.db.WriteGeneration, b.srv.db.RemovalGeneration
 	var d2 string
-	afterWrite(func() { _, d2 = a.pushImage(t, repo, "v1", mtOCIManifest) })
+	afterWrite(written, func() { _, d2 = a.pushImage(t, repo, "v1", mtOCIManifest) })
 	want("v1", http.StatusOK, d2)
 	want(d1, http.StatusOK, d1)
 
-	afterWrite(func() {
+	afterWrite(written, func() {
 		expectStatus(t, a.do(t, http.MethodDelete, "/v2/"+repo+"/manifests/v1", nil, nil), http.StatusAccepted)
 	})
 	want("v1", http.StatusNotFound, "")
-	afterWrite(func() {
+	afterWrite(removed, func() {
 		expectStatus(t, a.do(t, http.MethodDelete, "/v2/"+repo+"/manifests/"+d1, nil, nil), http.StatusAccepted)
 	})
 	want(d1, http.StatusNotFound, "")
 	want(d2, http.StatusOK, d2)
+
+	blob := a.pushBlob(t, repo, []byte("a blob that goes"))
+	for range 3 {
+		expectStatus(t, b.do(t, http.MethodHead, "/v2/"+repo+"/blobs/"+blob, nil, nil), http.StatusOK)
+	}
+	afterWrite(removed, func() {
+		expectStatus(t, a.do(t, http.MethodDelete, "/v2/"+repo+"/blobs/"+blob, nil, nil), http.StatusAccepted)
+	})
+	expectStatus(t, b.do(t, http.MethodHead, "/v2/"+repo+"/blobs/"+blob, nil, nil), http.StatusNotFound)
 }
