@@ -325,8 +325,10 @@ type q struct {
 	tx    *sql.Tx
 	gc    *gcSettings
 	group *groupCommitter
-	// commits is moved after each write outside a transaction (PostgreSQL; see WriteGeneration).
+	// commits is moved after each write outside a transaction (PostgreSQL; see WriteGeneration)
+	// unless quiet says it changes nothing a pull resolves.
 	commits *generations
+	quiet   bool
 }
 
 func (q q) stmt(ctx context.Context, c *stmtCache, query string) *sql.Stmt {
@@ -344,6 +346,7 @@ func (q q) exec(ctx context.Context, query string, args ...any) (sql.Result, err
 	if q.group != nil {
 		var res sql.Result
 		err := q.group.run(ctx, func(tx *Tx) error {
+			tx.noContent = q.quiet
 			var err error
 			res, err = tx.exec(ctx, query, args...)
 			return err
@@ -351,7 +354,7 @@ func (q q) exec(ctx context.Context, query string, args ...any) (sql.Result, err
 		return res, err
 	}
 	query, args = q.d.rebind(query, args)
-	if q.commits != nil {
+	if q.commits != nil && !q.quiet {
 		defer q.commits.committed(false)
 	}
 	if st := q.stmt(ctx, q.wc, query); st != nil {
@@ -377,9 +380,9 @@ func (q q) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 }
 
 // noContent returns q for writes that change nothing a pull resolves: outside a transaction,
-// they leave the write generation alone (PostgreSQL; see WriteGeneration).
+// they leave the write generation alone (see WriteGeneration).
 func (q q) noContent() q {
-	q.commits = nil
+	q.quiet = true
 	return q
 }
 

@@ -138,6 +138,8 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 		return
 	}
 	tx := &Tx{q: q{db: sqlTx, rdb: sqlTx, d: g.db.dialect, wc: g.db.wc, rc: g.db.wc, tx: sqlTx, gc: g.db.gc}}
+	// A group of nothing but pull times and audit entries leaves the write generation alone.
+	quiet := true
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = err
@@ -147,7 +149,9 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 			errs[i] = fmt.Errorf("savepoint: %w", err)
 			continue
 		}
+		tx.noContent = false
 		errs[i] = runProtected(r.fn, tx)
+		quiet = quiet && (tx.noContent || errs[i] != nil)
 		if errs[i] != nil {
 			if _, err := sqlTx.Exec("ROLLBACK TO grp"); err != nil {
 				// The transaction is unusable: nobody's work can be committed.
@@ -171,7 +175,7 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 				errs[i] = fmt.Errorf("commit: %w", err)
 			}
 		}
-	} else {
+	} else if !quiet {
 		// Before anyone hears of the outcome, so a caller reading after its write sees the
 		// new generation.
 		g.db.gen.writes.Add(1)

@@ -211,3 +211,64 @@ func TestContentNotifications(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerationsMoveWithContent: on both databases a replica's own commits move the write
+// generation before they return, except those that only record pulls or audit entries, and a
+// push leaves the removal generation alone on PostgreSQL.
+func TestGenerationsMoveWithContent(t *testing.T) {
+	t.Parallel()
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		_, pid := setup(t, db)
+		const repo = "proj/app"
+		if db.Dialect() == "postgres" {
+			waitFor(t, "listening", listening(db))
+		}
+		// settle waits on PostgreSQL for the notification of the one commit made since the
+		// generation was before (the commit itself moved it once already).
+		settle := func(before uint64) {
+			if db.Dialect() == "postgres" {
+				waitFor(t, "the commit's notification", func() bool { return generation(db) >= before+2 })
+			}
+		}
+		g := generation(db)
+		if err := db.LinkBlob(ctx, pid, repo, digestOf(1), 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		settle(g)
+		g = generation(db)
+		res, err := db.PutManifest(ctx, meta.PutManifestParams{ProjectID: pid, Repository: repo, Digest: digestOf(100),
+			MediaType: "application/vnd.oci.image.manifest.v1+json", ConfigDigest: digestOf(1), Payload: []byte(`{}`),
+			Blobs: []meta.BlobRef{{Digest: digestOf(1), Size: 1}}, Tags: []string{"v1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if generation(db) == g {
+			t.Fatal("a push did not move the write generation")
+		}
+		settle(g)
+		g = generation(db)
+		if err := db.RecordPulls(ctx, []meta.PullRecord{{ManifestID: res.ManifestID, Tag: "v1", At: time.Now(), Count: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.InsertAudit(ctx, meta.AuditEntry{ProjectID: pid, Username: "alice", Resource: repo + ":v1", ResourceType: "artifact", Operation: "pull", OpTime: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if got := generation(db); got != g {
+			t.Fatalf("recording a pull moved the write generation from %d to %d", g, got)
+		}
+		r, _ := db.RemovalGeneration()
+		if _, err := db.DeleteTag(ctx, repo, "v1"); err != nil {
+			t.Fatal(err)
+		}
+		if generation(db) == g {
+			t.Fatal("deleting a tag did not move the write generation")
+		}
+		if _, err := db.DeleteManifest(ctx, repo, digestOf(100)); err != nil {
+			t.Fatal(err)
+		}
+		if r2, _ := db.RemovalGeneration(); r2 == r {
+			t.Fatal("deleting a manifest did not move the removal generation")
+		}
+	})
+}
