@@ -33,7 +33,7 @@ func (q q) InsertAudit(ctx context.Context, entries ...AuditEntry) error {
 		b.WriteString("(" + placeholders(len(args)+1, 6) + ")")
 		args = append(args, e.ProjectID, e.Username, e.Resource, e.ResourceType, e.Operation, e.OpTime.UnixMicro())
 	}
-	if _, err := q.noContent().exec(ctx, b.String(), args...); err != nil {
+	if _, err := q.keepingAnswers().exec(ctx, b.String(), args...); err != nil {
 		return fmt.Errorf("write audit log: %w", err)
 	}
 	return nil

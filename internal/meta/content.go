@@ -114,7 +114,7 @@ func (q q) BlobSize(ctx context.Context, digest string) (int64, error) {
 // the caller found it (ErrBlobCollected then).
 func (db *DB) LinkBlob(ctx context.Context, projectID int64, repo, digest string, size int64, present func() error) error {
 	return db.Tx(ctx, func(tx *Tx) error {
-		tx.addsOnly = true
+		tx.keepsAnswers = true
 		return tx.linkBlob(ctx, projectID, repo, digest, size, present)
 	})
 }
@@ -123,18 +123,18 @@ func (db *DB) LinkBlob(ctx context.Context, projectID int64, repo, digest string
 // the same transaction, so completing a push costs one commit.
 func (db *DB) LinkUploadedBlob(ctx context.Context, projectID int64, repo, digest string, size int64, uploadID string, present func() error) error {
 	return db.Tx(ctx, func(tx *Tx) error {
-		tx.addsOnly = true
-		if err := tx.linkBlob(ctx, projectID, repo, digest, size, present); err != nil {
-			return err
-		}
-		if _, err := tx.exec(ctx, "DELETE FROM uploads WHERE id = $1", uploadID); err != nil {
-			return fmt.Errorf("end upload %s: %w", uploadID, err)
-		}
-		return nil
+		tx.keepsAnswers = true
+		return tx.linkBlobEnding(ctx, projectID, repo, digest, size, present, uploadID)
 	})
 }
 
 func (tx *Tx) linkBlob(ctx context.Context, projectID int64, repo, digest string, size int64, present func() error) error {
+	return tx.linkBlobEnding(ctx, projectID, repo, digest, size, present, "")
+}
+
+// linkBlobEnding is linkBlob that also ends the upload session uploadID (if not ""); on
+// PostgreSQL the session goes in the statement that links the blob, a round trip less.
+func (tx *Tx) linkBlobEnding(ctx context.Context, projectID int64, repo, digest string, size int64, present func() error, uploadID string) error {
 	t := now()
 	res, err := tx.exec(ctx, "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
 		digest, size, t)
@@ -182,9 +182,19 @@ func (tx *Tx) linkBlob(ctx context.Context, projectID int64, repo, digest string
 	}
 	// The repository usually exists: link in one statement, and only when nothing was linked
 	// find out whether it was there already or the repository is new.
-	res, err = tx.exec(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at)
+	link := `INSERT INTO repository_blobs (repository_id, digest, created_at)
 		SELECT id, $2, $3 FROM repositories WHERE name = $1
-		ON CONFLICT (repository_id, digest) DO NOTHING`, repo, digest, t)
+		ON CONFLICT (repository_id, digest) DO NOTHING`
+	args := []any{repo, digest, t}
+	if uploadID != "" {
+		if tx.d.dataModifyingCTE() {
+			link = "WITH ended AS (DELETE FROM uploads WHERE id = $4) " + link
+			args = append(args, uploadID)
+		} else if _, err := tx.exec(ctx, "DELETE FROM uploads WHERE id = $1", uploadID); err != nil {
+			return fmt.Errorf("end upload %s: %w", uploadID, err)
+		}
+	}
+	res, err = tx.exec(ctx, link, args...)
 	if err != nil {
 		return fmt.Errorf("link blob %s into %s: %w", digest, repo, err)
 	}
@@ -281,7 +291,8 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 	var res PutManifestResult
 	err := db.Tx(ctx, func(tx *Tx) error {
 		res = PutManifestResult{}
-		tx.addsOnly = true
+		// A push adds rows; only moving a tag changes an answer a replica may remember.
+		tx.keepsAnswers, tx.removesNothing = true, true
 		repoID, err := tx.ensureRepository(ctx, p.ProjectID, p.Repository)
 		if err != nil {
 			return err
@@ -371,30 +382,28 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 				}
 				continue
 			}
-			immutable := p.Immutable != nil && p.Immutable(tag)
+			// A concurrent push may create or move the tag meanwhile (PostgreSQL): write only
+			// what was seen, and if the tag is not as seen now, run again to see it.
+			var r sql.Result
 			if old.Valid {
-				if immutable {
+				if p.Immutable != nil && p.Immutable(tag) {
 					return &ImmutableTagError{Tag: tag}
 				}
 				res.Moved = append(res.Moved, old.String)
-			} else if immutable {
-				// A protected tag's first push. A concurrent push may create the tag meanwhile
-				// (PostgreSQL): only insert, and if it is there now, run again to see it.
-				r, err := tx.exec(ctx, `INSERT INTO tags (repository_id, name, manifest_id, created_at, updated_at)
+				// What replicas remember of the tag is now wrong.
+				tx.keepsAnswers = false
+				r, err = tx.exec(ctx, `UPDATE tags SET manifest_id = $3, updated_at = $4
+					WHERE repository_id = $1 AND name = $2 AND manifest_id = (SELECT id FROM manifests WHERE repository_id = $1 AND digest = $5)`,
+					repoID, tag, res.ManifestID, t, old.String)
+			} else {
+				r, err = tx.exec(ctx, `INSERT INTO tags (repository_id, name, manifest_id, created_at, updated_at)
 					VALUES ($1, $2, $3, $4, $4) ON CONFLICT (repository_id, name) DO NOTHING`, repoID, tag, res.ManifestID, t)
-				if err != nil {
-					return fmt.Errorf("tag %s: %w", tag, err)
-				}
-				if n, _ := r.RowsAffected(); n == 0 {
-					return errRaced
-				}
-				continue
 			}
-			if _, err := tx.exec(ctx, `INSERT INTO tags (repository_id, name, manifest_id, created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $4)
-				ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at`,
-				repoID, tag, res.ManifestID, t); err != nil {
+			if err != nil {
 				return fmt.Errorf("tag %s: %w", tag, err)
+			}
+			if n, _ := r.RowsAffected(); n == 0 {
+				return errRaced
 			}
 		}
 		// Content a moved tag left behind, and a manifest pushed with no tag and no subject,
@@ -604,7 +613,7 @@ type PullRecord struct {
 // pull time, and the repository's pull count.
 func (db *DB) RecordPulls(ctx context.Context, pulls []PullRecord) error {
 	return db.Tx(ctx, func(tx *Tx) error {
-		tx.noContent = true
+		tx.keepsAnswers = true
 		for _, p := range pulls {
 			t := p.At.UnixMicro()
 			if _, err := tx.exec(ctx, "UPDATE manifests SET pulled_at = $2 WHERE id = $1", p.ManifestID, t); err != nil {

@@ -48,36 +48,40 @@ type DB struct {
 	immutable immutableCache  // EnabledImmutableRules
 	// pendingUploads holds the sessions created but not yet committed (SQLite), by id.
 	pendingUploads sync.Map
-	gen            generations
-	listener       *contentListener // PostgreSQL
+	// unlimited holds when CheckBlobQuota last found a project without a storage limit, by id.
+	unlimited sync.Map
+	gen       generations
+	listener  *contentListener // PostgreSQL
 }
 
 // generations are the counters behind WriteGeneration and RemovalGeneration.
 type generations struct {
-	// writes counts the group commits (SQLite), or this process's commits and the content
-	// notifications received (PostgreSQL).
+	// writes counts this process's commits that may have made a remembered answer wrong, and on
+	// PostgreSQL the content notifications received.
 	writes atomic.Uint64
-	// removals counts, on PostgreSQL, this process's commits that may have removed something
-	// and the removal notifications received.
+	// removals counts this process's commits that may have removed something, and on
+	// PostgreSQL the removal notifications received.
 	removals atomic.Uint64
 }
 
-// committed moves the counters for a commit of this process; a commit that only added rows
-// leaves removals alone.
-func (g *generations) committed(addsOnly bool) {
+// committed moves the counters for a commit of this process; one that removed nothing leaves
+// removals alone.
+func (g *generations) committed(removesNothing bool) {
 	g.writes.Add(1)
-	if !addsOnly {
+	if !removesNothing {
 		g.removals.Add(1)
 	}
 }
 
-// WriteGeneration returns a number that changes whenever a write that matters to readers
-// commits, and ok true when it can be trusted to. On SQLite it moves with every commit of this
-// process, the only serving writer (berth gc and fsck write from other processes: readers that
-// cache by generation also bound their entries' age). On PostgreSQL it moves with every commit
-// of this process and every notification of a content change committed by anyone (migration
-// 0013), which arrives within moments of the commit; ok is false while this process is not
-// listening (at start, and while the listening connection is re-established).
+// WriteGeneration returns a number that changes whenever a commit may have made wrong an
+// answer that something exists (a tag moved or deleted, a manifest or repository changed or
+// deleted; adding rows cannot), and ok true when it can be trusted to. It moves with such
+// commits of this process, before they return; on SQLite, this process is the only serving
+// writer (berth gc and fsck write from other processes: readers that cache by generation also
+// bound their entries' age). On PostgreSQL it also moves with every notification of such a
+// change committed by anyone (migration 0013), which arrives within moments of the commit; ok
+// is false while this process is not listening (at start, and while the listening connection
+// is re-established).
 func (db *DB) WriteGeneration() (gen uint64, ok bool) {
 	if db.listener == nil {
 		return db.gen.writes.Load(), db.group != nil
@@ -89,12 +93,11 @@ func (db *DB) WriteGeneration() (gen uint64, ok bool) {
 
 // RemovalGeneration is WriteGeneration for answers that only a removal can make wrong: that a
 // repository links a blob, or holds a manifest by digest (manifest rows never change but by
-// deletion). Pushes add rows and so leave it alone on PostgreSQL, where it moves with this
-// process's other commits and every notification of a removal committed by anyone (migration
-// 0013). On SQLite it is the write generation.
+// deletion). Pushes leave it alone. It moves with this process's other commits, and on
+// PostgreSQL with every notification of a removal committed by anyone (migration 0013).
 func (db *DB) RemovalGeneration() (gen uint64, ok bool) {
 	if db.listener == nil {
-		return db.gen.writes.Load(), db.group != nil
+		return db.gen.removals.Load(), db.group != nil
 	}
 	db.listener.ensure()
 	ok = db.listener.listening.Load()
@@ -285,8 +288,8 @@ func (db *DB) tx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	// Before the caller answers anyone: a read of this replica that follows must not be served
 	// what the commit replaced, whenever the notification arrives.
-	if !tx.noContent {
-		db.gen.committed(tx.addsOnly)
+	if !tx.keepsAnswers {
+		db.gen.committed(tx.removesNothing)
 	}
 	return nil
 }
@@ -294,11 +297,12 @@ func (db *DB) tx(ctx context.Context, fn func(tx *Tx) error) error {
 // Tx is a write transaction; it offers the same queries as DB.
 type Tx struct {
 	q
-	// noContent marks a transaction that writes nothing a pull resolves (pull times, audit
-	// entries), so its commit leaves the write generation alone on PostgreSQL; addsOnly one that
-	// only adds or moves (a push), which leaves the removal generation alone.
-	noContent bool
-	addsOnly  bool
+	// keepsAnswers marks a transaction that cannot make wrong an answer that something exists
+	// (it adds rows, or records pull times or audit entries): its commit moves no generation.
+	// removesNothing marks one that may move tags but removes nothing: its commit moves the
+	// write generation only. See WriteGeneration and RemovalGeneration.
+	keepsAnswers   bool
+	removesNothing bool
 }
 
 // execer is what both *sql.DB and *sql.Tx offer.
@@ -326,7 +330,7 @@ type q struct {
 	gc    *gcSettings
 	group *groupCommitter
 	// commits is moved after each write outside a transaction (PostgreSQL; see WriteGeneration)
-	// unless quiet says it changes nothing a pull resolves.
+	// unless quiet (keepingAnswers).
 	commits *generations
 	quiet   bool
 }
@@ -346,7 +350,7 @@ func (q q) exec(ctx context.Context, query string, args ...any) (sql.Result, err
 	if q.group != nil {
 		var res sql.Result
 		err := q.group.run(ctx, func(tx *Tx) error {
-			tx.noContent = q.quiet
+			tx.keepsAnswers = q.quiet
 			var err error
 			res, err = tx.exec(ctx, query, args...)
 			return err
@@ -379,9 +383,9 @@ func (q q) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return q.rdb.QueryRowContext(ctx, query, args...)
 }
 
-// noContent returns q for writes that change nothing a pull resolves: outside a transaction,
-// they leave the write generation alone (see WriteGeneration).
-func (q q) noContent() q {
+// keepingAnswers returns q for writes outside a transaction that cannot make wrong an answer
+// that something exists (pull times, audit entries): they move no generation.
+func (q q) keepingAnswers() q {
 	q.quiet = true
 	return q
 }

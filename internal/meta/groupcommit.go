@@ -138,8 +138,9 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 		return
 	}
 	tx := &Tx{q: q{db: sqlTx, rdb: sqlTx, d: g.db.dialect, wc: g.db.wc, rc: g.db.wc, tx: sqlTx, gc: g.db.gc}}
-	// A group of nothing but pull times and audit entries leaves the write generation alone.
-	quiet := true
+	// A group that only added rows or recorded pulls and audit entries leaves the write
+	// generation alone (Tx.keepsAnswers).
+	quiet, removesNothing := true, true
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = err
@@ -149,9 +150,10 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 			errs[i] = fmt.Errorf("savepoint: %w", err)
 			continue
 		}
-		tx.noContent = false
+		tx.keepsAnswers, tx.removesNothing = false, false
 		errs[i] = runProtected(r.fn, tx)
-		quiet = quiet && (tx.noContent || errs[i] != nil)
+		quiet = quiet && (tx.keepsAnswers || errs[i] != nil)
+		removesNothing = removesNothing && (tx.keepsAnswers || tx.removesNothing || errs[i] != nil)
 		if errs[i] != nil {
 			if _, err := sqlTx.Exec("ROLLBACK TO grp"); err != nil {
 				// The transaction is unusable: nobody's work can be committed.
@@ -178,7 +180,7 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 	} else if !quiet {
 		// Before anyone hears of the outcome, so a caller reading after its write sees the
 		// new generation.
-		g.db.gen.writes.Add(1)
+		g.db.gen.committed(removesNothing)
 	}
 	for i, r := range batch {
 		r.finish(errs[i])

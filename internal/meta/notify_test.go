@@ -66,21 +66,24 @@ func TestWriteGenerationAcrossReplicas(t *testing.T) {
 	waitFor(t, "replica a listening", listening(a))
 	waitFor(t, "replica b listening", listening(b))
 
-	// Its own commit moves a replica's generation before the call returns; a push removes
-	// nothing, so the removal generation stays.
+	put(a, digestOf(100), "v1")
+	put(a, digestOf(101), "v2")
+
+	// Its own commit that moves a tag moves a replica's generation before the call returns; a
+	// push removes nothing, so the removal generation stays.
 	g := generation(a)
 	r, _ := a.RemovalGeneration()
-	put(a, digestOf(100), "v1")
+	put(a, digestOf(101), "v1")
 	if generation(a) == g {
-		t.Fatal("a's own commit did not move its generation")
+		t.Fatal("a's own tag move did not move its generation")
 	}
 	if r2, _ := a.RemovalGeneration(); r2 != r {
 		t.Fatalf("a push moved the removal generation from %d to %d", r, r2)
 	}
 
-	// Another replica's commit reaches b by notification.
+	// Another replica's tag move reaches b by notification.
 	g = generation(b)
-	put(a, digestOf(101), "v1")
+	put(a, digestOf(100), "v1")
 	waitFor(t, "b hears of a's push", func() bool { return generation(b) != g })
 
 	// So does a write by a client that is not Berth (an operator's psql, another process).
@@ -90,7 +93,7 @@ func TestWriteGenerationAcrossReplicas(t *testing.T) {
 	}
 	defer raw.Close()
 	g = generation(b)
-	if _, err := raw.ExecContext(ctx, `UPDATE tags SET manifest_id = (SELECT id FROM manifests WHERE digest = $1) WHERE name = 'v1'`, digestOf(100)); err != nil {
+	if _, err := raw.ExecContext(ctx, `UPDATE tags SET manifest_id = (SELECT id FROM manifests WHERE digest = $1) WHERE name = 'v1'`, digestOf(101)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "b hears of the direct write", func() bool { return generation(b) != g })
@@ -122,8 +125,10 @@ func TestWriteGenerationAcrossReplicas(t *testing.T) {
 	waitFor(t, "b hears of a push after reconnecting", func() bool { return generation(b) != g })
 }
 
-// TestContentNotifications: the triggers notify for changes to repositories, tags and
-// manifests, once per transaction, and not for the pull times recorded on every pull.
+// TestContentNotifications: the triggers notify, once per transaction and channel, for what can
+// make a remembered answer wrong — a tag moved, renamed or deleted, a manifest or repository
+// changed or deleted, a blob link or blob removed — and not for rows added or pull times
+// recorded.
 func TestContentNotifications(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -139,10 +144,12 @@ func TestContentNotifications(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.PutManifest(ctx, meta.PutManifestParams{ProjectID: pid, Repository: "proj/app", Digest: digestOf(100),
-		MediaType: "application/vnd.oci.image.manifest.v1+json", ConfigDigest: digestOf(1), Payload: []byte(`{}`),
-		Blobs: []meta.BlobRef{{Digest: digestOf(1), Size: 1}, {Digest: digestOf(2), Size: 2}}, Tags: []string{"v1", "v2"}}); err != nil {
-		t.Fatal(err)
+	for d, tags := range map[int][]string{100: {"v1", "v2"}, 101: {"v9"}} {
+		if _, err := db.PutManifest(ctx, meta.PutManifestParams{ProjectID: pid, Repository: "proj/app", Digest: digestOf(d),
+			MediaType: "application/vnd.oci.image.manifest.v1+json", ConfigDigest: digestOf(1), Payload: []byte(`{}`),
+			Blobs: []meta.BlobRef{{Digest: digestOf(1), Size: 1}, {Digest: digestOf(2), Size: 2}}, Tags: tags}); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	listener, err := pgx.Connect(ctx, url)
@@ -181,6 +188,7 @@ func TestContentNotifications(t *testing.T) {
 		}
 	}
 	const content, removal = "berth_content", "berth_removal"
+	blob3 := digestOf(3)
 	for _, tc := range []struct {
 		sql  string
 		want []string // channels notified, in the order the triggers fire
@@ -188,17 +196,23 @@ func TestContentNotifications(t *testing.T) {
 		{"UPDATE manifests SET pulled_at = 1", nil},
 		{"UPDATE tags SET pulled_at = 1", nil},
 		{"UPDATE repositories SET pull_count = pull_count + 1", nil},
-		{"UPDATE repositories SET description = 'x'", nil},
+		{"UPDATE repositories SET description = 'x', updated_at = 5", nil},
 		{"UPDATE tags SET updated_at = 2 WHERE name = 'v1'", nil},
-		{"INSERT INTO blobs (digest, size, created_at) VALUES ('sha256:" + strings.Repeat("3", 64) + "', 3, 0)", nil},
-		{"INSERT INTO repository_blobs (repository_id, digest, created_at) SELECT id, 'sha256:" + strings.Repeat("3", 64) + "', 0 FROM repositories", nil},
+		{"UPDATE tags SET manifest_id = manifest_id", nil},
+		{"INSERT INTO blobs (digest, size, created_at) VALUES ('" + blob3 + "', 3, 0)", nil},
+		{"INSERT INTO repository_blobs (repository_id, digest, created_at) SELECT id, '" + blob3 + "', 0 FROM repositories", nil},
+		{"INSERT INTO repositories (project_id, name, created_at, updated_at) SELECT project_id, 'proj/other', 0, 0 FROM repositories", nil},
+		{"INSERT INTO tags (repository_id, name, manifest_id, created_at, updated_at) SELECT repository_id, 'v4', manifest_id, 0, 0 FROM tags WHERE name = 'v1'", nil},
+		{"INSERT INTO tags (repository_id, name, manifest_id, created_at, updated_at) SELECT repository_id, 'v4', manifest_id, 0, 0 FROM tags WHERE name = 'v1' ON CONFLICT (repository_id, name) DO UPDATE SET updated_at = 1", nil},
+		{"UPDATE tags SET manifest_id = (SELECT id FROM manifests WHERE digest = '" + digestOf(101) + "') WHERE name = 'v1'", []string{content}},
+		{"INSERT INTO tags (repository_id, name, manifest_id, created_at, updated_at) SELECT repository_id, 'v4', manifest_id, 0, 0 FROM tags WHERE name = 'v9' ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id", []string{content}},
 		{"UPDATE tags SET name = 'v3' WHERE name = 'v2'", []string{content}},
 		{"DELETE FROM tags WHERE name = 'v3'", []string{content}},
 		{"UPDATE manifests SET media_type = media_type", []string{content, removal}},
 		{"BEGIN; UPDATE tags SET manifest_id = manifest_id; UPDATE manifests SET payload = payload; COMMIT", []string{content, removal}},
 		{"UPDATE repositories SET name = name", []string{content, removal}},
-		{"DELETE FROM repository_blobs WHERE digest = 'sha256:" + strings.Repeat("3", 64) + "'", []string{removal}},
-		{"DELETE FROM blobs WHERE digest = 'sha256:" + strings.Repeat("3", 64) + "'", []string{removal}},
+		{"DELETE FROM repository_blobs WHERE digest = '" + blob3 + "'", []string{removal}},
+		{"DELETE FROM blobs WHERE digest = '" + blob3 + "'", []string{removal}},
 	} {
 		exec(tc.sql)
 		exec("NOTIFY berth_content, 'fence'")
@@ -212,9 +226,10 @@ func TestContentNotifications(t *testing.T) {
 	}
 }
 
-// TestGenerationsMoveWithContent: on both databases a replica's own commits move the write
-// generation before they return, except those that only record pulls or audit entries, and a
-// push leaves the removal generation alone on PostgreSQL.
+// TestGenerationsMoveWithContent: on both databases, a replica's own commits that can make a
+// remembered answer wrong move its generations before they return; pushes that only add, and
+// recorded pulls and audit entries, move none; a tag moved by a push leaves the removal
+// generation alone.
 func TestGenerationsMoveWithContent(t *testing.T) {
 	t.Parallel()
 	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
@@ -224,40 +239,41 @@ func TestGenerationsMoveWithContent(t *testing.T) {
 		if db.Dialect() == "postgres" {
 			waitFor(t, "listening", listening(db))
 		}
-		// settle waits on PostgreSQL for the notification of the one commit made since the
-		// generation was before (the commit itself moved it once already).
-		settle := func(before uint64) {
-			if db.Dialect() == "postgres" {
-				waitFor(t, "the commit's notification", func() bool { return generation(db) >= before+2 })
+		removal := func() uint64 { r, _ := db.RemovalGeneration(); return r }
+		put := func(digest, tag string) meta.PutManifestResult {
+			t.Helper()
+			res, err := db.PutManifest(ctx, meta.PutManifestParams{ProjectID: pid, Repository: repo, Digest: digest,
+				MediaType: "application/vnd.oci.image.manifest.v1+json", ConfigDigest: digestOf(1), Payload: []byte(`{"d":"` + digest + `"}`),
+				Blobs: []meta.BlobRef{{Digest: digestOf(1), Size: 1}}, Tags: []string{tag}})
+			if err != nil {
+				t.Fatal(err)
 			}
+			return res
 		}
-		g := generation(db)
+		g, r := generation(db), removal()
 		if err := db.LinkBlob(ctx, pid, repo, digestOf(1), 1, nil); err != nil {
 			t.Fatal(err)
 		}
-		settle(g)
-		g = generation(db)
-		res, err := db.PutManifest(ctx, meta.PutManifestParams{ProjectID: pid, Repository: repo, Digest: digestOf(100),
-			MediaType: "application/vnd.oci.image.manifest.v1+json", ConfigDigest: digestOf(1), Payload: []byte(`{}`),
-			Blobs: []meta.BlobRef{{Digest: digestOf(1), Size: 1}}, Tags: []string{"v1"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if generation(db) == g {
-			t.Fatal("a push did not move the write generation")
-		}
-		settle(g)
-		g = generation(db)
+		res := put(digestOf(100), "v1")
+		put(digestOf(100), "v1")
 		if err := db.RecordPulls(ctx, []meta.PullRecord{{ManifestID: res.ManifestID, Tag: "v1", At: time.Now(), Count: 1}}); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.InsertAudit(ctx, meta.AuditEntry{ProjectID: pid, Username: "alice", Resource: repo + ":v1", ResourceType: "artifact", Operation: "pull", OpTime: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
-		if got := generation(db); got != g {
-			t.Fatalf("recording a pull moved the write generation from %d to %d", g, got)
+		if g2, r2 := generation(db), removal(); g2 != g || r2 != r {
+			t.Fatalf("adding and recording moved the generations from %d/%d to %d/%d", g, r, g2, r2)
 		}
-		r, _ := db.RemovalGeneration()
+
+		put(digestOf(101), "v1")
+		if generation(db) == g {
+			t.Fatal("moving a tag did not move the write generation")
+		}
+		if r2 := removal(); r2 != r {
+			t.Fatalf("moving a tag moved the removal generation from %d to %d", r, r2)
+		}
+		g = generation(db)
 		if _, err := db.DeleteTag(ctx, repo, "v1"); err != nil {
 			t.Fatal(err)
 		}
@@ -267,7 +283,7 @@ func TestGenerationsMoveWithContent(t *testing.T) {
 		if _, err := db.DeleteManifest(ctx, repo, digestOf(100)); err != nil {
 			t.Fatal(err)
 		}
-		if r2, _ := db.RemovalGeneration(); r2 == r {
+		if removal() == r {
 			t.Fatal("deleting a manifest did not move the removal generation")
 		}
 	})

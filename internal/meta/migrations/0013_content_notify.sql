@@ -1,10 +1,13 @@
--- PostgreSQL: every committed change to what a pull resolves (repositories, tags, manifests)
--- notifies the channel berth_content, and every removal of a repository, manifest, blob or blob
--- link notifies berth_removal, so each replica can tell when what it remembers of those rows is
--- out of date (meta.DB.WriteGeneration, RemovalGeneration). A trigger rather than a statement sent by
--- Berth: it costs no round trip, and writes from any process (berth gc, fsck, an operator's
--- psql) are covered too. PostgreSQL folds the notifications of one transaction into one and
--- delivers it at commit. Recording pull times (pulled_at, pull_count) does not notify.
+-- PostgreSQL: replicas remember what pulls resolve (meta.DB.WriteGeneration, RemovalGeneration)
+-- and must hear of every committed change that can make a remembered answer wrong. Only
+-- answers that something exists are remembered, so adding rows cannot: a new tag, manifest,
+-- repository or blob link notifies nobody. What can:
+--   berth_content: a tag moved, renamed or deleted; a manifest or repository changed or deleted;
+--   berth_removal: a repository, manifest, blob link or blob changed or deleted.
+-- Triggers rather than statements sent by Berth: they cost no round trip, and writes from any
+-- process (berth gc, fsck, an operator's psql) are covered too. PostgreSQL folds the
+-- notifications of one transaction into one per channel and delivers them at commit. Recording
+-- pull times (pulled_at, pull_count) notifies nobody either.
 -- SQLite needs none of this: its only serving writer is the process that would listen.
 {{PG}}
 CREATE FUNCTION berth_content_changed() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -21,25 +24,25 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER repositories_notify AFTER INSERT OR DELETE OR UPDATE OF id, project_id, name ON repositories
-    FOR EACH STATEMENT EXECUTE FUNCTION berth_content_changed();
-CREATE TRIGGER repositories_truncate_notify AFTER TRUNCATE ON repositories
-    FOR EACH STATEMENT EXECUTE FUNCTION berth_content_changed();
-CREATE TRIGGER tags_notify AFTER INSERT OR DELETE OR UPDATE OF id, repository_id, name, manifest_id ON tags
-    FOR EACH STATEMENT EXECUTE FUNCTION berth_content_changed();
-CREATE TRIGGER tags_truncate_notify AFTER TRUNCATE ON tags
-    FOR EACH STATEMENT EXECUTE FUNCTION berth_content_changed();
-CREATE TRIGGER manifests_notify AFTER INSERT OR DELETE OR UPDATE OF id, repository_id, digest, media_type, payload, size ON manifests
-    FOR EACH STATEMENT EXECUTE FUNCTION berth_content_changed();
-CREATE TRIGGER manifests_truncate_notify AFTER TRUNCATE ON manifests
+-- A push upserts its tags (INSERT … ON CONFLICT DO UPDATE fires the UPDATE statement triggers
+-- whether or not a row conflicted): a row trigger notifies only when a tag really moves.
+CREATE TRIGGER tags_moved AFTER UPDATE ON tags FOR EACH ROW
+    WHEN (OLD.manifest_id IS DISTINCT FROM NEW.manifest_id OR OLD.name IS DISTINCT FROM NEW.name
+          OR OLD.repository_id IS DISTINCT FROM NEW.repository_id)
+    EXECUTE FUNCTION berth_content_changed();
+CREATE TRIGGER tags_deleted AFTER DELETE OR TRUNCATE ON tags
     FOR EACH STATEMENT EXECUTE FUNCTION berth_content_changed();
 
-CREATE TRIGGER repositories_removal AFTER DELETE OR TRUNCATE OR UPDATE OF id, name ON repositories
+CREATE TRIGGER repositories_changed AFTER DELETE OR TRUNCATE OR UPDATE OF id, project_id, name ON repositories
+    FOR EACH STATEMENT EXECUTE FUNCTION berth_content_changed();
+CREATE TRIGGER repositories_removed AFTER DELETE OR TRUNCATE OR UPDATE OF id, project_id, name ON repositories
     FOR EACH STATEMENT EXECUTE FUNCTION berth_content_removed();
-CREATE TRIGGER manifests_removal AFTER DELETE OR TRUNCATE OR UPDATE OF id, repository_id, digest, media_type, payload, size ON manifests
+CREATE TRIGGER manifests_changed AFTER DELETE OR TRUNCATE OR UPDATE OF id, repository_id, digest, media_type, payload, size ON manifests
+    FOR EACH STATEMENT EXECUTE FUNCTION berth_content_changed();
+CREATE TRIGGER manifests_removed AFTER DELETE OR TRUNCATE OR UPDATE OF id, repository_id, digest, media_type, payload, size ON manifests
     FOR EACH STATEMENT EXECUTE FUNCTION berth_content_removed();
-CREATE TRIGGER repository_blobs_removal AFTER DELETE OR TRUNCATE OR UPDATE OF repository_id, digest ON repository_blobs
+CREATE TRIGGER repository_blobs_removed AFTER DELETE OR TRUNCATE OR UPDATE OF repository_id, digest ON repository_blobs
     FOR EACH STATEMENT EXECUTE FUNCTION berth_content_removed();
-CREATE TRIGGER blobs_removal AFTER DELETE OR TRUNCATE OR UPDATE OF digest, size ON blobs
+CREATE TRIGGER blobs_removed AFTER DELETE OR TRUNCATE OR UPDATE OF digest, size ON blobs
     FOR EACH STATEMENT EXECUTE FUNCTION berth_content_removed();
 {{/PG}}
