@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/berthreg/berth/internal/config"
@@ -239,5 +241,25 @@ func TestScanPackagesVersions(t *testing.T) {
 	}
 	if s := expectedSummary(pkgs); s.Total != 40 || s.Counts["Critical"]+s.Counts["High"]+s.Counts["Medium"]+s.Counts["Low"] != 40 {
 		t.Errorf("summary %+v", s)
+	}
+}
+
+// TestHashPipelined: the pipelined copy hashes exactly what was read, whatever the size against
+// the chunk, and reports a failed read.
+func TestHashPipelined(t *testing.T) {
+	data := make([]byte, 5<<20+3)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	for _, n := range []int{0, 1, 1<<20 - 1, 1 << 20, 1<<20 + 1, len(data)} {
+		h := sha256.New()
+		got, err := hashPipelined(h, bytes.NewReader(data[:n]))
+		if want := sha256.Sum256(data[:n]); err != nil || got != int64(n) || !bytes.Equal(h.Sum(nil), want[:]) {
+			t.Errorf("%d bytes: read %d, %v, hash mismatch %v", n, got, err, !bytes.Equal(h.Sum(nil), want[:]))
+		}
+	}
+	broken := io.MultiReader(bytes.NewReader(data[:3<<20]), iotest.ErrReader(errors.New("connection reset")))
+	if _, err := hashPipelined(sha256.New(), broken); err == nil || !strings.Contains(err.Error(), "connection reset") {
+		t.Errorf("failed read: %v", err)
 	}
 }

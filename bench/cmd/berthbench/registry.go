@@ -258,7 +258,13 @@ func (w *worker) getBlob(ctx context.Context, repo string, d descriptor, timeout
 	_, err := w.call(ctx, &Request{Method: http.MethodGet, URL: "/v2/" + repo + "/blobs/" + d.Digest, Scope: pullScope(repo)}, timeout, []int{200},
 		func(resp *http.Response) error {
 			h := sha256.New()
-			n, err := io.CopyBuffer(h, resp.Body, w.copyBuf())
+			var n int64
+			var err error
+			if d.Size >= pipelineMin {
+				n, err = hashPipelined(h, resp.Body)
+			} else {
+				n, err = io.CopyBuffer(h, resp.Body, w.copyBuf())
+			}
 			if err != nil {
 				return err
 			}
@@ -282,4 +288,45 @@ func (w *worker) pullImage(ctx context.Context, repo, ref, want string) error {
 		}
 	}
 	return nil
+}
+
+// pipelineMin is the blob size from which a download is hashed on another goroutine while the
+// next chunk is read, as a client that verifies what it pulls would do with a large layer:
+// reading and hashing one after the other would make the client, not the registry, the limit
+// of large-pull.
+const pipelineMin = 8 << 20
+
+// hashPipelined copies r into h, reading the next chunk while the previous one is hashed.
+func hashPipelined(h io.Writer, r io.Reader) (int64, error) {
+	const chunk, depth = 1 << 20, 4
+	free := make(chan []byte, depth)
+	full := make(chan []byte, depth)
+	for range depth {
+		free <- make([]byte, chunk)
+	}
+	var readErr error
+	go func() {
+		defer close(full)
+		for buf := range free {
+			n, err := io.ReadFull(r, buf)
+			if n > 0 {
+				full <- buf[:n]
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return
+			}
+			if err != nil {
+				readErr = err
+				return
+			}
+		}
+	}()
+	var total int64
+	for buf := range full {
+		h.Write(buf)
+		total += int64(len(buf))
+		free <- buf[:cap(buf)]
+	}
+	// full is closed only after the reader's last write to readErr.
+	return total, readErr
 }
