@@ -8,7 +8,10 @@
 # It builds Berth and berthbench, starts the three servers on free loopback ports with fresh
 # storage (and a fresh PostgreSQL database), samples each server's idle RSS, then runs the
 # scenarios scenario-major — for each scenario: berth-sqlite, distribution, berth-postgres —
-# so that background noise on this shared machine hits all three alike. Every server it
+# so that background noise on this shared machine hits all three alike. The single-stream
+# scenarios (large-push, large-pull: a few seconds each, and the most sensitive to what the
+# disk is still doing for the run before) run in BENCH_ROUNDS rounds, each round starting with
+# the next registry, and the report takes each registry's median round. Every server it
 # started is stopped on exit, whatever happens.
 #
 # Environment:
@@ -20,6 +23,7 @@
 #   BENCH_TAGS, BENCH_REPOS  tags-catalog sizes before scaling (default 50000 and 20000)
 #   BENCH_DURATION       manifest-get and mixed duration (default 10s)
 #   BENCH_SCENARIOS      comma-separated subset (default: all, in berthbench's order)
+#   BENCH_ROUNDS         rounds of large-push and large-pull (default 3; smoke: 1)
 #   BENCH_PG=0           leave out berth-postgres
 #   BENCH_RESULTS        file to append the entry to (default bench/RESULTS.md; smoke: none)
 #   BENCH_KEEP=1         keep the data directories (default: deleted, logs kept)
@@ -168,23 +172,33 @@ else
   SCENARIOS=(large-push large-pull small-push small-pull manifest-get mixed tags-catalog)
 fi
 FAILED=()
+ROUNDS="${BENCH_ROUNDS:-$([[ "$SMOKE" == 1 ]] && echo 1 || echo 3)}"
 for s in "${SCENARIOS[@]}"; do
-  for r in "${REGS[@]}"; do
-    creds=()
-    [[ "$r" == berth-* ]] && creds=(-user admin)
-    say "$s against $r"
-    # Start every run with no dirty pages left by the one before: otherwise the write-back of
-    # an earlier registry's gigabyte lands on the next one's large-push.
-    sync
-    set +e
-    BERTHBENCH_PASSWORD="$PASS" timeout -k 10 "$RUN_TIMEOUT" "$WORK/berthbench" \
-      -url "${URL[$r]}" "${creds[@]}" -name "$r" -pid "${PID[$r]}" -scenarios "$s" \
-      -seed "$SEED" -scale "$SCALE" -duration "$DURATION" -tags "$TAGS" -repos "$REPOS" \
-      -max-time "$((RUN_TIMEOUT - 20))s" "${EXTRA[@]}" 2>&1 | tee -a "$LOG" >&2
-    rc=${PIPESTATUS[0]}
-    set -e
-    if [[ "$rc" != 0 ]]; then FAILED+=("$s@$r(exit $rc)"); fi
-    kill -0 "${PID[$r]}" 2>/dev/null || { say "$r (pid ${PID[$r]}) died"; FAILED+=("$r died"); }
+  rounds=1
+  [[ "$s" == large-push || "$s" == large-pull ]] && rounds="$ROUNDS"
+  for ((round = 0; round < rounds; round++)); do
+    # Round k starts with the k-th registry, so none is always the one that runs last.
+    order=("${REGS[@]:round % ${#REGS[@]}}" "${REGS[@]:0:round % ${#REGS[@]}}")
+    # Each large-push round pushes a new blob (the same one to every registry).
+    seed="$SEED"
+    [[ "$s" == large-push ]] && seed=$((SEED + round))
+    for r in "${order[@]}"; do
+      creds=()
+      [[ "$r" == berth-* ]] && creds=(-user admin)
+      say "$s against $r$([[ "$rounds" -gt 1 ]] && echo " (round $((round + 1)) of $rounds)")"
+      # Start every run with no dirty pages left by the one before: otherwise the write-back
+      # of an earlier registry's gigabyte lands on the next one's large-push.
+      sync
+      set +e
+      BERTHBENCH_PASSWORD="$PASS" timeout -k 10 "$RUN_TIMEOUT" "$WORK/berthbench" \
+        -url "${URL[$r]}" "${creds[@]}" -name "$r" -pid "${PID[$r]}" -scenarios "$s" \
+        -seed "$seed" -scale "$SCALE" -duration "$DURATION" -tags "$TAGS" -repos "$REPOS" \
+        -max-time "$((RUN_TIMEOUT - 20))s" "${EXTRA[@]}" 2>&1 | tee -a "$LOG" >&2
+      rc=${PIPESTATUS[0]}
+      set -e
+      if [[ "$rc" != 0 ]]; then FAILED+=("$s@$r(exit $rc)"); fi
+      kill -0 "${PID[$r]}" 2>/dev/null || { say "$r (pid ${PID[$r]}) died"; FAILED+=("$r died"); }
+    done
   done
 done
 
@@ -230,7 +244,7 @@ if [[ -n "$RESULTS" ]]; then
     echo
     echo "- machine: \`$(uname -a)\`, nproc $(nproc), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- $(go version), Berth $rev, Distribution $(dist_version)"
-    echo "- sizes: scale $SCALE; large blob $(awk -v s="$SCALE" 'BEGIN{printf "%g", 1024*s}') MiB; small $(awk -v s="$SCALE" 'BEGIN{printf "%d", 1000*s}') images × 3 × 16 KiB at 16 clients; manifest-get 64 clients and mixed 32 clients for $DURATION; tags-catalog $(awk -v s="$SCALE" -v n="$TAGS" 'BEGIN{printf "%d", n*s}') tags and $(awk -v s="$SCALE" -v n="$REPOS" 'BEGIN{printf "%d", n*s}') repositories, pages of 1000"
+    echo "- sizes: scale $SCALE; large blob $(awk -v s="$SCALE" 'BEGIN{printf "%g", 1024*s}') MiB; small $(awk -v s="$SCALE" 'BEGIN{printf "%d", 1000*s}') images × 3 × 16 KiB at 16 clients; manifest-get 64 clients and mixed 32 clients for $DURATION; tags-catalog $(awk -v s="$SCALE" -v n="$TAGS" 'BEGIN{printf "%d", n*s}') tags and $(awk -v s="$SCALE" -v n="$REPOS" 'BEGIN{printf "%d", n*s}') repositories, pages of 1000; large-push and large-pull: median of $ROUNDS rounds, each starting with the next registry"
     echo "- wall time ${ELAPSED}s; raw log \`$LOG\`"
     if ((${#FAILED[@]})); then echo "- **runs with errors:** ${FAILED[*]}"; fi
     echo

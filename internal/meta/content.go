@@ -305,6 +305,7 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 		}
 		children := dedupe(p.Children)
 		childIDs := make([]int64, 0, len(children))
+		var refs []projectRef // charged to the project at the end
 		for _, c := range children {
 			var id int64
 			err := tx.queryRowW(ctx, "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2"+tx.d.lockShared(), repoID, c).Scan(&id)
@@ -358,13 +359,10 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 			}
 			// Storage accounting and the quota check, in this transaction: a push over quota
 			// (*QuotaExceededError) rolls back whole.
-			refs := make([]projectRef, 0, len(blobs)+1)
+			refs = make([]projectRef, 0, len(blobs)+1)
 			refs = append(refs, projectRef{digest: p.Digest, size: int64(len(p.Payload))})
 			for _, b := range blobs {
 				refs = append(refs, projectRef{digest: b.Digest, size: b.Size})
-			}
-			if err := tx.chargeProject(ctx, p.ProjectID, refs); err != nil {
-				return err
 			}
 		case err != nil:
 			return fmt.Errorf("look up manifest %s: %w", p.Digest, err)
@@ -415,6 +413,13 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 		}
 		if res.Created && len(p.Tags) == 0 && p.SubjectDigest == "" {
 			if err := tx.reviewManifest(ctx, repoID, p.Digest, ReviewUntagged); err != nil {
+				return err
+			}
+		}
+		// The project's quota row and the repository's row are where concurrent pushes into
+		// one project meet: they are locked last, so each push holds them only for its commit.
+		if len(refs) > 0 {
+			if err := tx.chargeProject(ctx, p.ProjectID, refs); err != nil {
 				return err
 			}
 		}

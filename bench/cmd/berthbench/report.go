@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -38,6 +40,7 @@ type logData struct {
 
 func parseLog(r io.Reader) (*logData, error) {
 	d := &logData{bench: map[string]map[string]map[string]string{}, idle: map[string]string{}}
+	runs := map[string]map[string][]map[string]string{} // scenario → registry → every run
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -57,13 +60,39 @@ func parseLog(r io.Reader) (*logData, error) {
 			continue
 		}
 		s := kv["scenario"]
-		if d.bench[s] == nil {
-			d.bench[s] = map[string]map[string]string{}
+		if runs[s] == nil {
+			runs[s] = map[string][]map[string]string{}
 			d.order = append(d.order, s)
 		}
-		d.bench[s][kv["registry"]] = kv // a later line for the same pair wins
+		runs[s][kv["registry"]] = append(runs[s][kv["registry"]], kv)
+	}
+	for s, byReg := range runs {
+		d.bench[s] = map[string]map[string]string{}
+		for r, lines := range byReg {
+			d.bench[s][r] = medianRun(lines)
+		}
 	}
 	return d, sc.Err()
+}
+
+// medianRun picks, of several runs of one scenario against one registry (compare.sh repeats the
+// short single-stream ones), the run with the median headline value; of an even number, the
+// worse of the middle two.
+func medianRun(lines []map[string]string) map[string]string {
+	if len(lines) == 1 {
+		return lines[0]
+	}
+	primary, better := lines[0]["primary"], lines[0]["better"]
+	sorted := slices.Clone(lines)
+	slices.SortStableFunc(sorted, func(a, b map[string]string) int { // worst first
+		x, _ := strconv.ParseFloat(a[primary], 64)
+		y, _ := strconv.ParseFloat(b[primary], 64)
+		if better == "lower" {
+			return cmp.Compare(y, x)
+		}
+		return cmp.Compare(x, y)
+	})
+	return sorted[(len(sorted)-1)/2]
 }
 
 func writeReport(w io.Writer, path string, registries []string, baseline string) error {
