@@ -101,6 +101,29 @@ func (q q) LinkedBlobSize(ctx context.Context, repo, digest string) (int64, erro
 	return size, notFound(err)
 }
 
+// LinkedManifestBlobs returns the sizes of the blobs a manifest references that its repository
+// links, by digest: what LinkedBlobSize would answer for each, in one query.
+func (q q) LinkedManifestBlobs(ctx context.Context, m Manifest) (map[string]int64, error) {
+	rows, err := q.query(ctx, `SELECT b.digest, b.size FROM manifest_blobs mb
+		JOIN repository_blobs rb ON rb.repository_id = $2 AND rb.digest = mb.digest
+		JOIN blobs b ON b.digest = mb.digest
+		WHERE mb.manifest_id = $1`, m.ID, m.RepositoryID)
+	if err != nil {
+		return nil, fmt.Errorf("blobs of manifest %s: %w", m.Digest, err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var d string
+		var size int64
+		if err := rows.Scan(&d, &size); err != nil {
+			return nil, err
+		}
+		out[d] = size
+	}
+	return out, rows.Err()
+}
+
 // BlobSize returns the size of a known blob, whatever repository links it.
 func (q q) BlobSize(ctx context.Context, digest string) (int64, error) {
 	var size int64

@@ -82,26 +82,22 @@ func (g *generations) committed(removesNothing bool) {
 // change committed by anyone (migration 0013), which arrives within moments of the commit; ok
 // is false while this process is not listening (at start, and while the listening connection
 // is re-established).
-func (db *DB) WriteGeneration() (gen uint64, ok bool) {
-	if db.listener == nil {
-		return db.gen.writes.Load(), db.group != nil
-	}
-	db.listener.ensure()
-	ok = db.listener.listening.Load()
-	return db.gen.writes.Load(), ok
-}
+func (db *DB) WriteGeneration() (gen uint64, ok bool) { return db.generation(&db.gen.writes) }
 
 // RemovalGeneration is WriteGeneration for answers that only a removal can make wrong: that a
 // repository links a blob, or holds a manifest by digest (manifest rows never change but by
 // deletion). Pushes leave it alone. It moves with this process's other commits, and on
 // PostgreSQL with every notification of a removal committed by anyone (migration 0013).
-func (db *DB) RemovalGeneration() (gen uint64, ok bool) {
+func (db *DB) RemovalGeneration() (gen uint64, ok bool) { return db.generation(&db.gen.removals) }
+
+func (db *DB) generation(counter *atomic.Uint64) (uint64, bool) {
 	if db.listener == nil {
-		return db.gen.removals.Load(), db.group != nil
+		return counter.Load(), db.group != nil
 	}
 	db.listener.ensure()
-	ok = db.listener.listening.Load()
-	return db.gen.removals.Load(), ok
+	// Read before the counter: a listener that stops after this read moves the counter on.
+	ok := db.listener.listening.Load()
+	return counter.Load(), ok
 }
 
 // Options tunes the connection pools; zero values pick defaults for the machine.

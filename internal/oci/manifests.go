@@ -11,7 +11,7 @@ import (
 )
 
 func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, q request) {
-	m, err := h.Reg.PullManifest(r.Context(), q.repo, q.ref)
+	m, err := h.Reg.PullManifest(r.Context(), q.repo, q.ref, r.Method == http.MethodGet)
 	if err != nil {
 		h.fail(w, r, err)
 		return

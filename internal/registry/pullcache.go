@@ -84,14 +84,39 @@ func cached[K comparable, V any](c *genCache[K, V], generation func() (uint64, b
 
 // PullManifest is GetManifest for /v2/ pulls: the same answer, from memory when nothing has
 // been written since the same lookup was made. The manifest's Payload is shared: read only.
-func (s *Service) PullManifest(ctx context.Context, repo, ref string) (meta.Manifest, error) {
+// With blobs (a GET, whose client fetches the blobs next), a manifest looked up afresh also
+// has its blobs' links looked up, in one query, for the blob requests that follow.
+func (s *Service) PullManifest(ctx context.Context, repo, ref string, blobs bool) (meta.Manifest, error) {
 	generation := s.DB.WriteGeneration
 	if IsDigest(ref) {
 		generation = s.DB.RemovalGeneration
 	}
 	return cached(&s.pullCaches.manifests, generation, repoRef{repo, ref},
 		func(m meta.Manifest) bool { return len(m.Payload) <= pullCacheMaxPayload },
-		func() (meta.Manifest, error) { return s.GetManifest(ctx, repo, ref) })
+		func() (meta.Manifest, error) {
+			m, err := s.GetManifest(ctx, repo, ref)
+			if err == nil && blobs && !IsIndex(m.MediaType) {
+				s.prefetchBlobLinks(ctx, repo, m)
+			}
+			return m, err
+		})
+}
+
+// prefetchBlobLinks remembers the links of m's blobs, as linkedBlobSize would one by one. A
+// failure only means each blob is looked up when it is asked for.
+func (s *Service) prefetchBlobLinks(ctx context.Context, repo string, m meta.Manifest) {
+	gen, ok := s.DB.RemovalGeneration()
+	if !ok {
+		return
+	}
+	now := time.Now()
+	sizes, err := s.DB.LinkedManifestBlobs(ctx, m)
+	if err != nil {
+		return
+	}
+	for d, size := range sizes {
+		s.pullCaches.blobs.put(repoRef{repo, d}, gen, now, size)
+	}
 }
 
 // linkedBlobSize is DB.LinkedBlobSize, from memory while nothing has been removed since.

@@ -3,9 +3,23 @@ package server
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 )
+
+// wantPulls GETs repo's manifest ref three times from ts (the second and third answers may come
+// from memory) and requires status and digest each time.
+func wantPulls(t *testing.T, ts *testServer, repo, ref string, status int, digest string) {
+	t.Helper()
+	for range 3 {
+		resp := ts.do(t, http.MethodGet, "/v2/"+repo+"/manifests/"+ref, http.Header{"Accept": {mtOCIManifest}}, nil)
+		respBody(t, resp)
+		if s, d := resp.StatusCode, resp.Header.Get("Docker-Content-Digest"); s != status || d != digest {
+			t.Fatalf("GET %s from %s: %d %s, want %d %s", ref, ts.URL, s, d, status, digest)
+		}
+	}
+}
 
 // TestPullsSeeEveryWrite: manifests and blob links resolved for pulls may come from memory,
 // but never one a write has replaced — a tag moved by a push, a tag, manifest or blob deleted
@@ -14,20 +28,7 @@ import (
 func TestPullsSeeEveryWrite(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, ts *testServer) {
 		const repo = "library/cached"
-		get := func(ref string) (int, string) {
-			t.Helper()
-			resp := ts.do(t, http.MethodGet, "/v2/"+repo+"/manifests/"+ref, http.Header{"Accept": {mtOCIManifest}}, nil)
-			respBody(t, resp)
-			return resp.StatusCode, resp.Header.Get("Docker-Content-Digest")
-		}
-		want := func(ref string, status int, digest string) {
-			t.Helper()
-			for range 3 { // the second and third answers may come from memory
-				if s, d := get(ref); s != status || d != digest {
-					t.Fatalf("GET %s: %d %s, want %d %s", ref, s, d, status, digest)
-				}
-			}
-		}
+		want := func(ref string, status int, digest string) { wantPulls(t, ts, repo, ref, status, digest) }
 		_, a := ts.pushImage(t, repo, "v1", mtOCIManifest)
 		want("v1", http.StatusOK, a)
 		want(a, http.StatusOK, a)
@@ -48,6 +49,27 @@ func TestPullsSeeEveryWrite(t *testing.T) {
 		want(b, http.StatusNotFound, "")
 		want(a, http.StatusOK, a)
 
+		// A manifest GET looks up its blobs' links with it; a blob unlinked after that is gone.
+		body, _ := ts.pushImage(t, repo, "v9", mtOCIManifest)
+		wantPulls(t, ts, repo, "v9", http.StatusOK, sha256Digest(body))
+		var m struct {
+			Config struct{ Digest string } `json:"config"`
+			Layers []struct {
+				Digest string
+				Size   int64
+			} `json:"layers"`
+		}
+		mustUnmarshal(t, body, &m)
+		for _, l := range m.Layers {
+			resp := ts.do(t, http.MethodHead, "/v2/"+repo+"/blobs/"+l.Digest, nil, nil)
+			expectStatus(t, resp, http.StatusOK)
+			if resp.Header.Get("Content-Length") != strconv.FormatInt(l.Size, 10) {
+				t.Errorf("HEAD %s: Content-Length %s, want %d", l.Digest, resp.Header.Get("Content-Length"), l.Size)
+			}
+		}
+		expectStatus(t, ts.do(t, http.MethodDelete, "/v2/"+repo+"/blobs/"+m.Config.Digest, nil, nil), http.StatusAccepted)
+		expectStatus(t, ts.do(t, http.MethodHead, "/v2/"+repo+"/blobs/"+m.Config.Digest, nil, nil), http.StatusNotFound)
+
 		blob := ts.pushBlob(t, repo, []byte("a blob that goes"))
 		for range 3 {
 			expectStatus(t, ts.do(t, http.MethodHead, "/v2/"+repo+"/blobs/"+blob, nil, nil), http.StatusOK)
@@ -67,20 +89,7 @@ func TestReplicasPullWhatAnotherPushed(t *testing.T) {
 	a := newTestServer(t, "postgres")
 	b := a.replica(t)
 	const repo = "library/replicated"
-	get := func(ts *testServer, ref string) (int, string) {
-		t.Helper()
-		resp := ts.do(t, http.MethodGet, "/v2/"+repo+"/manifests/"+ref, http.Header{"Accept": {mtOCIManifest}}, nil)
-		respBody(t, resp)
-		return resp.StatusCode, resp.Header.Get("Docker-Content-Digest")
-	}
-	want := func(ref string, status int, digest string) {
-		t.Helper()
-		for range 3 {
-			if s, d := get(b, ref); s != status || d != digest {
-				t.Fatalf("GET %s from the other replica: %d %s, want %d %s", ref, s, d, status, digest)
-			}
-		}
-	}
+	want := func(ref string, status int, digest string) { wantPulls(t, b, repo, ref, status, digest) }
 	// afterWrite runs write on a and waits until b has heard of it (of a removal, when
 	// generation is RemovalGeneration).
 	afterWrite := func(generation func() (uint64, bool), write func()) {
@@ -100,7 +109,7 @@ func TestReplicasPullWhatAnotherPushed(t *testing.T) {
 	}
 
 	_, d1 := a.pushImage(t, repo, "v1", mtOCIManifest)
-	get(b, "v1")
+	respBody(t, b.do(t, http.MethodGet, "/v2/"+repo+"/manifests/v1", http.Header{"Accept": {mtOCIManifest}}, nil))
 	deadline := time.Now().Add(15 * time.Second)
 	for _, ok := b.srv.db.WriteGeneration(); !ok; _, ok = b.srv.db.WriteGeneration() {
 		if time.Now().After(deadline) {

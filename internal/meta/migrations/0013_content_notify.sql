@@ -10,16 +10,10 @@
 -- pull times (pulled_at, pull_count) notifies nobody either.
 -- SQLite needs none of this: its only serving writer is the process that would listen.
 {{PG}}
-CREATE FUNCTION berth_content_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Notifies the channel named by the trigger's argument.
+CREATE FUNCTION berth_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('berth_content', '');
-    RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION berth_content_removed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('berth_removal', '');
+    PERFORM pg_notify(TG_ARGV[0], '');
     RETURN NULL;
 END
 $$;
@@ -29,20 +23,20 @@ $$;
 CREATE TRIGGER tags_moved AFTER UPDATE ON tags FOR EACH ROW
     WHEN (OLD.manifest_id IS DISTINCT FROM NEW.manifest_id OR OLD.name IS DISTINCT FROM NEW.name
           OR OLD.repository_id IS DISTINCT FROM NEW.repository_id)
-    EXECUTE FUNCTION berth_content_changed();
+    EXECUTE FUNCTION berth_notify('berth_content');
 CREATE TRIGGER tags_deleted AFTER DELETE OR TRUNCATE ON tags
-    FOR EACH STATEMENT EXECUTE FUNCTION berth_content_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION berth_notify('berth_content');
 
 CREATE TRIGGER repositories_changed AFTER DELETE OR TRUNCATE OR UPDATE OF id, project_id, name ON repositories
-    FOR EACH STATEMENT EXECUTE FUNCTION berth_content_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION berth_notify('berth_content');
 CREATE TRIGGER repositories_removed AFTER DELETE OR TRUNCATE OR UPDATE OF id, project_id, name ON repositories
-    FOR EACH STATEMENT EXECUTE FUNCTION berth_content_removed();
+    FOR EACH STATEMENT EXECUTE FUNCTION berth_notify('berth_removal');
 CREATE TRIGGER manifests_changed AFTER DELETE OR TRUNCATE OR UPDATE OF id, repository_id, digest, media_type, payload, size ON manifests
-    FOR EACH STATEMENT EXECUTE FUNCTION berth_content_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION berth_notify('berth_content');
 CREATE TRIGGER manifests_removed AFTER DELETE OR TRUNCATE OR UPDATE OF id, repository_id, digest, media_type, payload, size ON manifests
-    FOR EACH STATEMENT EXECUTE FUNCTION berth_content_removed();
+    FOR EACH STATEMENT EXECUTE FUNCTION berth_notify('berth_removal');
 CREATE TRIGGER repository_blobs_removed AFTER DELETE OR TRUNCATE OR UPDATE OF repository_id, digest ON repository_blobs
-    FOR EACH STATEMENT EXECUTE FUNCTION berth_content_removed();
+    FOR EACH STATEMENT EXECUTE FUNCTION berth_notify('berth_removal');
 CREATE TRIGGER blobs_removed AFTER DELETE OR TRUNCATE OR UPDATE OF digest, size ON blobs
-    FOR EACH STATEMENT EXECUTE FUNCTION berth_content_removed();
+    FOR EACH STATEMENT EXECUTE FUNCTION berth_notify('berth_removal');
 {{/PG}}
