@@ -51,16 +51,16 @@ func (l *contentListener) run(ctx context.Context) {
 	defer close(l.done)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := l.listen(ctx)
-		l.listening.Store(false)
+		l.listen(ctx)
+		wasListening := l.listening.Swap(false)
 		// Whatever was remembered may have missed a notification while the connection was
 		// down; the next connection starts from a new generation.
 		l.bump()
 		if ctx.Err() != nil {
 			return
 		}
-		if err == nil {
-			backoff = 100 * time.Millisecond
+		if wasListening {
+			backoff = 100 * time.Millisecond // a connection that worked: try again soon
 		}
 		select {
 		case <-ctx.Done():
@@ -71,15 +71,16 @@ func (l *contentListener) run(ctx context.Context) {
 	}
 }
 
-// listen holds one connection until it fails or ctx ends.
-func (l *contentListener) listen(ctx context.Context) error {
+// listen holds one connection until it fails or ctx ends. Why it failed does not matter: the
+// caller connects again, and readers go to the database meanwhile.
+func (l *contentListener) listen(ctx context.Context) {
 	conn, err := pgx.Connect(ctx, l.url)
 	if err != nil {
-		return err
+		return
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	if _, err := conn.Exec(ctx, "LISTEN "+contentChannel+"; LISTEN "+removalChannel); err != nil {
-		return err
+		return
 	}
 	// Commits made before LISTEN took effect sent notifications to nobody: forget what was
 	// read before this point, then trust the notifications.
@@ -88,7 +89,7 @@ func (l *contentListener) listen(ctx context.Context) error {
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
-			return err
+			return
 		}
 		if n.Channel == removalChannel {
 			l.gen.removals.Add(1)

@@ -13,7 +13,7 @@ import (
 // commits; on PostgreSQL also every other replica's, announced by the database at commit), a
 // lookup made at the same generation is answered from memory. What only a removal can change —
 // a manifest by digest, a blob linked in a repository — is keyed by RemovalGeneration instead,
-// which pushes leave alone on PostgreSQL. Entries also expire after pullCacheTTL, which bounds
+// which pushes leave alone. Entries also expire after pullCacheTTL, which bounds
 // how long a write can go unseen when that announcement cannot be relied on (on SQLite, a write
 // by another process such as berth gc; on PostgreSQL, a listening connection that died
 // silently). Only answers that something exists are kept.
