@@ -274,13 +274,13 @@ func (f *FS) Create(ctx context.Context, d digest.Digest) (BlobWriter, error) {
 // fsBlobWriter is a blob being written by Create: an unnamed file, or a named temp file in
 // uploads/ where unnamed files are not available.
 type fsBlobWriter struct {
-	f       *FS
-	d       digest.Digest
-	file    *os.File
-	named   bool
-	n       int64
-	flushed int64 // bytes whose writeback has been started
-	done    bool
+	f     *FS
+	d     digest.Digest
+	file  *os.File
+	named bool
+	n     int64
+	wb    writeback
+	done  bool
 }
 
 func (w *fsBlobWriter) Write(p []byte) (int, error) {
@@ -289,16 +289,27 @@ func (w *fsBlobWriter) Write(p []byte) (int, error) {
 	if err != nil {
 		return n, fmt.Errorf("write blob %s: %w", w.d, err)
 	}
-	if w.n-w.flushed >= writebackChunk {
-		startWriteback(w.file, w.flushed, w.n-w.flushed)
-		w.flushed = w.n
-	}
+	w.wb.wrote(w.file, w.n)
 	return n, nil
 }
 
 // writebackChunk is how much of a blob being written may wait in the page cache before its
 // write to disk is started (startWriteback); smaller blobs are left to the final fsync.
 const writebackChunk = 8 << 20
+
+// writeback tracks how much of a file being appended to has been handed to startWriteback.
+type writeback struct {
+	started int64 // bytes before this offset have had their writeback started
+}
+
+// wrote notes that the file now holds data up to end, and starts writing it to disk once
+// writebackChunk of it waits in the page cache.
+func (wb *writeback) wrote(f *os.File, end int64) {
+	if end-wb.started >= writebackChunk {
+		startWriteback(f, wb.started, end-wb.started)
+		wb.started = end
+	}
+}
 
 func (w *fsBlobWriter) Commit() error {
 	if w.done {
@@ -481,7 +492,7 @@ func (f *FS) uploadWriter(id string, offset int64) (*uploadWriter, error) {
 		file.Close()
 		return nil, err
 	}
-	return &uploadWriter{id: id, f: file, off: offset, flushed: offset}, nil
+	return &uploadWriter{id: id, f: file, off: offset, wb: writeback{started: offset}}, nil
 }
 
 // truncateTo cuts file down to size, or fails with ErrOffset if it is shorter.
@@ -500,10 +511,10 @@ func truncateTo(file *os.File, size int64) error {
 }
 
 type uploadWriter struct {
-	id      string
-	f       *os.File
-	off     int64 // where the next write goes
-	flushed int64 // where the data whose writeback has not been started begins
+	id  string
+	f   *os.File
+	off int64 // where the next write goes
+	wb  writeback
 }
 
 func (w *uploadWriter) Write(p []byte) (int, error) {
@@ -513,10 +524,7 @@ func (w *uploadWriter) Write(p []byte) (int, error) {
 		return n, fmt.Errorf("write upload %s: %w", w.id, err)
 	}
 	// Not for durability (see uploadWriter): so that the commit's fsync has little left to do.
-	if w.off-w.flushed >= writebackChunk {
-		startWriteback(w.f, w.flushed, w.off-w.flushed)
-		w.flushed = w.off
-	}
+	w.wb.wrote(w.f, w.off)
 	return n, nil
 }
 

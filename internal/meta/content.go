@@ -136,28 +136,20 @@ func (q q) BlobSize(ctx context.Context, digest string) (int64, error) {
 // new and must confirm that the stored object exists: a collector may have removed it after
 // the caller found it (ErrBlobCollected then).
 func (db *DB) LinkBlob(ctx context.Context, projectID int64, repo, digest string, size int64, present func() error) error {
-	return db.Tx(ctx, func(tx *Tx) error {
-		tx.keepsAnswers = true
-		return tx.linkBlob(ctx, projectID, repo, digest, size, present)
-	})
+	return db.LinkUploadedBlob(ctx, projectID, repo, digest, size, "", present)
 }
 
-// LinkUploadedBlob is LinkBlob for a completed upload: the upload session's row (if any) goes in
-// the same transaction, so completing a push costs one commit.
+// LinkUploadedBlob is LinkBlob for a completed upload: the upload session's row (uploadID, if
+// not "") goes in the same transaction, so completing a push costs one commit; on PostgreSQL
+// it goes in the statement that links the blob, a round trip less.
 func (db *DB) LinkUploadedBlob(ctx context.Context, projectID int64, repo, digest string, size int64, uploadID string, present func() error) error {
 	return db.Tx(ctx, func(tx *Tx) error {
 		tx.keepsAnswers = true
-		return tx.linkBlobEnding(ctx, projectID, repo, digest, size, present, uploadID)
+		return tx.linkBlob(ctx, projectID, repo, digest, size, present, uploadID)
 	})
 }
 
-func (tx *Tx) linkBlob(ctx context.Context, projectID int64, repo, digest string, size int64, present func() error) error {
-	return tx.linkBlobEnding(ctx, projectID, repo, digest, size, present, "")
-}
-
-// linkBlobEnding is linkBlob that also ends the upload session uploadID (if not ""); on
-// PostgreSQL the session goes in the statement that links the blob, a round trip less.
-func (tx *Tx) linkBlobEnding(ctx context.Context, projectID int64, repo, digest string, size int64, present func() error, uploadID string) error {
+func (tx *Tx) linkBlob(ctx context.Context, projectID int64, repo, digest string, size int64, present func() error, uploadID string) error {
 	t := now()
 	res, err := tx.exec(ctx, "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
 		digest, size, t)
