@@ -40,14 +40,7 @@ func newEnv(t *testing.T, db *meta.DB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uid, err := db.CreateUser(ctx, meta.User{Username: "alice", PasswordHash: "x"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := db.CreateProject(ctx, meta.Project{Name: "proj", OwnerID: uid})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := metatest.NewProject(t, db, "alice", "proj")
 	return &env{t: t, ctx: ctx, db: db, store: store, root: root, pid: pid}
 }
 

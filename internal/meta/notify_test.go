@@ -26,10 +26,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func listening(db *meta.DB) func() bool {
-	return func() bool { _, ok := db.WriteGeneration(); return ok }
-}
-
 func generation(db *meta.DB) uint64 { g, _ := db.WriteGeneration(); return g }
 
 // TestWriteGenerationAcrossReplicas: on PostgreSQL, a replica's write generation moves when
@@ -63,8 +59,8 @@ func TestWriteGenerationAcrossReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "replica a listening", listening(a))
-	waitFor(t, "replica b listening", listening(b))
+	metatest.WaitListening(t, a)
+	metatest.WaitListening(t, b)
 
 	put(a, digestOf(100), "v1")
 	put(a, digestOf(101), "v2")
@@ -236,9 +232,7 @@ func TestGenerationsMoveWithContent(t *testing.T) {
 		ctx := context.Background()
 		_, pid := setup(t, db)
 		const repo = "proj/app"
-		if db.Dialect() == "postgres" {
-			waitFor(t, "listening", listening(db))
-		}
+		metatest.WaitListening(t, db)
 		removal := func() uint64 { r, _ := db.RemovalGeneration(); return r }
 		put := func(digest, tag string) meta.PutManifestResult {
 			t.Helper()

@@ -16,14 +16,7 @@ import (
 func TestPullManifestPrefetchesBlobLinks(t *testing.T) {
 	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
 		ctx := context.Background()
-		uid, err := db.CreateUser(ctx, meta.User{Username: "alice", PasswordHash: "x"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		pid, err := db.CreateProject(ctx, meta.Project{Name: "proj", OwnerID: uid})
-		if err != nil {
-			t.Fatal(err)
-		}
+		pid := metatest.NewProject(t, db, "alice", "proj")
 		const repo = "proj/app"
 		dg := func(i int) string { return fmt.Sprintf("sha256:%064x", i) }
 		for i := 1; i <= 4; i++ {
@@ -42,15 +35,7 @@ func TestPullManifestPrefetchesBlobLinks(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if db.Dialect() == "postgres" {
-			deadline := time.Now().Add(15 * time.Second)
-			for _, ok := db.RemovalGeneration(); !ok; _, ok = db.RemovalGeneration() {
-				if time.Now().After(deadline) {
-					t.Fatal("the store never listened for changes")
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
-		}
+		metatest.WaitListening(t, db)
 		s := &Service{DB: db}
 		remembered := func(i int) (int64, bool) {
 			gen, _ := db.RemovalGeneration()

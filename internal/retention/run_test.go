@@ -54,14 +54,7 @@ type runFixture struct {
 func newRunFixture(t *testing.T, db *meta.DB) *runFixture {
 	t.Helper()
 	ctx := context.Background()
-	owner, err := db.CreateUser(ctx, meta.User{Username: "owner", PasswordHash: "x"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := db.CreateProject(ctx, meta.Project{Name: "proj", OwnerID: owner})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := metatest.NewProject(t, db, "owner", "proj")
 	base := time.Now().Add(-48 * time.Hour)
 	for _, repo := range []string{"a", "b", "c"} {
 		var rid int64

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/berthreg/berth/internal/meta/metatest"
 )
 
 // wantPulls GETs repo's manifest ref three times from ts (the second and third answers may come
@@ -110,13 +112,7 @@ func TestReplicasPullWhatAnotherPushed(t *testing.T) {
 
 	_, d1 := a.pushImage(t, repo, "v1", mtOCIManifest)
 	respBody(t, b.do(t, http.MethodGet, "/v2/"+repo+"/manifests/v1", http.Header{"Accept": {mtOCIManifest}}, nil))
-	deadline := time.Now().Add(15 * time.Second)
-	for _, ok := b.srv.db.WriteGeneration(); !ok; _, ok = b.srv.db.WriteGeneration() {
-		if time.Now().After(deadline) {
-			t.Fatal("replica b never listened for content changes")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	metatest.WaitListening(t, b.srv.db)
 	want("v1", http.StatusOK, d1)
 
 	written, removed := b.srv.db.WriteGeneration, b.srv.db.RemovalGeneration

@@ -97,3 +97,31 @@ func NewDatabase(t testing.TB) string {
 	u.Path = "/" + name
 	return fmt.Sprint(u)
 }
+
+// NewProject creates a user and a project that user owns, and returns the project's id.
+func NewProject(t testing.TB, db *meta.DB, user, project string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	uid, err := db.CreateUser(ctx, meta.User{Username: user, PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := db.CreateProject(ctx, meta.Project{Name: project, OwnerID: uid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// WaitListening waits until db vouches for its write generations: at once on SQLite, on
+// PostgreSQL once it listens for other writers' changes.
+func WaitListening(t testing.TB, db *meta.DB) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for _, ok := db.WriteGeneration(); !ok; _, ok = db.WriteGeneration() {
+		if time.Now().After(deadline) {
+			t.Fatal("the store never listened for changes")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
