@@ -52,6 +52,8 @@ type DB struct {
 	unlimited sync.Map
 	gen       generations
 	listener  *contentListener // PostgreSQL
+	// eventWatchers hear of every commit that wrote events (see WatchEvents).
+	eventWatchers atomic.Pointer[[]func()]
 }
 
 // generations are the counters behind WriteGeneration and RemovalGeneration.
@@ -165,7 +167,7 @@ func openPostgres(url string, opt Options) (*DB, error) {
 	d := postgresDialect{}
 	db := &DB{q: q{db: pool, rdb: pool, d: d, gc: newGCSettings()}, w: pool, r: pool, lazy: lazy, dialect: d}
 	db.q.commits = &db.gen
-	db.listener = newContentListener(url, &db.gen)
+	db.listener = newContentListener(url, &db.gen, db.eventsCommitted)
 	return db, nil
 }
 
@@ -275,12 +277,19 @@ func (db *DB) tx(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	tx := &Tx{q: q{db: sqlTx, rdb: sqlTx, d: db.dialect, wc: db.wc, rc: db.wc, tx: sqlTx, gc: db.gc}}
-	if err := fn(tx); err != nil {
+	err = fn(tx)
+	if err == nil {
+		err = tx.writeEvents(ctx)
+	}
+	if err != nil {
 		sqlTx.Rollback()
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if tx.wroteEvents {
+		db.eventsCommitted()
 	}
 	// Before the caller answers anyone: a read of this replica that follows must not be served
 	// what the commit replaced, whenever the notification arrives.
@@ -299,6 +308,10 @@ type Tx struct {
 	// write generation only. See WriteGeneration and RemovalGeneration.
 	keepsAnswers   bool
 	removesNothing bool
+	// events are what Emit recorded, written just before the commit; wroteEvents says that
+	// some were.
+	events      []Event
+	wroteEvents bool
 }
 
 // execer is what both *sql.DB and *sql.Tx offer.

@@ -151,7 +151,11 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 			continue
 		}
 		tx.keepsAnswers, tx.removesNothing = false, false
+		tx.events = nil
 		errs[i] = runProtected(r.fn, tx)
+		if errs[i] == nil {
+			errs[i] = tx.writeEvents(r.ctx)
+		}
 		quiet = quiet && (tx.keepsAnswers || errs[i] != nil)
 		removesNothing = removesNothing && (tx.keepsAnswers || tx.removesNothing || errs[i] != nil)
 		if errs[i] != nil {
@@ -177,10 +181,15 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 				errs[i] = fmt.Errorf("commit: %w", err)
 			}
 		}
-	} else if !quiet {
-		// Before anyone hears of the outcome, so a caller reading after its write sees the
-		// new generation.
-		g.db.gen.committed(removesNothing)
+	} else {
+		if !quiet {
+			// Before anyone hears of the outcome, so a caller reading after its write sees
+			// the new generation.
+			g.db.gen.committed(removesNothing)
+		}
+		if tx.wroteEvents {
+			g.db.eventsCommitted()
+		}
 	}
 	for i, r := range batch {
 		r.finish(errs[i])

@@ -15,6 +15,8 @@ import (
 const (
 	contentChannel = "berth_content"
 	removalChannel = "berth_removal"
+	// eventsChannel is notified at the commit of every transaction that wrote events (0014).
+	eventsChannel = "berth_events"
 )
 
 // contentListener keeps one PostgreSQL connection listening on both channels and moves the
@@ -22,16 +24,19 @@ const (
 // (and other processes') commits. While it is not listening, nobody can say what changed:
 // WriteGeneration and RemovalGeneration report that, and readers go to the database.
 type contentListener struct {
-	url       string
-	gen       *generations
+	url string
+	gen *generations
+	// onEvents hears of other processes' events, and of a new connection (which may have
+	// missed some).
+	onEvents  func()
 	listening atomic.Bool
 	start     sync.Once
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
 
-func newContentListener(url string, gen *generations) *contentListener {
-	return &contentListener{url: url, gen: gen, done: make(chan struct{})}
+func newContentListener(url string, gen *generations, onEvents func()) *contentListener {
+	return &contentListener{url: url, gen: gen, onEvents: onEvents, done: make(chan struct{})}
 }
 
 // bump forgets everything: what was read before may be out of date in any way.
@@ -79,21 +84,25 @@ func (l *contentListener) listen(ctx context.Context) {
 		return
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+contentChannel+"; LISTEN "+removalChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+contentChannel+"; LISTEN "+removalChannel+"; LISTEN "+eventsChannel); err != nil {
 		return
 	}
 	// Commits made before LISTEN took effect sent notifications to nobody: forget what was
 	// read before this point, then trust the notifications.
 	l.bump()
 	l.listening.Store(true)
+	l.onEvents()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return
 		}
-		if n.Channel == removalChannel {
+		switch n.Channel {
+		case removalChannel:
 			l.gen.removals.Add(1)
-		} else {
+		case eventsChannel:
+			l.onEvents()
+		default:
 			l.gen.writes.Add(1)
 		}
 	}
