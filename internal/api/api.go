@@ -18,6 +18,7 @@ import (
 
 	"github.com/berthreg/berth/internal/audit"
 	"github.com/berthreg/berth/internal/auth"
+	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
@@ -159,21 +160,63 @@ func (h *Handler) checkWritable(r *http.Request) error {
 	return nil
 }
 
-// fail writes Harbor's error body; anything that is not an *Error is logged and hidden.
+// fail writes Harbor's error body; anything that is not a refusal is logged and hidden.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
-		if errors.Is(err, meta.ErrBadQuery) {
-			e = badRequest(err.Error())
-		} else {
-			h.Log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
-			e = &Error{http.StatusInternalServerError, "UNKNOWN", "internal server error"}
-		}
+	e := harborError(err)
+	if e == nil {
+		h.Log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = &Error{http.StatusInternalServerError, "UNKNOWN", "internal server error"}
 	}
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="harbor"`)
 	}
 	writeJSON(w, e.Status, map[string]any{"errors": []map[string]string{{"code": e.Code, "message": e.Message}}})
+}
+
+// kindStatus is the status and Harbor code of each kind of refusal.
+var kindStatus = map[fault.Kind]struct {
+	status int
+	code   string
+}{
+	fault.Invalid:      {http.StatusBadRequest, "BAD_REQUEST"},
+	fault.Unauthorized: {http.StatusUnauthorized, "UNAUTHORIZED"},
+	fault.Forbidden:    {http.StatusForbidden, "FORBIDDEN"},
+	fault.NotFound:     {http.StatusNotFound, "NOT_FOUND"},
+	fault.Conflict:     {http.StatusConflict, "CONFLICT"},
+	fault.Precondition: {http.StatusPreconditionFailed, "PRECONDITION"},
+	fault.TooLarge:     {http.StatusRequestEntityTooLarge, "REQUEST_ENTITY_TOO_LARGE"},
+	fault.Upstream:     {http.StatusBadGateway, "BAD_GATEWAY"},
+	fault.Unavailable:  {http.StatusServiceUnavailable, "UNAVAILABLE"},
+}
+
+// harborError is the one place where refusals from the services and the stores become Harbor's
+// errors; nil for anything else (an internal error).
+func harborError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var f *fault.Error
+	if errors.As(err, &f) {
+		ks, ok := kindStatus[f.Kind]
+		if !ok {
+			return nil
+		}
+		code := ks.code
+		if f.Code != "" {
+			code = f.Code
+		}
+		return &Error{ks.status, code, f.Message}
+	}
+	var ie *registry.ImmutableError
+	var re *registry.Error
+	if errors.As(err, &ie) || errors.As(err, &re) {
+		return registryError(err).(*Error)
+	}
+	if errors.Is(err, meta.ErrBadQuery) {
+		return badRequest(err.Error())
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

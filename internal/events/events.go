@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"time"
 
 	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/meta"
@@ -76,6 +77,9 @@ type Artifact struct {
 	Tag  string   `json:"tag,omitempty"`
 	// Created says that a push stored the manifest anew (not only tagged a stored one).
 	Created bool `json:"created,omitempty"`
+	// Count is how many pulls an artifact.pulled event stands for: the pulls of one artifact
+	// by one caller within a moment are one event, the last pull's time its time.
+	Count int `json:"count,omitempty"`
 }
 
 // Scan is the payload of scan events.
@@ -121,6 +125,12 @@ func Actor(ctx context.Context) string {
 func OfRepository(ctx context.Context, t Type, projectID int64, repo, resource string, payload any) meta.Event {
 	return meta.Event{Type: t, Stream: repositoryStream(repo), ProjectID: projectID, Repository: repo,
 		Resource: resource, Actor: Actor(ctx), Payload: encode(payload)}
+}
+
+// Pulled is the event of a.Count pulls of an artifact by actor, the last at the given time.
+func Pulled(projectID int64, resource, actor string, at time.Time, a Artifact) meta.Event {
+	return meta.Event{Type: ArtifactPulled, Stream: repositoryStream(a.Repository), ProjectID: projectID,
+		Repository: a.Repository, Resource: resource, Actor: actor, CreatedAt: at, Payload: encode(a)}
 }
 
 // OfProject is an event about a project (or something in it that is not a repository), by the

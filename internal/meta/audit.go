@@ -9,7 +9,11 @@ import (
 
 // AuditEntry is one line of the audit log.
 type AuditEntry struct {
-	ID           int64
+	ID int64
+	// EventID is the event the entry was written from (0: none) and EventSeq which of its
+	// entries it is; each is written once.
+	EventID      int64
+	EventSeq     int
 	ProjectID    int64 // 0 for system-level entries
 	Username     string
 	Resource     string // e.g. "library/nginx:latest", a project or user name
@@ -18,21 +22,27 @@ type AuditEntry struct {
 	OpTime       time.Time
 }
 
-// InsertAudit stores entries in one statement.
+// InsertAudit stores entries in one statement; an entry whose event already has one is left
+// out.
 func (q q) InsertAudit(ctx context.Context, entries ...AuditEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	var b strings.Builder
-	b.WriteString("INSERT INTO audit_log (project_id, username, resource, resource_type, operation, op_time) VALUES ")
-	args := make([]any, 0, 6*len(entries))
+	b.WriteString("INSERT INTO audit_log (project_id, username, resource, resource_type, operation, op_time, event_id, event_seq) VALUES ")
+	args := make([]any, 0, 8*len(entries))
 	for i, e := range entries {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(" + placeholders(len(args)+1, 6) + ")")
-		args = append(args, e.ProjectID, e.Username, e.Resource, e.ResourceType, e.Operation, e.OpTime.UnixMicro())
+		b.WriteString("(" + placeholders(len(args)+1, 8) + ")")
+		var event any
+		if e.EventID != 0 {
+			event = e.EventID
+		}
+		args = append(args, e.ProjectID, e.Username, e.Resource, e.ResourceType, e.Operation, e.OpTime.UnixMicro(), event, e.EventSeq)
 	}
+	b.WriteString(" ON CONFLICT (event_id, event_seq) DO NOTHING")
 	if _, err := q.keepingAnswers().exec(ctx, b.String(), args...); err != nil {
 		return fmt.Errorf("write audit log: %w", err)
 	}

@@ -295,6 +295,9 @@ type PutManifestResult struct {
 	ManifestID int64
 	Created    bool     // the manifest did not exist in the repository before
 	Moved      []string // digests that tags pointed at before this push moved them
+	// Charged is what the push added to its project's storage usage; Used and Hard are the
+	// project's usage after it and its limit (-1: none), when Charged is not 0.
+	Charged, Used, Hard int64
 }
 
 // PutManifest stores a manifest and its references and points the tag at it, atomically. Every
@@ -305,147 +308,153 @@ type PutManifestResult struct {
 func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifestResult, error) {
 	var res PutManifestResult
 	err := db.Tx(ctx, func(tx *Tx) error {
-		res = PutManifestResult{}
-		// A push adds rows; only moving a tag changes an answer a replica may remember.
-		tx.keepsAnswers, tx.removesNothing = true, true
-		repoID, err := tx.ensureRepository(ctx, p.ProjectID, p.Repository)
-		if err != nil {
-			return err
-		}
-		blobs := dedupeRefs(p.Blobs)
-		if len(blobs) > 0 {
-			if err := tx.checkLinked(ctx, repoID, blobs); err != nil {
-				return err
-			}
-		}
-		children := dedupe(p.Children)
-		childIDs := make([]int64, 0, len(children))
-		var refs []projectRef // charged to the project at the end
-		for _, c := range children {
-			var id int64
-			err := tx.queryRowW(ctx, "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2"+tx.d.lockShared(), repoID, c).Scan(&id)
-			if errors.Is(err, sql.ErrNoRows) {
-				return &ManifestUnknownError{Digest: c}
-			}
-			if err != nil {
-				return fmt.Errorf("check child manifest %s: %w", c, err)
-			}
-			childIDs = append(childIDs, id)
-		}
-		t := now()
-		// Share-locked: a collector deleting this manifest either finishes first (and the push
-		// stores it anew) or waits for the push, then finds it tagged.
-		err = tx.queryRowW(ctx, "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2"+tx.d.lockShared(), repoID, p.Digest).Scan(&res.ManifestID)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			res.Created = true
-			err = tx.queryRowW(ctx, `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_digest,
-				subject_digest, size, payload, annotations, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-				repoID, p.Digest, p.MediaType, p.ArtifactType, nullable(p.ConfigDigest), nullable(p.SubjectDigest),
-				len(p.Payload), p.Payload, p.Annotations, t).Scan(&res.ManifestID)
-			if err != nil {
-				if tx.d.isUniqueViolation(err) {
-					// A concurrent push of the same manifest committed first (PostgreSQL;
-					// SQLite's single writer cannot race): run again and find its row.
-					return errRaced
-				}
-				return fmt.Errorf("insert manifest %s: %w", p.Digest, err)
-			}
-			if len(blobs) > 0 {
-				args := make([]any, 0, 1+len(blobs))
-				args = append(args, res.ManifestID)
-				for _, b := range blobs {
-					args = append(args, b.Digest)
-				}
-				if _, err := tx.exec(ctx, "INSERT INTO manifest_blobs (manifest_id, digest) VALUES "+valueRows(len(blobs)), args...); err != nil {
-					return fmt.Errorf("manifest %s references its blobs: %w", p.Digest, err)
-				}
-			}
-			if len(childIDs) > 0 {
-				args := make([]any, 0, 1+len(childIDs))
-				args = append(args, res.ManifestID)
-				for _, c := range childIDs {
-					args = append(args, c)
-				}
-				if _, err := tx.exec(ctx, "INSERT INTO manifest_children (parent_id, child_id) VALUES "+valueRows(len(childIDs)), args...); err != nil {
-					return fmt.Errorf("manifest %s references its children: %w", p.Digest, err)
-				}
-			}
-			// Storage accounting and the quota check, in this transaction: a push over quota
-			// (*QuotaExceededError) rolls back whole.
-			refs = make([]projectRef, 0, len(blobs)+1)
-			refs = append(refs, projectRef{digest: p.Digest, size: int64(len(p.Payload))})
-			for _, b := range blobs {
-				refs = append(refs, projectRef{digest: b.Digest, size: b.Size})
-			}
-		case err != nil:
-			return fmt.Errorf("look up manifest %s: %w", p.Digest, err)
-		}
-		for _, tag := range dedupe(p.Tags) {
-			var old sql.NullString
-			err := tx.queryRowW(ctx, `SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id
-				WHERE t.repository_id = $1 AND t.name = $2`, repoID, tag).Scan(&old)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("look up tag %s: %w", tag, err)
-			}
-			if old.String == p.Digest {
-				if _, err := tx.exec(ctx, "UPDATE tags SET updated_at = $3 WHERE repository_id = $1 AND name = $2", repoID, tag, t); err != nil {
-					return fmt.Errorf("tag %s: %w", tag, err)
-				}
-				continue
-			}
-			// A concurrent push may create or move the tag meanwhile (PostgreSQL): write only
-			// what was seen, and if the tag is not as seen now, run again to see it.
-			var r sql.Result
-			if old.Valid {
-				if p.Immutable != nil && p.Immutable(tag) {
-					return &ImmutableTagError{Tag: tag}
-				}
-				res.Moved = append(res.Moved, old.String)
-				// What replicas remember of the tag is now wrong.
-				tx.keepsAnswers = false
-				r, err = tx.exec(ctx, `UPDATE tags SET manifest_id = $3, updated_at = $4
-					WHERE repository_id = $1 AND name = $2 AND manifest_id = (SELECT id FROM manifests WHERE repository_id = $1 AND digest = $5)`,
-					repoID, tag, res.ManifestID, t, old.String)
-			} else {
-				r, err = tx.exec(ctx, `INSERT INTO tags (repository_id, name, manifest_id, created_at, updated_at)
-					VALUES ($1, $2, $3, $4, $4) ON CONFLICT (repository_id, name) DO NOTHING`, repoID, tag, res.ManifestID, t)
-			}
-			if err != nil {
-				return fmt.Errorf("tag %s: %w", tag, err)
-			}
-			if n, _ := r.RowsAffected(); n == 0 {
-				return errRaced
-			}
-		}
-		// Content a moved tag left behind, and a manifest pushed with no tag and no subject,
-		// may be untagged garbage.
-		for _, d := range dedupe(res.Moved) {
-			if err := tx.reviewManifest(ctx, repoID, d, ReviewUntagged); err != nil {
-				return err
-			}
-		}
-		if res.Created && len(p.Tags) == 0 && p.SubjectDigest == "" {
-			if err := tx.reviewManifest(ctx, repoID, p.Digest, ReviewUntagged); err != nil {
-				return err
-			}
-		}
-		// The project's quota row and the repository's row are where concurrent pushes into
-		// one project meet: they are locked last, so each push holds them only for its commit.
-		if len(refs) > 0 {
-			if err := tx.chargeProject(ctx, p.ProjectID, refs); err != nil {
-				return err
-			}
-		}
-		_, err = tx.exec(ctx, "UPDATE repositories SET updated_at = $2 WHERE id = $1", repoID, t)
+		var err error
+		res, err = tx.PutManifest(ctx, p)
 		return err
 	})
 	return res, err
 }
 
-// checkLinked verifies that the blobs are linked in the repository with the claimed sizes and,
-// on PostgreSQL, share-locks their rows until the transaction ends.
+// PutManifest is DB.PutManifest in the transaction, which must do nothing before it but read
+// (it decides which generations the commit moves).
+func (tx *Tx) PutManifest(ctx context.Context, p PutManifestParams) (PutManifestResult, error) {
+	var res PutManifestResult
+	// A push adds rows; only moving a tag changes an answer a replica may remember.
+	tx.keepsAnswers, tx.removesNothing = true, true
+	repoID, err := tx.ensureRepository(ctx, p.ProjectID, p.Repository)
+	if err != nil {
+		return res, err
+	}
+	blobs := dedupeRefs(p.Blobs)
+	if len(blobs) > 0 {
+		if err := tx.checkLinked(ctx, repoID, blobs); err != nil {
+			return res, err
+		}
+	}
+	children := dedupe(p.Children)
+	childIDs := make([]int64, 0, len(children))
+	var refs []projectRef // charged to the project at the end
+	for _, c := range children {
+		var id int64
+		err := tx.queryRowW(ctx, "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2"+tx.d.lockShared(), repoID, c).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return res, &ManifestUnknownError{Digest: c}
+		}
+		if err != nil {
+			return res, fmt.Errorf("check child manifest %s: %w", c, err)
+		}
+		childIDs = append(childIDs, id)
+	}
+	t := now()
+	// Share-locked: a collector deleting this manifest either finishes first (and the push
+	// stores it anew) or waits for the push, then finds it tagged.
+	err = tx.queryRowW(ctx, "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2"+tx.d.lockShared(), repoID, p.Digest).Scan(&res.ManifestID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		res.Created = true
+		err = tx.queryRowW(ctx, `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_digest,
+			subject_digest, size, payload, annotations, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+			repoID, p.Digest, p.MediaType, p.ArtifactType, nullable(p.ConfigDigest), nullable(p.SubjectDigest),
+			len(p.Payload), p.Payload, p.Annotations, t).Scan(&res.ManifestID)
+		if err != nil {
+			if tx.d.isUniqueViolation(err) {
+				// A concurrent push of the same manifest committed first (PostgreSQL;
+				// SQLite's single writer cannot race): run again and find its row.
+				return res, errRaced
+			}
+			return res, fmt.Errorf("insert manifest %s: %w", p.Digest, err)
+		}
+		if len(blobs) > 0 {
+			args := make([]any, 0, 1+len(blobs))
+			args = append(args, res.ManifestID)
+			for _, b := range blobs {
+				args = append(args, b.Digest)
+			}
+			if _, err := tx.exec(ctx, "INSERT INTO manifest_blobs (manifest_id, digest) VALUES "+valueRows(len(blobs)), args...); err != nil {
+				return res, fmt.Errorf("manifest %s references its blobs: %w", p.Digest, err)
+			}
+		}
+		if len(childIDs) > 0 {
+			args := make([]any, 0, 1+len(childIDs))
+			args = append(args, res.ManifestID)
+			for _, c := range childIDs {
+				args = append(args, c)
+			}
+			if _, err := tx.exec(ctx, "INSERT INTO manifest_children (parent_id, child_id) VALUES "+valueRows(len(childIDs)), args...); err != nil {
+				return res, fmt.Errorf("manifest %s references its children: %w", p.Digest, err)
+			}
+		}
+		// Storage accounting and the quota check, in this transaction: a push over quota
+		// (*QuotaExceededError) rolls back whole.
+		refs = make([]projectRef, 0, len(blobs)+1)
+		refs = append(refs, projectRef{digest: p.Digest, size: int64(len(p.Payload))})
+		for _, b := range blobs {
+			refs = append(refs, projectRef{digest: b.Digest, size: b.Size})
+		}
+	case err != nil:
+		return res, fmt.Errorf("look up manifest %s: %w", p.Digest, err)
+	}
+	for _, tag := range dedupe(p.Tags) {
+		var old sql.NullString
+		err := tx.queryRowW(ctx, `SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id
+			WHERE t.repository_id = $1 AND t.name = $2`, repoID, tag).Scan(&old)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return res, fmt.Errorf("look up tag %s: %w", tag, err)
+		}
+		if old.String == p.Digest {
+			if _, err := tx.exec(ctx, "UPDATE tags SET updated_at = $3 WHERE repository_id = $1 AND name = $2", repoID, tag, t); err != nil {
+				return res, fmt.Errorf("tag %s: %w", tag, err)
+			}
+			continue
+		}
+		// A concurrent push may create or move the tag meanwhile (PostgreSQL): write only
+		// what was seen, and if the tag is not as seen now, run again to see it.
+		var r sql.Result
+		if old.Valid {
+			if p.Immutable != nil && p.Immutable(tag) {
+				return res, &ImmutableTagError{Tag: tag}
+			}
+			res.Moved = append(res.Moved, old.String)
+			// What replicas remember of the tag is now wrong.
+			tx.keepsAnswers = false
+			r, err = tx.exec(ctx, `UPDATE tags SET manifest_id = $3, updated_at = $4
+				WHERE repository_id = $1 AND name = $2 AND manifest_id = (SELECT id FROM manifests WHERE repository_id = $1 AND digest = $5)`,
+				repoID, tag, res.ManifestID, t, old.String)
+		} else {
+			r, err = tx.exec(ctx, `INSERT INTO tags (repository_id, name, manifest_id, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $4) ON CONFLICT (repository_id, name) DO NOTHING`, repoID, tag, res.ManifestID, t)
+		}
+		if err != nil {
+			return res, fmt.Errorf("tag %s: %w", tag, err)
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return res, errRaced
+		}
+	}
+	// Content a moved tag left behind, and a manifest pushed with no tag and no subject,
+	// may be untagged garbage.
+	for _, d := range dedupe(res.Moved) {
+		if err := tx.reviewManifest(ctx, repoID, d, ReviewUntagged); err != nil {
+			return res, err
+		}
+	}
+	if res.Created && len(p.Tags) == 0 && p.SubjectDigest == "" {
+		if err := tx.reviewManifest(ctx, repoID, p.Digest, ReviewUntagged); err != nil {
+			return res, err
+		}
+	}
+	// The project's quota row and the repository's row are where concurrent pushes into
+	// one project meet: they are locked last, so each push holds them only for its commit.
+	if len(refs) > 0 {
+		if res.Charged, res.Used, res.Hard, err = tx.chargeProject(ctx, p.ProjectID, refs); err != nil {
+			return res, err
+		}
+	}
+	_, err = tx.exec(ctx, "UPDATE repositories SET updated_at = $2 WHERE id = $1", repoID, t)
+	return res, err
+}
+
 // valueRows is "($1, $2), ($1, $3), …" for k rows pairing the first argument with each of the
 // next k: one statement inserts what a round trip per row did.
 func valueRows(k int) string {
@@ -459,6 +468,8 @@ func valueRows(k int) string {
 	return b.String()
 }
 
+// checkLinked verifies that the blobs are linked in the repository with the claimed sizes and,
+// on PostgreSQL, share-locks their rows until the transaction ends.
 func (tx *Tx) checkLinked(ctx context.Context, repoID int64, refs []BlobRef) error {
 	args := make([]any, 0, len(refs)+1)
 	args = append(args, repoID)
@@ -500,55 +511,70 @@ func (tx *Tx) checkLinked(ctx context.Context, repoID int64, refs []BlobRef) err
 func (db *DB) DeleteManifest(ctx context.Context, repo, digest string) ([]string, error) {
 	var tags []string
 	err := db.Tx(ctx, func(tx *Tx) error {
-		tags = nil
-		var id int64
-		err := tx.queryRowW(ctx, `SELECT m.id FROM manifests m JOIN repositories r ON r.id = m.repository_id
-			WHERE r.name = $1 AND m.digest = $2`, repo, digest).Scan(&id)
-		if err != nil {
-			return notFound(err)
-		}
-		var parents int64
-		if err := tx.queryRowW(ctx, "SELECT COUNT(*) FROM manifest_children WHERE child_id = $1", id).Scan(&parents); err != nil {
-			return err
-		}
-		if parents > 0 {
-			return ErrReferenced
-		}
-		rows, err := tx.queryW(ctx, "DELETE FROM tags WHERE manifest_id = $1 RETURNING name", id)
-		if err != nil {
-			return fmt.Errorf("delete tags of %s: %w", digest, err)
-		}
-		for rows.Next() {
-			var t string
-			if err := rows.Scan(&t); err != nil {
-				rows.Close()
-				return err
-			}
-			tags = append(tags, t)
-		}
-		rows.Close()
-		if err := tx.deleteManifestRow(ctx, id); err != nil {
-			return fmt.Errorf("delete manifest %s: %w", digest, err)
-		}
-		return nil
+		var err error
+		tags, err = tx.DeleteManifest(ctx, repo, digest)
+		return err
 	})
 	return tags, err
+}
+
+// DeleteManifest is DB.DeleteManifest in the transaction.
+func (tx *Tx) DeleteManifest(ctx context.Context, repo, digest string) ([]string, error) {
+	var id int64
+	err := tx.queryRowW(ctx, `SELECT m.id FROM manifests m JOIN repositories r ON r.id = m.repository_id
+		WHERE r.name = $1 AND m.digest = $2`, repo, digest).Scan(&id)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	var parents int64
+	if err := tx.queryRowW(ctx, "SELECT COUNT(*) FROM manifest_children WHERE child_id = $1", id).Scan(&parents); err != nil {
+		return nil, err
+	}
+	if parents > 0 {
+		return nil, ErrReferenced
+	}
+	rows, err := tx.queryW(ctx, "DELETE FROM tags WHERE manifest_id = $1 RETURNING name", id)
+	if err != nil {
+		return nil, fmt.Errorf("delete tags of %s: %w", digest, err)
+	}
+	var tags []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		tags = append(tags, t)
+	}
+	rows.Close()
+	if err := tx.deleteManifestRow(ctx, id); err != nil {
+		return nil, fmt.Errorf("delete manifest %s: %w", digest, err)
+	}
+	return tags, nil
 }
 
 // DeleteTag removes a tag and returns the digest it pointed at, which goes on the review queue.
 func (db *DB) DeleteTag(ctx context.Context, repo, tag string) (string, error) {
 	var d string
 	err := db.Tx(ctx, func(tx *Tx) error {
-		var repoID int64
-		err := tx.queryRowW(ctx, `DELETE FROM tags WHERE name = $2
-			AND repository_id = (SELECT id FROM repositories WHERE name = $1)
-			RETURNING repository_id, (SELECT digest FROM manifests WHERE id = tags.manifest_id)`, repo, tag).Scan(&repoID, &d)
-		if err != nil {
-			return notFound(err)
-		}
-		return tx.reviewManifest(ctx, repoID, d, ReviewUntagged)
+		var err error
+		d, err = tx.DeleteTag(ctx, repo, tag)
+		return err
 	})
 	return d, err
+}
+
+// DeleteTag is DB.DeleteTag in the transaction.
+func (tx *Tx) DeleteTag(ctx context.Context, repo, tag string) (string, error) {
+	var d string
+	var repoID int64
+	err := tx.queryRowW(ctx, `DELETE FROM tags WHERE name = $2
+		AND repository_id = (SELECT id FROM repositories WHERE name = $1)
+		RETURNING repository_id, (SELECT digest FROM manifests WHERE id = tags.manifest_id)`, repo, tag).Scan(&repoID, &d)
+	if err != nil {
+		return "", notFound(err)
+	}
+	return d, tx.reviewManifest(ctx, repoID, d, ReviewUntagged)
 }
 
 // ListTags returns up to n tag names of the repository after `last`, in byte order.
@@ -630,8 +656,8 @@ type PullRecord struct {
 }
 
 // RecordPulls stores pull times and counts in one transaction: the manifest's and tag's last
-// pull time, and the repository's pull count.
-func (db *DB) RecordPulls(ctx context.Context, pulls []PullRecord) error {
+// pull time, and the repository's pull count, with the pull events.
+func (db *DB) RecordPulls(ctx context.Context, pulls []PullRecord, evs ...Event) error {
 	return db.Tx(ctx, func(tx *Tx) error {
 		tx.keepsAnswers = true
 		for _, p := range pulls {
@@ -648,6 +674,7 @@ func (db *DB) RecordPulls(ctx context.Context, pulls []PullRecord) error {
 				return fmt.Errorf("record pulls: %w", err)
 			}
 		}
+		tx.Emit(evs...)
 		return nil
 	})
 }

@@ -61,15 +61,30 @@ func (tx *Tx) writeEvents(ctx context.Context) error {
 	evs := tx.events
 	tx.events = nil
 	slices.SortStableFunc(evs, func(a, b Event) int { return strings.Compare(a.Stream, b.Stream) })
-	const cols = 9
+	for len(evs) > 0 {
+		n := min(len(evs), maxEventsPerStatement)
+		if err := tx.insertEvents(ctx, evs[:n]); err != nil {
+			return err
+		}
+		evs = evs[n:]
+	}
+	tx.wroteEvents = true
+	return nil
+}
+
+// maxEventsPerStatement keeps an insert well under the databases' limits on bound values.
+const maxEventsPerStatement = 500
+
+func (tx *Tx) insertEvents(ctx context.Context, evs []Event) error {
+	const cols = 8
 	var b strings.Builder
-	b.WriteString("INSERT INTO events (type, stream, project_id, repository, resource, actor, payload, created_at, pos) VALUES ")
+	b.WriteString("INSERT INTO events (type, stream, project_id, repository, resource, actor, payload, created_at) VALUES ")
 	args := make([]any, 0, cols*len(evs))
 	for i, e := range evs {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(" + placeholders(len(args)+1, cols-1) + ", NULL)")
+		b.WriteString("(" + placeholders(len(args)+1, cols) + ")")
 		payload := e.Payload
 		if len(payload) == 0 {
 			payload = []byte("{}")
@@ -79,7 +94,6 @@ func (tx *Tx) writeEvents(ctx context.Context) error {
 	if _, err := tx.exec(ctx, b.String(), args...); err != nil {
 		return fmt.Errorf("record events: %w", err)
 	}
-	tx.wroteEvents = true
 	return nil
 }
 

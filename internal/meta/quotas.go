@@ -213,7 +213,7 @@ func sortRefs(refs []projectRef) {
 // *QuotaExceededError, and the caller's transaction must roll back. The quota row is updated
 // (and so locked) after the references, which serialises concurrent pushes into one project:
 // each sees the usage the others committed, so two cannot both slip under the limit.
-func (tx *Tx) chargeProject(ctx context.Context, projectID int64, refs []projectRef) error {
+func (tx *Tx) chargeProject(ctx context.Context, projectID int64, refs []projectRef) (charged, used, hard int64, err error) {
 	sortRefs(refs)
 	// One statement for all references: a round trip each was most of a manifest push on
 	// PostgreSQL. Rows are taken in the order given (sorted above); the references are distinct
@@ -233,14 +233,14 @@ func (tx *Tx) chargeProject(ctx context.Context, projectID int64, refs []project
 	b.WriteString(" ON CONFLICT (project_id, digest) DO UPDATE SET refs = project_blobs.refs + 1 RETURNING size, refs")
 	rows, err := tx.queryW(ctx, b.String(), args...)
 	if err != nil {
-		return fmt.Errorf("count references in project %d: %w", projectID, err)
+		return 0, 0, 0, fmt.Errorf("count references in project %d: %w", projectID, err)
 	}
 	var delta int64
 	for rows.Next() {
 		var size, n int64
 		if err := rows.Scan(&size, &n); err != nil {
 			rows.Close()
-			return fmt.Errorf("count references in project %d: %w", projectID, err)
+			return 0, 0, 0, fmt.Errorf("count references in project %d: %w", projectID, err)
 		}
 		if n == 1 {
 			delta += size
@@ -248,29 +248,28 @@ func (tx *Tx) chargeProject(ctx context.Context, projectID int64, refs []project
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("count references in project %d: %w", projectID, err)
+		return 0, 0, 0, fmt.Errorf("count references in project %d: %w", projectID, err)
 	}
 	if delta == 0 {
-		return nil
+		return 0, 0, 0, nil
 	}
-	var used, hard int64
 	err = tx.queryRowW(ctx, `INSERT INTO quotas (project_id, hard, used, created_at, updated_at) VALUES ($1, -1, $2, $3, $3)
 		ON CONFLICT (project_id) DO UPDATE SET used = quotas.used + excluded.used, updated_at = excluded.updated_at
 		RETURNING used, hard`, projectID, delta, now()).Scan(&used, &hard)
 	if err != nil {
-		return fmt.Errorf("update usage of project %d: %w", projectID, err)
+		return 0, 0, 0, fmt.Errorf("update usage of project %d: %w", projectID, err)
 	}
 	if hard < 0 || used <= hard {
-		return nil
+		return delta, used, hard, nil
 	}
 	enforced, err := tx.quotaEnforced(ctx)
 	if err != nil {
-		return err
+		return 0, 0, 0, err
 	}
 	if !enforced {
-		return nil
+		return delta, used, hard, nil
 	}
-	return &QuotaExceededError{Adding: delta, Used: used - delta, Hard: hard}
+	return 0, 0, 0, &QuotaExceededError{Adding: delta, Used: used - delta, Hard: hard}
 }
 
 // releaseProject removes references from the project and refunds the digests whose last

@@ -8,6 +8,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthreg/berth/internal/events"
 	"github.com/berthreg/berth/internal/meta"
 )
 
@@ -60,7 +61,7 @@ func (s *Service) PutManifest(ctx context.Context, project meta.Project, repo, r
 			return PutManifestResult{}, err
 		}
 	}
-	res, err := s.DB.PutManifest(ctx, meta.PutManifestParams{
+	params := meta.PutManifestParams{
 		ProjectID:     project.ID,
 		Repository:    repo,
 		Digest:        d.String(),
@@ -74,12 +75,22 @@ func (s *Service) PutManifest(ctx context.Context, project meta.Project, repo, r
 		Children:      p.children,
 		Tags:          tags,
 		Immutable:     immutable,
+	}
+	var res meta.PutManifestResult
+	err = s.DB.Tx(ctx, func(tx *meta.Tx) error {
+		var err error
+		if res, err = tx.PutManifest(ctx, params); err != nil {
+			return err
+		}
+		tx.Emit(pushEvents(ctx, project, repo, d.String(), p.mediaType, tags, res)...)
+		return nil
 	})
 	var bu *meta.BlobUnknownError
 	var bs *meta.BlobSizeError
 	var mu *meta.ManifestUnknownError
 	var it *meta.ImmutableTagError
 	if denied := quotaDenied(err); denied != nil {
+		s.emitQuotaExceeded(ctx, project, repo, d.String(), err)
 		return PutManifestResult{}, denied
 	}
 	switch {
@@ -94,16 +105,43 @@ func (s *Service) PutManifest(ctx context.Context, project meta.Project, repo, r
 	case err != nil:
 		return PutManifestResult{}, err
 	}
-	resource := repo + "@" + d.String()
+	return PutManifestResult{Digest: d, Subject: p.subject, Created: res.Created, Tags: tags}, nil
+}
+
+// quotaWarnPercent is the usage, in percent of a project's limit, at which a push warns
+// (Harbor's QUOTA_WARNING).
+const quotaWarnPercent = 85
+
+// pushEvents are the events of a push: the artifact pushed (with the tags it now carries), and
+// a quota warning when the push took the project's usage across quotaWarnPercent of its limit.
+func pushEvents(ctx context.Context, project meta.Project, repo, dgst, mediaType string, tags []string, res meta.PutManifestResult) []meta.Event {
+	resource := repo + "@" + dgst
 	if len(tags) > 0 {
 		resource = repo + ":" + tags[0]
 	}
-	s.Audit.Record(ctx, project.ID, "create", "artifact", resource)
-	if s.OnPush != nil && res.Created {
-		s.OnPush(ctx, project, repo, meta.Manifest{ID: res.ManifestID, Digest: d.String(), MediaType: p.mediaType,
-			SubjectDigest: p.subject, Payload: body})
+	evs := []meta.Event{events.OfRepository(ctx, events.ArtifactPushed, project.ID, repo, resource, events.Artifact{
+		Repository: repo, Digest: dgst, MediaType: mediaType, ManifestID: res.ManifestID, Tags: tags, Created: res.Created})}
+	if res.Charged > 0 && res.Hard > 0 {
+		limit := res.Hard * quotaWarnPercent / 100
+		if res.Used >= limit && res.Used-res.Charged < limit {
+			evs = append(evs, events.OfProject(ctx, events.QuotaWarning, project.ID, project.Name, events.Quota{
+				Repository: repo, Digest: dgst, Used: res.Used, Hard: res.Hard,
+				Message: fmt.Sprintf("project %s uses %d%% or more of its storage quota", project.Name, quotaWarnPercent)}))
+		}
 	}
-	return PutManifestResult{Digest: d, Subject: p.subject, Created: res.Created, Tags: tags}, nil
+	return evs
+}
+
+// emitQuotaExceeded records the refusal of a push over quota; the push itself changed nothing,
+// so the event has a transaction of its own.
+func (s *Service) emitQuotaExceeded(ctx context.Context, project meta.Project, repo, dgst string, err error) {
+	var qe *meta.QuotaExceededError
+	errors.As(err, &qe)
+	ev := events.OfProject(ctx, events.QuotaExceeded, project.ID, project.Name, events.Quota{
+		Repository: repo, Digest: dgst, Used: qe.Used, Hard: qe.Hard, Message: qe.Error()})
+	if err := s.DB.EmitEvents(context.WithoutCancel(ctx), ev); err != nil {
+		s.Log.WarnContext(ctx, "record quota exceeded", "project", project.Name, "err", err)
+	}
 }
 
 // quotaDenied turns a quota refusal into the client's DENIED error (403) with Harbor's
@@ -137,7 +175,7 @@ func (s *Service) GetManifest(ctx context.Context, repo, ref string) (meta.Manif
 	return m, err
 }
 
-// RecordPull notes a pull time and an audit entry ("pull" of repo:tag or repo@digest by the
+// RecordPull notes a pull time and a pull event ("pull" of repo:tag or repo@digest by the
 // caller in ctx) without holding up the response: both are written off the request path.
 func (s *Service) RecordPull(ctx context.Context, project meta.Project, repo string, m meta.Manifest, ref string) {
 	tag := ""
@@ -146,8 +184,8 @@ func (s *Service) RecordPull(ctx context.Context, project meta.Project, repo str
 		tag = ref
 		resource = repo + ":" + ref
 	}
-	s.Audit.Record(ctx, project.ID, "pull", "artifact", resource)
-	s.pulls.record(s, m.ID, tag)
+	s.pulls.record(s, pullEvent{projectID: project.ID, repo: repo, resource: resource, actor: events.Actor(ctx),
+		digest: m.Digest, mediaType: m.MediaType, tag: tag}, m.ID)
 }
 
 // DeleteManifest deletes by digest (the manifest and its tags) or by tag (the tag only, as
@@ -169,12 +207,21 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 			}
 			return &ImmutableError{Repository: repo, Tag: ref, Delete: true}
 		}
-		_, err = s.DB.DeleteTag(ctx, repo, ref)
+		projectID, err := s.projectIDOf(ctx, repo)
+		if err != nil {
+			return err
+		}
+		err = s.DB.Tx(ctx, func(tx *meta.Tx) error {
+			d, err := tx.DeleteTag(ctx, repo, ref)
+			if err != nil {
+				return err
+			}
+			tx.Emit(events.OfRepository(ctx, events.TagDeleted, projectID, repo, repo+":"+ref,
+				events.Artifact{Repository: repo, Digest: d, Tag: ref}))
+			return nil
+		})
 		if errors.Is(err, meta.ErrNotFound) {
 			return errorf(CodeManifestUnknown, "tag %s unknown to repository %s", ref, repo)
-		}
-		if err == nil {
-			s.auditDelete(ctx, repo, "tag", repo+":"+ref)
 		}
 		return err
 	}
@@ -184,27 +231,37 @@ func (s *Service) DeleteManifest(ctx context.Context, repo, ref string) error {
 	if err := s.checkDeletable(ctx, repo, ref); err != nil {
 		return err
 	}
-	_, err := s.DB.DeleteManifest(ctx, repo, ref)
+	projectID, err := s.projectIDOf(ctx, repo)
+	if err != nil {
+		return err
+	}
+	err = s.DB.Tx(ctx, func(tx *meta.Tx) error {
+		tags, err := tx.DeleteManifest(ctx, repo, ref)
+		if err != nil {
+			return err
+		}
+		tx.Emit(events.OfRepository(ctx, events.ArtifactDeleted, projectID, repo, repo+"@"+ref,
+			events.Artifact{Repository: repo, Digest: ref, Tags: tags}))
+		return nil
+	})
 	switch {
 	case errors.Is(err, meta.ErrNotFound):
 		return errorf(CodeManifestUnknown, "manifest %s unknown to repository %s", ref, repo)
 	case errors.Is(err, meta.ErrReferenced):
 		return errorf(CodePrecondition, "manifest %s is referenced by an index in %s: delete the index first", ref, repo)
-	case err == nil:
-		s.auditDelete(ctx, repo, "artifact", repo+"@"+ref)
 	}
 	return err
 }
 
-// auditDelete records a deletion in the repository's project.
-func (s *Service) auditDelete(ctx context.Context, repo, resourceType, resource string) {
-	var projectID int64
-	if name, err := ValidateRepository(repo); err == nil {
-		if p, err := s.DB.ProjectByName(ctx, name); err == nil {
-			projectID = p.ID
-		}
+// projectIDOf is the id of the project a repository belongs to, for the events of a deletion;
+// 0 when there is none (the deletion then finds nothing to delete).
+func (s *Service) projectIDOf(ctx context.Context, repo string) (int64, error) {
+	p, err := s.Project(ctx, repo)
+	var re *Error
+	if errors.As(err, &re) {
+		return 0, nil
 	}
-	s.Audit.Record(ctx, projectID, "delete", resourceType, resource)
+	return p.ID, err
 }
 
 // ReferrersIndex is the referrers API answer: an OCI image index of descriptors.

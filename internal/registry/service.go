@@ -10,7 +10,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/berthreg/berth/internal/audit"
 	"github.com/berthreg/berth/internal/blob"
 	"github.com/berthreg/berth/internal/meta"
 )
@@ -20,11 +19,7 @@ type Service struct {
 	DB              *meta.DB
 	Blobs           blob.Store
 	MaxManifestSize int64
-	Audit           *audit.Recorder
 	Log             *slog.Logger
-	// OnPush, if set, hears of every manifest a push stored anew (scan on push); it must not
-	// fail or hold up the push for long.
-	OnPush func(ctx context.Context, project meta.Project, repo string, m meta.Manifest)
 
 	pulls      pullCounter
 	pullCaches pullCaches

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthreg/berth/internal/events"
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/registry"
@@ -209,30 +210,66 @@ func (s *Service) Report(ctx context.Context, projectID int64, dgst, scanType st
 	return s.DB.ScanReportOf(ctx, dgst, sc.UUID, reportMime(scanType))
 }
 
-// OnPush scans a pushed artifact when its project scans on push (auto_scan) and it is an
-// image or an index; it never fails the push.
-func (s *Service) OnPush(ctx context.Context, project meta.Project, repo string, m meta.Manifest) {
-	if s.isVulnBundleRepo(repo) {
-		s.queueVulnDBImport(context.WithoutCancel(ctx), repo, m)
-		return
-	}
-	md, err := s.policies.get(ctx, s.DB, project.ID)
-	if err != nil {
-		s.Log.Warn("scan on push: project metadata", "project", project.Name, "err", err)
-		return
-	}
-	if md["auto_scan"] != "true" || !Scannable(m.MediaType, configMediaType(m.Payload)) {
-		return
-	}
-	ctx = context.WithoutCancel(ctx)
-	if _, err := s.Request(ctx, project, repo, m, TypeVulnerability); err != nil {
-		s.Log.Warn("scan on push", "repository", repo, "digest", m.Digest, "err", err)
-	}
-	if md["auto_sbom_generation"] == "true" {
-		if _, err := s.Request(ctx, project, repo, m, TypeSBOM); err != nil {
-			s.Log.Warn("sbom on push", "repository", repo, "digest", m.Digest, "err", err)
+// HandlePushes is scan-on-push, a subscriber of the event stream: an artifact stored anew is
+// scanned when its project scans on push (auto_scan) and it is an image or an index, and a
+// bundle pushed into the vulnerability database repository is imported. It fails (to be
+// delivered again) only when the store cannot be read; an artifact deleted since its push is
+// skipped.
+func (s *Service) HandlePushes(ctx context.Context, evs []meta.Event) error {
+	for _, e := range evs {
+		var a events.Artifact
+		if err := events.Decode(e, &a); err != nil {
+			s.Log.Warn("scan on push: unreadable event", "event", e.ID, "err", err)
+			continue
+		}
+		if !a.Created {
+			continue
+		}
+		if s.isVulnBundleRepo(a.Repository) {
+			s.queueVulnDBImport(ctx, a.Repository, meta.Manifest{Digest: a.Digest})
+			continue
+		}
+		if err := s.scanPushed(ctx, e.ProjectID, a); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+func (s *Service) scanPushed(ctx context.Context, projectID int64, a events.Artifact) error {
+	md, err := s.policies.get(ctx, s.DB, projectID)
+	if err != nil {
+		return fmt.Errorf("scan on push: metadata of project %d: %w", projectID, err)
+	}
+	if md["auto_scan"] != "true" {
+		return nil
+	}
+	project, err := s.DB.ProjectByID(ctx, projectID)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("scan on push: project %d: %w", projectID, err)
+	}
+	m, err := s.DB.ManifestByDigest(ctx, a.Repository, a.Digest)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("scan on push: %s@%s: %w", a.Repository, a.Digest, err)
+	}
+	if !Scannable(m.MediaType, configMediaType(m.Payload)) {
+		return nil
+	}
+	if _, err := s.Request(ctx, project, a.Repository, m, TypeVulnerability); err != nil {
+		s.Log.Warn("scan on push", "repository", a.Repository, "digest", a.Digest, "err", err)
+	}
+	if md["auto_sbom_generation"] == "true" {
+		if _, err := s.Request(ctx, project, a.Repository, m, TypeSBOM); err != nil {
+			s.Log.Warn("sbom on push", "repository", a.Repository, "digest", a.Digest, "err", err)
+		}
+	}
+	return nil
 }
 
 // Summary is what a vulnerability report's row keeps for listings, the security hub and the

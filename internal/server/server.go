@@ -21,6 +21,7 @@ import (
 	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/blob"
 	"github.com/berthreg/berth/internal/config"
+	"github.com/berthreg/berth/internal/events"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
@@ -46,6 +47,7 @@ type Server struct {
 	audit   *audit.Recorder
 	jobs    *jobs.Queue
 	scan    *scan.Service
+	events  *events.Bus
 	metrics *metrics
 	// stopBackground ends the loops New starts (watching for vulnerability database imports).
 	stopBackground context.CancelFunc
@@ -77,7 +79,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	tokens.SetLifetime(s.tokenLifetime)
 	s.auth = auth.NewAuthenticator(s.lookupAccount)
 	s.audit = audit.New(db, log)
-	s.reg = &registry.Service{DB: db, Blobs: blobs, MaxManifestSize: cfg.MaxManifestSize, Audit: s.audit, Log: log}
+	s.reg = &registry.Service{DB: db, Blobs: blobs, MaxManifestSize: cfg.MaxManifestSize, Log: log}
 	authz := &rbac.Authorizer{Members: db, Robots: db}
 	s.metrics = newMetrics(db.CountUploads)
 	s.jobs, err = jobs.New(ctx, db, jobs.Options{Logger: log, Workers: cfg.JobWorkers})
@@ -100,7 +102,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		db.Close()
 		return nil, err
 	}
-	s.reg.OnPush = s.scan.OnPush
 	v2.Gate = func(ctx context.Context, p meta.Project, m meta.Manifest) error {
 		err := s.scan.Gate(ctx, p, m)
 		var pv *scan.PolicyViolation
@@ -148,6 +149,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.Close()
 		return nil, err
 	}
+	s.events = events.New(db, events.Options{Logger: log})
+	s.events.Subscribe("audit", audit.Subscriber(db, log), audit.Types()...)
+	s.events.Subscribe("scan-on-push", s.scan.HandlePushes, events.ArtifactPushed)
+	if err := s.events.Start(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	bg, stop := context.WithCancel(context.Background())
 	s.stopBackground = stop
 	// An import by `berth vulndb import` (another process) re-matches stored inventories here.
@@ -173,6 +181,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Close() error {
 	if s.stopBackground != nil {
 		s.stopBackground()
+	}
+	if s.events != nil {
+		s.events.Close()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()

@@ -42,10 +42,12 @@ CREATE TABLE event_subscribers (
     updated_at  BIGINT NOT NULL
 );
 
--- Audit entries written from events name their event, so an event delivered twice (after a
--- crash between handling and recording progress) is written once.
+-- Audit entries written from events name their event (and which of the entries of an event
+-- standing for several pulls they are), so an event delivered twice (after a crash between
+-- handling and recording progress) is written once.
 ALTER TABLE audit_log ADD COLUMN event_id BIGINT;
-CREATE UNIQUE INDEX audit_log_event ON audit_log (event_id);
+ALTER TABLE audit_log ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX audit_log_event ON audit_log (event_id, event_seq);
 
 {{PG}}
 -- Transactions that write events of the same stream take their ids one after the other: the
