@@ -22,6 +22,7 @@ import (
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/project"
 	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
 	"github.com/berthreg/berth/internal/scan"
@@ -43,6 +44,8 @@ type Handler struct {
 	GC *gc.Service
 	// Scan runs vulnerability scans and answers for their reports.
 	Scan *scan.Service
+	// Projects holds the rules of projects and finds them as callers may see them.
+	Projects *project.Service
 	// DataDir is the data directory, whose filesystem /systeminfo/volumes reports.
 	DataDir string
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).

@@ -289,31 +289,7 @@ func (h *Handler) projectByName(c *call, name string) (meta.Project, error) {
 }
 
 func (h *Handler) resolveProject(c *call, ref string, byName bool) (meta.Project, error) {
-	var p meta.Project
-	var err error
-	if byName {
-		p, err = h.DB.ProjectByName(c.r.Context(), ref)
-	} else {
-		id, _ := strconv.ParseInt(ref, 10, 64)
-		p, err = h.DB.ProjectByID(c.r.Context(), id)
-	}
-	if errors.Is(err, meta.ErrNotFound) {
-		return p, notFound(fmt.Sprintf("project %s not found", ref))
-	}
-	if err != nil {
-		return p, err
-	}
-	ok, err := h.Authz.CanSeeProject(c.r.Context(), c.p, p)
-	if err != nil {
-		return p, err
-	}
-	if !ok {
-		if c.p.IsAnonymous() {
-			return p, unauthorized()
-		}
-		return p, notFound(fmt.Sprintf("project %s not found", ref))
-	}
-	return p, nil
+	return h.Projects.Find(c.r.Context(), ref, byName)
 }
 
 // projectAndAuthorize resolves the path's project and checks one permission in it.

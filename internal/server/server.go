@@ -26,6 +26,7 @@ import (
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/oci"
+	"github.com/berthreg/berth/internal/project"
 	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
 	"github.com/berthreg/berth/internal/retention"
@@ -111,7 +112,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return err
 	}
 	apiHandler := &api.Handler{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log,
-		Jobs: s.jobs, GC: gcService, Scan: s.scan, DataDir: cfg.DataDir, ExternalURL: cfg.ExternalURL}
+		Jobs: s.jobs, GC: gcService, Scan: s.scan, DataDir: cfg.DataDir, ExternalURL: cfg.ExternalURL,
+		Projects: &project.Service{Store: db, Authz: authz}}
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
