@@ -75,10 +75,7 @@ func (h *Handler) mount(r *http.Request, q request, dgst, from string) (bool, er
 	if from != "" {
 		return h.mountFrom(r, q, dgst, from)
 	}
-	if _, err := registry.ParseDigest(dgst); err != nil {
-		return false, err
-	}
-	repos, err := h.Reg.DB.RepositoriesLinking(r.Context(), dgst, 20)
+	repos, err := h.Reg.RepositoriesLinking(r.Context(), dgst, 20)
 	if err != nil {
 		return false, err
 	}

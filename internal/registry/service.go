@@ -90,6 +90,15 @@ func (s *Service) DeleteBlob(ctx context.Context, repo, d string) error {
 	return err
 }
 
+// RepositoriesLinking returns up to limit repositories that link the blob, for a mount that
+// names no source.
+func (s *Service) RepositoriesLinking(ctx context.Context, d string, limit int) ([]string, error) {
+	if _, err := ParseDigest(d); err != nil {
+		return nil, err
+	}
+	return s.DB.RepositoriesLinking(ctx, d, limit)
+}
+
 // Catalog lists repositories visible to the caller.
 func (s *Service) Catalog(ctx context.Context, f meta.CatalogFilter) ([]string, error) {
 	return s.DB.Catalog(ctx, f)
