@@ -452,8 +452,9 @@ func (f *FS) Walk(ctx context.Context, fn func(d digest.Digest, size int64) erro
 	return nil
 }
 
-// UploadWriter implements Store.
-func (f *FS) UploadWriter(ctx context.Context, id string, offset int64) (UploadWriter, error) {
+// UploadWriter implements Store. The upload's data is one file whose length says how much has
+// been written, so the driver keeps no state: it returns nil and ignores what it is given.
+func (f *FS) UploadWriter(ctx context.Context, id string, offset int64, _ []byte) (UploadWriter, error) {
 	if err := checkID(ctx, id); err != nil {
 		return nil, fmt.Errorf("upload writer: %w", err)
 	}
@@ -511,10 +512,11 @@ func truncateTo(file *os.File, size int64) error {
 }
 
 type uploadWriter struct {
-	id  string
-	f   *os.File
-	off int64 // where the next write goes
-	wb  writeback
+	id   string
+	f    *os.File
+	off  int64 // where the next write goes
+	wb   writeback
+	done bool
 }
 
 func (w *uploadWriter) Write(p []byte) (int, error) {
@@ -528,7 +530,23 @@ func (w *uploadWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (w *uploadWriter) Close() error {
+func (w *uploadWriter) Commit() ([]byte, error) {
+	if w.done {
+		return nil, fmt.Errorf("commit upload %s: already committed or aborted", w.id)
+	}
+	w.done = true
+	if err := w.f.Close(); err != nil {
+		return nil, fmt.Errorf("close upload %s: %w", w.id, err)
+	}
+	return nil, nil
+}
+
+// Abort leaves the bytes written in the file: the next UploadWriter truncates them.
+func (w *uploadWriter) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
 	if err := w.f.Close(); err != nil {
 		return fmt.Errorf("close upload %s: %w", w.id, err)
 	}
@@ -536,7 +554,7 @@ func (w *uploadWriter) Close() error {
 }
 
 // UploadReader implements Store. The returned Reader is an *os.File.
-func (f *FS) UploadReader(ctx context.Context, id string) (Reader, error) {
+func (f *FS) UploadReader(ctx context.Context, id string, _ []byte) (Reader, error) {
 	if err := checkID(ctx, id); err != nil {
 		return nil, fmt.Errorf("upload reader: %w", err)
 	}
@@ -561,7 +579,7 @@ func (f *FS) UploadSize(ctx context.Context, id string) (int64, error) {
 
 // CommitUpload implements Store. An existing blob of a different size is
 // corrupt, so it is replaced rather than deduplicated against.
-func (f *FS) CommitUpload(ctx context.Context, id string, d digest.Digest, size int64) error {
+func (f *FS) CommitUpload(ctx context.Context, id string, _ []byte, d digest.Digest, size int64) error {
 	if err := checkID(ctx, id); err != nil {
 		return fmt.Errorf("commit upload: %w", err)
 	}
