@@ -163,3 +163,13 @@ type Store interface {
 	// Ping checks that the storage is reachable and writable.
 	Ping(ctx context.Context) error
 }
+
+// Optional abilities: a driver that has one implements the interface, and callers discover it
+// by type assertion, so the Store contract stays what every driver can do.
+
+// ModTimeWalker is a Store that can tell, while walking, when each blob was last written:
+// maintenance must leave alone objects so new that their upload may still be recording them.
+type ModTimeWalker interface {
+	// WalkModTime is Walk with each blob's last modification time.
+	WalkModTime(ctx context.Context, fn func(d digest.Digest, size int64, modified time.Time) error, stray func(path string) error) error
+}

@@ -53,7 +53,10 @@ type FS struct {
 	durable sync.Map
 }
 
-var _ Store = (*FS)(nil)
+var (
+	_ Store         = (*FS)(nil)
+	_ ModTimeWalker = (*FS)(nil)
+)
 
 // NewFS returns the filesystem driver rooted at dir, creating its layout
 // (directories 0o750) if needed and removing stale temp files.
@@ -402,6 +405,15 @@ func (f *FS) Delete(ctx context.Context, d digest.Digest) error {
 
 // Walk implements Store. Stray paths are absolute file system paths.
 func (f *FS) Walk(ctx context.Context, fn func(d digest.Digest, size int64) error, stray func(path string) error) error {
+	return f.walk(ctx, func(d digest.Digest, info fs.FileInfo) error { return fn(d, info.Size()) }, stray)
+}
+
+// WalkModTime implements ModTimeWalker: the walk stats every blob anyway.
+func (f *FS) WalkModTime(ctx context.Context, fn func(d digest.Digest, size int64, modified time.Time) error, stray func(path string) error) error {
+	return f.walk(ctx, func(d digest.Digest, info fs.FileInfo) error { return fn(d, info.Size(), info.ModTime()) }, stray)
+}
+
+func (f *FS) walk(ctx context.Context, fn func(d digest.Digest, info fs.FileInfo) error, stray func(path string) error) error {
 	err := filepath.WalkDir(f.blobs, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			// Entries deleted while walking are simply gone; a missing
@@ -433,7 +445,7 @@ func (f *FS) Walk(ctx context.Context, fn func(d digest.Digest, size int64) erro
 				if err != nil {
 					return err
 				}
-				return fn(d, info.Size())
+				return fn(d, info)
 			}
 		}
 		if stray != nil {

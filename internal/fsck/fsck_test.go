@@ -400,6 +400,34 @@ func TestUnknownObjects(t *testing.T) {
 	})
 }
 
+// A store that cannot tell when its objects were written: an unknown object counts as new, so
+// it is left alone unless MinAge is disabled.
+func TestUnknownObjectsOfUndatedStore(t *testing.T) {
+	t.Parallel()
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		e := newEnv(t, db)
+		old := e.storeUnrecorded("left by a crash long ago", 2*time.Hour)
+		undated := struct{ blob.Store }{e.store} // without the filesystem driver's abilities
+
+		rep, err := fsck.Run(e.ctx, db, undated, fsck.Options{Repair: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Problems() != 0 || rep.Young != 1 || !e.objectExists(old) {
+			t.Fatalf("undated object: %d problems %+v, %d young, exists %v", rep.Problems(), rep.List, rep.Young, e.objectExists(old))
+		}
+
+		rep, err = fsck.Run(e.ctx, db, undated, fsck.Options{Repair: true, MinAge: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantCounts(t, rep, map[fsck.Category][2]int64{fsck.UnknownObject: {1, 1}})
+		if e.objectExists(old) {
+			t.Fatal("with no minimum age the unknown object should be deleted")
+		}
+	})
+}
+
 func TestUploads(t *testing.T) {
 	t.Parallel()
 	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {

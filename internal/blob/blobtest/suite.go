@@ -53,6 +53,7 @@ func Run(t *testing.T, newStorage func(t *testing.T) (open func() blob.Store)) {
 		{"CreateReplacesCorrupt", testCreateReplacesCorrupt},
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"UploadAbort", testUploadAbort},
+		{"WalkModTime", testWalkModTime},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,13 +181,18 @@ func walk(t *testing.T, s blob.Store) map[digest.Digest]int64 {
 
 func assertWalk(t *testing.T, s blob.Store, want map[digest.Digest]int64) {
 	t.Helper()
-	got := walk(t, s)
+	assertListed(t, "walk", walk(t, s), want)
+}
+
+// assertListed compares the blobs and sizes a walk listed with those expected.
+func assertListed(t *testing.T, what string, got, want map[digest.Digest]int64) {
+	t.Helper()
 	if len(got) != len(want) {
-		t.Errorf("walk: got %d blobs %v, want %d %v", len(got), got, len(want), want)
+		t.Errorf("%s: got %d blobs %v, want %d %v", what, len(got), got, len(want), want)
 	}
 	for d, size := range want {
 		if gs, ok := got[d]; !ok || gs != size {
-			t.Errorf("walk: %s: got size %d (listed %v), want %d", d, gs, ok, size)
+			t.Errorf("%s: %s: got size %d (listed %v), want %d", what, d, gs, ok, size)
 		}
 	}
 }
@@ -692,6 +698,11 @@ func testCanceledContext(t *testing.T, s blob.Store) {
 		"Uploads":      func() error { return s.Uploads(ctx, func(string, time.Time) error { return nil }) },
 		"Ping":         func() error { return s.Ping(ctx) },
 	}
+	if w, ok := s.(blob.ModTimeWalker); ok {
+		ops["WalkModTime"] = func() error {
+			return w.WalkModTime(ctx, func(digest.Digest, int64, time.Time) error { return nil }, nil)
+		}
+	}
 	for name, op := range ops {
 		assertIs(t, name, op(), context.Canceled)
 	}
@@ -881,5 +892,61 @@ func testUploadAcrossReplicas(t *testing.T, open func() blob.Store) {
 		if u := uploads(t, s); len(u) != 0 {
 			t.Errorf("uploads after commit: %v", u)
 		}
+	}
+}
+
+// testWalkModTime: a driver that can tell when blobs were written lists the same blobs as Walk,
+// each with a time close to now.
+func testWalkModTime(t *testing.T, s blob.Store) {
+	w, ok := s.(blob.ModTimeWalker)
+	if !ok {
+		t.Skip("the driver cannot tell modification times")
+	}
+	ctx := t.Context()
+	// Allow for coarse timestamps and for remote stores' clock skew.
+	start := time.Now().Add(-time.Hour)
+	want := map[digest.Digest]int64{}
+	for i, n := range []int{0, 5000, 70_000} {
+		data := payload(uint64(700+i), n)
+		d := sha256Of(data)
+		if i == 1 {
+			d = sha512Of(data)
+			must(t, "create", create(ctx, s, d, data))
+		} else {
+			must(t, "put", s.Put(ctx, d, data))
+		}
+		want[d] = int64(n)
+	}
+	committed := payload(703, 3000)
+	state := writeUpload(t, s, "mod", 0, nil, committed)
+	must(t, "commit", s.CommitUpload(ctx, "mod", state, sha256Of(committed), int64(len(committed))))
+	want[sha256Of(committed)] = int64(len(committed))
+	writeUpload(t, s, "in-progress", 0, nil, payload(704, 1000))
+	end := time.Now().Add(time.Hour)
+
+	got := map[digest.Digest]int64{}
+	err := w.WalkModTime(ctx, func(d digest.Digest, size int64, modified time.Time) error {
+		if _, dup := got[d]; dup {
+			t.Errorf("walk with times: %s reported twice", d)
+		}
+		got[d] = size
+		if modified.Before(start) || modified.After(end) {
+			t.Errorf("walk with times: %s modified %v, want within an hour of now", d, modified)
+		}
+		return nil
+	}, func(path string) error {
+		t.Errorf("walk with times: unexpected stray %q", path)
+		return nil
+	})
+	must(t, "walk with times", err)
+	assertListed(t, "walk with times", got, want)
+	assertWalk(t, s, want)
+
+	stop := errors.New("stop")
+	calls := 0
+	err = w.WalkModTime(ctx, func(digest.Digest, int64, time.Time) error { calls++; return stop }, nil)
+	assertIs(t, "walk with times and a failing fn", err, stop)
+	if calls != 1 {
+		t.Errorf("walk with times called fn %d times after it failed, want 1", calls)
 	}
 }
