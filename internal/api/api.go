@@ -42,8 +42,6 @@ type Handler struct {
 	GC *gc.Service
 	// Scan runs vulnerability scans and answers for their reports.
 	Scan *scan.Service
-	// DataDir is the data directory, whose filesystem /systeminfo/volumes reports.
-	DataDir string
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).
 	ExternalURL string
 

@@ -167,6 +167,14 @@ type Store interface {
 // Optional abilities: a driver that has one implements the interface, and callers discover it
 // by type assertion, so the Store contract stays what every driver can do.
 
+// UsageReporter is a Store whose storage has a size: a disk has one, an object store bucket
+// does not.
+type UsageReporter interface {
+	// Usage returns the total size of the storage and the bytes still free for the registry
+	// to write.
+	Usage(ctx context.Context) (total, free uint64, err error)
+}
+
 // ModTimeWalker is a Store that can tell, while walking, when each blob was last written:
 // maintenance must leave alone objects so new that their upload may still be recording them.
 type ModTimeWalker interface {

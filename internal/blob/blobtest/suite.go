@@ -53,6 +53,7 @@ func Run(t *testing.T, newStorage func(t *testing.T) (open func() blob.Store)) {
 		{"CreateReplacesCorrupt", testCreateReplacesCorrupt},
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"UploadAbort", testUploadAbort},
+		{"Usage", testUsage},
 		{"WalkModTime", testWalkModTime},
 	}
 	for _, tc := range tests {
@@ -698,6 +699,9 @@ func testCanceledContext(t *testing.T, s blob.Store) {
 		"Uploads":      func() error { return s.Uploads(ctx, func(string, time.Time) error { return nil }) },
 		"Ping":         func() error { return s.Ping(ctx) },
 	}
+	if u, ok := s.(blob.UsageReporter); ok {
+		ops["Usage"] = func() error { _, _, err := u.Usage(ctx); return err }
+	}
 	if w, ok := s.(blob.ModTimeWalker); ok {
 		ops["WalkModTime"] = func() error {
 			return w.WalkModTime(ctx, func(digest.Digest, int64, time.Time) error { return nil }, nil)
@@ -892,6 +896,21 @@ func testUploadAcrossReplicas(t *testing.T, open func() blob.Store) {
 		if u := uploads(t, s); len(u) != 0 {
 			t.Errorf("uploads after commit: %v", u)
 		}
+	}
+}
+
+// testUsage: a driver whose storage has a size reports numbers that can be true.
+func testUsage(t *testing.T, s blob.Store) {
+	u, ok := s.(blob.UsageReporter)
+	if !ok {
+		t.Skip("the driver's storage has no size to report")
+	}
+	data := payload(96, 10_000)
+	must(t, "put", s.Put(t.Context(), sha256Of(data), data))
+	total, free, err := u.Usage(t.Context())
+	must(t, "usage", err)
+	if total == 0 || free > total {
+		t.Errorf("usage: %d bytes free of %d", free, total)
 	}
 }
 
