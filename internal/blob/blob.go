@@ -167,6 +167,14 @@ type Store interface {
 // Optional abilities: a driver that has one implements the interface, and callers discover it
 // by type assertion, so the Store contract stays what every driver can do.
 
+// Redirector is a Store that can send clients elsewhere for a blob's bytes, such as to a
+// pre-signed URL of an object store, so that pulls do not pass through the registry.
+type Redirector interface {
+	// RedirectURL returns a URL where an HTTP GET, with or without a Range header, fetches
+	// blob d for a while (ErrNotFound if the blob is absent).
+	RedirectURL(ctx context.Context, d digest.Digest) (string, error)
+}
+
 // UsageReporter is a Store whose storage has a size: a disk has one, an object store bucket
 // does not.
 type UsageReporter interface {

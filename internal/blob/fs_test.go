@@ -49,6 +49,14 @@ func TestFS(t *testing.T) {
 		})
 	}
 
+	// The suite's redirect cases, which the filesystem driver alone skips.
+	t.Run("suite/redirecting", func(t *testing.T) {
+		blobtest.Run(t, func(t *testing.T) func() blob.Store {
+			root := filepath.Join(parent, fmt.Sprintf("store-%d", n.Add(1)))
+			return func() blob.Store { return blobtest.Redirecting(t, openFS(t, root, true)) }
+		})
+	})
+
 	err := filepath.WalkDir(parent, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err

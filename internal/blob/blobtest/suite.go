@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +54,7 @@ func Run(t *testing.T, newStorage func(t *testing.T) (open func() blob.Store)) {
 		{"CreateReplacesCorrupt", testCreateReplacesCorrupt},
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"UploadAbort", testUploadAbort},
+		{"Redirect", testRedirect},
 		{"Usage", testUsage},
 		{"WalkModTime", testWalkModTime},
 	}
@@ -699,6 +701,9 @@ func testCanceledContext(t *testing.T, s blob.Store) {
 		"Uploads":      func() error { return s.Uploads(ctx, func(string, time.Time) error { return nil }) },
 		"Ping":         func() error { return s.Ping(ctx) },
 	}
+	if r, ok := s.(blob.Redirector); ok {
+		ops["RedirectURL"] = func() error { _, err := r.RedirectURL(ctx, d); return err }
+	}
 	if u, ok := s.(blob.UsageReporter); ok {
 		ops["Usage"] = func() error { _, _, err := u.Usage(ctx); return err }
 	}
@@ -897,6 +902,50 @@ func testUploadAcrossReplicas(t *testing.T, open func() blob.Store) {
 			t.Errorf("uploads after commit: %v", u)
 		}
 	}
+}
+
+// testRedirect: a driver that can redirect gives, for a stored blob, a URL from which a plain
+// HTTP GET fetches it, whole or a range of it.
+func testRedirect(t *testing.T, s blob.Store) {
+	r, ok := s.(blob.Redirector)
+	if !ok {
+		t.Skip("the driver cannot redirect")
+	}
+	ctx := t.Context()
+	data := payload(95, 100_000)
+	d := sha256Of(data)
+	must(t, "put", s.Put(ctx, d, data))
+	u, err := r.RedirectURL(ctx, d)
+	must(t, "redirect URL", err)
+	assertBytes(t, "GET "+u, httpGet(t, u, "", http.StatusOK), data)
+	assertBytes(t, "GET "+u+" with a range", httpGet(t, u, "bytes=1000-1999", http.StatusPartialContent), data[1000:2000])
+
+	_, err = r.RedirectURL(ctx, sha256Of([]byte("absent")))
+	assertIs(t, "redirect URL of a missing blob", err, blob.ErrNotFound)
+	for _, bad := range badDigests {
+		_, err := r.RedirectURL(ctx, bad)
+		assertIs(t, fmt.Sprintf("redirect URL of %.40q", bad), err, blob.ErrInvalidDigest)
+	}
+}
+
+// httpGet fetches url, with a Range header unless rng is empty, and fails unless the answer has
+// the wanted status.
+func httpGet(t *testing.T, url, rng string, want int) []byte {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	must(t, "request", err)
+	if rng != "" {
+		req.Header.Set("Range", rng)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	must(t, "GET "+url, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	must(t, "GET "+url+": read", err)
+	if resp.StatusCode != want {
+		t.Fatalf("GET %s (range %q): status %d, want %d: %.200s", url, rng, resp.StatusCode, want, body)
+	}
+	return body
 }
 
 // testUsage: a driver whose storage has a size reports numbers that can be true.
