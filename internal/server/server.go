@@ -58,7 +58,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err != nil {
 		return nil, fmt.Errorf("metadata store: %w", err)
 	}
-	blobs, err := blob.NewFS(cfg.StorageDir())
+	blobs, err := blob.Open(ctx, cfg.BlobStore())
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("blob store: %w", err)
