@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -374,19 +373,20 @@ func openStores(ctx context.Context, cmd string, cfg config.Config, stderr io.Wr
 			return nil, nil, 2
 		}
 	}
-	if _, err := os.Stat(filepath.Join(cfg.StorageDir(), "blobs")); err != nil {
+	bc := cfg.BlobStore()
+	bc.Existing = true
+	store, err := blob.Open(ctx, bc)
+	if errors.Is(err, blob.ErrNotFound) {
 		fmt.Fprintf(stderr, "berth %s: no blob storage: %v; point --data-dir (BERTH_DATA_DIR) at the server's data directory\n", cmd, err)
+		return nil, nil, 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "berth %s: blob store: %v\n", cmd, err)
 		return nil, nil, 2
 	}
 	db, err := meta.Open(ctx, cfg.DatabaseURL, cfg.SQLitePath(), meta.Options{MaxConns: 4})
 	if err != nil {
 		fmt.Fprintf(stderr, "berth %s: metadata store: %v\n", cmd, err)
-		return nil, nil, 2
-	}
-	store, err := blob.NewFS(cfg.StorageDir())
-	if err != nil {
-		db.Close()
-		fmt.Fprintf(stderr, "berth %s: blob store: %v\n", cmd, err)
 		return nil, nil, 2
 	}
 	return db, store, -1

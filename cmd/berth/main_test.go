@@ -130,6 +130,13 @@ func TestFsck(t *testing.T) {
 	}
 
 	missing := filepath.Join(dir, "nowhere")
+	// A database without blob storage beside it.
+	storeless := t.TempDir()
+	if db, err := meta.Open(ctx, "", filepath.Join(storeless, "berth.db"), meta.Options{}); err != nil {
+		t.Fatal(err)
+	} else {
+		db.Close()
+	}
 	tests := []struct {
 		name     string
 		args     []string
@@ -143,6 +150,7 @@ func TestFsck(t *testing.T) {
 		{"extra argument", []string{"fsck", "now", "--data-dir", dir}, 2, "unexpected arguments"},
 		{"invalid config", []string{"fsck", "--addr", "nonsense"}, 2, "BERTH_ADDR (addr)"},
 		{"no data directory", []string{"fsck", "--data-dir", missing}, 2, "no database"},
+		{"no blob storage", []string{"fsck", "--data-dir", storeless}, 2, "no blob storage"},
 		{"unknown object", []string{"fsck", "--data-dir", dir}, 1, "stored objects without a blob row:"},
 		{"younger than min-age", []string{"fsck", "--min-age=3h", "--data-dir", dir}, 0, "no problems found"},
 		{"quick", []string{"fsck", "--quick", "--data-dir", dir}, 1, "sizes only"},
@@ -158,6 +166,9 @@ func TestFsck(t *testing.T) {
 	}
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {
 		t.Fatalf("fsck created the missing data directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(storeless, "storage")); !os.IsNotExist(err) {
+		t.Fatalf("fsck created the missing blob storage: %v", err)
 	}
 
 	var out bytes.Buffer

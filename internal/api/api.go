@@ -46,8 +46,6 @@ type Handler struct {
 	Scan *scan.Service
 	// Projects holds the rules of projects and finds them as callers may see them.
 	Projects *project.Service
-	// DataDir is the data directory, whose filesystem /systeminfo/volumes reports.
-	DataDir string
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).
 	ExternalURL string
 

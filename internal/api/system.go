@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/berthreg/berth/internal/auth"
+	"github.com/berthreg/berth/internal/blob"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/rbac"
 )
@@ -118,15 +119,14 @@ func (h *Handler) volumes(c *call) error {
 	if err := h.authorizeSystem(c, rbac.ResSystemVolumes, rbac.ActRead); err != nil {
 		return err
 	}
-	if h.DataDir == "" {
-		return notFound("no local data directory")
+	// The blob storage is what fills up; an object store has no size to report.
+	u, ok := h.Reg.Blobs.(blob.UsageReporter)
+	if !ok {
+		return notFound("the blob storage has no size to report")
 	}
-	total, free, err := diskUsage(h.DataDir)
+	total, free, err := u.Usage(c.r.Context())
 	if err != nil {
-		if errors.Is(err, errNoDiskUsage) {
-			return notFound(err.Error())
-		}
-		return fmt.Errorf("volume of %s: %w", h.DataDir, err)
+		return fmt.Errorf("volumes: %w", err)
 	}
 	type storage struct {
 		Total uint64 `json:"total"`

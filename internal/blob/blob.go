@@ -76,14 +76,20 @@ type Reader interface {
 	io.ReadSeekCloser
 }
 
-// UploadWriter appends to an upload.
+// UploadWriter appends one chunk to an upload.
 type UploadWriter interface {
 	io.Writer
-	// Close flushes the data written so far; after Close, UploadSize and
-	// other processes sharing the storage see it. Upload data need not be
-	// durable (CommitUpload makes the blob durable), so drivers may skip
-	// fsync here.
-	Close() error
+	// Commit stores the chunk and returns the upload's state after it: the caller records the
+	// state with the upload's session and hands it to the next UploadWriter, UploadReader or
+	// CommitUpload of the upload, whichever process makes that call. Until a state is recorded
+	// its chunk counts as never written: the next writer, given the previous state, writes over
+	// it. After Commit, UploadSize and other processes sharing the storage see the data. Upload
+	// data need not be durable (CommitUpload makes the blob durable), so drivers may skip fsync
+	// here.
+	Commit() (state []byte, err error)
+	// Abort gives up the chunk; the upload stays as the previous state describes it. It does
+	// nothing after Commit.
+	Abort() error
 }
 
 // BlobWriter writes a new blob straight to where it is stored, for content sent whole (a
@@ -103,6 +109,13 @@ type BlobWriter interface {
 // Store is a blob storage driver. All methods are safe for concurrent use,
 // except that a single upload id must not be written by two callers at once;
 // the registry serialises work on one upload through its metadata.
+//
+// The chunks of one upload may reach different processes (replicas sharing the
+// storage), so a driver keeps nothing about an upload in memory between calls:
+// what it needs to continue or finish an upload beyond the data itself (an object
+// store's multipart upload id and part list, say) goes into the state that
+// UploadWriter's Commit returns, which the registry keeps with the upload session
+// in its metadata store and passes back.
 type Store interface {
 	// Stat returns the size of a committed blob (ErrNotFound if absent).
 	Stat(ctx context.Context, d digest.Digest) (int64, error)
@@ -122,23 +135,26 @@ type Store interface {
 	// returned.
 	Walk(ctx context.Context, fn func(d digest.Digest, size int64) error, stray func(path string) error) error
 
-	// UploadWriter opens upload id for appending at offset, creating it
-	// when offset is 0. Stored data beyond offset (left by a process that
-	// died mid-chunk after the caller recorded offset) is truncated; data
-	// shorter than offset yields ErrOffset, a missing upload with a
-	// non-zero offset ErrNotFound.
-	UploadWriter(ctx context.Context, id string, offset int64) (UploadWriter, error)
-	// UploadReader reads the upload data from the start.
-	UploadReader(ctx context.Context, id string) (Reader, error)
-	// UploadSize returns the current length of the upload data (ErrNotFound
-	// if there is no such upload).
+	// UploadWriter opens upload id to append a chunk at offset, creating the upload when
+	// offset is 0. state is what the Commit of the upload's last recorded chunk returned (nil
+	// before the first). Stored data beyond offset (left by a process that died mid-chunk, or
+	// whose chunk was not recorded) is dropped; data shorter than offset yields ErrOffset, a
+	// missing upload with a non-zero offset ErrNotFound.
+	UploadWriter(ctx context.Context, id string, offset int64, state []byte) (UploadWriter, error)
+	// UploadReader reads the upload data that state describes, from the start. The caller
+	// reads no further than the size it recorded: the data of a chunk that was written but
+	// never recorded may follow.
+	UploadReader(ctx context.Context, id string, state []byte) (Reader, error)
+	// UploadSize returns the current length of the upload data (ErrNotFound if there is no
+	// such upload). Like DeleteUpload and Uploads it needs no state, so that maintenance can
+	// inspect uploads whose session is gone.
 	UploadSize(ctx context.Context, id string) (int64, error)
-	// CommitUpload durably moves the first size bytes of the upload to the
-	// blob location for d, which the caller has verified, and removes the
-	// upload. If the blob already exists the upload is simply discarded.
-	// An upload shorter than size yields ErrOffset. After a crash at any
-	// point, the blob either holds the complete content or does not exist.
-	CommitUpload(ctx context.Context, id string, d digest.Digest, size int64) error
+	// CommitUpload durably moves the first size bytes of the upload data that state describes
+	// to the blob location for d, which the caller has verified, and removes the upload. If
+	// the blob already exists the upload is simply discarded. An upload shorter than size
+	// yields ErrOffset. After a crash at any point, the blob either holds the complete content
+	// or does not exist.
+	CommitUpload(ctx context.Context, id string, state []byte, d digest.Digest, size int64) error
 	// DeleteUpload removes an upload; a missing upload is not an error.
 	DeleteUpload(ctx context.Context, id string) error
 	// Uploads calls fn for every upload with its last modification time,
@@ -146,4 +162,30 @@ type Store interface {
 	Uploads(ctx context.Context, fn func(id string, modified time.Time) error) error
 	// Ping checks that the storage is reachable and writable.
 	Ping(ctx context.Context) error
+}
+
+// Optional abilities: a driver that has one implements the interface, and callers discover it
+// by type assertion, so the Store contract stays what every driver can do.
+
+// Redirector is a Store that can send clients elsewhere for a blob's bytes, such as to a
+// pre-signed URL of an object store, so that pulls do not pass through the registry.
+type Redirector interface {
+	// RedirectURL returns a URL where an HTTP GET, with or without a Range header, fetches
+	// blob d for a while (ErrNotFound if the blob is absent).
+	RedirectURL(ctx context.Context, d digest.Digest) (string, error)
+}
+
+// UsageReporter is a Store whose storage has a size: a disk has one, an object store bucket
+// does not.
+type UsageReporter interface {
+	// Usage returns the total size of the storage and the bytes still free for the registry
+	// to write.
+	Usage(ctx context.Context) (total, free uint64, err error)
+}
+
+// ModTimeWalker is a Store that can tell, while walking, when each blob was last written:
+// maintenance must leave alone objects so new that their upload may still be recording them.
+type ModTimeWalker interface {
+	// WalkModTime is Walk with each blob's last modification time.
+	WalkModTime(ctx context.Context, fn func(d digest.Digest, size int64, modified time.Time) error, stray func(path string) error) error
 }

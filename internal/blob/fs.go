@@ -53,7 +53,10 @@ type FS struct {
 	durable sync.Map
 }
 
-var _ Store = (*FS)(nil)
+var (
+	_ Store         = (*FS)(nil)
+	_ ModTimeWalker = (*FS)(nil)
+)
 
 // NewFS returns the filesystem driver rooted at dir, creating its layout
 // (directories 0o750) if needed and removing stale temp files.
@@ -402,6 +405,15 @@ func (f *FS) Delete(ctx context.Context, d digest.Digest) error {
 
 // Walk implements Store. Stray paths are absolute file system paths.
 func (f *FS) Walk(ctx context.Context, fn func(d digest.Digest, size int64) error, stray func(path string) error) error {
+	return f.walk(ctx, func(d digest.Digest, info fs.FileInfo) error { return fn(d, info.Size()) }, stray)
+}
+
+// WalkModTime implements ModTimeWalker: the walk stats every blob anyway.
+func (f *FS) WalkModTime(ctx context.Context, fn func(d digest.Digest, size int64, modified time.Time) error, stray func(path string) error) error {
+	return f.walk(ctx, func(d digest.Digest, info fs.FileInfo) error { return fn(d, info.Size(), info.ModTime()) }, stray)
+}
+
+func (f *FS) walk(ctx context.Context, fn func(d digest.Digest, info fs.FileInfo) error, stray func(path string) error) error {
 	err := filepath.WalkDir(f.blobs, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			// Entries deleted while walking are simply gone; a missing
@@ -433,7 +445,7 @@ func (f *FS) Walk(ctx context.Context, fn func(d digest.Digest, size int64) erro
 				if err != nil {
 					return err
 				}
-				return fn(d, info.Size())
+				return fn(d, info)
 			}
 		}
 		if stray != nil {
@@ -452,8 +464,9 @@ func (f *FS) Walk(ctx context.Context, fn func(d digest.Digest, size int64) erro
 	return nil
 }
 
-// UploadWriter implements Store.
-func (f *FS) UploadWriter(ctx context.Context, id string, offset int64) (UploadWriter, error) {
+// UploadWriter implements Store. The upload's data is one file whose length says how much has
+// been written, so the driver keeps no state: it returns nil and ignores what it is given.
+func (f *FS) UploadWriter(ctx context.Context, id string, offset int64, _ []byte) (UploadWriter, error) {
 	if err := checkID(ctx, id); err != nil {
 		return nil, fmt.Errorf("upload writer: %w", err)
 	}
@@ -511,10 +524,11 @@ func truncateTo(file *os.File, size int64) error {
 }
 
 type uploadWriter struct {
-	id  string
-	f   *os.File
-	off int64 // where the next write goes
-	wb  writeback
+	id   string
+	f    *os.File
+	off  int64 // where the next write goes
+	wb   writeback
+	done bool
 }
 
 func (w *uploadWriter) Write(p []byte) (int, error) {
@@ -528,7 +542,23 @@ func (w *uploadWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (w *uploadWriter) Close() error {
+func (w *uploadWriter) Commit() ([]byte, error) {
+	if w.done {
+		return nil, fmt.Errorf("commit upload %s: already committed or aborted", w.id)
+	}
+	w.done = true
+	if err := w.f.Close(); err != nil {
+		return nil, fmt.Errorf("close upload %s: %w", w.id, err)
+	}
+	return nil, nil
+}
+
+// Abort leaves the bytes written in the file: the next UploadWriter truncates them.
+func (w *uploadWriter) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
 	if err := w.f.Close(); err != nil {
 		return fmt.Errorf("close upload %s: %w", w.id, err)
 	}
@@ -536,7 +566,7 @@ func (w *uploadWriter) Close() error {
 }
 
 // UploadReader implements Store. The returned Reader is an *os.File.
-func (f *FS) UploadReader(ctx context.Context, id string) (Reader, error) {
+func (f *FS) UploadReader(ctx context.Context, id string, _ []byte) (Reader, error) {
 	if err := checkID(ctx, id); err != nil {
 		return nil, fmt.Errorf("upload reader: %w", err)
 	}
@@ -561,7 +591,7 @@ func (f *FS) UploadSize(ctx context.Context, id string) (int64, error) {
 
 // CommitUpload implements Store. An existing blob of a different size is
 // corrupt, so it is replaced rather than deduplicated against.
-func (f *FS) CommitUpload(ctx context.Context, id string, d digest.Digest, size int64) error {
+func (f *FS) CommitUpload(ctx context.Context, id string, _ []byte, d digest.Digest, size int64) error {
 	if err := checkID(ctx, id); err != nil {
 		return fmt.Errorf("commit upload: %w", err)
 	}

@@ -28,22 +28,34 @@ import (
 func TestFS(t *testing.T) {
 	parent := t.TempDir()
 	var n atomic.Int64
+	openFS := func(t *testing.T, root string, tmpfile bool) *blob.FS {
+		s, err := blob.NewFS(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tmpfile {
+			blob.DisableTmpfile(s)
+		} else if runtime.GOOS == "linux" && !blob.UsesTmpfile(s) {
+			t.Fatal("O_TMPFILE is not used on Linux")
+		}
+		return s
+	}
 	for _, tmpfile := range []bool{true, false} {
 		t.Run(fmt.Sprintf("suite/tmpfile=%v", tmpfile), func(t *testing.T) {
-			blobtest.Run(t, func(t *testing.T) blob.Store {
-				s, err := blob.NewFS(filepath.Join(parent, fmt.Sprintf("store-%d", n.Add(1))))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !tmpfile {
-					blob.DisableTmpfile(s)
-				} else if runtime.GOOS == "linux" && !blob.UsesTmpfile(s) {
-					t.Fatal("O_TMPFILE is not used on Linux")
-				}
-				return s
+			blobtest.Run(t, func(t *testing.T) func() blob.Store {
+				root := filepath.Join(parent, fmt.Sprintf("store-%d", n.Add(1)))
+				return func() blob.Store { return openFS(t, root, tmpfile) }
 			})
 		})
 	}
+
+	// The suite's redirect cases, which the filesystem driver alone skips.
+	t.Run("suite/redirecting", func(t *testing.T) {
+		blobtest.Run(t, func(t *testing.T) func() blob.Store {
+			root := filepath.Join(parent, fmt.Sprintf("store-%d", n.Add(1)))
+			return func() blob.Store { return blobtest.Redirecting(t, openFS(t, root, true)) }
+		})
+	})
 
 	err := filepath.WalkDir(parent, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
@@ -80,6 +92,23 @@ func newFS(t *testing.T) (*blob.FS, string) {
 		t.Fatal(err)
 	}
 	return s, root
+}
+
+// writeChunk starts upload id with data and returns its state.
+func writeChunk(t *testing.T, s *blob.FS, id string, data []byte) []byte {
+	t.Helper()
+	w, err := s.UploadWriter(t.Context(), id, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	state, err := w.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state
 }
 
 func sha256Hex(b []byte) string {
@@ -135,21 +164,12 @@ func TestFSLayout(t *testing.T) {
 	assertFile(t, filepath.Join(root, "blobs", "sha512", h512[:2], h512), small)
 
 	data := []byte("uploaded")
-	w, err := s.UploadWriter(ctx, "u1", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	state := writeChunk(t, s, "u1", data)
 	assertDir(t, filepath.Join(root, "uploads"), "u1")
 	assertFile(t, filepath.Join(root, "uploads", "u1", "data"), data)
 
 	hu := sha256Hex(data)
-	if err := s.CommitUpload(ctx, "u1", digest.Digest("sha256:"+hu), int64(len(data))); err != nil {
+	if err := s.CommitUpload(ctx, "u1", state, digest.Digest("sha256:"+hu), int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
 	assertFile(t, filepath.Join(root, "blobs", "sha256", hu[:2], hu), data)
@@ -346,17 +366,8 @@ func TestFSReplacesCorruptBlob(t *testing.T) {
 	assertFile(t, p, data)
 
 	corrupt()
-	w, err := s.UploadWriter(ctx, "u", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CommitUpload(ctx, "u", d, int64(len(data))); err != nil {
+	state := writeChunk(t, s, "u", data)
+	if err := s.CommitUpload(ctx, "u", state, d, int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
 	assertFile(t, p, data)

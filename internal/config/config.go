@@ -22,12 +22,15 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/berthreg/berth/internal/blob"
 )
 
 // Config is the complete server configuration.
 type Config struct {
 	Addr            string        `yaml:"addr"`
 	DataDir         string        `yaml:"data_dir"`
+	StorageDriver   string        `yaml:"storage_driver"`
 	ExternalURL     string        `yaml:"external_url"`
 	DatabaseURL     string        `yaml:"database_url"`
 	AdminPassword   string        `yaml:"admin_password"`
@@ -69,6 +72,8 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.Addr }},
 	{yaml: "data_dir", flag: true, usage: "`directory` for blobs and the SQLite database",
 		field: func(c *Config) any { return &c.DataDir }},
+	{yaml: "storage_driver", usage: "where blobs are stored: filesystem (in data_dir/storage)",
+		field: func(c *Config) any { return &c.StorageDriver }},
 	{yaml: "external_url", flag: true, usage: "`URL` clients reach the registry at; derived from addr and TLS when unset",
 		field: func(c *Config) any { return &c.ExternalURL }},
 	{yaml: "database_url", flag: true, usage: "PostgreSQL `URL` (postgres://...); empty uses SQLite in data_dir",
@@ -107,6 +112,7 @@ func Default() Config {
 	c := Config{
 		Addr:            ":5000",
 		DataDir:         "./data",
+		StorageDriver:   blob.DriverFilesystem,
 		LogLevel:        "info",
 		LogFormat:       "json",
 		ShutdownTimeout: 30 * time.Second,
@@ -338,6 +344,9 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		bad("data_dir", "is empty; set the directory for blobs and the SQLite database (e.g. ./data)")
 	}
+	if !slices.Contains(blob.Drivers, c.StorageDriver) {
+		bad("storage_driver", "%q is not one of %s", c.StorageDriver, strings.Join(blob.Drivers, ", "))
+	}
 	if msg := checkExternalURL(c.ExternalURL); msg != "" {
 		bad("external_url", "%s", msg)
 	}
@@ -432,8 +441,11 @@ func (c *Config) derivedExternalURL() string {
 // TLSEnabled reports whether the server should serve HTTPS.
 func (c *Config) TLSEnabled() bool { return c.TLSCert != "" && c.TLSKey != "" }
 
-// StorageDir is the blob store's root in the data directory.
-func (c *Config) StorageDir() string { return filepath.Join(c.DataDir, "storage") }
+// BlobStore is the configuration of the blob store (blob.Open); the filesystem driver keeps
+// the blobs in data_dir/storage.
+func (c *Config) BlobStore() blob.Config {
+	return blob.Config{Driver: c.StorageDriver, Root: filepath.Join(c.DataDir, "storage")}
+}
 
 // SQLitePath is the SQLite database file, or "" when PostgreSQL is used.
 func (c *Config) SQLitePath() string {

@@ -33,6 +33,7 @@ func TestDefault(t *testing.T) {
 	want := Config{
 		Addr:            ":5000",
 		DataDir:         "./data",
+		StorageDriver:   "filesystem",
 		ExternalURL:     "http://localhost:5000",
 		LogLevel:        "info",
 		LogFormat:       "json",
@@ -293,7 +294,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown yaml key",
 			yaml: "addr: :5000\nregistry_url: x\n",
-			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, vulndb_repository)`,
+			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, vulndb_repository)`,
 		},
 		{
 			name: "yaml duration",
@@ -436,6 +437,11 @@ func TestValidate(t *testing.T) {
 
 		{"data_dir empty", func(c *Config) { c.DataDir = "" },
 			`BERTH_DATA_DIR (data_dir): is empty; set the directory for blobs and the SQLite database (e.g. ./data)`},
+
+		{"storage_driver unknown", func(c *Config) { c.StorageDriver = "s3" },
+			`BERTH_STORAGE_DRIVER (storage_driver): "s3" is not one of filesystem`},
+		{"storage_driver empty", func(c *Config) { c.StorageDriver = "" },
+			`BERTH_STORAGE_DRIVER (storage_driver): "" is not one of filesystem`},
 
 		{"external_url empty", func(c *Config) { c.ExternalURL = "" },
 			`BERTH_EXTERNAL_URL (external_url): is empty; set the URL clients use (e.g. https://registry.example.com), or a valid addr to derive it from`},

@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"io/fs"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -307,8 +306,9 @@ func (c *checker) unrecordedReferences(ctx context.Context) error {
 }
 
 type walked struct {
-	d    digest.Digest
-	size int64
+	d        digest.Digest
+	size     int64
+	modified time.Time // zero when the store cannot tell
 }
 
 // objects walks the stored objects and reports those without a blob row, and stray paths.
@@ -319,10 +319,10 @@ func (c *checker) objects(ctx context.Context) error {
 		batch = batch[:0]
 		return err
 	}
-	err := c.store.Walk(ctx, func(d digest.Digest, size int64) error {
+	err := c.walk(ctx, func(d digest.Digest, size int64, modified time.Time) error {
 		c.rep.Objects++
 		c.rep.ObjectBytes += size
-		batch = append(batch, walked{d, size})
+		batch = append(batch, walked{d, size, modified})
 		if len(batch) == pageSize {
 			return flush()
 		}
@@ -335,6 +335,15 @@ func (c *checker) objects(ctx context.Context) error {
 		return err
 	}
 	return flush()
+}
+
+// walk walks the stored objects with their modification times when the store can tell them
+// (blob.ModTimeWalker), else with zero times.
+func (c *checker) walk(ctx context.Context, fn func(d digest.Digest, size int64, modified time.Time) error, stray func(path string) error) error {
+	if w, ok := c.store.(blob.ModTimeWalker); ok {
+		return w.WalkModTime(ctx, fn, stray)
+	}
+	return c.store.Walk(ctx, func(d digest.Digest, size int64) error { return fn(d, size, time.Time{}) }, stray)
 }
 
 func (c *checker) checkObjects(ctx context.Context, batch []walked) error {
@@ -367,7 +376,7 @@ func (c *checker) checkObjects(ctx context.Context, batch []walked) error {
 			continue
 		}
 		p := Problem{Category: UnknownObject, Digest: w.d.String(), Size: w.size}
-		modified, err := c.objectModTime(ctx, w.d)
+		modified, err := c.objectModTime(ctx, w)
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -395,23 +404,17 @@ func (c *checker) checkObjects(ctx context.Context, batch []walked) error {
 	return nil
 }
 
-// objectModTime returns when the object was last written. The filesystem driver's readers are
-// *os.File, whose Stat tells; an object whose age the store cannot tell counts as new (it is
-// never reported or removed unless MinAge is disabled).
-func (c *checker) objectModTime(ctx context.Context, d digest.Digest) (time.Time, error) {
-	r, err := c.store.Open(ctx, d)
-	if err != nil {
+// objectModTime returns when a walked object was last written, after checking that it is still
+// there (ErrNotFound: deleted since the walk). An object whose age the store cannot tell counts
+// as new (it is never reported or removed unless MinAge is disabled).
+func (c *checker) objectModTime(ctx context.Context, w walked) (time.Time, error) {
+	if _, err := c.store.Stat(ctx, w.d); err != nil {
 		return time.Time{}, err
 	}
-	defer r.Close()
-	if st, ok := r.(interface{ Stat() (fs.FileInfo, error) }); ok {
-		info, err := st.Stat()
-		if err != nil {
-			return time.Time{}, fmt.Errorf("stat blob %s: %w", d, err)
-		}
-		return info.ModTime(), nil
+	if w.modified.IsZero() {
+		return time.Now(), nil
 	}
-	return time.Now(), nil
+	return w.modified, nil
 }
 
 // repairUnknown deletes an object without a blob row after claiming it in gc_blob_deleting,

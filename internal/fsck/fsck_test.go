@@ -104,14 +104,14 @@ func (e *env) backdate(path string, age time.Duration) {
 // writeUpload writes upload data for id, last written `age` ago.
 func (e *env) writeUpload(id, content string, age time.Duration) {
 	e.t.Helper()
-	w, err := e.store.UploadWriter(e.ctx, id, 0)
+	w, err := e.store.UploadWriter(e.ctx, id, 0, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	if _, err := w.Write([]byte(content)); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
+	if _, err := w.Commit(); err != nil {
 		e.t.Fatal(err)
 	}
 	e.backdate(filepath.Join(e.root, "uploads", id, "data"), age)
@@ -205,7 +205,7 @@ func TestCleanStoreHasNoProblems(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.writeUpload("inprogress", "part", 2*time.Hour)
-		if err := db.AdvanceUpload(e.ctx, "inprogress", 0, 4, nil); err != nil {
+		if err := db.AdvanceUpload(e.ctx, meta.Upload{ID: "inprogress", Size: 4}, 0); err != nil {
 			t.Fatal(err)
 		}
 		e.writeUpload("monolithic", "streaming", 0)
@@ -400,6 +400,34 @@ func TestUnknownObjects(t *testing.T) {
 	})
 }
 
+// A store that cannot tell when its objects were written: an unknown object counts as new, so
+// it is left alone unless MinAge is disabled.
+func TestUnknownObjectsOfUndatedStore(t *testing.T) {
+	t.Parallel()
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		e := newEnv(t, db)
+		old := e.storeUnrecorded("left by a crash long ago", 2*time.Hour)
+		undated := struct{ blob.Store }{e.store} // without the filesystem driver's abilities
+
+		rep, err := fsck.Run(e.ctx, db, undated, fsck.Options{Repair: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Problems() != 0 || rep.Young != 1 || !e.objectExists(old) {
+			t.Fatalf("undated object: %d problems %+v, %d young, exists %v", rep.Problems(), rep.List, rep.Young, e.objectExists(old))
+		}
+
+		rep, err = fsck.Run(e.ctx, db, undated, fsck.Options{Repair: true, MinAge: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantCounts(t, rep, map[fsck.Category][2]int64{fsck.UnknownObject: {1, 1}})
+		if e.objectExists(old) {
+			t.Fatal("with no minimum age the unknown object should be deleted")
+		}
+	})
+}
+
 func TestUploads(t *testing.T) {
 	t.Parallel()
 	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
@@ -411,7 +439,7 @@ func TestUploads(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.writeUpload(id, "chunk", 0)
-			if err := db.AdvanceUpload(e.ctx, id, 0, 5, nil); err != nil {
+			if err := db.AdvanceUpload(e.ctx, meta.Upload{ID: id, Size: 5}, 0); err != nil {
 				t.Fatal(err)
 			}
 			e.exec("UPDATE uploads SET updated_at = $2 WHERE id = $1 RETURNING id", id, time.Now().Add(-2*time.Hour).UnixMicro())

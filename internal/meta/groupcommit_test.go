@@ -69,7 +69,7 @@ func TestUploadSessionBeforeItsCommit(t *testing.T) {
 			}
 			switch i % 3 {
 			case 0:
-				if err := db.AdvanceUpload(ctx, id, 0, 10, []byte("state")); err != nil {
+				if err := db.AdvanceUpload(ctx, meta.Upload{ID: id, Size: 10, HashState: []byte("state")}, 0); err != nil {
 					t.Fatalf("%s advance: %v", id, err)
 				}
 				if u, err := db.Upload(ctx, id); err != nil || u.Size != 10 {

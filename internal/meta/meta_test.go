@@ -194,7 +194,7 @@ func TestUploadsAdvanceOnce(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := db.AdvanceUpload(ctx, "u1", 0, 5, []byte("state")); err == nil {
+				if err := db.AdvanceUpload(ctx, meta.Upload{ID: "u1", Size: 5, HashState: []byte("state"), StoreState: []byte("parts")}, 0); err == nil {
 					mu.Lock()
 					wins++
 					mu.Unlock()
@@ -208,7 +208,7 @@ func TestUploadsAdvanceOnce(t *testing.T) {
 			t.Fatalf("%d writers advanced the same offset", wins)
 		}
 		u, err := db.Upload(ctx, "u1")
-		if err != nil || u.Size != 5 || string(u.HashState) != "state" {
+		if err != nil || u.Size != 5 || string(u.HashState) != "state" || string(u.StoreState) != "parts" {
 			t.Fatalf("upload = %+v %v", u, err)
 		}
 	})

@@ -13,6 +13,9 @@ type Upload struct {
 	Size       int64
 	HashAlg    string
 	HashState  []byte
+	// StoreState is the blob store's state of the upload after its last recorded chunk
+	// (blob.UploadWriter), opaque here.
+	StoreState []byte
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 }
@@ -48,8 +51,8 @@ func (db *DB) Upload(ctx context.Context, id string) (Upload, error) {
 }
 
 func (q q) insertUpload(ctx context.Context, u Upload, t int64) error {
-	_, err := q.exec(ctx, `INSERT INTO uploads (id, repository, size, hash_alg, hash_state, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6)`, u.ID, u.Repository, u.Size, u.HashAlg, u.HashState, t)
+	_, err := q.exec(ctx, `INSERT INTO uploads (id, repository, size, hash_alg, hash_state, store_state, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, u.ID, u.Repository, u.Size, u.HashAlg, u.HashState, u.StoreState, t)
 	if err != nil {
 		if q.d.isUniqueViolation(err) {
 			return ErrConflict
@@ -64,20 +67,21 @@ func (q q) insertUpload(ctx context.Context, u Upload, t int64) error {
 func (q q) Upload(ctx context.Context, id string) (Upload, error) {
 	var u Upload
 	var c, up int64
-	err := q.queryRowW(ctx, `SELECT id, repository, size, hash_alg, hash_state, created_at, updated_at FROM uploads WHERE id = $1`, id).
-		Scan(&u.ID, &u.Repository, &u.Size, &u.HashAlg, &u.HashState, &c, &up)
+	err := q.queryRowW(ctx, `SELECT id, repository, size, hash_alg, hash_state, store_state, created_at, updated_at FROM uploads WHERE id = $1`, id).
+		Scan(&u.ID, &u.Repository, &u.Size, &u.HashAlg, &u.HashState, &u.StoreState, &c, &up)
 	u.CreatedAt, u.UpdatedAt = fromMicros(c), fromMicros(up)
 	return u, notFound(err)
 }
 
-// AdvanceUpload records that the session grew from `from` to `size` bytes with the given hash
-// state. It fails with ErrConcurrentUpdate when another request moved the session meanwhile,
-// so two writers of one session cannot both win.
-func (q q) AdvanceUpload(ctx context.Context, id string, from, size int64, state []byte) error {
-	res, err := q.exec(ctx, "UPDATE uploads SET size = $3, hash_state = $4, updated_at = $5 WHERE id = $1 AND size = $2",
-		id, from, size, state, now())
+// AdvanceUpload records that session u.ID grew from `from` to u.Size bytes, with u's hash state
+// and store state. It fails with ErrConcurrentUpdate when another request moved the session
+// meanwhile, so two writers of one session cannot both win: the store state recorded is always
+// that of the chunk whose size and hash state are.
+func (q q) AdvanceUpload(ctx context.Context, u Upload, from int64) error {
+	res, err := q.exec(ctx, "UPDATE uploads SET size = $3, hash_state = $4, store_state = $5, updated_at = $6 WHERE id = $1 AND size = $2",
+		u.ID, from, u.Size, u.HashState, u.StoreState, now())
 	if err != nil {
-		return fmt.Errorf("advance upload %s: %w", id, err)
+		return fmt.Errorf("advance upload %s: %w", u.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrConcurrentUpdate

@@ -14,6 +14,20 @@ import (
 )
 
 func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, q request) {
+	if r.Method == http.MethodGet {
+		// A store that can send the client to the bytes (an object store's pre-signed URL)
+		// spares the registry the traffic. A HEAD carries no bytes and is answered here.
+		url, err := h.Reg.BlobRedirect(r.Context(), q.repo, q.ref)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if url != "" {
+			w.Header().Set("Docker-Content-Digest", q.ref)
+			http.Redirect(w, r, url, http.StatusTemporaryRedirect)
+			return
+		}
+	}
 	rd, _, err := h.Reg.OpenBlob(r.Context(), q.repo, q.ref)
 	if err != nil {
 		h.fail(w, r, err)

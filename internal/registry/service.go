@@ -76,6 +76,28 @@ func (s *Service) OpenBlob(ctx context.Context, repo string, d string) (blob.Rea
 	return r, size, nil
 }
 
+// BlobRedirect returns a URL where the client may fetch a blob linked in the repository instead
+// of from the registry, when the blob store can give one (blob.Redirector); "" when it cannot,
+// and the registry serves the blob itself.
+func (s *Service) BlobRedirect(ctx context.Context, repo string, d string) (string, error) {
+	r, ok := s.Blobs.(blob.Redirector)
+	if !ok {
+		return "", nil
+	}
+	if _, err := s.StatBlob(ctx, repo, d); err != nil {
+		return "", err
+	}
+	u, err := r.RedirectURL(ctx, digest.Digest(d))
+	if errors.Is(err, blob.ErrNotFound) {
+		s.Log.Error("blob missing from storage", "digest", d, "repository", repo)
+		return "", errorf(CodeBlobUnknown, "blob %s unknown to repository %s", d, repo)
+	}
+	if err != nil {
+		return "", fmt.Errorf("redirect to blob %s: %w", d, err)
+	}
+	return u, nil
+}
+
 // DeleteBlob unlinks a blob from the repository; the bytes go when garbage collection finds
 // nothing else using them.
 func (s *Service) DeleteBlob(ctx context.Context, repo, d string) error {

@@ -21,8 +21,9 @@ import (
 
 // Upload sessions follow the distribution spec: POST opens one, PATCH appends (in order, each
 // chunk starting where the last ended), PUT with ?digest= closes it. After every chunk the hash
-// state is saved with the session row, so another replica, or this one after a restart,
-// continues hashing where the last chunk ended without re-reading the data.
+// state and the blob store's state of the upload are saved with the session row, so another
+// replica, or this one after a restart, continues hashing and storing where the last chunk
+// ended without re-reading the data.
 
 func newHash(alg string) (hash.Hash, error) {
 	switch alg {
@@ -148,7 +149,7 @@ func (s *Service) appendLocked(ctx context.Context, u meta.Upload, body io.Reade
 	if err != nil || u.Size == from {
 		return u, err
 	}
-	if err := s.DB.AdvanceUpload(ctx, u.ID, from, u.Size, u.HashState); err != nil {
+	if err := s.DB.AdvanceUpload(ctx, u, from); err != nil {
 		if errors.Is(err, meta.ErrConcurrentUpdate) {
 			return u, &Error{Code: CodeRangeInvalid, Message: "the upload was changed by another request", Detail: from}
 		}
@@ -162,26 +163,28 @@ func (s *Service) appendLocked(ctx context.Context, u meta.Upload, body io.Reade
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 // writeChunk appends body to the upload's data and returns the session as it is in memory
-// afterwards (size and hash state); recording it is the caller's choice.
+// afterwards (size, hash state and store state); recording it is the caller's choice.
 func (s *Service) writeChunk(ctx context.Context, u meta.Upload, body io.Reader) (meta.Upload, error) {
 	h, err := restoreHash(u)
 	if err != nil {
 		return u, err
 	}
-	w, err := s.Blobs.UploadWriter(ctx, u.ID, u.Size)
+	w, err := s.Blobs.UploadWriter(ctx, u.ID, u.Size, u.StoreState)
 	if err != nil {
 		return u, fmt.Errorf("upload %s: %w", u.ID, err)
 	}
 	buf := copyBuffers.Get().(*[]byte)
-	n, copyErr := io.CopyBuffer(io.MultiWriter(w, h), body, *buf)
+	n, err := io.CopyBuffer(io.MultiWriter(w, h), body, *buf)
 	copyBuffers.Put(buf)
-	if err := w.Close(); err != nil && copyErr == nil {
-		copyErr = err
+	if err != nil {
+		// Nothing is recorded: the next chunk (or retry) starts from the recorded state, and
+		// the store drops whatever part of this one it received.
+		w.Abort()
+		return u, fmt.Errorf("upload %s: write chunk: %w", u.ID, err)
 	}
-	if copyErr != nil {
-		// Nothing is recorded: the next chunk (or retry) starts at the old offset, and the
-		// store truncates whatever part of this one reached the disk.
-		return u, fmt.Errorf("upload %s: write chunk: %w", u.ID, copyErr)
+	stored, err := w.Commit()
+	if err != nil {
+		return u, fmt.Errorf("upload %s: write chunk: %w", u.ID, err)
 	}
 	if n == 0 {
 		return u, nil
@@ -192,6 +195,7 @@ func (s *Service) writeChunk(ctx context.Context, u meta.Upload, body io.Reader)
 	}
 	u.Size += n
 	u.HashState = state
+	u.StoreState = stored
 	return u, nil
 }
 
@@ -274,7 +278,7 @@ func (s *Service) completeUpload(ctx context.Context, projectID int64, repo stri
 	if err := s.admit(ctx, projectID, u.ID, d, sum, u.Size); err != nil {
 		return err
 	}
-	if err := s.Blobs.CommitUpload(ctx, u.ID, d, u.Size); err != nil {
+	if err := s.Blobs.CommitUpload(ctx, u.ID, u.StoreState, d, u.Size); err != nil {
 		return fmt.Errorf("commit blob %s: %w", d, err)
 	}
 	return s.linkStored(ctx, projectID, repo, u.ID, d, u.Size)
@@ -330,7 +334,7 @@ func (s *Service) uploadDigest(ctx context.Context, u meta.Upload, alg string) (
 		if h, err = newHash(alg); err != nil {
 			return "", err
 		}
-		r, err := s.Blobs.UploadReader(ctx, u.ID)
+		r, err := s.Blobs.UploadReader(ctx, u.ID, u.StoreState)
 		if err != nil {
 			return "", fmt.Errorf("upload %s: %w", u.ID, err)
 		}

@@ -61,7 +61,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err != nil {
 		return nil, fmt.Errorf("metadata store: %w", err)
 	}
-	blobs, err := blob.NewFS(cfg.StorageDir())
+	blobs, err := blob.Open(ctx, cfg.BlobStore())
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("blob store: %w", err)
@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return err
 	}
 	apiHandler := &api.Handler{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log,
-		Jobs: s.jobs, GC: gcService, Scan: s.scan, DataDir: cfg.DataDir, ExternalURL: cfg.ExternalURL,
+		Jobs: s.jobs, GC: gcService, Scan: s.scan, ExternalURL: cfg.ExternalURL,
 		Projects: &project.Service{Store: db, Authz: authz}}
 
 	mux := http.NewServeMux()
