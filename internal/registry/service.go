@@ -14,9 +14,55 @@ import (
 	"github.com/berthreg/berth/internal/meta"
 )
 
+// Store is what the registry reads and writes in the metadata store (*meta.DB).
+type Store interface {
+	Tx(ctx context.Context, fn func(*meta.Tx) error) error
+	EmitEvents(ctx context.Context, evs ...meta.Event) error
+	// WriteGeneration and RemovalGeneration say when remembered answers are still true (see
+	// pullcache.go).
+	WriteGeneration() (gen uint64, ok bool)
+	RemovalGeneration() (gen uint64, ok bool)
+
+	LookupProject(ctx context.Context, name string) (meta.Project, error)
+	CachedSystemConfig(ctx context.Context) (meta.SystemConfig, error)
+	EnabledImmutableRules(ctx context.Context, projectID int64) ([]meta.ImmutableRule, error)
+
+	// Repositories, manifests and tags.
+	RepositoryByName(ctx context.Context, name string) (meta.Repository, error)
+	Catalog(ctx context.Context, f meta.CatalogFilter) ([]string, error)
+	ListTags(ctx context.Context, repo, last string, n int) ([]string, error)
+	ManifestByDigest(ctx context.Context, repo, digest string) (meta.Manifest, error)
+	ManifestByTag(ctx context.Context, repo, tag string) (meta.Manifest, error)
+	ManifestsByDigests(ctx context.Context, repoID int64, digests []string) (map[string]meta.Manifest, error)
+	ManifestsWithoutArtMediaType(ctx context.Context, repoID, projectID int64, n int) ([]meta.Manifest, error)
+	SetArtMediaType(ctx context.Context, manifestID int64, mediaType string) error
+	TagsOfManifests(ctx context.Context, ids []int64) (map[int64][]meta.Tag, error)
+	ParentDigests(ctx context.Context, manifestID int64) ([]string, error)
+	DeleteManifestTag(ctx context.Context, manifestID int64, name string) error
+	Accessories(ctx context.Context, repoID int64, digest string) ([]meta.Manifest, error)
+	Referrers(ctx context.Context, repo, digest, artifactType string) ([]meta.Referrer, error)
+	RecordPulls(ctx context.Context, pulls []meta.PullRecord, evs ...meta.Event) error
+
+	// Blobs and their links.
+	LinkBlob(ctx context.Context, projectID int64, repo, digest string, size int64, present func() error) error
+	LinkUploadedBlob(ctx context.Context, projectID int64, repo, digest string, size int64, uploadID string, present func() error) error
+	UnlinkBlob(ctx context.Context, repo, digest string) error
+	LinkedBlobSize(ctx context.Context, repo, digest string) (int64, error)
+	LinkedManifestBlobs(ctx context.Context, m meta.Manifest) (map[string]int64, error)
+	RepositoriesLinking(ctx context.Context, digest string, limit int) ([]string, error)
+	CheckBlobQuota(ctx context.Context, projectID int64, digest string, size int64) error
+
+	// Upload sessions.
+	CreateUpload(ctx context.Context, u meta.Upload) error
+	Upload(ctx context.Context, id string) (meta.Upload, error)
+	AdvanceUpload(ctx context.Context, u meta.Upload, from int64) error
+	DeleteUpload(ctx context.Context, id string) error
+	StaleUploads(ctx context.Context, before time.Time, limit int) ([]string, error)
+}
+
 // Service implements the registry's rules over the metadata store and the blob store.
 type Service struct {
-	DB              *meta.DB
+	DB              Store
 	Blobs           blob.Store
 	MaxManifestSize int64
 	Log             *slog.Logger
