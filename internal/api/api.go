@@ -46,6 +46,10 @@ type Handler struct {
 	Scan *scan.Service
 	// Projects holds the rules of projects and finds them as callers may see them.
 	Projects *project.Service
+	// Repositories, Artifacts and Tags hold the rules of content as the API shows it.
+	Repositories *registry.Repositories
+	Artifacts    *registry.Artifacts
+	Tags         *registry.Tags
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).
 	ExternalURL string
 
@@ -209,15 +213,42 @@ func harborError(err error) *Error {
 		}
 		return &Error{ks.status, code, f.Message}
 	}
-	var ie *registry.ImmutableError
-	var re *registry.Error
-	if errors.As(err, &ie) || errors.As(err, &re) {
-		return registryError(err).(*Error)
+	if e := registryError(err); e != nil {
+		return e
 	}
 	if errors.Is(err, meta.ErrBadQuery) {
 		return badRequest(err.Error())
 	}
 	return nil
+}
+
+// registryError is the registry's refusal in err in Harbor's words; nil when err is none.
+func registryError(err error) *Error {
+	var ie *registry.ImmutableError
+	if errors.As(err, &ie) {
+		verb := "updated"
+		if ie.Delete {
+			verb = "deleted"
+		}
+		return precondition(fmt.Sprintf("the tag %s configured as immutable, cannot be %s", ie.Tag, verb))
+	}
+	var re *registry.Error
+	if !errors.As(err, &re) {
+		return nil
+	}
+	switch re.Code {
+	case registry.CodeDenied:
+		return &Error{http.StatusForbidden, "DENIED", re.Message}
+	case registry.CodeNameUnknown, registry.CodeManifestUnknown, registry.CodeBlobUnknown, registry.CodeManifestBlobUnknown:
+		return notFound(re.Message)
+	case registry.CodePrecondition:
+		return precondition(re.Message)
+	case registry.CodeTooLarge:
+		return &Error{http.StatusRequestEntityTooLarge, "REQUEST_ENTITY_TOO_LARGE", re.Message}
+	case registry.CodeUnauthorized:
+		return unauthorized()
+	}
+	return badRequest(re.Message)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -269,6 +300,14 @@ func pathID(c *call, param, what string) (int64, error) {
 		return 0, badRequest(fmt.Sprintf("invalid %s id %q: a positive integer is required", what, s))
 	}
 	return id, nil
+}
+
+// projectRef reads a path parameter that names a project by name or by id: by id when it is a
+// number, unless the X-Is-Resource-Name header says it is a name.
+func projectRef(c *call, param string) (ref string, byName bool) {
+	ref = pathValue(c, param)
+	_, err := strconv.ParseInt(ref, 10, 64)
+	return ref, err != nil || headerTrue(c, "X-Is-Resource-Name")
 }
 
 // pathValue returns a path parameter decoded once more: Harbor's clients send repository

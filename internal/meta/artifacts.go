@@ -3,7 +3,8 @@ package meta
 // The content views of the REST API: repositories with their counts, artifacts (manifests) with
 // Harbor's listing filters, tags of an artifact, accessories. Content is written by the registry
 // (content.go); this file reads it the way Harbor's API shows it, and holds the few writes that
-// only the API makes (descriptions, tags created by the API, derived media types).
+// only the API makes (descriptions, tags created and deleted by the API, the removal of an
+// emptied repository, derived media types).
 
 import (
 	"context"
@@ -166,24 +167,23 @@ func (q q) RootManifestDigests(ctx context.Context, repoID int64, n int) ([]stri
 	return scanStrings(rows)
 }
 
-// DeleteEmptyRepository removes a repository that holds no manifest (its blob links go with
-// it). ErrNotEmpty when content arrived meanwhile, ErrNotFound when it is gone.
-func (db *DB) DeleteEmptyRepository(ctx context.Context, id int64) error {
-	return db.Tx(ctx, func(tx *Tx) error {
-		res, err := tx.exec(ctx, "DELETE FROM repositories WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM manifests WHERE repository_id = $1)", id)
-		if err != nil {
-			return fmt.Errorf("delete repository %d: %w", id, err)
-		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			return nil
-		}
-		var one int
-		err = tx.queryRowW(ctx, "SELECT 1 FROM repositories WHERE id = $1", id).Scan(&one)
-		if err != nil {
-			return notFound(err)
-		}
-		return ErrNotEmpty
-	})
+// DeleteEmptyRepository removes, in the transaction, a repository that holds no manifest (its
+// blob links go with it). ErrNotEmpty when content arrived meanwhile, ErrNotFound when it is
+// gone.
+func (tx *Tx) DeleteEmptyRepository(ctx context.Context, id int64) error {
+	res, err := tx.exec(ctx, "DELETE FROM repositories WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM manifests WHERE repository_id = $1)", id)
+	if err != nil {
+		return fmt.Errorf("delete repository %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return nil
+	}
+	var one int
+	err = tx.queryRowW(ctx, "SELECT 1 FROM repositories WHERE id = $1", id).Scan(&one)
+	if err != nil {
+		return notFound(err)
+	}
+	return ErrNotEmpty
 }
 
 // ArtifactQuery selects artifacts for a listing: those of one repository or of every
@@ -541,22 +541,20 @@ func (q q) CreateTag(ctx context.Context, repoID, manifestID int64, name string)
 	return tag, err
 }
 
-// DeleteManifestTag removes the tag if it points at the manifest (ErrNotFound otherwise); the
-// manifest goes on the review queue.
-func (db *DB) DeleteManifestTag(ctx context.Context, manifestID int64, name string) error {
-	return db.Tx(ctx, func(tx *Tx) error {
-		var repoID int64
-		var digest string
-		err := tx.queryRowW(ctx, `DELETE FROM tags WHERE manifest_id = $1 AND name = $2
-			RETURNING repository_id, (SELECT digest FROM manifests WHERE id = tags.manifest_id)`, manifestID, name).Scan(&repoID, &digest)
-		if err != nil {
-			if err = notFound(err); err != ErrNotFound {
-				err = fmt.Errorf("delete tag %s: %w", name, err)
-			}
-			return err
+// DeleteManifestTag removes, in the transaction, the tag if it points at the manifest
+// (ErrNotFound otherwise); the manifest goes on the review queue.
+func (tx *Tx) DeleteManifestTag(ctx context.Context, manifestID int64, name string) error {
+	var repoID int64
+	var digest string
+	err := tx.queryRowW(ctx, `DELETE FROM tags WHERE manifest_id = $1 AND name = $2
+		RETURNING repository_id, (SELECT digest FROM manifests WHERE id = tags.manifest_id)`, manifestID, name).Scan(&repoID, &digest)
+	if err != nil {
+		if err = notFound(err); err != ErrNotFound {
+			err = fmt.Errorf("delete tag %s: %w", name, err)
 		}
-		return tx.reviewManifest(ctx, repoID, digest, ReviewUntagged)
-	})
+		return err
+	}
+	return tx.reviewManifest(ctx, repoID, digest, ReviewUntagged)
 }
 
 // ManifestsWithoutArtMediaType returns up to n manifests of a repository (or, with repoID 0, of

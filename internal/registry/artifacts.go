@@ -1,414 +1,357 @@
 package registry
 
-// Artifacts as Harbor's API describes them: what a stored manifest is (its type and media type),
-// how large it is with everything it references, what its image config says, which index
-// children it has on which platforms, and which accessories (signatures, SBOMs, other
-// referrers) belong to it. Everything is derived from the manifest bytes and the blobs they
-// name, so content pushed through /v2/ and content created through the API look alike.
+// Artifacts as the REST API, the portal and the CLI see and manage them (Harbor's "artifact"
+// resource): listings with what each asks to include, an artifact's additions and labels,
+// copies between repositories, and deletion with what belongs to the artifact. What an
+// artifact is (its type, size, references) is derived in describe.go.
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"regexp"
+	"sort"
 	"strings"
-	"sync"
 
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
-	"go.yaml.in/yaml/v3"
-
+	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/project"
+	"github.com/berthreg/berth/internal/rbac"
 )
 
-// Artifact types, as Harbor names them.
-const (
-	ArtifactTypeImage   = "IMAGE"
-	ArtifactTypeChart   = "CHART"
-	ArtifactTypeCNAB    = "CNAB"
-	ArtifactTypeCNAI    = "CNAI"
-	ArtifactTypeWASM    = "WASM"
-	ArtifactTypeUnknown = "UNKNOWN"
-)
-
-// Media types that decide an artifact's type.
-const (
-	MediaTypeOCIConfig    = "application/vnd.oci.image.config.v1+json"
-	MediaTypeDockerConfig = "application/vnd.docker.container.image.v1+json"
-	MediaTypeHelmConfig   = "application/vnd.cncf.helm.config.v1+json"
-	MediaTypeHelmChart    = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
-	MediaTypeCNAB         = "application/vnd.cnab.manifest.v1"
-	MediaTypeCNAIConfig   = "application/vnd.cnai.model.config.v1+json"
-	MediaTypeWASMConfig   = "application/vnd.wasm.config.v1+json"
-	mediaTypeOCIEmpty     = "application/vnd.oci.empty.v1+json"
-)
-
-// Accessory types, as Harbor names them, and the artifact types that mark them.
-const (
-	AccessoryCosign    = "signature.cosign"
-	AccessoryNotation  = "signature.notation"
-	AccessorySBOM      = "sbom.harbor"
-	AccessoryGeneric   = "subject.accessory"
-	artifactTypeCosign = "application/vnd.dev.cosign.artifact.sig.v1+json"
-	artifactTypeNotary = "application/vnd.cncf.notary.signature"
-	artifactTypeSBOM   = "application/vnd.goharbor.harbor.sbom.v1"
-)
-
-// maxConfigSize bounds how much of a config blob the API reads to describe an artifact. Image
-// configs are a few kilobytes (their history grows with layers); anything past this is not
-// described rather than read into memory.
-const maxConfigSize = 4 << 20
-
-// maxIndexDepth bounds how deep nested indexes are followed.
-const maxIndexDepth = 8
-
-// artifactDoc is the part of a manifest or index the API reads.
-type artifactDoc struct {
-	MediaType    string            `json:"mediaType"`
-	ArtifactType string            `json:"artifactType"`
-	Config       *descriptor       `json:"config"`
-	Layers       []descriptor      `json:"layers"`
-	Manifests    []indexEntry      `json:"manifests"`
-	Annotations  map[string]string `json:"annotations"`
+// ArtifactStore is what the artifact service reads and writes.
+type ArtifactStore interface {
+	repositoryLookup
+	ListArtifacts(ctx context.Context, aq meta.ArtifactQuery) ([]meta.Artifact, int64, error)
+	TagsOfManifests(ctx context.Context, ids []int64) (map[int64][]meta.Tag, error)
+	LabelsOfManifests(ctx context.Context, ids []int64) (map[int64][]meta.Label, error)
+	Accessories(ctx context.Context, repoID int64, digest string) ([]meta.Manifest, error)
+	LabelByID(ctx context.Context, id int64) (meta.Label, error)
+	AttachLabel(ctx context.Context, manifestID, labelID int64) error
+	DetachLabel(ctx context.Context, manifestID, labelID int64) error
 }
 
-type indexEntry struct {
-	descriptor
-	Platform *Platform `json:"platform"`
+// Artifacts holds the rules of artifacts.
+type Artifacts struct {
+	Registry *Service
+	Store    ArtifactStore
+	Projects *project.Service
 }
 
-// Platform is an index entry's platform.
-type Platform struct {
-	Architecture string   `json:"architecture"`
-	OS           string   `json:"os"`
-	OSVersion    string   `json:"os.version,omitempty"`
-	OSFeatures   []string `json:"os.features,omitempty"`
-	Variant      string   `json:"variant,omitempty"`
+func (s *Artifacts) find() finder { return finder{s.Registry, s.Projects, s.Store} }
+
+// Details are what a view of artifacts includes beyond the artifacts themselves (Harbor's
+// with_* parameters).
+type Details struct {
+	Tags bool
+	// ImmutableStatus tells, with Tags, which tags an immutability rule protects.
+	ImmutableStatus bool
+	Labels          bool
+	Accessories     bool
 }
 
-func decodeDoc(m meta.Manifest) (artifactDoc, error) {
-	var doc artifactDoc
-	if err := json.Unmarshal(m.Payload, &doc); err != nil {
-		return doc, fmt.Errorf("manifest %s: %w", m.Digest, err)
-	}
-	return doc, nil
+// ArtifactView is an artifact as the API shows it.
+type ArtifactView struct {
+	meta.Artifact
+	Info ArtifactInfo
+	// Tags, Labels and Accessories are there when Details asked for them.
+	Tags        []TagView
+	Labels      []meta.Label
+	Accessories []Accessory
 }
 
-// ArtMediaType is the media type Harbor lists an artifact under: the config's media type for a
-// manifest (WASM modules packaged as images are WASM), the index's own media type for an
-// index unless its annotations name an artifact type (as CNAB bundles do).
-func ArtMediaType(m meta.Manifest) string {
-	doc, err := decodeDoc(m)
+// ArtifactList is one page of a listing of artifacts of a project.
+type ArtifactList struct {
+	Project   meta.Project
+	Artifacts []ArtifactView
+	Total     int64
+}
+
+// FindFor resolves an artifact (ref: a tag or a digest) of repository name of a project, after
+// checking that the caller in ctx holds a permission in the project (what scanning an artifact
+// needs, say).
+func (s *Artifacts) FindFor(ctx context.Context, projectName, name, ref string, res rbac.Resource, act rbac.Action) (meta.Project, meta.RepositoryInfo, meta.Manifest, error) {
+	return s.find().artifact(ctx, projectName, name, ref, res, act)
+}
+
+// List returns one page of the artifacts of repository name of a project.
+func (s *Artifacts) List(ctx context.Context, projectName, name string, lq meta.ListQuery, d Details) (ArtifactList, error) {
+	p, repo, err := s.find().repository(ctx, projectName, name, rbac.ResArtifact, rbac.ActList)
 	if err != nil {
-		return m.MediaType
+		return ArtifactList{}, err
 	}
-	return artMediaType(m, doc)
+	return s.list(ctx, p, meta.ArtifactQuery{RepositoryID: repo.ID, List: lq}, d)
 }
 
-func artMediaType(m meta.Manifest, doc artifactDoc) string {
-	if IsIndex(m.MediaType) {
-		if t := doc.Annotations["org.opencontainers.artifactType"]; t != "" {
-			return t
-		}
-		return m.MediaType
-	}
-	if doc.Annotations["module.wasm.image/variant"] == "compat" || doc.Annotations["run.oci.handler"] == "wasm" {
-		return MediaTypeWASMConfig
-	}
-	if doc.Config != nil {
-		return doc.Config.MediaType
-	}
-	return m.MediaType
-}
-
-// customTypeRE reads the type of other artifacts from their config media type, as Harbor does:
-// application/vnd.<vendor>.<type>.config.<version>+json.
-var customTypeRE = regexp.MustCompile(`^application/vnd\.[^.]*\.(.*)\.config\.[^.]*\+json$`)
-
-// ArtifactType maps an artifact media type (see ArtMediaType) to Harbor's artifact type.
-func ArtifactType(mediaType string) string {
-	switch mediaType {
-	case MediaTypeOCIConfig, MediaTypeDockerConfig, MediaTypeOCIIndex, MediaTypeDockerList:
-		return ArtifactTypeImage
-	case MediaTypeHelmConfig:
-		return ArtifactTypeChart
-	case MediaTypeCNAB:
-		return ArtifactTypeCNAB
-	case MediaTypeCNAIConfig:
-		return ArtifactTypeCNAI
-	case MediaTypeWASMConfig, "application/vnd.wasm.config.v0+json", "application/vnd.module.wasm.config.v1+json":
-		return ArtifactTypeWASM
-	}
-	if m := customTypeRE.FindStringSubmatch(mediaType); m != nil {
-		return strings.ToUpper(m[1])
-	}
-	return ArtifactTypeUnknown
-}
-
-// ArtifactInfo is what the API says about an artifact beyond its manifest row.
-type ArtifactInfo struct {
-	Type         string
-	MediaType    string // Harbor's media_type: see ArtMediaType
-	ArtifactType string // the manifest's artifactType, else MediaType
-	Size         int64  // the manifest, its config and layers; for an index, with its children
-	Annotations  map[string]string
-	References   []Reference
-	// ExtraAttrs is a JSON object (nil when there is nothing to say): for images architecture,
-	// os, created, author and config; for charts and other JSON configs, the config itself.
-	ExtraAttrs json.RawMessage
-	// Additions lists the additions the artifact has (build_history, values.yaml, ...).
-	Additions []string
-}
-
-// Reference is an index entry: a child manifest and the platform the index names for it.
-type Reference struct {
-	ChildID     int64
-	ChildDigest string
-	Platform    *Platform
-	Annotations map[string]string
-	URLs        []string
-}
-
-// Additions, as Harbor names them.
-const (
-	AdditionBuildHistory = "build_history"
-	AdditionValues       = "values.yaml"
-	AdditionReadme       = "readme.md"
-	AdditionDependencies = "dependencies"
-)
-
-// DescribeArtifact derives what the API shows about a manifest. With extra, the config blob is
-// read for ExtraAttrs.
-func (s *Service) DescribeArtifact(ctx context.Context, m meta.Manifest, extra bool) (ArtifactInfo, error) {
-	doc, err := decodeDoc(m)
+// ListInProject returns one page of the artifacts of every repository of a project (ref: its
+// name, or its id unless byName). latest keeps the latest artifact of each repository; as the
+// swagger says, it applies only to listings by media or artifact type (the portal's "latest
+// chart of each repository").
+func (s *Artifacts) ListInProject(ctx context.Context, ref string, byName bool, lq meta.ListQuery, latest bool, d Details) (ArtifactList, error) {
+	p, err := s.Projects.FindFor(ctx, ref, byName, rbac.ResArtifact, rbac.ActList)
 	if err != nil {
-		return ArtifactInfo{}, err
+		return ArtifactList{}, err
 	}
-	info := ArtifactInfo{MediaType: artMediaType(m, doc), Annotations: doc.Annotations}
-	info.Type = ArtifactType(info.MediaType)
-	info.ArtifactType = doc.ArtifactType
-	if info.ArtifactType == "" {
-		info.ArtifactType = info.MediaType
-	}
-	if IsIndex(m.MediaType) {
-		digests := make([]string, 0, len(doc.Manifests))
-		for _, e := range doc.Manifests {
-			digests = append(digests, e.Digest)
-		}
-		children, err := s.DB.ManifestsByDigests(ctx, m.RepositoryID, digests)
-		if err != nil {
-			return ArtifactInfo{}, err
-		}
-		info.Size = int64(len(m.Payload))
-		for _, e := range doc.Manifests {
-			c, ok := children[e.Digest]
-			if !ok {
-				// An index can only be stored with its children present, and a child cannot be
-				// deleted while an index lists it; a missing one is shown without an id.
-				info.References = append(info.References, Reference{ChildDigest: e.Digest, Platform: e.Platform, Annotations: e.Annotations, URLs: e.URLs})
-				continue
-			}
-			size, err := s.artifactSize(ctx, c, 1)
-			if err != nil {
-				return ArtifactInfo{}, err
-			}
-			info.Size += size
-			info.References = append(info.References, Reference{ChildID: c.ID, ChildDigest: e.Digest, Platform: e.Platform, Annotations: e.Annotations, URLs: e.URLs})
-		}
-		return info, nil
-	}
-	info.Size = manifestSize(m, doc)
-	switch info.Type {
-	case ArtifactTypeImage:
-		info.Additions = []string{AdditionBuildHistory}
-	case ArtifactTypeChart:
-		info.Additions = []string{AdditionValues, AdditionReadme, AdditionDependencies}
-	}
-	if extra && doc.Config != nil {
-		if info.ExtraAttrs, err = s.extraAttrs(ctx, info.Type, *doc.Config); err != nil {
-			return ArtifactInfo{}, err
-		}
-	}
-	return info, nil
+	return s.list(ctx, p, meta.ArtifactQuery{ProjectID: p.ID, List: lq, LatestInRepository: latest && lq.NeedsArtMediaType()}, d)
 }
 
-// manifestSize is the manifest's own size plus every blob it names.
-func manifestSize(m meta.Manifest, doc artifactDoc) int64 {
-	size := int64(len(m.Payload))
-	if doc.Config != nil {
-		size += doc.Config.Size
+func (s *Artifacts) list(ctx context.Context, p meta.Project, aq meta.ArtifactQuery, d Details) (ArtifactList, error) {
+	if aq.List.NeedsArtMediaType() {
+		if err := s.Registry.FillArtMediaTypes(ctx, aq.RepositoryID, p.ID); err != nil {
+			return ArtifactList{}, err
+		}
 	}
-	for _, l := range doc.Layers {
-		size += l.Size
-	}
-	return size
-}
-
-// artifactSize is the size DescribeArtifact reports, without reading configs.
-func (s *Service) artifactSize(ctx context.Context, m meta.Manifest, depth int) (int64, error) {
-	doc, err := decodeDoc(m)
+	arts, total, err := s.Store.ListArtifacts(ctx, aq)
 	if err != nil {
-		return 0, err
+		return ArtifactList{}, err
 	}
-	if !IsIndex(m.MediaType) {
-		return manifestSize(m, doc), nil
-	}
-	size := int64(len(m.Payload))
-	if depth >= maxIndexDepth {
-		return size, nil
-	}
-	digests := make([]string, 0, len(doc.Manifests))
-	for _, e := range doc.Manifests {
-		digests = append(digests, e.Digest)
-	}
-	children, err := s.DB.ManifestsByDigests(ctx, m.RepositoryID, digests)
+	views, err := s.views(ctx, p, arts, d)
 	if err != nil {
-		return 0, err
+		return ArtifactList{}, err
 	}
-	for _, e := range doc.Manifests {
-		if c, ok := children[e.Digest]; ok {
-			n, err := s.artifactSize(ctx, c, depth+1)
-			if err != nil {
-				return 0, err
-			}
-			size += n
-		}
-	}
-	return size, nil
+	return ArtifactList{Project: p, Artifacts: views, Total: total}, nil
 }
 
-// extraAttrs describes an artifact from its config blob. Configs are content-addressed, so what
-// is derived from one never changes and is cached by digest.
-func (s *Service) extraAttrs(ctx context.Context, typ string, cfg descriptor) (json.RawMessage, error) {
-	jsonConfig := strings.HasSuffix(cfg.MediaType, "+json") || cfg.MediaType == "application/json"
-	if typ != ArtifactTypeImage && (!jsonConfig || cfg.MediaType == mediaTypeOCIEmpty) {
-		return nil, nil
+// Get returns an artifact (ref: a tag or a digest) of repository name of a project, and the
+// project.
+func (s *Artifacts) Get(ctx context.Context, projectName, name, ref string, d Details) (meta.Project, ArtifactView, error) {
+	p, repo, m, err := s.find().artifact(ctx, projectName, name, ref, rbac.ResArtifact, rbac.ActRead)
+	if err != nil {
+		return p, ArtifactView{}, err
 	}
-	key := typ + " " + cfg.Digest
-	if v, ok := attrCache.get(key); ok {
-		return v, nil
+	views, err := s.views(ctx, p, []meta.Artifact{{Manifest: m, RepositoryName: repo.Name, ProjectID: p.ID}}, d)
+	if err != nil {
+		return p, ArtifactView{}, err
 	}
-	b, err := s.readConfig(ctx, cfg)
-	if err != nil || b == nil {
-		return nil, err
+	return p, views[0], nil
+}
+
+// views describes artifacts of project p with the details asked for.
+func (s *Artifacts) views(ctx context.Context, p meta.Project, arts []meta.Artifact, d Details) ([]ArtifactView, error) {
+	ids := make([]int64, len(arts))
+	for i, a := range arts {
+		ids[i] = a.ID
 	}
-	var out json.RawMessage
-	if typ == ArtifactTypeImage {
-		var img v1.Image
-		if err := json.Unmarshal(b, &img); err != nil {
-			return nil, nil // not an image config after all: nothing to say
-		}
-		author := img.Author
-		if author == "" {
-			author = img.Config.Labels["maintainer"]
-		}
-		out, err = json.Marshal(map[string]any{
-			"created": img.Created, "architecture": img.Architecture, "os": img.OS, "config": img.Config, "author": author,
-		})
-		if err != nil {
+	var tags map[int64][]meta.Tag
+	var labels map[int64][]meta.Label
+	var err error
+	if d.Tags {
+		if tags, err = s.Store.TagsOfManifests(ctx, ids); err != nil {
 			return nil, err
 		}
-	} else {
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(b, &obj); err != nil || obj == nil {
-			return nil, nil
-		}
-		out = b
 	}
-	attrCache.put(key, out)
+	if d.Labels {
+		if labels, err = s.Store.LabelsOfManifests(ctx, ids); err != nil {
+			return nil, err
+		}
+	}
+	immutable := map[string]func(string) bool{} // by repository, read once per view
+	out := make([]ArtifactView, 0, len(arts))
+	for _, a := range arts {
+		v := ArtifactView{Artifact: a, Labels: labels[a.ID]}
+		if v.Info, err = s.Registry.DescribeArtifact(ctx, a.Manifest, true); err != nil {
+			return nil, err
+		}
+		if d.Tags {
+			imm := noneImmutable
+			if d.ImmutableStatus {
+				if imm = immutable[a.RepositoryName]; imm == nil {
+					if imm, err = s.Registry.ImmutableTags(ctx, p, a.RepositoryName); err != nil {
+						return nil, err
+					}
+					immutable[a.RepositoryName] = imm
+				}
+			}
+			v.Tags = tagViews(tags[a.ID], imm)
+		}
+		if d.Accessories {
+			if v.Accessories, err = s.accessories(ctx, a.RepositoryName, a.Manifest); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, v)
+	}
 	return out, nil
 }
 
-// readConfig reads a config blob, bounded; nil when it is larger than maxConfigSize or gone.
-func (s *Service) readConfig(ctx context.Context, cfg descriptor) ([]byte, error) {
-	if cfg.Size > maxConfigSize {
-		return nil, nil
+// Delete deletes an artifact with what belongs to it (see Service.DeleteArtifact). One that an
+// index lists is refused with Harbor's VIOLATE_FOREIGN_KEY_CONSTRAINT.
+func (s *Artifacts) Delete(ctx context.Context, projectName, name, ref string) error {
+	_, repo, m, err := s.find().artifact(ctx, projectName, name, ref, rbac.ResArtifact, rbac.ActDelete)
+	if err != nil {
+		return err
 	}
-	return s.readBlob(ctx, cfg.Digest, maxConfigSize)
+	err = s.Registry.DeleteArtifact(ctx, repo.Name, m)
+	if errors.Is(err, ErrArtifactReferenced) {
+		return fault.WithCode(fault.Precondition, "VIOLATE_FOREIGN_KEY_CONSTRAINT", "%v", err)
+	}
+	return err
 }
 
-// readBlob reads at most limit bytes of a blob; nil when it is larger or missing.
-func (s *Service) readBlob(ctx context.Context, d string, limit int64) ([]byte, error) {
-	dg, err := ParseDigest(d)
+// Copy copies the artifact from names ("project/repository:tag" or "project/repository@digest")
+// into repository name of a project, with all its tags, as Harbor's copy does; it returns the
+// copy. The caller must be allowed to push there and to pull from the source.
+func (s *Artifacts) Copy(ctx context.Context, projectName, name, from string) (ArtifactRef, error) {
+	dst, dstRepo, err := s.find().repositoryName(ctx, projectName, name, rbac.ResRepository, rbac.ActPush)
 	if err != nil {
-		return nil, nil
+		return ArtifactRef{}, err
 	}
-	r, err := s.Blobs.Open(ctx, dg)
+	if from == "" {
+		return ArtifactRef{}, fault.Invalidf(`the "from" parameter is required`)
+	}
+	srcRepo, ref, err := parseFrom(from)
 	if err != nil {
-		s.Log.Warn("read blob for the API", "digest", d, "err", err)
-		return nil, nil
+		return ArtifactRef{}, err
 	}
-	defer r.Close()
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	srcProject, err := ValidateRepository(srcRepo)
 	if err != nil {
-		return nil, fmt.Errorf("read blob %s: %w", d, err)
+		return ArtifactRef{}, fault.Invalidf("invalid repository %q in from", srcRepo)
 	}
-	if int64(len(b)) > limit || dg.Algorithm().FromBytes(b) != dg {
-		return nil, nil
+	if _, err := ValidateRepository(dstRepo); err != nil {
+		return ArtifactRef{}, fault.Invalidf("invalid repository name %q", dstRepo)
 	}
-	return b, nil
+	if _, err := s.Projects.FindFor(ctx, srcProject, true, rbac.ResRepository, rbac.ActPull); err != nil {
+		return ArtifactRef{}, err
+	}
+	m, err := s.Registry.GetManifest(ctx, srcRepo, ref)
+	var re *Error
+	if errors.As(err, &re) {
+		return ArtifactRef{}, fault.NotFoundf("artifact %s not found", from)
+	}
+	if err != nil {
+		return ArtifactRef{}, err
+	}
+	// Harbor copies the outermost artifact with all its tags.
+	tags, err := s.Store.TagsOfManifests(ctx, []int64{m.ID})
+	if err != nil {
+		return ArtifactRef{}, err
+	}
+	names := make([]string, 0, len(tags[m.ID]))
+	for _, t := range tags[m.ID] {
+		names = append(names, t.Name)
+	}
+	sort.Strings(names)
+	if err := s.Registry.CopyArtifact(ctx, dst, dstRepo, srcRepo, m, names); err != nil {
+		return ArtifactRef{}, err
+	}
+	return ArtifactRef{Repository: dstRepo, Digest: m.Digest}, nil
 }
 
-// BuildHistory returns the history array of an image's config (an empty array when it has
-// none). ok is false when the artifact is not an image manifest.
-func (s *Service) BuildHistory(ctx context.Context, m meta.Manifest) (history json.RawMessage, ok bool, err error) {
-	doc, err := decodeDoc(m)
-	if err != nil || IsIndex(m.MediaType) || doc.Config == nil || ArtifactType(artMediaType(m, doc)) != ArtifactTypeImage {
-		return nil, false, err
-	}
-	b, err := s.readConfig(ctx, *doc.Config)
-	if err != nil {
-		return nil, false, err
-	}
-	var cfg struct {
-		History []v1.History `json:"history"`
-	}
-	if b != nil {
-		if err := json.Unmarshal(b, &cfg); err != nil {
-			cfg.History = nil
+// parseFrom splits copy's "from": "project/repository:tag" or "project/repository@digest" (a
+// digest wins when both are given).
+func parseFrom(from string) (repo, ref string, err error) {
+	if name, d, ok := strings.Cut(from, "@"); ok {
+		if _, err := ParseDigest(d); err != nil {
+			return "", "", fault.Invalidf("invalid digest in from=%q", from)
 		}
+		if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+			name = name[:i]
+		}
+		return name, d, nil
 	}
-	if cfg.History == nil {
-		cfg.History = []v1.History{}
+	i := strings.LastIndex(from, ":")
+	if i < 0 || i < strings.LastIndex(from, "/") {
+		return "", "", fault.Invalidf(`invalid from=%q: want "project/repository:tag" or "project/repository@digest"`, from)
 	}
-	out, err := json.Marshal(cfg.History)
-	return out, true, err
+	if !ValidTag(from[i+1:]) {
+		return "", "", fault.Invalidf("invalid tag in from=%q", from)
+	}
+	return from[:i], from[i+1:], nil
 }
 
-// AccessoryType tells what an accessory of the artifact with digest subject is.
-func AccessoryType(acc meta.Manifest, subject string) string {
-	if acc.SubjectDigest != subject {
-		return AccessoryCosign // cosign's legacy signature, found by its tag
-	}
-	switch acc.ArtifactType {
-	case artifactTypeCosign:
-		return AccessoryCosign
-	case artifactTypeNotary:
-		return AccessoryNotation
-	case artifactTypeSBOM:
-		return AccessorySBOM
-	}
-	return AccessoryGeneric
+// Additions that the scan reports of an artifact are.
+const (
+	AdditionVulnerabilities = "vulnerabilities"
+	AdditionSBOM            = "sbom"
+)
+
+// Addition is one addition of an artifact: its content or, for the additions that are scan
+// reports (FromScan: vulnerabilities, sbom), the artifact whose report the scan service serves.
+type Addition struct {
+	Name        string
+	Project     meta.Project
+	Repository  string
+	Artifact    meta.Manifest
+	Content     []byte
+	ContentType string
+	FromScan    bool
 }
 
-// FillArtMediaTypes derives the listing media type of the manifests of a repository (or, with
-// repoID 0, of a project) that do not have it yet, so that listings can filter on it.
-func (s *Service) FillArtMediaTypes(ctx context.Context, repoID, projectID int64) error {
-	for {
-		ms, err := s.DB.ManifestsWithoutArtMediaType(ctx, repoID, projectID, 500)
-		if err != nil || len(ms) == 0 {
-			return err
-		}
-		for _, m := range ms {
-			if err := s.DB.SetArtMediaType(ctx, m.ID, ArtMediaType(m)); err != nil {
-				return err
-			}
-		}
+// Unavailable is the refusal of an addition the artifact does not have.
+func (a Addition) Unavailable() error {
+	return fault.NotFoundf("addition %s is not available for artifact %s@%s", a.Name, a.Repository, a.Artifact.Digest)
+}
+
+// Addition returns an addition of an artifact (ref: a tag or a digest) of repository name of a
+// project: build_history of images, vulnerabilities of images and sbom (see FromScan), and
+// values.yaml, readme.md and dependencies of charts.
+func (s *Artifacts) Addition(ctx context.Context, projectName, name, ref, addition string) (Addition, error) {
+	p, repo, m, err := s.find().artifact(ctx, projectName, name, ref, rbac.ResArtifact, rbac.ActRead)
+	if err != nil {
+		return Addition{}, err
 	}
+	a := Addition{Name: addition, Project: p, Repository: repo.Name, Artifact: m}
+	var ok bool
+	switch addition {
+	case AdditionBuildHistory:
+		a.Content, ok, err = s.Registry.BuildHistory(ctx, m)
+		a.ContentType = "application/json; charset=utf-8"
+	case AdditionVulnerabilities:
+		var info ArtifactInfo
+		info, err = s.Registry.DescribeArtifact(ctx, m, false)
+		ok, a.FromScan = info.Type == ArtifactTypeImage, true
+	case AdditionSBOM:
+		ok, a.FromScan = true, true
+	case AdditionValues, AdditionReadme, AdditionDependencies:
+		a.Content, a.ContentType, ok, err = s.Registry.ChartAddition(ctx, m, addition)
+	}
+	if err != nil {
+		return Addition{}, err
+	}
+	if !ok {
+		return Addition{}, a.Unavailable()
+	}
+	return a, nil
+}
+
+// AddLabel attaches a label to an artifact: a global label, or one of the artifact's project.
+func (s *Artifacts) AddLabel(ctx context.Context, projectName, name, ref string, labelID int64) error {
+	p, repo, m, err := s.find().artifact(ctx, projectName, name, ref, rbac.ResArtifactLabel, rbac.ActCreate)
+	if err != nil {
+		return err
+	}
+	if labelID <= 0 {
+		return fault.Invalidf("the id of the label to add is required")
+	}
+	l, err := s.Store.LabelByID(ctx, labelID)
+	if errors.Is(err, meta.ErrNotFound) {
+		return fault.NotFoundf("label %d not found", labelID)
+	}
+	if err != nil {
+		return err
+	}
+	if l.Scope == meta.LabelScopeProject && l.ProjectID != p.ID {
+		return fault.Invalidf("label %d belongs to another project: only global labels and labels of project %s can be added", l.ID, p.Name)
+	}
+	err = s.Store.AttachLabel(ctx, m.ID, l.ID)
+	switch {
+	case errors.Is(err, meta.ErrConflict):
+		return fault.Conflictf("label %d is already added to the artifact %s@%s", l.ID, repo.Name, m.Digest)
+	case errors.Is(err, meta.ErrNotFound):
+		return fault.NotFoundf("artifact %s@%s or label %d not found", repo.Name, m.Digest, l.ID)
+	}
+	return err
+}
+
+// RemoveLabel detaches a label from an artifact.
+func (s *Artifacts) RemoveLabel(ctx context.Context, projectName, name, ref string, labelID int64) error {
+	_, repo, m, err := s.find().artifact(ctx, projectName, name, ref, rbac.ResArtifactLabel, rbac.ActDelete)
+	if err != nil {
+		return err
+	}
+	err = s.Store.DetachLabel(ctx, m.ID, labelID)
+	if errors.Is(err, meta.ErrNotFound) {
+		return fault.NotFoundf("label %d is not added to the artifact %s@%s", labelID, repo.Name, m.Digest)
+	}
+	return err
 }
 
 // ErrArtifactReferenced refuses to delete an artifact that an index lists.
@@ -417,7 +360,7 @@ var ErrArtifactReferenced = errors.New("the deleting artifact is referenced by o
 // DeleteArtifact deletes an artifact as Harbor's API does: the manifest and its tags, then its
 // accessories, then those of its index children that nothing else uses (untagged and listed by
 // no other index). Every manifest goes through DeleteManifest, so /v2/'s rules, accounting and
-// audit apply to each. An artifact an index lists is refused with ErrArtifactReferenced, one
+// events apply to each. An artifact an index lists is refused with ErrArtifactReferenced, one
 // with an immutable tag with *ImmutableError.
 func (s *Service) DeleteArtifact(ctx context.Context, repo string, m meta.Manifest) error {
 	parents, err := s.DB.ParentDigests(ctx, m.ID)
@@ -510,152 +453,4 @@ func dedupeStrings(in []string) []string {
 		}
 	}
 	return out
-}
-
-// attrCache keeps derived config descriptions by config digest, bounded in bytes.
-var attrCache = &boundedCache{max: 8 << 20, entries: map[string]json.RawMessage{}}
-
-type boundedCache struct {
-	mu      sync.Mutex
-	max     int
-	used    int
-	entries map[string]json.RawMessage
-	order   []string // insertion order, oldest first
-}
-
-func (c *boundedCache) get(k string) (json.RawMessage, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.entries[k]
-	return v, ok
-}
-
-func (c *boundedCache) put(k string, v json.RawMessage) {
-	if len(v) > c.max/32 {
-		return // one large config must not flush everything else
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.entries[k]; ok {
-		return
-	}
-	for c.used+len(v) > c.max && len(c.order) > 0 {
-		old := c.order[0]
-		c.order = c.order[1:]
-		c.used -= len(c.entries[old])
-		delete(c.entries, old)
-	}
-	c.entries[k] = bytes.Clone(v)
-	c.order = append(c.order, k)
-	c.used += len(v)
-}
-
-// Chart additions are read from the chart archive; these bound what one request reads.
-const (
-	maxChartArchive = 16 << 20 // compressed
-	maxChartFile    = 4 << 20
-	maxChartRead    = 64 << 20 // decompressed, all entries
-)
-
-// ChartAddition returns an addition of a Helm chart, as Harbor's chart processor does:
-// values.yaml, readme.md (the chart's README.md) or dependencies (from Chart.yaml, or
-// requirements.yaml for apiVersion v1 charts) as JSON. ok is false when the artifact is not a
-// chart or its archive cannot be read.
-func (s *Service) ChartAddition(ctx context.Context, m meta.Manifest, addition string) (content []byte, contentType string, ok bool, err error) {
-	doc, err := decodeDoc(m)
-	if err != nil || IsIndex(m.MediaType) || ArtifactType(artMediaType(m, doc)) != ArtifactTypeChart {
-		return nil, "", false, err
-	}
-	var layer *descriptor
-	for i := range doc.Layers {
-		if doc.Layers[i].MediaType == MediaTypeHelmChart {
-			layer = &doc.Layers[i]
-			break
-		}
-	}
-	if layer == nil || layer.Size > maxChartArchive {
-		return nil, "", false, nil
-	}
-	archive, err := s.readBlob(ctx, layer.Digest, maxChartArchive)
-	if err != nil || archive == nil {
-		return nil, "", false, err
-	}
-	files, err := chartFiles(archive)
-	if err != nil {
-		s.Log.Warn("read chart archive", "digest", layer.Digest, "err", err)
-		return nil, "", false, nil
-	}
-	switch addition {
-	case AdditionValues:
-		return files["values.yaml"], "text/plain; charset=utf-8", true, nil
-	case AdditionReadme:
-		return files["readme.md"], "text/markdown; charset=utf-8", true, nil
-	case AdditionDependencies:
-		deps := chartDependencies(files["Chart.yaml"])
-		if len(deps) == 0 {
-			deps = chartDependencies(files["requirements.yaml"])
-		}
-		b, err := json.Marshal(deps)
-		return b, "application/json; charset=utf-8", true, err
-	}
-	return nil, "", false, nil
-}
-
-// chartFiles extracts the files of a chart archive (<chart>/Chart.yaml, ...) that additions
-// use, keyed Chart.yaml, requirements.yaml, values.yaml, readme.md.
-func chartFiles(archive []byte) (map[string][]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(archive))
-	if err != nil {
-		return nil, err
-	}
-	defer zr.Close()
-	tr := tar.NewReader(io.LimitReader(zr, maxChartRead))
-	files := map[string][]byte{}
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return files, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if hdr.Typeflag != tar.TypeReg {
-			continue
-		}
-		// Only the chart's own top-level files, not those of charts vendored under charts/.
-		_, name, ok := strings.Cut(strings.TrimPrefix(hdr.Name, "./"), "/")
-		if !ok || strings.Contains(name, "/") {
-			continue
-		}
-		key := name
-		switch {
-		case name == "Chart.yaml", name == "requirements.yaml", name == "values.yaml":
-		case strings.EqualFold(name, "readme.md"):
-			key = "readme.md"
-		default:
-			continue
-		}
-		if _, seen := files[key]; seen || hdr.Size > maxChartFile {
-			continue
-		}
-		b, err := io.ReadAll(io.LimitReader(tr, maxChartFile))
-		if err != nil {
-			return nil, err
-		}
-		files[key] = b
-	}
-}
-
-// chartDependencies reads the dependencies list of a Chart.yaml or requirements.yaml.
-func chartDependencies(b []byte) []map[string]any {
-	var doc struct {
-		Dependencies []map[string]any `yaml:"dependencies"`
-	}
-	if len(b) == 0 || yaml.Unmarshal(b, &doc) != nil {
-		return []map[string]any{}
-	}
-	if doc.Dependencies == nil {
-		return []map[string]any{}
-	}
-	return doc.Dependencies
 }

@@ -140,26 +140,3 @@ func (s *Service) CheckRepositoryDeletable(ctx context.Context, project meta.Pro
 		last = tags[len(tags)-1]
 	}
 }
-
-// DeleteArtifactTag removes a tag from the artifact m of the repository, as the API's tag
-// deletion does: meta.ErrNotFound when the tag is not the artifact's, *ImmutableError when an
-// immutability rule protects it.
-func (s *Service) DeleteArtifactTag(ctx context.Context, project meta.Project, repo string, m meta.Manifest, tag string) error {
-	imm, err := s.immutableTags(ctx, project, repo)
-	if err != nil {
-		return err
-	}
-	if imm != nil && imm(tag) {
-		tags, err := s.DB.TagsOfManifests(ctx, []int64{m.ID})
-		if err != nil {
-			return err
-		}
-		for _, t := range tags[m.ID] {
-			if t.Name == tag {
-				return &ImmutableError{Repository: repo, Tag: tag, Delete: true}
-			}
-		}
-		return meta.ErrNotFound
-	}
-	return s.DB.DeleteManifestTag(ctx, m.ID, tag)
-}

@@ -38,7 +38,6 @@ type Store interface {
 	SetArtMediaType(ctx context.Context, manifestID int64, mediaType string) error
 	TagsOfManifests(ctx context.Context, ids []int64) (map[int64][]meta.Tag, error)
 	ParentDigests(ctx context.Context, manifestID int64) ([]string, error)
-	DeleteManifestTag(ctx context.Context, manifestID int64, name string) error
 	Accessories(ctx context.Context, repoID int64, digest string) ([]meta.Manifest, error)
 	Referrers(ctx context.Context, repo, digest, artifactType string) ([]meta.Referrer, error)
 	RecordPulls(ctx context.Context, pulls []meta.PullRecord, evs ...meta.Event) error

@@ -111,9 +111,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		}
 		return err
 	}
+	projects := &project.Service{Store: db, Authz: authz}
 	apiHandler := &api.Handler{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log,
 		Jobs: s.jobs, GC: gcService, Scan: s.scan, ExternalURL: cfg.ExternalURL,
-		Projects: &project.Service{Store: db, Authz: authz}}
+		Projects:     projects,
+		Repositories: &registry.Repositories{Registry: s.reg, Store: db, Projects: projects},
+		Artifacts:    &registry.Artifacts{Registry: s.reg, Store: db, Projects: projects},
+		Tags:         &registry.Tags{Registry: s.reg, Store: db, Projects: projects}}
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
