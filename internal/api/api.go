@@ -25,6 +25,7 @@ import (
 	"github.com/berthreg/berth/internal/project"
 	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
+	"github.com/berthreg/berth/internal/retention"
 	"github.com/berthreg/berth/internal/scan"
 )
 
@@ -50,6 +51,10 @@ type Handler struct {
 	Repositories *registry.Repositories
 	Artifacts    *registry.Artifacts
 	Tags         *registry.Tags
+	// Immutable holds projects' tag immutability rules.
+	Immutable *retention.ImmutableRules
+	// Retention holds tag retention policies and their runs.
+	Retention *retention.Service
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).
 	ExternalURL string
 

@@ -1,21 +1,15 @@
 package api
 
 // Tag retention (swagger tag "Retention"): a project's policy, its runs and their per-repository
-// tasks and logs. The policy model and its evaluation live in internal/retention; runs are jobs
-// on the queue. As in Harbor, every endpoint needs a signed-in caller, and a policy is
-// authorised as the tag-retention resource of its project (HARBOR-NOTES §d: project admins,
-// maintainers and developers).
+// tasks and logs, through the retention service. The policy model and its evaluation live in
+// internal/retention; runs are jobs on the queue.
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/berthreg/berth/internal/meta"
-	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/retention"
 )
 
@@ -33,111 +27,34 @@ func (h *Handler) retentionRoutes(r route) {
 }
 
 func (h *Handler) retentionMetadatas(c *call) error {
-	if err := h.requireSignedIn(c); err != nil {
+	md, err := h.Retention.Metadatas(c.r.Context())
+	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, retention.Metadatas())
+	writeJSON(c.w, http.StatusOK, md)
 	return nil
 }
 
-// policyError answers a policy that fails validation: Harbor's 409 for a rule given twice,
-// 400 for the rest.
-func policyError(err error) error {
-	if errors.Is(err, retention.ErrRuleConflict) {
-		return conflict(err.Error())
-	}
-	return badRequest(err.Error())
-}
-
 func (h *Handler) createRetention(c *call) error {
-	if err := h.requireSignedIn(c); err != nil {
-		return err
-	}
 	var pol retention.Policy
 	if err := decode(c.r, &pol); err != nil {
 		return err
 	}
-	if pol.Scope == nil || pol.Scope.Level != retention.ScopeLevelProject || pol.Scope.Ref <= 0 {
-		// Normalize names what is wrong with the scope.
-		return policyError(pol.Normalize())
-	}
-	ctx := c.r.Context()
-	if _, err := h.DB.ProjectByID(ctx, pol.Scope.Ref); errors.Is(err, meta.ErrNotFound) {
-		return badRequest(fmt.Sprintf("scope.ref: invalid project id %d", pol.Scope.Ref))
-	} else if err != nil {
-		return err
-	}
-	p, err := h.resolveProject(c, strconv.FormatInt(pol.Scope.Ref, 10), false)
+	id, err := h.Retention.Create(c.r.Context(), pol)
 	if err != nil {
-		return err
-	}
-	if err := h.authorize(c, p, rbac.ResTagRetention, rbac.ActCreate); err != nil {
-		return err
-	}
-	if err := pol.Normalize(); err != nil {
-		return policyError(err)
-	}
-	row, err := pol.Row()
-	if err != nil {
-		return err
-	}
-	id, err := h.DB.CreateRetentionPolicy(ctx, p.ID, row)
-	switch {
-	case errors.Is(err, meta.ErrConflict):
-		existing, err := h.DB.RetentionPolicyOfProject(ctx, p.ID)
-		if errors.Is(err, meta.ErrNotFound) {
-			return conflict(fmt.Sprintf("project %d was getting or losing a retention policy at the same time: try again", p.ID))
-		} else if err != nil {
-			return err
-		}
-		return badRequest(fmt.Sprintf("project %d already has retention policy %d: update it with PUT /retentions/%d", p.ID, existing.ID, existing.ID))
-	case errors.Is(err, meta.ErrNotFound):
-		return badRequest(fmt.Sprintf("scope.ref: invalid project id %d", p.ID))
-	case err != nil:
-		return err
-	}
-	pol.ID = id
-	if err := retention.ApplySchedule(ctx, h.Jobs, pol); err != nil {
 		return err
 	}
 	return created(c, strings.TrimSuffix(c.r.URL.Path, "/")+"/"+strconv.FormatInt(id, 10))
 }
 
-// retentionPolicy resolves the path's policy and checks the permission in its project. A
-// policy of a project the caller cannot see is "not found", as a missing one is.
-func (h *Handler) retentionPolicy(c *call, act rbac.Action) (retention.Policy, meta.Project, error) {
-	if err := h.requireSignedIn(c); err != nil {
-		return retention.Policy{}, meta.Project{}, err
-	}
-	id, err := pathID(c, "id", "retention policy")
-	if err != nil {
-		return retention.Policy{}, meta.Project{}, err
-	}
-	missing := notFound(fmt.Sprintf("retention policy %d not found", id))
-	row, err := h.DB.RetentionPolicy(c.r.Context(), id)
-	if errors.Is(err, meta.ErrNotFound) {
-		return retention.Policy{}, meta.Project{}, missing
-	}
-	if err != nil {
-		return retention.Policy{}, meta.Project{}, err
-	}
-	p, err := h.resolveProject(c, strconv.FormatInt(row.ProjectID, 10), false)
-	var ae *Error
-	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
-		return retention.Policy{}, meta.Project{}, missing
-	}
-	if err != nil {
-		return retention.Policy{}, meta.Project{}, err
-	}
-	if err := h.authorize(c, p, rbac.ResTagRetention, act); err != nil {
-		return retention.Policy{}, meta.Project{}, err
-	}
-	pol, err := retention.PolicyOf(row)
-	return pol, p, err
-}
+func retentionID(c *call) (int64, error) { return pathID(c, "id", "retention policy") }
 
 func (h *Handler) getRetention(c *call) error {
-	pol, _, err := h.retentionPolicy(c, rbac.ActRead)
+	id, err := retentionID(c)
+	if err != nil {
+		return err
+	}
+	pol, err := h.Retention.Get(c.r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -146,7 +63,7 @@ func (h *Handler) getRetention(c *call) error {
 }
 
 func (h *Handler) updateRetention(c *call) error {
-	old, p, err := h.retentionPolicy(c, rbac.ActUpdate)
+	id, err := retentionID(c)
 	if err != nil {
 		return err
 	}
@@ -154,47 +71,18 @@ func (h *Handler) updateRetention(c *call) error {
 	if err := decode(c.r, &pol); err != nil {
 		return err
 	}
-	if pol.ID != 0 && pol.ID != old.ID {
-		return badRequest(fmt.Sprintf("id %d in the body does not match retention policy %d of the path", pol.ID, old.ID))
-	}
-	if pol.Scope == nil {
-		pol.Scope = old.Scope
-	} else if pol.Scope.Ref != p.ID || pol.Scope.Level != retention.ScopeLevelProject {
-		return badRequest(fmt.Sprintf("scope: retention policy %d belongs to project %d (level %q); its scope cannot change",
-			old.ID, p.ID, retention.ScopeLevelProject))
-	}
-	if err := pol.Normalize(); err != nil {
-		return policyError(err)
-	}
-	pol.ID = old.ID
-	row, err := pol.Row()
-	if err != nil {
-		return err
-	}
-	ctx := c.r.Context()
-	if err := h.DB.UpdateRetentionPolicy(ctx, pol.ID, row); errors.Is(err, meta.ErrNotFound) {
-		return notFound(fmt.Sprintf("retention policy %d not found", pol.ID))
-	} else if err != nil {
-		return err
-	}
-	if err := retention.ApplySchedule(ctx, h.Jobs, pol); err != nil {
+	if err := h.Retention.Update(c.r.Context(), id, pol); err != nil {
 		return err
 	}
 	return ok(c)
 }
 
 func (h *Handler) deleteRetention(c *call) error {
-	pol, _, err := h.retentionPolicy(c, rbac.ActDelete)
+	id, err := retentionID(c)
 	if err != nil {
 		return err
 	}
-	ctx := c.r.Context()
-	if err := retention.DropSchedule(ctx, h.Jobs, pol.ID); err != nil {
-		return err
-	}
-	if err := h.DB.DeleteRetentionPolicy(ctx, pol.ID); errors.Is(err, meta.ErrNotFound) {
-		return notFound(fmt.Sprintf("retention policy %d not found", pol.ID))
-	} else if err != nil {
+	if err := h.Retention.Delete(c.r.Context(), id); err != nil {
 		return err
 	}
 	return ok(c)
@@ -226,7 +114,7 @@ func retentionExecutionToJSON(e meta.Execution) retentionExecutionJSON {
 }
 
 func (h *Handler) listRetentionExecutions(c *call) error {
-	pol, _, err := h.retentionPolicy(c, rbac.ActList)
+	id, err := retentionID(c)
 	if err != nil {
 		return err
 	}
@@ -234,7 +122,7 @@ func (h *Handler) listRetentionExecutions(c *call) error {
 	if err != nil {
 		return err
 	}
-	execs, total, err := h.DB.ListExecutions(c.r.Context(), meta.ExecutionKindRetention, pol.ID, lq)
+	execs, total, err := h.Retention.Executions(c.r.Context(), id, lq)
 	if err != nil {
 		return err
 	}
@@ -248,7 +136,7 @@ func (h *Handler) listRetentionExecutions(c *call) error {
 }
 
 func (h *Handler) triggerRetention(c *call) error {
-	pol, _, err := h.retentionPolicy(c, rbac.ActUpdate)
+	id, err := retentionID(c)
 	if err != nil {
 		return err
 	}
@@ -260,28 +148,21 @@ func (h *Handler) triggerRetention(c *call) error {
 			return err
 		}
 	}
-	id, err := retention.Run(c.r.Context(), h.DB, h.Jobs, pol.ID, req.DryRun, c.p.Name)
+	eid, err := h.Retention.Trigger(c.r.Context(), id, req.DryRun)
 	if err != nil {
 		return err
 	}
-	return created(c, strings.TrimSuffix(c.r.URL.Path, "/")+"/"+strconv.FormatInt(id, 10))
+	return created(c, strings.TrimSuffix(c.r.URL.Path, "/")+"/"+strconv.FormatInt(eid, 10))
 }
 
-// retentionExecution resolves the path's execution of the policy.
-func (h *Handler) retentionExecution(c *call, pol retention.Policy) (meta.Execution, error) {
-	eid, err := pathID(c, "eid", "retention execution")
-	if err != nil {
-		return meta.Execution{}, err
-	}
-	e, err := h.DB.Execution(c.r.Context(), eid)
-	if errors.Is(err, meta.ErrNotFound) || err == nil && (e.Kind != meta.ExecutionKindRetention || e.RefID != pol.ID) {
-		return meta.Execution{}, notFound(fmt.Sprintf("execution %d of retention policy %d not found", eid, pol.ID))
-	}
-	return e, err
-}
+func retentionExecutionID(c *call) (int64, error) { return pathID(c, "eid", "retention execution") }
 
 func (h *Handler) stopRetentionExecution(c *call) error {
-	pol, _, err := h.retentionPolicy(c, rbac.ActUpdate)
+	id, err := retentionID(c)
+	if err != nil {
+		return err
+	}
+	eid, err := retentionExecutionID(c)
 	if err != nil {
 		return err
 	}
@@ -291,15 +172,7 @@ func (h *Handler) stopRetentionExecution(c *call) error {
 	if err := decode(c.r, &req); err != nil {
 		return err
 	}
-	if req.Action != "stop" {
-		return badRequest(fmt.Sprintf("action %q: only \"stop\" is supported", req.Action))
-	}
-	e, err := h.retentionExecution(c, pol)
-	if err != nil {
-		return err
-	}
-	// Stopping one that has ended already changes nothing, as in Harbor.
-	if _, err := h.DB.RequestExecutionStop(c.r.Context(), e.ID); err != nil && !errors.Is(err, meta.ErrNotFound) {
+	if err := h.Retention.Stop(c.r.Context(), id, eid, req.Action); err != nil {
 		return err
 	}
 	return ok(c)
@@ -334,8 +207,7 @@ func taskStatusCode(status string) int {
 }
 
 func retentionTaskToJSON(t meta.Task) retentionTaskJSON {
-	var res retention.TaskResult
-	_ = json.Unmarshal([]byte(t.Result), &res)
+	res := retention.ResultOf(t)
 	out := retentionTaskJSON{ID: t.ID, ExecutionID: t.ExecutionID, Repository: t.Name, JobID: res.JobID, Status: t.Status,
 		StatusCode: taskStatusCode(t.Status), StatusRevision: t.UpdatedAt.Unix(), Total: res.Total, Retained: res.Retained}
 	if !t.StartedAt.IsZero() {
@@ -348,11 +220,11 @@ func retentionTaskToJSON(t meta.Task) retentionTaskJSON {
 }
 
 func (h *Handler) listRetentionTasks(c *call) error {
-	pol, _, err := h.retentionPolicy(c, rbac.ActList)
+	id, err := retentionID(c)
 	if err != nil {
 		return err
 	}
-	e, err := h.retentionExecution(c, pol)
+	eid, err := retentionExecutionID(c)
 	if err != nil {
 		return err
 	}
@@ -360,7 +232,7 @@ func (h *Handler) listRetentionTasks(c *call) error {
 	if err != nil {
 		return err
 	}
-	tasks, total, err := h.DB.ListTasks(c.r.Context(), e.ID, lq)
+	tasks, total, err := h.Retention.Tasks(c.r.Context(), id, eid, lq)
 	if err != nil {
 		return err
 	}
@@ -376,11 +248,11 @@ func (h *Handler) listRetentionTasks(c *call) error {
 // retentionTaskLog answers a task's log as text: the table of the repository's artifacts,
 // what became of each and why.
 func (h *Handler) retentionTaskLog(c *call) error {
-	pol, _, err := h.retentionPolicy(c, rbac.ActRead)
+	id, err := retentionID(c)
 	if err != nil {
 		return err
 	}
-	e, err := h.retentionExecution(c, pol)
+	eid, err := retentionExecutionID(c)
 	if err != nil {
 		return err
 	}
@@ -388,15 +260,7 @@ func (h *Handler) retentionTaskLog(c *call) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.r.Context()
-	t, err := h.DB.Task(ctx, tid)
-	if errors.Is(err, meta.ErrNotFound) || err == nil && t.ExecutionID != e.ID {
-		return notFound(fmt.Sprintf("task %d of retention execution %d not found", tid, e.ID))
-	}
-	if err != nil {
-		return err
-	}
-	log, err := h.DB.TaskLog(ctx, t.ID)
+	log, err := h.Retention.TaskLog(c.r.Context(), id, eid, tid)
 	if err != nil {
 		return err
 	}

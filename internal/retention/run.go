@@ -55,18 +55,6 @@ func Register(q *jobs.Queue, db *meta.DB, reg Registry, log *slog.Logger) {
 	q.HandleSchedules(schedulePrefix, r.scheduled)
 }
 
-// Run records a manual execution of the policy and queues it, atomically; it returns the
-// execution's id. operator is who asked (the audit log names them for what the run deletes).
-func Run(ctx context.Context, db *meta.DB, q *jobs.Queue, policyID int64, dryRun bool, operator string) (int64, error) {
-	var id int64
-	err := db.Tx(ctx, func(tx *meta.Tx) error {
-		var err error
-		id, err = start(ctx, tx, q, policyID, TriggerManual, dryRun, operator)
-		return err
-	})
-	return id, err
-}
-
 // ApplySchedule makes the policy's schedule follow its trigger: set (or replaced) for a cron,
 // removed without one.
 func ApplySchedule(ctx context.Context, q *jobs.Queue, p Policy) error {
@@ -100,6 +88,13 @@ type TaskResult struct {
 	Total    int    `json:"total"`
 	Retained int    `json:"retained"`
 	JobID    string `json:"job_id,omitempty"`
+}
+
+// ResultOf reads a task's result; a task that has not ended has none (zero).
+func ResultOf(t meta.Task) TaskResult {
+	var res TaskResult
+	_ = json.Unmarshal([]byte(t.Result), &res)
+	return res
 }
 
 // runArgs is the job of one execution.

@@ -117,7 +117,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Projects:     projects,
 		Repositories: &registry.Repositories{Registry: s.reg, Store: db, Projects: projects},
 		Artifacts:    &registry.Artifacts{Registry: s.reg, Store: db, Projects: projects},
-		Tags:         &registry.Tags{Registry: s.reg, Store: db, Projects: projects}}
+		Tags:         &registry.Tags{Registry: s.reg, Store: db, Projects: projects},
+		Immutable:    &retention.ImmutableRules{Store: db, Projects: projects},
+		Retention:    &retention.Service{Store: db, Jobs: s.jobs, Projects: projects}}
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
