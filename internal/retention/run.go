@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/berthreg/berth/internal/auth"
+	"github.com/berthreg/berth/internal/events"
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
 )
@@ -40,7 +41,7 @@ func ScheduleName(policyID int64) string {
 
 // Registry is what a run needs of the registry service (registry.Service): which tags of a
 // repository are immutable, and deleting an artifact as the API does (tags, accessories,
-// unused index children, audit, quota). An interface, because the registry imports this
+// unused index children, events, quota). An interface, because the registry imports this
 // package for its selectors.
 type Registry interface {
 	ImmutableTags(ctx context.Context, project meta.Project, repo string) (func(tag string) bool, error)
@@ -96,6 +97,9 @@ func ResultOf(t meta.Task) TaskResult {
 	_ = json.Unmarshal([]byte(t.Result), &res)
 	return res
 }
+
+// Removed is how many artifacts the task deleted (a dry run's: would have deleted).
+func (r TaskResult) Removed() int { return r.Total - r.Retained }
 
 // runArgs is the job of one execution.
 type runArgs struct {
@@ -199,21 +203,21 @@ func (r *runner) run(ctx context.Context, execID int64, jobID string) error {
 			return ctx.Err()
 		}
 		r.log.Warn("retention run failed", "execution", execID, "err", err)
-		return ignoreGone(r.db.SetExecutionStatus(context.WithoutCancel(ctx), execID, meta.StatusError, err.Error()))
+		return r.end(context.WithoutCancel(ctx), p, meta.StatusError, err.Error(), 0)
 	}
 	if len(tasks) == 0 {
-		return ignoreGone(r.db.SetExecutionStatus(ctx, execID, meta.StatusSuccess, "no resources for retention"))
+		return r.end(ctx, p, meta.StatusSuccess, "no resources for retention", 0)
 	}
-	failed, stopped := 0, false
-	for i, t := range tasks {
+	failed, stopped, deleted := 0, false, 0
+	for _, t := range tasks {
 		switch t.Status {
 		case meta.StatusError:
 			failed++
-			continue
 		case meta.StatusStopped:
 			stopped = true
-			continue
-		case meta.StatusSuccess:
+		}
+		if t.Status == meta.StatusError || t.Status == meta.StatusStopped || t.Status == meta.StatusSuccess {
+			deleted += ResultOf(t).Removed() // ended in an earlier attempt of the job
 			continue
 		}
 		if stopped || r.stopRequested(ctx, execID) {
@@ -221,20 +225,20 @@ func (r *runner) run(ctx context.Context, execID int64, jobID string) error {
 			r.endTask(ctx, t.ID, meta.StatusStopped)
 			continue
 		}
-		status, err := r.runTask(ctx, p, t)
+		status, res, err := r.runTask(ctx, p, t)
 		if ctx.Err() != nil {
 			return ctx.Err() // the process is stopping: a retry finishes the run
 		}
 		if err != nil {
 			r.log.Warn("retention of a repository failed", "execution", execID, "repository", t.Name, "err", err)
 		}
+		deleted += res.Removed()
 		switch status {
 		case meta.StatusError:
 			failed++
 		case meta.StatusStopped:
 			stopped = true
 		}
-		tasks[i].Status = status
 	}
 	summary, _ := json.Marshal(map[string]int{"tasks": len(tasks), "failed": failed})
 	if err := r.db.SetExecutionResult(ctx, execID, string(summary)); err != nil {
@@ -242,12 +246,28 @@ func (r *runner) run(ctx context.Context, execID int64, jobID string) error {
 	}
 	switch {
 	case stopped:
-		err = r.db.SetExecutionStatus(ctx, execID, meta.StatusStopped, "stopped on request")
+		return r.end(ctx, p, meta.StatusStopped, "stopped on request", deleted)
 	case failed > 0:
-		err = r.db.SetExecutionStatus(ctx, execID, meta.StatusError, fmt.Sprintf("%d of %d repositories failed", failed, len(tasks)))
-	default:
-		err = r.db.SetExecutionStatus(ctx, execID, meta.StatusSuccess, "")
+		return r.end(ctx, p, meta.StatusError, fmt.Sprintf("%d of %d repositories failed", failed, len(tasks)), deleted)
 	}
+	return r.end(ctx, p, meta.StatusSuccess, "", deleted)
+}
+
+// end records the end of the run with its final status and, in the same transaction, the
+// event that says so. An execution deleted with its policy is nothing left to do.
+func (r *runner) end(ctx context.Context, p *plan, status, text string, deleted int) error {
+	err := r.db.Tx(ctx, func(tx *meta.Tx) error {
+		e, err := tx.Execution(ctx, p.exec.ID)
+		if err != nil || e.Finished() {
+			return err
+		}
+		if err := tx.SetExecutionStatus(ctx, p.exec.ID, status, text); err != nil {
+			return err
+		}
+		tx.Emit(events.OfProject(ctx, events.RetentionCompleted, p.project.ID, p.project.Name,
+			events.Run{ExecutionID: p.exec.ID, Status: status, DryRun: p.exec.DryRun, Deleted: deleted}))
+		return nil
+	})
 	return ignoreGone(err)
 }
 
@@ -265,9 +285,13 @@ func (r *runner) prepare(ctx context.Context, p *plan) ([]meta.Task, error) {
 	if p.policy, err = PolicyOf(row); err != nil {
 		return nil, err
 	}
-	if p.project, err = r.db.ProjectByID(ctx, row.ProjectID); err != nil {
+	// The run's end names the project even when it cannot be read.
+	p.project.ID = row.ProjectID
+	project, err := r.db.ProjectByID(ctx, row.ProjectID)
+	if err != nil {
 		return nil, fmt.Errorf("project %d of retention policy %d: %w", row.ProjectID, row.ID, err)
 	}
+	p.project = project
 	repos, err := r.db.ProjectRepositories(ctx, p.project.ID)
 	if err != nil {
 		return nil, err
@@ -330,14 +354,14 @@ const (
 	markNotDone = "NOT DONE (stopped)"
 )
 
-// runTask applies the policy to one repository and returns the task's final status.
-func (r *runner) runTask(ctx context.Context, p *plan, t meta.Task) (string, error) {
+// runTask applies the policy to one repository and returns the task's final status and result.
+func (r *runner) runTask(ctx context.Context, p *plan, t meta.Task) (string, TaskResult, error) {
 	r.endTask(ctx, t.ID, meta.StatusRunning)
 	var log bytes.Buffer
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(&log, "%s [INFO] "+format+"\n", append([]any{r.now().UTC().Format(time.RFC3339)}, args...)...)
 	}
-	finish := func(status string, res TaskResult, err error) (string, error) {
+	finish := func(status string, res TaskResult, err error) (string, TaskResult, error) {
 		if err != nil {
 			fmt.Fprintf(&log, "%s [ERROR] %v\n", r.now().UTC().Format(time.RFC3339), err)
 		}
@@ -356,7 +380,7 @@ func (r *runner) runTask(ctx context.Context, p *plan, t meta.Task) (string, err
 			r.log.Warn("retention: task result", "task", t.ID, "err", e)
 		}
 		r.endTask(wctx, t.ID, status)
-		return status, err
+		return status, res, err
 	}
 
 	logf("Run retention process.")

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthreg/berth/internal/events"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/meta/metatest"
 )
@@ -243,6 +244,56 @@ func TestRunOfADeletedPolicy(t *testing.T) {
 		}
 		if md, _ := db.ProjectMetadata(ctx, f.project.ID); md["retention_id"] != "" {
 			t.Fatalf("retention_id survived: %v", md)
+		}
+	})
+}
+
+// TestRunEndsWithAnEvent: the end of a run is one event of its project, written with the
+// execution's final status, saying how it ended and how many artifacts it deleted (a dry run:
+// would have deleted), by the run's operator.
+func TestRunEndsWithAnEvent(t *testing.T) {
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		f := newRunFixture(t, db)
+		ctx := context.Background()
+		var pos int64
+		tests := []struct {
+			name     string
+			dryRun   bool
+			onDelete func(repo string, _ meta.Manifest) error
+			want     events.Run
+		}{
+			{"run", false, nil, events.Run{Status: meta.StatusSuccess, Deleted: 6}},
+			{"dry run", true, nil, events.Run{Status: meta.StatusSuccess, DryRun: true, Deleted: 6}},
+			{"failed repository", false, func(repo string, _ meta.Manifest) error {
+				if repo == "proj/b" {
+					return errors.New("storage unavailable")
+				}
+				return nil
+			}, events.Run{Status: meta.StatusError, Deleted: 4}},
+		}
+		for _, tt := range tests {
+			f.reg.onDelete = tt.onDelete
+			e, _ := f.execute(t, tt.dryRun)
+			if _, err := db.SequenceEvents(ctx, 100); err != nil {
+				t.Fatal(err)
+			}
+			evs, err := db.EventsAfter(ctx, pos, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != 1 || evs[0].Type != events.RetentionCompleted || evs[0].ProjectID != f.project.ID ||
+				evs[0].Resource != "proj" || evs[0].Actor != "tester" {
+				t.Fatalf("%s: events %+v, want one %s of project %d by tester", tt.name, evs, events.RetentionCompleted, f.project.ID)
+			}
+			pos = evs[0].Pos
+			var got events.Run
+			if err := events.Decode(evs[0], &got); err != nil {
+				t.Fatal(err)
+			}
+			tt.want.ExecutionID = e.ID
+			if got != tt.want {
+				t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+			}
 		}
 	})
 }
