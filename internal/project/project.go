@@ -3,8 +3,8 @@
 // the portal and the CLI all come here, so none of them can disagree on a rule.
 //
 // Every operation checks the caller in ctx (auth.PrincipalFrom) through the one authorization
-// decision, and the changes that make events (a project created, updated or deleted) emit them
-// in the transaction that makes the change.
+// decision, and the changes that make events (a project created, updated or deleted; a member
+// added, updated or removed) emit them in the transaction that makes the change.
 package project
 
 import (
@@ -43,7 +43,15 @@ type Store interface {
 	ListQuotas(ctx context.Context, lq meta.ListQuery, projectID int64) ([]meta.Quota, int64, error)
 	SetQuotaHard(ctx context.Context, id, hard int64) error
 
+	ListMembers(ctx context.Context, projectID int64, entityName string, offset, limit int) ([]meta.Member, int64, error)
+	MemberByID(ctx context.Context, projectID, memberID int64) (meta.Member, error)
 	MemberRoleCounts(ctx context.Context, projectID int64) (map[int]int64, error)
+	UserByID(ctx context.Context, id int64) (meta.User, error)
+	UserByName(ctx context.Context, name string) (meta.User, error)
+	GroupByID(ctx context.Context, id int64) (meta.Group, error)
+	GroupByName(ctx context.Context, name string, typ int) (meta.Group, error)
+	GroupByLDAPDN(ctx context.Context, dn string) (meta.Group, error)
+	CreateGroup(ctx context.Context, g meta.Group) (int64, error)
 }
 
 // Service is the project rules over the store.

@@ -86,6 +86,10 @@ func TestChangesEmitTheirEventsAndAuditEntries(t *testing.T) {
 		must(e.svc.AddMetadata(ctx, ref, true, map[string]string{"severity": "high"}))
 		must(e.svc.SetMetadata(ctx, ref, true, "public", "false"))
 		must(e.svc.DeleteMetadata(ctx, ref, true, "severity"))
+		mid, err := e.svc.AddMember(ctx, ref, true, project.NewMember{Role: meta.RoleDeveloper, Username: "dave"})
+		must(err)
+		must(e.svc.SetMemberRole(ctx, ref, true, mid, meta.RoleGuest))
+		must(e.svc.RemoveMember(ctx, ref, true, mid))
 		carolsID, err := e.svc.Create(carolCtx, project.Spec{Name: "carols"})
 		must(err)
 		must(e.svc.Delete(ctx, ref, true))
@@ -102,6 +106,9 @@ func TestChangesEmitTheirEventsAndAuditEntries(t *testing.T) {
 			{"an outsider's update", e.svc.Update(daveCtx, "carols", true, project.Spec{}), fault.NotFound},
 			{"a bad metadata value", e.svc.SetMetadata(ctx, "carols", true, "auto_scan", "maybe"), fault.Invalid},
 			{"metadata set already", e.svc.AddMetadata(ctx, "carols", true, map[string]string{"public": "true"}), fault.Conflict},
+			{"a member twice", second(e.svc.AddMember(ctx, "carols", true, project.NewMember{Role: meta.RoleGuest, Username: "carol"})), fault.Conflict},
+			{"an unknown member", e.svc.RemoveMember(ctx, "carols", true, 999999), fault.NotFound},
+			{"an outsider's member", second(e.svc.AddMember(daveCtx, "carols", true, project.NewMember{Role: meta.RoleGuest, Username: "dave"})), fault.NotFound},
 		}
 		for _, r := range refusals {
 			if !fault.Is(r.err, r.kind) {
@@ -116,6 +123,9 @@ func TestChangesEmitTheirEventsAndAuditEntries(t *testing.T) {
 			fmt.Sprintf("project.updated %d team admin", id),
 			fmt.Sprintf("project.updated %d team admin", id),
 			fmt.Sprintf("project.updated %d team admin", id),
+			fmt.Sprintf("member.added %d dave admin", id),
+			fmt.Sprintf("member.updated %d dave admin", id),
+			fmt.Sprintf("member.removed %d dave admin", id),
 			fmt.Sprintf("project.created %d carols carol", carolsID),
 			fmt.Sprintf("project.deleted %d team admin", id),
 		}
@@ -123,8 +133,8 @@ func TestChangesEmitTheirEventsAndAuditEntries(t *testing.T) {
 			t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 
-		// The audit log's reading of them is Harbor's: project creation and deletion; project
-		// updates are not audited.
+		// The audit log's reading of them is Harbor's: project creation and deletion, and
+		// membership changes named for the member; project updates are not audited.
 		if err := audit.Subscriber(db, slog.New(slog.DiscardHandler))(context.Background(), evs); err != nil {
 			t.Fatal(err)
 		}
@@ -136,6 +146,9 @@ func TestChangesEmitTheirEventsAndAuditEntries(t *testing.T) {
 		}
 		want = []string{
 			fmt.Sprintf("create project team %d admin", id),
+			fmt.Sprintf("create project_member dave %d admin", id),
+			fmt.Sprintf("update project_member dave %d admin", id),
+			fmt.Sprintf("delete project_member dave %d admin", id),
 			fmt.Sprintf("create project carols %d carol", carolsID),
 			fmt.Sprintf("delete project team %d admin", id),
 		}
