@@ -21,6 +21,7 @@ import (
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/jobs"
+	"github.com/berthreg/berth/internal/label"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/project"
 	"github.com/berthreg/berth/internal/rbac"
@@ -46,6 +47,8 @@ type Handler struct {
 	Scan *scan.Service
 	// Projects holds the rules of projects and finds them as callers may see them.
 	Projects *project.Service
+	// Labels holds the rules of global and project labels.
+	Labels *label.Service
 	// DataDir is the data directory, whose filesystem /systeminfo/volumes reports.
 	DataDir string
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).

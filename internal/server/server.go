@@ -24,6 +24,7 @@ import (
 	"github.com/berthreg/berth/internal/events"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/jobs"
+	"github.com/berthreg/berth/internal/label"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/oci"
 	"github.com/berthreg/berth/internal/project"
@@ -113,7 +114,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	apiHandler := &api.Handler{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log,
 		Jobs: s.jobs, GC: gcService, Scan: s.scan, DataDir: cfg.DataDir, ExternalURL: cfg.ExternalURL,
-		Projects: &project.Service{Store: db, Authz: authz}}
+		Projects: &project.Service{Store: db, Authz: authz},
+		Labels:   &label.Service{Store: db, Authz: authz}}
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
