@@ -1,15 +1,14 @@
 package api
 
 // CVE allowlists: the system's (/system/CVEAllowlist) and each project's (the cve_allowlist
-// field of ProjectReq and Project). They are stored and returned; the pull gate that reads them
-// arrives with scanning.
+// field of ProjectReq and Project); the rules are project.Service's, and the vulnerability
+// gate of pulls reads the lists.
 
 import (
-	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/project"
 )
 
 func (h *Handler) allowlistRoutes(r route) {
@@ -53,30 +52,16 @@ type allowlistReq struct {
 	UpdateTime   *string         `json:"update_time"`
 }
 
-// validItems returns the CVE ids, each non-empty and listed once (Harbor's rule).
-func (l *allowlistReq) validItems() ([]string, error) {
-	seen := make(map[string]bool, len(l.Items))
-	out := make([]string, 0, len(l.Items))
-	for _, it := range l.Items {
-		id := strings.TrimSpace(it.CVEID)
-		if id == "" {
-			return nil, badRequest("empty or whitespace-only CVE ID in allowlist")
-		}
-		if seen[id] {
-			return nil, badRequest(fmt.Sprintf("duplicate CVE ID in allowlist: %s", id))
-		}
-		seen[id] = true
-		out = append(out, id)
+func (l *allowlistReq) allowlist() project.Allowlist {
+	items := make([]string, len(l.Items))
+	for i, it := range l.Items {
+		items[i] = it.CVEID
 	}
-	return out, nil
+	return project.Allowlist{ProjectID: l.ProjectID, Items: items, ExpiresAt: l.ExpiresAt}
 }
 
-// getSystemAllowlist is open to every signed-in user, as in Harbor.
 func (h *Handler) getSystemAllowlist(c *call) error {
-	if err := h.requireSignedIn(c); err != nil {
-		return err
-	}
-	l, err := h.DB.CVEAllowlist(c.r.Context(), meta.SystemAllowlistProject)
+	l, err := h.Projects.SystemAllowlist(c.r.Context())
 	if err != nil {
 		return err
 	}
@@ -85,21 +70,11 @@ func (h *Handler) getSystemAllowlist(c *call) error {
 }
 
 func (h *Handler) putSystemAllowlist(c *call) error {
-	if err := h.requireSysAdmin(c); err != nil {
-		return err
-	}
 	var req allowlistReq
 	if err := decode(c.r, &req); err != nil {
 		return err
 	}
-	if req.ProjectID != nil && *req.ProjectID != meta.SystemAllowlistProject {
-		return badRequest(fmt.Sprintf("project_id of the system allowlist must be 0, not %d", *req.ProjectID))
-	}
-	items, err := req.validItems()
-	if err != nil {
-		return err
-	}
-	if err := h.DB.SetCVEAllowlist(c.r.Context(), meta.CVEAllowlist{ProjectID: meta.SystemAllowlistProject, Items: items, ExpiresAt: req.ExpiresAt}); err != nil {
+	if err := h.Projects.SetSystemAllowlist(c.r.Context(), req.allowlist()); err != nil {
 		return err
 	}
 	return ok(c)

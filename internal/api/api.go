@@ -21,6 +21,7 @@ import (
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/jobs"
+	"github.com/berthreg/berth/internal/label"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/project"
 	"github.com/berthreg/berth/internal/rbac"
@@ -55,6 +56,8 @@ type Handler struct {
 	Immutable *retention.ImmutableRules
 	// Retention holds tag retention policies and their runs.
 	Retention *retention.Service
+	// Labels holds the rules of global and project labels.
+	Labels *label.Service
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).
 	ExternalURL string
 

@@ -97,39 +97,35 @@ func (q q) MemberByID(ctx context.Context, projectID, memberID int64) (Member, e
 	return scanMember(q.queryRow(ctx, memberSelect+" WHERE m.id = $1 AND m.project_id = $2", memberID, projectID))
 }
 
-// AddMember makes a user or group a member of the project, atomically checking that the
-// entity exists. ErrNotFound if it does not, ErrConflict if it is already a member.
-func (db *DB) AddMember(ctx context.Context, projectID int64, entityType string, entityID int64, role int) (int64, error) {
+// AddMember makes a user or group a member of the project, checking that the entity exists.
+// ErrNotFound if it does not, ErrConflict if it is already a member.
+func (tx *Tx) AddMember(ctx context.Context, projectID int64, entityType string, entityID int64, role int) (int64, error) {
+	var check string
+	switch entityType {
+	case MemberUser:
+		check = "SELECT COUNT(*) FROM users WHERE id = $1 AND NOT deleted"
+	case MemberGroup:
+		check = "SELECT COUNT(*) FROM user_groups WHERE id = $1"
+	default:
+		return 0, fmt.Errorf("add member: unknown entity type %q", entityType)
+	}
+	var exists int
+	if err := tx.queryRowW(ctx, check, entityID).Scan(&exists); err != nil {
+		return 0, fmt.Errorf("add member: %w", err)
+	}
+	if exists == 0 {
+		return 0, ErrNotFound
+	}
 	var id int64
-	err := db.Tx(ctx, func(tx *Tx) error {
-		var exists int
-		var check string
-		switch entityType {
-		case MemberUser:
-			check = "SELECT COUNT(*) FROM users WHERE id = $1 AND NOT deleted"
-		case MemberGroup:
-			check = "SELECT COUNT(*) FROM user_groups WHERE id = $1"
-		default:
-			return fmt.Errorf("add member: unknown entity type %q", entityType)
+	err := tx.queryRowW(ctx, `INSERT INTO project_members (project_id, entity_type, entity_id, role_id, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $5) RETURNING id`, projectID, entityType, entityID, role, now()).Scan(&id)
+	if err != nil {
+		if tx.d.isUniqueViolation(err) {
+			return 0, ErrConflict
 		}
-		if err := tx.queryRowW(ctx, check, entityID).Scan(&exists); err != nil {
-			return fmt.Errorf("add member: %w", err)
-		}
-		if exists == 0 {
-			return ErrNotFound
-		}
-		t := now()
-		err := tx.queryRowW(ctx, `INSERT INTO project_members (project_id, entity_type, entity_id, role_id, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $5) RETURNING id`, projectID, entityType, entityID, role, t).Scan(&id)
-		if err != nil {
-			if tx.d.isUniqueViolation(err) {
-				return ErrConflict
-			}
-			return fmt.Errorf("add member: %w", err)
-		}
-		return nil
-	})
-	return id, err
+		return 0, fmt.Errorf("add member: %w", err)
+	}
+	return id, nil
 }
 
 // SetMemberRole changes a member's role; ErrNotFound if the id is not a member of the project.
@@ -147,19 +143,15 @@ func (q q) SetMemberRole(ctx context.Context, projectID, memberID int64, role in
 
 // DeleteMember removes a member from the project and returns what it was; ErrNotFound if the
 // id is not a member of the project.
-func (db *DB) DeleteMember(ctx context.Context, projectID, memberID int64) (Member, error) {
-	var m Member
-	err := db.Tx(ctx, func(tx *Tx) error {
-		var err error
-		if m, err = tx.MemberByID(ctx, projectID, memberID); err != nil {
-			return err
-		}
-		if _, err := tx.exec(ctx, "DELETE FROM project_members WHERE id = $1", memberID); err != nil {
-			return fmt.Errorf("delete member: %w", err)
-		}
-		return nil
-	})
-	return m, err
+func (tx *Tx) DeleteMember(ctx context.Context, projectID, memberID int64) (Member, error) {
+	m, err := tx.MemberByID(ctx, projectID, memberID)
+	if err != nil {
+		return m, err
+	}
+	if _, err := tx.exec(ctx, "DELETE FROM project_members WHERE id = $1", memberID); err != nil {
+		return m, fmt.Errorf("delete member: %w", err)
+	}
+	return m, nil
 }
 
 // IsProjectAdminAnywhere reports whether the user is project admin of at least one project,

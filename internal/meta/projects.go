@@ -46,45 +46,48 @@ type ProjectSettings struct {
 }
 
 // CreateProject inserts the project with an unlimited quota and an empty CVE allowlist (see
-// CreateProjectWith).
+// Tx.CreateProject).
 func (db *DB) CreateProject(ctx context.Context, p Project) (int64, error) {
-	return db.CreateProjectWith(ctx, p, ProjectSettings{StorageLimit: Unlimited})
-}
-
-// CreateProjectWith inserts the project, its metadata, its quota, its CVE allowlist and the
-// owner as project admin, atomically. ErrConflict if the name is taken.
-func (db *DB) CreateProjectWith(ctx context.Context, p Project, s ProjectSettings) (int64, error) {
 	var id int64
 	err := db.Tx(ctx, func(tx *Tx) error {
-		t := now()
-		err := tx.queryRowW(ctx, `INSERT INTO projects (name, owner_id, public, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $4) RETURNING id`, p.Name, p.OwnerID, p.Public, t).Scan(&id)
-		if err != nil {
-			if tx.d.isUniqueViolation(err) {
-				return ErrConflict
-			}
-			return fmt.Errorf("create project %s: %w", p.Name, err)
-		}
-		for k, v := range p.Metadata {
-			if _, err := tx.exec(ctx, "INSERT INTO project_metadata (project_id, name, value) VALUES ($1, $2, $3)", id, k, v); err != nil {
-				return fmt.Errorf("create project %s: metadata %s: %w", p.Name, k, err)
-			}
-		}
-		_, err = tx.exec(ctx, `INSERT INTO project_members (project_id, entity_type, entity_id, role_id, created_at, updated_at)
-			VALUES ($1, 'u', $2, $3, $4, $4)`, id, p.OwnerID, RoleProjectAdmin, t)
-		if err != nil {
-			return fmt.Errorf("create project %s: owner membership: %w", p.Name, err)
-		}
-		if _, err := tx.exec(ctx, "INSERT INTO quotas (project_id, hard, used, created_at, updated_at) VALUES ($1, $2, 0, $3, $3)",
-			id, s.StorageLimit, t); err != nil {
-			return fmt.Errorf("create project %s: quota: %w", p.Name, err)
-		}
-		if err := tx.SetCVEAllowlist(ctx, CVEAllowlist{ProjectID: id, Items: s.Allowlist, ExpiresAt: s.AllowlistExp}); err != nil {
-			return fmt.Errorf("create project %s: %w", p.Name, err)
-		}
-		return nil
+		var err error
+		id, err = tx.CreateProject(ctx, p, ProjectSettings{StorageLimit: Unlimited})
+		return err
 	})
 	return id, err
+}
+
+// CreateProject inserts the project, its metadata, its quota, its CVE allowlist and the owner
+// as project admin. ErrConflict if the name is taken.
+func (tx *Tx) CreateProject(ctx context.Context, p Project, s ProjectSettings) (int64, error) {
+	var id int64
+	t := now()
+	err := tx.queryRowW(ctx, `INSERT INTO projects (name, owner_id, public, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $4) RETURNING id`, p.Name, p.OwnerID, p.Public, t).Scan(&id)
+	if err != nil {
+		if tx.d.isUniqueViolation(err) {
+			return 0, ErrConflict
+		}
+		return 0, fmt.Errorf("create project %s: %w", p.Name, err)
+	}
+	for k, v := range p.Metadata {
+		if _, err := tx.exec(ctx, "INSERT INTO project_metadata (project_id, name, value) VALUES ($1, $2, $3)", id, k, v); err != nil {
+			return 0, fmt.Errorf("create project %s: metadata %s: %w", p.Name, k, err)
+		}
+	}
+	_, err = tx.exec(ctx, `INSERT INTO project_members (project_id, entity_type, entity_id, role_id, created_at, updated_at)
+		VALUES ($1, 'u', $2, $3, $4, $4)`, id, p.OwnerID, RoleProjectAdmin, t)
+	if err != nil {
+		return 0, fmt.Errorf("create project %s: owner membership: %w", p.Name, err)
+	}
+	if _, err := tx.exec(ctx, "INSERT INTO quotas (project_id, hard, used, created_at, updated_at) VALUES ($1, $2, 0, $3, $3)",
+		id, s.StorageLimit, t); err != nil {
+		return 0, fmt.Errorf("create project %s: quota: %w", p.Name, err)
+	}
+	if err := tx.SetCVEAllowlist(ctx, CVEAllowlist{ProjectID: id, Items: s.Allowlist, ExpiresAt: s.AllowlistExp}); err != nil {
+		return 0, fmt.Errorf("create project %s: %w", p.Name, err)
+	}
+	return id, nil
 }
 
 // ProjectByName returns the project without its metadata (the hot path needs only the row).
@@ -189,32 +192,41 @@ func (q q) ListProjects(ctx context.Context, f ProjectFilter) ([]Project, int64,
 	return ps, total, rows.Err()
 }
 
-// DeleteProject removes an empty project; ErrNotEmpty if it still has repositories.
+// DeleteProject removes an empty project (see Tx.DeleteProject).
 func (db *DB) DeleteProject(ctx context.Context, id int64) error {
-	defer db.projects.clear()
-	return db.Tx(ctx, func(tx *Tx) error {
-		var n int64
-		if err := tx.queryRowW(ctx, "SELECT COUNT(*) FROM repositories WHERE project_id = $1", id).Scan(&n); err != nil {
-			return fmt.Errorf("delete project: %w", err)
-		}
-		if n > 0 {
-			return ErrNotEmpty
-		}
-		// Metadata, members, quota and storage accounting go with the row (ON DELETE CASCADE);
-		// the allowlist table also holds the system's list (project 0), so it has no foreign key.
-		res, err := tx.exec(ctx, "DELETE FROM projects WHERE id = $1", id)
-		if err != nil {
-			return fmt.Errorf("delete project: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		if _, err := tx.exec(ctx, "DELETE FROM cve_allowlists WHERE project_id = $1", id); err != nil {
-			return fmt.Errorf("delete project: allowlist: %w", err)
-		}
-		return nil
-	})
+	defer db.ProjectsChanged()
+	return db.Tx(ctx, func(tx *Tx) error { return tx.DeleteProject(ctx, id) })
 }
+
+// DeleteProject removes an empty project; ErrNotEmpty if it still has repositories,
+// ErrNotFound if there is no such project.
+func (tx *Tx) DeleteProject(ctx context.Context, id int64) error {
+	var n int64
+	if err := tx.queryRowW(ctx, "SELECT COUNT(*) FROM repositories WHERE project_id = $1", id).Scan(&n); err != nil {
+		return fmt.Errorf("delete project: %w", err)
+	}
+	if n > 0 {
+		return ErrNotEmpty
+	}
+	// Metadata, members, quota and storage accounting go with the row (ON DELETE CASCADE);
+	// the allowlist table also holds the system's list (project 0), so it has no foreign key.
+	res, err := tx.exec(ctx, "DELETE FROM projects WHERE id = $1", id)
+	if err != nil {
+		return fmt.Errorf("delete project: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	if _, err := tx.exec(ctx, "DELETE FROM cve_allowlists WHERE project_id = $1", id); err != nil {
+		return fmt.Errorf("delete project: allowlist: %w", err)
+	}
+	return nil
+}
+
+// ProjectsChanged drops the project rows LookupProject remembers. Whatever changes projects
+// calls it once its transaction has ended, so that this process serves the change at once;
+// other replicas see it within projectCacheTTL.
+func (db *DB) ProjectsChanged() { db.projects.clear() }
 
 // MemberRole returns the role of a user in a project, or 0 when the user is not a member. A
 // user who is a member both directly and through groups holds the most powerful of those roles
@@ -349,78 +361,70 @@ type ProjectUpdate struct {
 	StorageLimit *int64            // the quota's new hard limit
 }
 
-// UpdateProject applies the change atomically; ErrNotFound if there is no such project.
-func (db *DB) UpdateProject(ctx context.Context, id int64, u ProjectUpdate) error {
-	defer db.projects.clear()
-	return db.Tx(ctx, func(tx *Tx) error {
-		t := now()
-		res, err := tx.exec(ctx, "UPDATE projects SET updated_at = $2 WHERE id = $1", id, t)
-		if err != nil {
+// UpdateProject applies the change; ErrNotFound if there is no such project.
+func (tx *Tx) UpdateProject(ctx context.Context, id int64, u ProjectUpdate) error {
+	t := now()
+	res, err := tx.exec(ctx, "UPDATE projects SET updated_at = $2 WHERE id = $1", id, t)
+	if err != nil {
+		return fmt.Errorf("update project %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	if u.Public != nil {
+		if _, err := tx.exec(ctx, "UPDATE projects SET public = $2 WHERE id = $1", id, *u.Public); err != nil {
 			return fmt.Errorf("update project %d: %w", id, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
+	}
+	for k, v := range u.Metadata {
+		if _, err := tx.exec(ctx, `INSERT INTO project_metadata (project_id, name, value) VALUES ($1, $2, $3)
+			ON CONFLICT (project_id, name) DO UPDATE SET value = excluded.value`, id, k, v); err != nil {
+			return fmt.Errorf("update project %d: metadata %s: %w", id, k, err)
 		}
-		if u.Public != nil {
-			if _, err := tx.exec(ctx, "UPDATE projects SET public = $2 WHERE id = $1", id, *u.Public); err != nil {
-				return fmt.Errorf("update project %d: %w", id, err)
-			}
+	}
+	if u.Allowlist != nil {
+		l := *u.Allowlist
+		l.ProjectID = id
+		if err := tx.SetCVEAllowlist(ctx, l); err != nil {
+			return err
 		}
-		for k, v := range u.Metadata {
-			if _, err := tx.exec(ctx, `INSERT INTO project_metadata (project_id, name, value) VALUES ($1, $2, $3)
-				ON CONFLICT (project_id, name) DO UPDATE SET value = excluded.value`, id, k, v); err != nil {
-				return fmt.Errorf("update project %d: metadata %s: %w", id, k, err)
-			}
+	}
+	if u.StorageLimit != nil {
+		if _, err := tx.exec(ctx, `INSERT INTO quotas (project_id, hard, used, created_at, updated_at) VALUES ($1, $2, 0, $3, $3)
+			ON CONFLICT (project_id) DO UPDATE SET hard = excluded.hard, updated_at = excluded.updated_at`, id, *u.StorageLimit, t); err != nil {
+			return fmt.Errorf("update project %d: quota: %w", id, err)
 		}
-		if u.Allowlist != nil {
-			l := *u.Allowlist
-			l.ProjectID = id
-			if err := tx.SetCVEAllowlist(ctx, l); err != nil {
-				return err
-			}
-		}
-		if u.StorageLimit != nil {
-			if _, err := tx.exec(ctx, `INSERT INTO quotas (project_id, hard, used, created_at, updated_at) VALUES ($1, $2, 0, $3, $3)
-				ON CONFLICT (project_id) DO UPDATE SET hard = excluded.hard, updated_at = excluded.updated_at`, id, *u.StorageLimit, t); err != nil {
-				return fmt.Errorf("update project %d: quota: %w", id, err)
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
-// AddProjectMetadata adds metadata atomically; ErrConflict if any of the names is set already
-// ("public" always is: it is a column of the project).
-func (db *DB) AddProjectMetadata(ctx context.Context, id int64, md map[string]string) error {
-	defer db.projects.clear()
-	return db.Tx(ctx, func(tx *Tx) error {
-		if _, ok := md["public"]; ok {
-			return ErrConflict
-		}
-		res, err := tx.exec(ctx, "UPDATE projects SET updated_at = $2 WHERE id = $1", id, now())
-		if err != nil {
-			return fmt.Errorf("add metadata to project %d: %w", id, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		for k, v := range md {
-			if _, err := tx.exec(ctx, "INSERT INTO project_metadata (project_id, name, value) VALUES ($1, $2, $3)", id, k, v); err != nil {
-				if tx.d.isUniqueViolation(err) {
-					return ErrConflict
-				}
-				return fmt.Errorf("add metadata %s to project %d: %w", k, id, err)
+// AddProjectMetadata adds metadata; ErrConflict if any of the names is set already ("public"
+// always is: it is a column of the project), ErrNotFound if there is no such project.
+func (tx *Tx) AddProjectMetadata(ctx context.Context, id int64, md map[string]string) error {
+	if _, ok := md["public"]; ok {
+		return ErrConflict
+	}
+	res, err := tx.exec(ctx, "UPDATE projects SET updated_at = $2 WHERE id = $1", id, now())
+	if err != nil {
+		return fmt.Errorf("add metadata to project %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	for k, v := range md {
+		if _, err := tx.exec(ctx, "INSERT INTO project_metadata (project_id, name, value) VALUES ($1, $2, $3)", id, k, v); err != nil {
+			if tx.d.isUniqueViolation(err) {
+				return ErrConflict
 			}
+			return fmt.Errorf("add metadata %s to project %d: %w", k, id, err)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // DeleteProjectMetadata removes one metadata entry; ErrNotFound if it is not set. Removing
 // "public" makes the project private, which is what a missing "public" means in Harbor.
-func (db *DB) DeleteProjectMetadata(ctx context.Context, id int64, name string) error {
-	defer db.projects.clear()
-	q := db.q
+func (q q) DeleteProjectMetadata(ctx context.Context, id int64, name string) error {
 	var res interface{ RowsAffected() (int64, error) }
 	var err error
 	if name == "public" {

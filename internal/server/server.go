@@ -24,6 +24,7 @@ import (
 	"github.com/berthreg/berth/internal/events"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/jobs"
+	"github.com/berthreg/berth/internal/label"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/oci"
 	"github.com/berthreg/berth/internal/project"
@@ -119,7 +120,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Artifacts:    &registry.Artifacts{Registry: s.reg, Store: db, Projects: projects},
 		Tags:         &registry.Tags{Registry: s.reg, Store: db, Projects: projects},
 		Immutable:    &retention.ImmutableRules{Store: db, Projects: projects},
-		Retention:    &retention.Service{Store: db, Jobs: s.jobs, Projects: projects}}
+		Retention:    &retention.Service{Store: db, Jobs: s.jobs, Projects: projects},
+		Labels:       &label.Service{Store: db, Authz: authz}}
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
