@@ -288,9 +288,7 @@ func (db *DB) tx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if tx.wroteEvents {
-		db.eventsCommitted()
-	}
+	db.committed(tx)
 	// Before the caller answers anyone: a read of this replica that follows must not be served
 	// what the commit replaced, whenever the notification arrives.
 	if !tx.keepsAnswers {
@@ -312,6 +310,20 @@ type Tx struct {
 	// some were.
 	events      []Event
 	wroteEvents bool
+	// projectsChanged marks a transaction that changed a project row: LookupProject's
+	// remembered rows are dropped at its commit, so this process serves the change at once
+	// (other replicas see it within projectCacheTTL).
+	projectsChanged bool
+}
+
+// committed does what must follow the commit of tx, before its caller hears of it.
+func (db *DB) committed(tx *Tx) {
+	if tx.projectsChanged {
+		db.projects.clear()
+	}
+	if tx.wroteEvents {
+		db.eventsCommitted()
+	}
 }
 
 // execer is what both *sql.DB and *sql.Tx offer.

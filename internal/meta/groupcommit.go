@@ -187,9 +187,7 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 			// the new generation.
 			g.db.gen.committed(removesNothing)
 		}
-		if tx.wroteEvents {
-			g.db.eventsCommitted()
-		}
+		g.db.committed(tx)
 	}
 	for i, r := range batch {
 		r.finish(errs[i])

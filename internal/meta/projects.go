@@ -60,6 +60,7 @@ func (db *DB) CreateProject(ctx context.Context, p Project) (int64, error) {
 // CreateProject inserts the project, its metadata, its quota, its CVE allowlist and the owner
 // as project admin. ErrConflict if the name is taken.
 func (tx *Tx) CreateProject(ctx context.Context, p Project, s ProjectSettings) (int64, error) {
+	tx.projectsChanged = true
 	var id int64
 	t := now()
 	err := tx.queryRowW(ctx, `INSERT INTO projects (name, owner_id, public, created_at, updated_at)
@@ -194,13 +195,13 @@ func (q q) ListProjects(ctx context.Context, f ProjectFilter) ([]Project, int64,
 
 // DeleteProject removes an empty project (see Tx.DeleteProject).
 func (db *DB) DeleteProject(ctx context.Context, id int64) error {
-	defer db.ProjectsChanged()
 	return db.Tx(ctx, func(tx *Tx) error { return tx.DeleteProject(ctx, id) })
 }
 
 // DeleteProject removes an empty project; ErrNotEmpty if it still has repositories,
 // ErrNotFound if there is no such project.
 func (tx *Tx) DeleteProject(ctx context.Context, id int64) error {
+	tx.projectsChanged = true
 	var n int64
 	if err := tx.queryRowW(ctx, "SELECT COUNT(*) FROM repositories WHERE project_id = $1", id).Scan(&n); err != nil {
 		return fmt.Errorf("delete project: %w", err)
@@ -222,11 +223,6 @@ func (tx *Tx) DeleteProject(ctx context.Context, id int64) error {
 	}
 	return nil
 }
-
-// ProjectsChanged drops the project rows LookupProject remembers. Whatever changes projects
-// calls it once its transaction has ended, so that this process serves the change at once;
-// other replicas see it within projectCacheTTL.
-func (db *DB) ProjectsChanged() { db.projects.clear() }
 
 // MemberRole returns the role of a user in a project, or 0 when the user is not a member. A
 // user who is a member both directly and through groups holds the most powerful of those roles
@@ -363,6 +359,7 @@ type ProjectUpdate struct {
 
 // UpdateProject applies the change; ErrNotFound if there is no such project.
 func (tx *Tx) UpdateProject(ctx context.Context, id int64, u ProjectUpdate) error {
+	tx.projectsChanged = true
 	t := now()
 	res, err := tx.exec(ctx, "UPDATE projects SET updated_at = $2 WHERE id = $1", id, t)
 	if err != nil {
@@ -401,6 +398,7 @@ func (tx *Tx) UpdateProject(ctx context.Context, id int64, u ProjectUpdate) erro
 // AddProjectMetadata adds metadata; ErrConflict if any of the names is set already ("public"
 // always is: it is a column of the project), ErrNotFound if there is no such project.
 func (tx *Tx) AddProjectMetadata(ctx context.Context, id int64, md map[string]string) error {
+	tx.projectsChanged = true
 	if _, ok := md["public"]; ok {
 		return ErrConflict
 	}
@@ -424,13 +422,14 @@ func (tx *Tx) AddProjectMetadata(ctx context.Context, id int64, md map[string]st
 
 // DeleteProjectMetadata removes one metadata entry; ErrNotFound if it is not set. Removing
 // "public" makes the project private, which is what a missing "public" means in Harbor.
-func (q q) DeleteProjectMetadata(ctx context.Context, id int64, name string) error {
+func (tx *Tx) DeleteProjectMetadata(ctx context.Context, id int64, name string) error {
+	tx.projectsChanged = true
 	var res interface{ RowsAffected() (int64, error) }
 	var err error
 	if name == "public" {
-		res, err = q.exec(ctx, "UPDATE projects SET public = FALSE, updated_at = $2 WHERE id = $1", id, now())
+		res, err = tx.exec(ctx, "UPDATE projects SET public = FALSE, updated_at = $2 WHERE id = $1", id, now())
 	} else {
-		res, err = q.exec(ctx, "DELETE FROM project_metadata WHERE project_id = $1 AND name = $2", id, name)
+		res, err = tx.exec(ctx, "DELETE FROM project_metadata WHERE project_id = $1 AND name = $2", id, name)
 	}
 	if err != nil {
 		return fmt.Errorf("delete metadata %s of project %d: %w", name, id, err)

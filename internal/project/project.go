@@ -23,8 +23,6 @@ import (
 // through Tx, with the *meta.Tx methods of the same names.
 type Store interface {
 	Tx(ctx context.Context, fn func(*meta.Tx) error) error
-	// ProjectsChanged is called after every transaction that may have changed a project row.
-	ProjectsChanged()
 
 	ProjectByName(ctx context.Context, name string) (meta.Project, error)
 	ProjectByID(ctx context.Context, id int64) (meta.Project, error)
@@ -252,6 +250,5 @@ func (s *Service) Summary(ctx context.Context, ref string, byName bool) (Summary
 // change runs fn, which changes a project, in one transaction; this process's project lookups
 // (meta.DB.LookupProject, the registry's) serve the change as soon as it returns.
 func (s *Service) change(ctx context.Context, fn func(tx *meta.Tx) error) error {
-	defer s.Store.ProjectsChanged()
 	return s.Store.Tx(ctx, fn)
 }
