@@ -316,7 +316,7 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 }
 
 // PutManifest is DB.PutManifest in the transaction, which must do nothing before it but read
-// (it decides which generations the commit moves).
+// (it decides which changes the commit announces).
 func (tx *Tx) PutManifest(ctx context.Context, p PutManifestParams) (PutManifestResult, error) {
 	var res PutManifestResult
 	// A push adds rows; only moving a tag changes an answer a replica may remember.

@@ -50,56 +50,73 @@ type DB struct {
 	pendingUploads sync.Map
 	// unlimited holds when CheckBlobQuota last found a project without a storage limit, by id.
 	unlimited sync.Map
-	gen       generations
 	listener  *contentListener // PostgreSQL
+	// changeWatchers hear of commits that may have made a remembered answer wrong (see
+	// WatchChanges).
+	changeWatchers atomic.Pointer[[]func(Changes)]
 	// eventWatchers hear of every commit that wrote events (see WatchEvents).
 	eventWatchers atomic.Pointer[[]func()]
 }
 
-// generations are the counters behind WriteGeneration and RemovalGeneration.
-type generations struct {
-	// writes counts this process's commits that may have made a remembered answer wrong, and on
-	// PostgreSQL the content notifications received.
-	writes atomic.Uint64
-	// removals counts this process's commits that may have removed something, and on
-	// PostgreSQL the removal notifications received.
-	removals atomic.Uint64
+// Changes says what a commit may have made wrong of what a reader remembers of the store.
+// Only answers that something exists are meant: adding rows cannot make one wrong.
+type Changes struct {
+	// Content: a tag moved, was renamed or deleted, or a manifest or repository changed or was
+	// removed.
+	Content bool
+	// Removal: a repository, manifest, blob link or blob was removed (manifest rows never
+	// change but by deletion, so answers about them are wrong only after one).
+	Removal bool
 }
 
-// committed moves the counters for a commit of this process; one that removed nothing leaves
-// removals alone.
-func (g *generations) committed(removesNothing bool) {
-	g.writes.Add(1)
-	if !removesNothing {
-		g.removals.Add(1)
+// everything is what to assume when announcements may have been missed.
+var everything = Changes{Content: true, Removal: true}
+
+// WatchChanges calls fn for every commit that may have made wrong what a reader remembers:
+// this process's, before the commit returns to its caller, and on PostgreSQL every other
+// process's (replicas, berth gc, an operator's psql) as the database announces it (migration
+// 0013), moments after its commit. Whenever announcements may have been missed (the listening
+// connection was re-established) fn hears of everything. fn must be quick and never block.
+func (db *DB) WatchChanges(fn func(Changes)) {
+	addWatcher(&db.changeWatchers, fn)
+	if db.listener != nil {
+		db.listener.ensure()
 	}
 }
 
-// WriteGeneration returns a number that changes whenever a commit may have made wrong an
-// answer that something exists (a tag moved or deleted, a manifest or repository changed or
-// deleted; adding rows cannot), and ok true when it can be trusted to. It moves with such
-// commits of this process, before they return; on SQLite, this process is the only serving
-// writer (berth gc and fsck write from other processes: readers that cache by generation also
-// bound their entries' age). On PostgreSQL it also moves with every notification of such a
-// change committed by anyone (migration 0013), which arrives within moments of the commit; ok
-// is false while this process is not listening (at start, and while the listening connection
-// is re-established).
-func (db *DB) WriteGeneration() (gen uint64, ok bool) { return db.generation(&db.gen.writes) }
-
-// RemovalGeneration is WriteGeneration for answers that only a removal can make wrong: that a
-// repository links a blob, or holds a manifest by digest (manifest rows never change but by
-// deletion). Pushes leave it alone. It moves with this process's other commits, and on
-// PostgreSQL with every notification of a removal committed by anyone (migration 0013).
-func (db *DB) RemovalGeneration() (gen uint64, ok bool) { return db.generation(&db.gen.removals) }
-
-func (db *DB) generation(counter *atomic.Uint64) (uint64, bool) {
+// ChangesHeard reports whether WatchChanges hears of every change now. On SQLite this process
+// is the only serving writer (berth gc and fsck write from other processes: readers that
+// remember also bound how long); on PostgreSQL the answer is false while this process is not
+// listening (at start, and while the listening connection is re-established). Read it before
+// what it vouches for: a listener that stops after this read announces everything.
+func (db *DB) ChangesHeard() bool {
 	if db.listener == nil {
-		return counter.Load(), db.group != nil
+		return db.group != nil
 	}
 	db.listener.ensure()
-	// Read before the counter: a listener that stops after this read moves the counter on.
-	ok := db.listener.listening.Load()
-	return counter.Load(), ok
+	return db.listener.listening.Load()
+}
+
+func (db *DB) changed(c Changes) {
+	if ws := db.changeWatchers.Load(); ws != nil {
+		for _, fn := range *ws {
+			fn(c)
+		}
+	}
+}
+
+func addWatcher[F any](list *atomic.Pointer[[]F], fn F) {
+	for {
+		old := list.Load()
+		var next []F
+		if old != nil {
+			next = append(next, *old...)
+		}
+		next = append(next, fn)
+		if list.CompareAndSwap(old, &next) {
+			return
+		}
+	}
 }
 
 // Options tunes the connection pools; zero values pick defaults for the machine.
@@ -166,8 +183,8 @@ func openPostgres(url string, opt Options) (*DB, error) {
 	lazy.SetConnMaxIdleTime(5 * time.Minute)
 	d := postgresDialect{}
 	db := &DB{q: q{db: pool, rdb: pool, d: d, gc: newGCSettings()}, w: pool, r: pool, lazy: lazy, dialect: d}
-	db.q.commits = &db.gen
-	db.listener = newContentListener(url, &db.gen, db.eventsCommitted)
+	db.q.changed = db.changed
+	db.listener = newContentListener(url, db.changed, db.eventsCommitted)
 	return db, nil
 }
 
@@ -292,7 +309,7 @@ func (db *DB) tx(ctx context.Context, fn func(tx *Tx) error) error {
 	// Before the caller answers anyone: a read of this replica that follows must not be served
 	// what the commit replaced, whenever the notification arrives.
 	if !tx.keepsAnswers {
-		db.gen.committed(tx.removesNothing)
+		db.changed(Changes{Content: true, Removal: !tx.removesNothing})
 	}
 	return nil
 }
@@ -301,9 +318,9 @@ func (db *DB) tx(ctx context.Context, fn func(tx *Tx) error) error {
 type Tx struct {
 	q
 	// keepsAnswers marks a transaction that cannot make wrong an answer that something exists
-	// (it adds rows, or records pull times or audit entries): its commit moves no generation.
-	// removesNothing marks one that may move tags but removes nothing: its commit moves the
-	// write generation only. See WriteGeneration and RemovalGeneration.
+	// (it adds rows, or records pull times or audit entries): its commit announces no change.
+	// removesNothing marks one that may move tags but removes nothing: its commit announces a
+	// Content change only. See WatchChanges.
 	keepsAnswers   bool
 	removesNothing bool
 	// events are what Emit recorded, written just before the commit; wroteEvents says that
@@ -350,9 +367,9 @@ type q struct {
 	tx    *sql.Tx
 	gc    *gcSettings
 	group *groupCommitter
-	// commits is moved after each write outside a transaction (PostgreSQL; see WriteGeneration)
+	// changed is told of each write outside a transaction (PostgreSQL; see WatchChanges)
 	// unless quiet (keepingAnswers).
-	commits *generations
+	changed func(Changes)
 	quiet   bool
 }
 
@@ -379,8 +396,8 @@ func (q q) exec(ctx context.Context, query string, args ...any) (sql.Result, err
 		return res, err
 	}
 	query, args = q.d.rebind(query, args)
-	if q.commits != nil && !q.quiet {
-		defer q.commits.committed(false)
+	if q.changed != nil && !q.quiet {
+		defer q.changed(everything)
 	}
 	if st := q.stmt(ctx, q.wc, query); st != nil {
 		return st.ExecContext(ctx, args...)
@@ -405,7 +422,7 @@ func (q q) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 }
 
 // keepingAnswers returns q for writes outside a transaction that cannot make wrong an answer
-// that something exists (pull times, audit entries): they move no generation.
+// that something exists (pull times, audit entries): they announce no change.
 func (q q) keepingAnswers() q {
 	q.quiet = true
 	return q
@@ -451,8 +468,8 @@ type writeRow struct {
 
 func (r writeRow) Scan(dest ...any) error {
 	if r.q.group == nil {
-		if r.q.commits != nil {
-			defer r.q.commits.committed(false)
+		if r.q.changed != nil {
+			defer r.q.changed(everything)
 		}
 		return r.q.queryRowW(r.ctx, r.query, r.args...).Scan(dest...)
 	}

@@ -247,17 +247,7 @@ func (db *DB) PruneEvents(ctx context.Context, before, idleSince time.Time) (int
 // fn must not block. Watchers still poll: announcements from other processes on SQLite, and on
 // PostgreSQL while the listening connection is down, do not arrive.
 func (db *DB) WatchEvents(fn func()) {
-	for {
-		old := db.eventWatchers.Load()
-		var next []func()
-		if old != nil {
-			next = append(next, *old...)
-		}
-		next = append(next, fn)
-		if db.eventWatchers.CompareAndSwap(old, &next) {
-			break
-		}
-	}
+	addWatcher(&db.eventWatchers, fn)
 	if db.listener != nil {
 		db.listener.ensure()
 	}

@@ -138,8 +138,8 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 		return
 	}
 	tx := &Tx{q: q{db: sqlTx, rdb: sqlTx, d: g.db.dialect, wc: g.db.wc, rc: g.db.wc, tx: sqlTx, gc: g.db.gc}}
-	// A group that only added rows or recorded pulls and audit entries leaves the write
-	// generation alone (Tx.keepsAnswers).
+	// A group that only added rows or recorded pulls and audit entries announces no change
+	// (Tx.keepsAnswers).
 	quiet, removesNothing := true, true
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -183,9 +183,9 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 		}
 	} else {
 		if !quiet {
-			// Before anyone hears of the outcome, so a caller reading after its write sees
-			// the new generation.
-			g.db.gen.committed(removesNothing)
+			// Before anyone hears of the outcome, so a caller reading after its write is
+			// not served what it replaced.
+			g.db.changed(Changes{Content: true, Removal: !removesNothing})
 		}
 		g.db.committed(tx)
 	}

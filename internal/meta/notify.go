@@ -19,13 +19,13 @@ const (
 	eventsChannel = "berth_events"
 )
 
-// contentListener keeps one PostgreSQL connection listening on both channels and moves the
-// store's generations on each notification, so this replica learns of the other replicas'
-// (and other processes') commits. While it is not listening, nobody can say what changed:
-// WriteGeneration and RemovalGeneration report that, and readers go to the database.
+// contentListener keeps one PostgreSQL connection listening on the channels and tells the
+// store's watchers of each notification, so this replica learns of the other replicas' (and
+// other processes') commits. While it is not listening, nobody can say what changed:
+// ChangesHeard reports that, and readers go to the database.
 type contentListener struct {
-	url string
-	gen *generations
+	url     string
+	changed func(Changes)
 	// onEvents hears of other processes' events, and of a new connection (which may have
 	// missed some).
 	onEvents  func()
@@ -35,12 +35,12 @@ type contentListener struct {
 	done      chan struct{}
 }
 
-func newContentListener(url string, gen *generations, onEvents func()) *contentListener {
-	return &contentListener{url: url, gen: gen, onEvents: onEvents, done: make(chan struct{})}
+func newContentListener(url string, changed func(Changes), onEvents func()) *contentListener {
+	return &contentListener{url: url, changed: changed, onEvents: onEvents, done: make(chan struct{})}
 }
 
 // bump forgets everything: what was read before may be out of date in any way.
-func (l *contentListener) bump() { l.gen.committed(false) }
+func (l *contentListener) bump() { l.changed(everything) }
 
 // ensure starts the listener on first use: processes that never serve pulls (berth gc, fsck)
 // do not hold the extra connection.
@@ -59,7 +59,7 @@ func (l *contentListener) run(ctx context.Context) {
 		l.listen(ctx)
 		wasListening := l.listening.Swap(false)
 		// Whatever was remembered may have missed a notification while the connection was
-		// down; the next connection starts from a new generation.
+		// down: everything may have changed.
 		l.bump()
 		if ctx.Err() != nil {
 			return
@@ -99,11 +99,11 @@ func (l *contentListener) listen(ctx context.Context) {
 		}
 		switch n.Channel {
 		case removalChannel:
-			l.gen.removals.Add(1)
+			l.changed(Changes{Removal: true})
 		case eventsChannel:
 			l.onEvents()
 		default:
-			l.gen.writes.Add(1)
+			l.changed(Changes{Content: true})
 		}
 	}
 }

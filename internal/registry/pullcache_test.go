@@ -38,7 +38,7 @@ func TestPullManifestPrefetchesBlobLinks(t *testing.T) {
 		metatest.WaitListening(t, db)
 		s := &Service{DB: db}
 		remembered := func(i int) (int64, bool) {
-			gen, _ := db.RemovalGeneration()
+			gen, _ := s.RemovalGeneration()
 			return s.pullCaches.blobs.get(repoRef{repo, dg(i)}, gen, time.Now())
 		}
 

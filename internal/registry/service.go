@@ -18,10 +18,10 @@ import (
 type Store interface {
 	Tx(ctx context.Context, fn func(*meta.Tx) error) error
 	EmitEvents(ctx context.Context, evs ...meta.Event) error
-	// WriteGeneration and RemovalGeneration say when remembered answers are still true (see
+	// WatchChanges and ChangesHeard say when remembered answers are still true (see
 	// pullcache.go).
-	WriteGeneration() (gen uint64, ok bool)
-	RemovalGeneration() (gen uint64, ok bool)
+	WatchChanges(fn func(meta.Changes))
+	ChangesHeard() bool
 
 	LookupProject(ctx context.Context, name string) (meta.Project, error)
 	CachedSystemConfig(ctx context.Context) (meta.SystemConfig, error)

@@ -92,8 +92,8 @@ func TestReplicasPullWhatAnotherPushed(t *testing.T) {
 	b := a.replica(t)
 	const repo = "library/replicated"
 	want := func(ref string, status int, digest string) { wantPulls(t, b, repo, ref, status, digest) }
-	// afterWrite runs write on a and waits until b has heard of it (of a removal, when
-	// generation is RemovalGeneration).
+	// afterWrite runs write on a and waits until b's pull memory has heard of it (of a
+	// removal, when generation is RemovalGeneration).
 	afterWrite := func(generation func() (uint64, bool), write func()) {
 		t.Helper()
 		g, _ := generation()
@@ -115,7 +115,7 @@ func TestReplicasPullWhatAnotherPushed(t *testing.T) {
 	metatest.WaitListening(t, b.srv.db)
 	want("v1", http.StatusOK, d1)
 
-	written, removed := b.srv.db.WriteGeneration, b.srv.db.RemovalGeneration
+	written, removed := b.srv.reg.WriteGeneration, b.srv.reg.RemovalGeneration
 	var d2 string
 	afterWrite(written, func() { _, d2 = a.pushImage(t, repo, "v1", mtOCIManifest) })
 	want("v1", http.StatusOK, d2)

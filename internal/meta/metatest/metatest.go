@@ -113,12 +113,12 @@ func NewProject(t testing.TB, db *meta.DB, user, project string) int64 {
 	return pid
 }
 
-// WaitListening waits until db vouches for its write generations: at once on SQLite, on
-// PostgreSQL once it listens for other writers' changes.
+// WaitListening waits until db hears of every change (meta.DB.ChangesHeard): at once on SQLite,
+// on PostgreSQL once it listens for other writers' changes.
 func WaitListening(t testing.TB, db *meta.DB) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
-	for _, ok := db.WriteGeneration(); !ok; _, ok = db.WriteGeneration() {
+	for !db.ChangesHeard() {
 		if time.Now().After(deadline) {
 			t.Fatal("the store never listened for changes")
 		}
