@@ -18,6 +18,7 @@ import (
 
 	"github.com/berthreg/berth/internal/audit"
 	"github.com/berthreg/berth/internal/auth"
+	"github.com/berthreg/berth/internal/auth/group"
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/jobs"
@@ -46,6 +47,8 @@ type Handler struct {
 	Scan *scan.Service
 	// Projects holds the rules of projects and finds them as callers may see them.
 	Projects *project.Service
+	// Groups holds the rules of user groups.
+	Groups *group.Service
 	// DataDir is the data directory, whose filesystem /systeminfo/volumes reports.
 	DataDir string
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).
