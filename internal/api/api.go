@@ -19,6 +19,7 @@ import (
 	"github.com/berthreg/berth/internal/audit"
 	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/auth/group"
+	"github.com/berthreg/berth/internal/auth/robot"
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/jobs"
@@ -47,6 +48,8 @@ type Handler struct {
 	Scan *scan.Service
 	// Projects holds the rules of projects and finds them as callers may see them.
 	Projects *project.Service
+	// Robots holds the rules of robot accounts.
+	Robots *robot.Service
 	// Groups holds the rules of user groups.
 	Groups *group.Service
 	// DataDir is the data directory, whose filesystem /systeminfo/volumes reports.
