@@ -20,6 +20,7 @@ import (
 	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/auth/group"
 	"github.com/berthreg/berth/internal/auth/robot"
+	"github.com/berthreg/berth/internal/auth/session"
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/jobs"
@@ -52,6 +53,8 @@ type Handler struct {
 	Robots *robot.Service
 	// Groups holds the rules of user groups.
 	Groups *group.Service
+	// Sessions opens, resumes and ends the portal's sessions.
+	Sessions *session.Service
 	// DataDir is the data directory, whose filesystem /systeminfo/volumes reports.
 	DataDir string
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).

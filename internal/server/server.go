@@ -22,6 +22,7 @@ import (
 	"github.com/berthreg/berth/internal/auth/account"
 	"github.com/berthreg/berth/internal/auth/group"
 	"github.com/berthreg/berth/internal/auth/robot"
+	"github.com/berthreg/berth/internal/auth/session"
 	"github.com/berthreg/berth/internal/blob"
 	"github.com/berthreg/berth/internal/config"
 	"github.com/berthreg/berth/internal/events"
@@ -120,6 +121,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Projects: &project.Service{Store: db, Authz: authz}}
 	apiHandler.Robots = &robot.Service{Store: db, Authz: authz, Projects: apiHandler.Projects}
 	apiHandler.Groups = &group.Service{Store: db, Authz: authz}
+	apiHandler.Sessions = &session.Service{Store: db, Auth: s.auth}
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
