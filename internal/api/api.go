@@ -21,6 +21,7 @@ import (
 	"github.com/berthreg/berth/internal/auth/group"
 	"github.com/berthreg/berth/internal/auth/robot"
 	"github.com/berthreg/berth/internal/auth/session"
+	"github.com/berthreg/berth/internal/auth/user"
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/jobs"
@@ -49,6 +50,8 @@ type Handler struct {
 	Scan *scan.Service
 	// Projects holds the rules of projects and finds them as callers may see them.
 	Projects *project.Service
+	// Users holds the rules of local user accounts.
+	Users *user.Service
 	// Robots holds the rules of robot accounts.
 	Robots *robot.Service
 	// Groups holds the rules of user groups.

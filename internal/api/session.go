@@ -109,11 +109,3 @@ func (h *Handler) sessionPrincipal(w http.ResponseWriter, r *http.Request) (auth
 	}
 	return p, err
 }
-
-// currentSessionHash is the id hash of the session the request carries, "" for none.
-func currentSessionHash(r *http.Request) string {
-	if id := sessionID(r); id != "" {
-		return session.Hash(id)
-	}
-	return ""
-}

@@ -23,6 +23,7 @@ import (
 	"github.com/berthreg/berth/internal/auth/group"
 	"github.com/berthreg/berth/internal/auth/robot"
 	"github.com/berthreg/berth/internal/auth/session"
+	"github.com/berthreg/berth/internal/auth/user"
 	"github.com/berthreg/berth/internal/blob"
 	"github.com/berthreg/berth/internal/config"
 	"github.com/berthreg/berth/internal/events"
@@ -119,6 +120,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	apiHandler := &api.Handler{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log,
 		Jobs: s.jobs, GC: gcService, Scan: s.scan, DataDir: cfg.DataDir, ExternalURL: cfg.ExternalURL,
 		Projects: &project.Service{Store: db, Authz: authz}}
+	apiHandler.Users = &user.Service{Store: db, Authz: authz, Auth: s.auth}
 	apiHandler.Robots = &robot.Service{Store: db, Authz: authz, Projects: apiHandler.Projects}
 	apiHandler.Groups = &group.Service{Store: db, Authz: authz}
 	apiHandler.Sessions = &session.Service{Store: db, Auth: s.auth}

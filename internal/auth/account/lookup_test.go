@@ -31,7 +31,11 @@ func TestPrincipalOfLogin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.DeleteUser(ctx, gone); err != nil {
+		err = db.Tx(ctx, func(tx *meta.Tx) error {
+			_, err := tx.DeleteUser(ctx, gone)
+			return err
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 		robots := map[string]int64{}
