@@ -18,6 +18,10 @@ import (
 
 	"github.com/berthreg/berth/internal/audit"
 	"github.com/berthreg/berth/internal/auth"
+	"github.com/berthreg/berth/internal/auth/group"
+	"github.com/berthreg/berth/internal/auth/robot"
+	"github.com/berthreg/berth/internal/auth/session"
+	"github.com/berthreg/berth/internal/auth/user"
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/jobs"
@@ -58,6 +62,14 @@ type Handler struct {
 	Retention *retention.Service
 	// Labels holds the rules of global and project labels.
 	Labels *label.Service
+	// Users holds the rules of local user accounts.
+	Users *user.Service
+	// Robots holds the rules of robot accounts.
+	Robots *robot.Service
+	// Groups holds the rules of user groups.
+	Groups *group.Service
+	// Sessions opens, resumes and ends the portal's sessions.
+	Sessions *session.Service
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).
 	ExternalURL string
 

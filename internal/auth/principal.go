@@ -1,6 +1,10 @@
 // Package auth authenticates Berth clients: local password hashing, Basic
 // credential checks, and the Docker registry token service behind
 // /service/token.
+//
+// The accounts themselves have a package each below: account (finding the
+// account a login name stands for), user, robot, group and session (the rules
+// of each, shared by every entry point).
 package auth
 
 import (

@@ -73,33 +73,29 @@ func scanRobot(row interface{ Scan(...any) error }) (Robot, error) {
 // Expired reports whether the robot's lifetime is over at t.
 func (r Robot) Expired(t time.Time) bool { return r.ExpiresAt != -1 && r.ExpiresAt <= t.Unix() }
 
-// CreateRobot inserts a robot and its permissions atomically and returns its id; ErrConflict
-// if the name is taken, ErrNotFound if a project it names no longer exists.
-func (db *DB) CreateRobot(ctx context.Context, r Robot) (int64, error) {
+// CreateRobot inserts a robot and its permissions in the transaction and returns its id;
+// ErrConflict if the name is taken, ErrNotFound if a project it names no longer exists.
+func (tx *Tx) CreateRobot(ctx context.Context, r Robot) (int64, error) {
+	if r.ProjectID != 0 {
+		if err := tx.requireProject(ctx, r.ProjectID); err != nil {
+			return 0, err
+		}
+	}
+	var project any
+	if r.ProjectID != 0 {
+		project = r.ProjectID
+	}
 	var id int64
-	err := db.Tx(ctx, func(tx *Tx) error {
-		if r.ProjectID != 0 {
-			if err := tx.requireProject(ctx, r.ProjectID); err != nil {
-				return err
-			}
+	err := tx.queryRowW(ctx, `INSERT INTO robots (name, description, project_id, secret_hash, duration, expires_at, disabled,
+		creator_type, creator_ref, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id`,
+		r.Name, r.Description, project, r.SecretHash, r.Duration, r.ExpiresAt, r.Disabled, r.CreatorType, r.CreatorRef, now()).Scan(&id)
+	if err != nil {
+		if tx.d.isUniqueViolation(err) {
+			return 0, ErrConflict
 		}
-		t := now()
-		var project any
-		if r.ProjectID != 0 {
-			project = r.ProjectID
-		}
-		err := tx.queryRowW(ctx, `INSERT INTO robots (name, description, project_id, secret_hash, duration, expires_at, disabled,
-			creator_type, creator_ref, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id`,
-			r.Name, r.Description, project, r.SecretHash, r.Duration, r.ExpiresAt, r.Disabled, r.CreatorType, r.CreatorRef, t).Scan(&id)
-		if err != nil {
-			if tx.d.isUniqueViolation(err) {
-				return ErrConflict
-			}
-			return fmt.Errorf("create robot %s: %w", r.Name, err)
-		}
-		return tx.insertRobotPermissions(ctx, id, r.Permissions)
-	})
-	return id, err
+		return 0, fmt.Errorf("create robot %s: %w", r.Name, err)
+	}
+	return id, tx.insertRobotPermissions(ctx, id, r.Permissions)
 }
 
 // requireProject is ErrNotFound unless the project exists: checked inside the transaction that
@@ -273,22 +269,20 @@ func (q q) ListRobots(ctx context.Context, f RobotFilter, lq ListQuery) ([]Robot
 }
 
 // UpdateRobot replaces a robot's description, disabled flag, duration, expiry and permissions
-// atomically; ErrNotFound if the robot (or a project a permission names) is gone.
-func (db *DB) UpdateRobot(ctx context.Context, r Robot) error {
-	return db.Tx(ctx, func(tx *Tx) error {
-		res, err := tx.exec(ctx, `UPDATE robots SET description = $1, disabled = $2, duration = $3, expires_at = $4, updated_at = $5
-			WHERE id = $6`, r.Description, r.Disabled, r.Duration, r.ExpiresAt, now(), r.ID)
-		if err != nil {
-			return fmt.Errorf("update robot %d: %w", r.ID, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		if _, err := tx.exec(ctx, "DELETE FROM robot_permissions WHERE robot_id = $1", r.ID); err != nil {
-			return fmt.Errorf("update robot %d: %w", r.ID, err)
-		}
-		return tx.insertRobotPermissions(ctx, r.ID, r.Permissions)
-	})
+// in the transaction; ErrNotFound if the robot (or a project a permission names) is gone.
+func (tx *Tx) UpdateRobot(ctx context.Context, r Robot) error {
+	res, err := tx.exec(ctx, `UPDATE robots SET description = $1, disabled = $2, duration = $3, expires_at = $4, updated_at = $5
+		WHERE id = $6`, r.Description, r.Disabled, r.Duration, r.ExpiresAt, now(), r.ID)
+	if err != nil {
+		return fmt.Errorf("update robot %d: %w", r.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	if _, err := tx.exec(ctx, "DELETE FROM robot_permissions WHERE robot_id = $1", r.ID); err != nil {
+		return fmt.Errorf("update robot %d: %w", r.ID, err)
+	}
+	return tx.insertRobotPermissions(ctx, r.ID, r.Permissions)
 }
 
 // SetRobotSecret replaces a robot's secret hash; ErrNotFound if there is no such robot.

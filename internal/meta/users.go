@@ -177,37 +177,33 @@ func (db *DB) ChangePassword(ctx context.Context, id int64, hash, keep string) e
 	})
 }
 
-// DeleteUser deletes a user the way Harbor does, atomically: the row is kept but marked
+// DeleteUser deletes a user the way Harbor does, in the transaction: the row is kept but marked
 // deleted and renamed "<name>#<id>" (e-mail likewise), so the name and address can be used
 // again while projects it owns keep an owner; its password, administrator flag, project
-// memberships and sessions go. ErrNotFound if there is no such live user.
-func (db *DB) DeleteUser(ctx context.Context, id int64) (User, error) {
-	var u User
-	err := db.Tx(ctx, func(tx *Tx) error {
-		var err error
-		u, err = scanUser(tx.queryRowW(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1 AND NOT deleted", id))
-		if err != nil {
-			return err
-		}
-		suffix := "#" + strconv.FormatInt(id, 10)
-		email := u.Email
-		if email != "" {
-			email = truncate(email, suffix, 255)
-		}
-		_, err = tx.exec(ctx, `UPDATE users SET deleted = TRUE, username = $1, email = $2, password_hash = '', sysadmin = FALSE, updated_at = $3
-			WHERE id = $4`, truncate(u.Username, suffix, 255), email, now(), id)
-		if err != nil {
-			return fmt.Errorf("delete user %d: %w", id, err)
-		}
-		if _, err := tx.exec(ctx, "DELETE FROM project_members WHERE entity_type = 'u' AND entity_id = $1", id); err != nil {
-			return fmt.Errorf("delete user %d: memberships: %w", id, err)
-		}
-		if _, err := tx.exec(ctx, "DELETE FROM sessions WHERE user_id = $1", id); err != nil {
-			return fmt.Errorf("delete user %d: sessions: %w", id, err)
-		}
-		return nil
-	})
-	return u, err
+// memberships and sessions go. It returns the user as it was. ErrNotFound if there is no such
+// live user.
+func (tx *Tx) DeleteUser(ctx context.Context, id int64) (User, error) {
+	u, err := scanUser(tx.queryRowW(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1 AND NOT deleted", id))
+	if err != nil {
+		return u, err
+	}
+	suffix := "#" + strconv.FormatInt(id, 10)
+	email := u.Email
+	if email != "" {
+		email = truncate(email, suffix, 255)
+	}
+	_, err = tx.exec(ctx, `UPDATE users SET deleted = TRUE, username = $1, email = $2, password_hash = '', sysadmin = FALSE, updated_at = $3
+		WHERE id = $4`, truncate(u.Username, suffix, 255), email, now(), id)
+	if err != nil {
+		return u, fmt.Errorf("delete user %d: %w", id, err)
+	}
+	if _, err := tx.exec(ctx, "DELETE FROM project_members WHERE entity_type = 'u' AND entity_id = $1", id); err != nil {
+		return u, fmt.Errorf("delete user %d: memberships: %w", id, err)
+	}
+	if _, err := tx.exec(ctx, "DELETE FROM sessions WHERE user_id = $1", id); err != nil {
+		return u, fmt.Errorf("delete user %d: sessions: %w", id, err)
+	}
+	return u, nil
 }
 
 // truncate appends suffix to s, shortening s so that the result has at most n bytes (Harbor's

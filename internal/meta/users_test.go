@@ -28,10 +28,16 @@ func TestDeleteUserFreesNameAndEmail(t *testing.T) {
 		if err := db.CreateSession(ctx, "hash", id, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.DeleteUser(ctx, id); err != nil {
+		deleteUser := func() error {
+			return db.Tx(ctx, func(tx *meta.Tx) error {
+				_, err := tx.DeleteUser(ctx, id)
+				return err
+			})
+		}
+		if err := deleteUser(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.DeleteUser(ctx, id); !errors.Is(err, meta.ErrNotFound) {
+		if err := deleteUser(); !errors.Is(err, meta.ErrNotFound) {
 			t.Fatalf("second delete: %v, want ErrNotFound", err)
 		}
 		if _, err := db.UserByID(ctx, id); !errors.Is(err, meta.ErrNotFound) {

@@ -19,6 +19,11 @@ import (
 	"github.com/berthreg/berth/internal/api"
 	"github.com/berthreg/berth/internal/audit"
 	"github.com/berthreg/berth/internal/auth"
+	"github.com/berthreg/berth/internal/auth/account"
+	"github.com/berthreg/berth/internal/auth/group"
+	"github.com/berthreg/berth/internal/auth/robot"
+	"github.com/berthreg/berth/internal/auth/session"
+	"github.com/berthreg/berth/internal/auth/user"
 	"github.com/berthreg/berth/internal/blob"
 	"github.com/berthreg/berth/internal/config"
 	"github.com/berthreg/berth/internal/events"
@@ -79,7 +84,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	tokens := auth.NewTokenService(key, "berth-token-issuer", TokenService, 30*time.Minute)
 	tokens.SetLifetime(s.tokenLifetime)
-	s.auth = auth.NewAuthenticator(s.lookupAccount)
+	accounts := &account.Lookup{Store: db}
+	s.auth = auth.NewAuthenticator(accounts.Account)
 	s.audit = audit.New(db, log)
 	s.reg = &registry.Service{DB: db, Blobs: blobs, MaxManifestSize: cfg.MaxManifestSize, Log: log}
 	authz := &rbac.Authorizer{Members: db, Robots: db}
@@ -97,7 +103,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	gc.Register(s.jobs, gcService)
 
 	v2 := &oci.Handler{Reg: s.reg, Authz: authz, Auth: s.auth, Tokens: tokens, ExternalURL: cfg.ExternalURL, Service: TokenService, Log: log}
-	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Resolve: s.resolve, Logger: log}
+	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Resolve: accounts.Principal, Logger: log}
 	if s.scan, err = newScanService(ctx, s.reg, db, blobs, s.jobs, tokens, cfg, log); err != nil {
 		s.reg.Close()
 		s.audit.Close()
@@ -121,7 +127,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Tags:         &registry.Tags{Registry: s.reg, Store: db, Projects: projects},
 		Immutable:    &retention.ImmutableRules{Store: db, Projects: projects},
 		Retention:    &retention.Service{Store: db, Jobs: s.jobs, Projects: projects},
-		Labels:       &label.Service{Store: db, Authz: authz}}
+		Labels:       &label.Service{Store: db, Authz: authz},
+		Users:        &user.Service{Store: db, Authz: authz, Auth: s.auth},
+		Robots:       &robot.Service{Store: db, Authz: authz, Projects: projects},
+		Groups:       &group.Service{Store: db, Authz: authz},
+		Sessions:     &session.Service{Store: db, Auth: s.auth}}
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
@@ -203,53 +213,6 @@ func (s *Server) Close() error {
 	s.reg.Close()
 	s.audit.Close()
 	return s.db.Close()
-}
-
-func (s *Server) lookupAccount(ctx context.Context, name string) (auth.Account, error) {
-	// Every Basic credential check (each /v2/ request that sends one) comes here, so the
-	// robot name prefix is read from the cached configuration.
-	cfg, err := s.db.CachedSystemConfig(ctx)
-	if err != nil {
-		return auth.Account{}, err
-	}
-	if cfg.RobotNamePrefix != "" && strings.HasPrefix(name, cfg.RobotNamePrefix) {
-		return s.lookupRobot(ctx, name, strings.TrimPrefix(name, cfg.RobotNamePrefix))
-	}
-	u, err := s.db.UserByName(ctx, name)
-	if errors.Is(err, meta.ErrNotFound) {
-		return auth.Account{}, auth.ErrNoAccount
-	}
-	if err != nil {
-		return auth.Account{}, err
-	}
-	return auth.Account{ID: u.ID, Name: u.Username, PasswordHash: u.PasswordHash, SysAdmin: u.SysAdmin}, nil
-}
-
-// lookupRobot finds a robot account by its login (prefix included) and stored name. Disabled
-// and expired robots are looked up as absent, so they fail to log in like unknown names.
-func (s *Server) lookupRobot(ctx context.Context, login, name string) (auth.Account, error) {
-	r, err := s.db.RobotByName(ctx, name)
-	if errors.Is(err, meta.ErrNotFound) {
-		return auth.Account{}, auth.ErrNoAccount
-	}
-	if err != nil {
-		return auth.Account{}, err
-	}
-	if r.Disabled || r.Expired(time.Now()) {
-		return auth.Account{}, auth.ErrNoAccount
-	}
-	return auth.Account{ID: r.ID, Name: login, PasswordHash: r.SecretHash, Robot: true}, nil
-}
-
-func (s *Server) resolve(ctx context.Context, name string) (auth.Principal, error) {
-	a, err := s.lookupAccount(ctx, name)
-	if err != nil {
-		return auth.Principal{}, err
-	}
-	if a.Robot {
-		return auth.Principal{Kind: auth.Robot, ID: a.ID, Name: a.Name}, nil
-	}
-	return auth.Principal{Kind: auth.User, ID: a.ID, Name: a.Name, SysAdmin: a.SysAdmin}, nil
 }
 
 // scannerAdapterAuth admits the callers of /scanner: system administrators and system robots
