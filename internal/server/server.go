@@ -109,8 +109,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		}
 		return err
 	}
-	apiHandler := &api.Handler{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log,
-		Jobs: s.jobs, GC: gcService, Scan: s.scan, DataDir: cfg.DataDir, ExternalURL: cfg.ExternalURL}
+	apiHandler := api.New(api.Deps{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log,
+		Jobs: s.jobs, GC: gcService, Scan: s.scan, DataDir: cfg.DataDir, ExternalURL: cfg.ExternalURL})
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
