@@ -185,7 +185,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		if errors.Is(err, meta.ErrBadQuery) {
 			e = badRequest(err.Error())
 		} else {
-			h.Log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+			h.Log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 			e = &Error{http.StatusInternalServerError, "UNKNOWN", "internal server error"}
 		}
 	}

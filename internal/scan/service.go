@@ -218,7 +218,7 @@ func (s *Service) OnPush(ctx context.Context, project meta.Project, repo string,
 	}
 	md, err := s.policies.get(ctx, s.DB, project.ID)
 	if err != nil {
-		s.Log.Warn("scan on push: project metadata", "project", project.Name, "err", err)
+		s.Log.WarnContext(ctx, "scan on push: project metadata", "project", project.Name, "err", err)
 		return
 	}
 	if md["auto_scan"] != "true" || !Scannable(m.MediaType, configMediaType(m.Payload)) {
@@ -226,11 +226,11 @@ func (s *Service) OnPush(ctx context.Context, project meta.Project, repo string,
 	}
 	ctx = context.WithoutCancel(ctx)
 	if _, err := s.Request(ctx, project, repo, m, TypeVulnerability); err != nil {
-		s.Log.Warn("scan on push", "repository", repo, "digest", m.Digest, "err", err)
+		s.Log.WarnContext(ctx, "scan on push", "repository", repo, "digest", m.Digest, "err", err)
 	}
 	if md["auto_sbom_generation"] == "true" {
 		if _, err := s.Request(ctx, project, repo, m, TypeSBOM); err != nil {
-			s.Log.Warn("sbom on push", "repository", repo, "digest", m.Digest, "err", err)
+			s.Log.WarnContext(ctx, "sbom on push", "repository", repo, "digest", m.Digest, "err", err)
 		}
 	}
 }
