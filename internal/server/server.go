@@ -23,6 +23,7 @@ import (
 	"github.com/berthreg/berth/internal/config"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/jobs"
+	"github.com/berthreg/berth/internal/logctx"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/oci"
 	"github.com/berthreg/berth/internal/rbac"
@@ -54,6 +55,8 @@ type Server struct {
 
 // New opens the stores, runs migrations and first-start setup, and builds the handler.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	// The request id observe puts in each request's context reaches every line logged with it.
+	log = slog.New(logctx.NewHandler(log.Handler()))
 	db, err := meta.Open(ctx, cfg.DatabaseURL, cfg.SQLitePath(), meta.Options{MaxConns: cfg.DBMaxConns})
 	if err != nil {
 		return nil, fmt.Errorf("metadata store: %w", err)
@@ -238,7 +241,7 @@ func (s *Server) scannerAdapterAuth(authz *rbac.Authorizer) func(*http.Request) 
 		p, err := s.auth.Basic(ctx, name, secret)
 		if err != nil {
 			if !errors.Is(err, auth.ErrBadCredentials) {
-				s.log.Warn("scanner adapter: check credentials", "err", err)
+				s.log.WarnContext(ctx, "scanner adapter: check credentials", "err", err)
 			}
 			return false
 		}
@@ -272,12 +275,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain")
 	if err := s.db.Ping(ctx); err != nil {
-		s.log.Warn("not ready: database", "err", err)
+		s.log.WarnContext(ctx, "not ready: database", "err", err)
 		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 		return
 	}
 	if err := s.blobs.Ping(ctx); err != nil {
-		s.log.Warn("not ready: storage", "err", err)
+		s.log.WarnContext(ctx, "not ready: storage", "err", err)
 		http.Error(w, "storage unreachable", http.StatusServiceUnavailable)
 		return
 	}
