@@ -52,7 +52,7 @@ type Service struct {
 	RegistryURL string
 	// PullCredential mints a short-lived credential ("Bearer …") that may pull repo, for an
 	// external scanner; pulls with it skip the vulnerability gate.
-	PullCredential func(repo string) (string, error)
+	PullCredential func(ctx context.Context, repo string) (string, error)
 	// VulnDBRepository, if set, names the repository whose pushes are vulnerability database
 	// bundles to import (an air-gapped site updates by replicating them).
 	VulnDBRepository string

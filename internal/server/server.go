@@ -160,10 +160,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 
 // tokenLifetime is Harbor's token_expiration setting (minutes): it is changed through
 // /api/v2.0/configurations and shared by all replicas.
-func (s *Server) tokenLifetime() time.Duration {
-	c, err := s.db.CachedSystemConfig(context.Background())
+func (s *Server) tokenLifetime(ctx context.Context) time.Duration {
+	c, err := s.db.CachedSystemConfig(ctx)
 	if err != nil {
-		s.log.Warn("read token_expiration", "err", err)
+		s.log.WarnContext(ctx, "read token_expiration", "err", err)
 		return 0 // the token service falls back to its default
 	}
 	return time.Duration(c.TokenExpiration) * time.Minute
