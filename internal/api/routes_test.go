@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 )
 
@@ -61,4 +62,22 @@ func TestUnroutedRequests(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConcurrentFirstRequests: a new handler serves concurrent requests from its first one on
+// (under -race this fails for a route table built by the first request).
+func TestConcurrentFirstRequests(t *testing.T) {
+	t.Parallel()
+	h := New(Deps{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/api/v2.0/ping", nil))
+			if w.Code != http.StatusMethodNotAllowed {
+				t.Errorf("POST /api/v2.0/ping: status %d, want 405", w.Code)
+			}
+		})
+	}
+	wg.Wait()
 }
