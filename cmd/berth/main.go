@@ -24,6 +24,7 @@ import (
 	"github.com/berthreg/berth/internal/blob"
 	"github.com/berthreg/berth/internal/config"
 	"github.com/berthreg/berth/internal/fsck"
+	"github.com/berthreg/berth/internal/logctx"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/server"
 )
@@ -122,10 +123,12 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	// Lines logged with a request's context carry its id (see internal/logctx).
+	return slog.New(logctx.NewHandler(h))
 }
 
 func serve(args []string, stdout, stderr io.Writer) int {

@@ -12,9 +12,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/berthreg/berth/internal/audit"
 	"github.com/berthreg/berth/internal/auth"
@@ -36,8 +36,8 @@ import (
 
 const base = "/api/v2.0"
 
-// Handler serves /api/v2.0.
-type Handler struct {
+// Deps are the stores and services the API answers from.
+type Deps struct {
 	DB    *meta.DB
 	Reg   *registry.Service
 	Authz *rbac.Authorizer
@@ -72,8 +72,21 @@ type Handler struct {
 	Sessions *session.Service
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).
 	ExternalURL string
+}
 
+// Handler serves /api/v2.0.
+type Handler struct {
+	Deps
 	mux *http.ServeMux
+	// methods are the methods the routes serve, sorted, for the Allow header of a 405.
+	methods []string
+}
+
+// New returns the API handler serving from deps, its route table built.
+func New(deps Deps) *Handler {
+	h := &Handler{Deps: deps}
+	h.mux, h.methods = h.routes()
+	return h
 }
 
 // Error is an API error: Harbor's code and status.
@@ -109,24 +122,30 @@ type call struct {
 type handlerFunc func(c *call) error
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.mux == nil {
-		h.mux = h.routes()
-	}
-	if _, pattern := h.mux.Handler(r); pattern == "" {
-		// No route: ServeMux would answer 404 or 405 in plain text; answer in Harbor's shape.
-		rec := httptest.NewRecorder()
-		h.mux.ServeHTTP(rec, r)
-		if allow := rec.Header().Get("Allow"); allow != "" {
-			w.Header().Set("Allow", allow)
-		}
-		if rec.Code == http.StatusMethodNotAllowed {
-			h.fail(w, r, methodNotAllowed())
-		} else {
-			h.fail(w, r, notFound("no such API: "+r.Method+" "+r.URL.Path))
-		}
+	if _, pattern := h.mux.Handler(r); pattern != "" {
+		h.mux.ServeHTTP(w, r)
 		return
 	}
-	h.mux.ServeHTTP(w, r)
+	// No route: ServeMux would answer 404 or 405 in plain text; answer in Harbor's shape.
+	if allow := h.allowed(r); len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		h.fail(w, r, methodNotAllowed())
+		return
+	}
+	h.fail(w, r, notFound("no such API: "+r.Method+" "+r.URL.Path))
+}
+
+// allowed lists the methods with a route for r's path, as ServeMux's Allow header does.
+func (h *Handler) allowed(r *http.Request) []string {
+	var allow []string
+	for _, m := range h.methods {
+		alt := r.Clone(r.Context())
+		alt.Method = m
+		if _, pattern := h.mux.Handler(alt); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // handle adapts an endpoint: identify the caller, run it, answer its error.
@@ -189,7 +208,7 @@ func (h *Handler) checkWritable(r *http.Request) error {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := harborError(err)
 	if e == nil {
-		h.Log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		h.Log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &Error{http.StatusInternalServerError, "UNKNOWN", "internal server error"}
 	}
 	if e.Status == http.StatusUnauthorized {

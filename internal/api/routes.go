@@ -1,14 +1,23 @@
 package api
 
-import "net/http"
+import (
+	"maps"
+	"net/http"
+	"slices"
+)
 
-// routes is the table of every /api/v2.0 endpoint. Patterns use net/http's syntax; a wildcard
-// matches one path segment of the escaped path, so a single-encoded repository name
-// ("a%2Fb") stays one segment.
-func (h *Handler) routes() *http.ServeMux {
+// routes is the table of every /api/v2.0 endpoint, with the methods it registers. Patterns use
+// net/http's syntax; a wildcard matches one path segment of the escaped path, so a
+// single-encoded repository name ("a%2Fb") stays one segment.
+func (h *Handler) routes() (*http.ServeMux, []string) {
 	m := http.NewServeMux()
+	methods := map[string]bool{}
 	r := route(func(pattern string, fn handlerFunc) {
 		method, path, _ := cut(pattern)
+		methods[method] = true
+		if method == http.MethodGet {
+			methods[http.MethodHead] = true // a GET route serves HEAD too
+		}
 		m.Handle(method+" "+base+path, h.handle(fn))
 	})
 	r("GET /ping", h.ping)
@@ -26,7 +35,7 @@ func (h *Handler) routes() *http.ServeMux {
 	h.gcRoutes(r)
 	h.scanRoutes(r)
 	h.scannerRoutes(r)
-	return m
+	return m, slices.Sorted(maps.Keys(methods))
 }
 
 // route registers one endpoint: "METHOD /path/{param}" relative to /api/v2.0.

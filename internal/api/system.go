@@ -151,7 +151,7 @@ func (h *Handler) health(c *call) error {
 	defer cancel()
 	check := func(name string, ping func(context.Context) error) componentHealth {
 		if err := ping(ctx); err != nil {
-			h.Log.Warn("health check failed", "component", name, "err", err)
+			h.Log.WarnContext(ctx, "health check failed", "component", name, "err", err)
 			return componentHealth{Name: name, Status: "unhealthy", Error: name + " is unreachable"}
 		}
 		return componentHealth{Name: name, Status: "healthy"}

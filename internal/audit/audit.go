@@ -64,7 +64,7 @@ func (r *Recorder) Record(ctx context.Context, projectID int64, operation, resou
 	case <-ctx.Done():
 		// The client is gone; the operation itself happened, so the line is still written.
 		if err := r.store.InsertAudit(context.WithoutCancel(ctx), e); err != nil {
-			r.log.Error("write audit log", "err", err)
+			r.log.ErrorContext(ctx, "write audit log", "err", err)
 		}
 	}
 }

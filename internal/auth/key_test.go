@@ -77,7 +77,7 @@ func TestLoadOrCreateSigningKey(t *testing.T) {
 		t.Fatalf("second call returned a different key or wrote again (%d writes)", st.writes)
 	}
 	// A key loaded from the store signs tokens another replica can verify.
-	tok, _, _, err := NewTokenService(k1, testIssuer, testService, time.Minute).Issue(Principal{Kind: User, ID: 1, Name: "admin"}, nil)
+	tok, _, _, err := NewTokenService(k1, testIssuer, testService, time.Minute).Issue(t.Context(), Principal{Kind: User, ID: 1, Name: "admin"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

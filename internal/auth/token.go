@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -56,7 +57,7 @@ type TokenService struct {
 	issuer  string
 	service string
 	ttl     time.Duration
-	ttlFunc func() time.Duration // when set, the current lifetime (it can change at run time)
+	ttlFunc func(context.Context) time.Duration // when set, the current lifetime (it can change at run time)
 	now     func() time.Time
 
 	accessParser  *jwt.Parser
@@ -136,11 +137,11 @@ func (s *TokenService) sign(claims jwt.Claims) (string, error) {
 
 // SetLifetime makes the token lifetime follow f (e.g. Harbor's token_expiration setting, which
 // administrators change at run time) instead of the fixed ttl given to NewTokenService.
-func (s *TokenService) SetLifetime(f func() time.Duration) { s.ttlFunc = f }
+func (s *TokenService) SetLifetime(f func(context.Context) time.Duration) { s.ttlFunc = f }
 
-func (s *TokenService) lifetime() time.Duration {
+func (s *TokenService) lifetime(ctx context.Context) time.Duration {
 	if s.ttlFunc != nil {
-		if d := s.ttlFunc(); d > 0 {
+		if d := s.ttlFunc(ctx); d > 0 {
 			return d
 		}
 	}
@@ -149,13 +150,13 @@ func (s *TokenService) lifetime() time.Duration {
 
 // Issue signs a bearer token granting access to p. It returns the token, its
 // lifetime in seconds and its issue time (UTC, whole seconds as in the JWT).
-func (s *TokenService) Issue(p Principal, access []Access) (token string, expiresIn int, issuedAt time.Time, err error) {
+func (s *TokenService) Issue(ctx context.Context, p Principal, access []Access) (token string, expiresIn int, issuedAt time.Time, err error) {
 	now := s.now().UTC().Truncate(time.Second)
 	if access == nil {
 		// Registries expect an array, never null.
 		access = []Access{}
 	}
-	ttl := s.lifetime()
+	ttl := s.lifetime(ctx)
 	token, err = s.sign(accessClaims{
 		RegisteredClaims: s.registered(p.Name, s.service, now, ttl),
 		Access:           access,

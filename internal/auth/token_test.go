@@ -65,7 +65,7 @@ func TestTokenIssueVerify(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s, _ := newTestTokenService(t, newTestKey(t), testIssuer, testService, 30*time.Minute)
-			tok, expiresIn, issuedAt, err := s.Issue(tt.p, tt.access)
+			tok, expiresIn, issuedAt, err := s.Issue(t.Context(), tt.p, tt.access)
 			if err != nil {
 				t.Fatalf("Issue: %v", err)
 			}
@@ -110,7 +110,7 @@ func TestTokenVerifyRejects(t *testing.T) {
 
 	issue := func(t *testing.T, s *TokenService) string {
 		t.Helper()
-		tok, _, _, err := s.Issue(user, access)
+		tok, _, _, err := s.Issue(t.Context(), user, access)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +235,7 @@ func TestTokenExpiryLeeway(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s, clock := newTestTokenService(t, newTestKey(t), testIssuer, testService, 5*time.Minute)
-			tok, _, _, err := s.Issue(Principal{Kind: User, ID: 1, Name: "admin"}, nil)
+			tok, _, _, err := s.Issue(t.Context(), Principal{Kind: User, ID: 1, Name: "admin"}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -251,7 +251,7 @@ func TestTokenVerifyCache(t *testing.T) {
 	t.Parallel()
 	s, clock := newTestTokenService(t, newTestKey(t), testIssuer, testService, 5*time.Minute)
 	access := []Access{{Type: "repository", Name: "p/r", Actions: []string{"pull", "push"}}}
-	tok, _, _, err := s.Issue(Principal{Kind: User, ID: 1, Name: "admin"}, access)
+	tok, _, _, err := s.Issue(t.Context(), Principal{Kind: User, ID: 1, Name: "admin"}, access)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestRefreshToken(t *testing.T) {
 		t.Fatalf("refresh claims %+v", rc)
 	}
 
-	access, _, _, err := s.Issue(dev, nil)
+	access, _, _, err := s.Issue(t.Context(), dev, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -161,7 +161,7 @@ func (h *TokenHandler) respond(w http.ResponseWriter, r *http.Request, p Princip
 			}
 		}
 	}
-	token, expiresIn, issuedAt, err := h.Tokens.Issue(p, granted)
+	token, expiresIn, issuedAt, err := h.Tokens.Issue(r.Context(), p, granted)
 	if err != nil {
 		h.internalError(w, r, "issue token", err)
 		return

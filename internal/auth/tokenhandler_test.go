@@ -183,7 +183,7 @@ func TestTokenHandler(t *testing.T) {
 			wantStatus: 401, wantCode: "UNAUTHORIZED"},
 		{name: "OAuth2 refresh grant with access token", method: "POST", target: "/service/token", contentType: formType,
 			body: func(h *TokenHandler) string {
-				tok, _, _, err := h.Tokens.Issue(Principal{Kind: User, ID: 7, Name: "dev"}, nil)
+				tok, _, _, err := h.Tokens.Issue(t.Context(), Principal{Kind: User, ID: 7, Name: "dev"}, nil)
 				if err != nil {
 					panic(err)
 				}

@@ -51,7 +51,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			// The client went away; nobody reads the answer.
 			return
 		}
-		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeBody(w, http.StatusInternalServerError, errorEntry{Code: "UNKNOWN", Message: "internal server error"})
 		return
 	}

@@ -339,7 +339,7 @@ func (s *Service) readBlob(ctx context.Context, d string, limit int64) ([]byte, 
 	}
 	r, err := s.Blobs.Open(ctx, dg)
 	if err != nil {
-		s.Log.Warn("read blob for the API", "digest", d, "err", err)
+		s.Log.WarnContext(ctx, "read blob for the API", "digest", d, "err", err)
 		return nil, nil
 	}
 	defer r.Close()
@@ -481,7 +481,7 @@ func (s *Service) ChartAddition(ctx context.Context, m meta.Manifest, addition s
 	}
 	files, err := chartFiles(archive)
 	if err != nil {
-		s.Log.Warn("read chart archive", "digest", layer.Digest, "err", err)
+		s.Log.WarnContext(ctx, "read chart archive", "digest", layer.Digest, "err", err)
 		return nil, "", false, nil
 	}
 	switch addition {

@@ -112,7 +112,7 @@ func (s *Service) OpenBlob(ctx context.Context, repo string, d string) (blob.Rea
 	r, err := s.Blobs.Open(ctx, digest.Digest(d))
 	if errors.Is(err, blob.ErrNotFound) {
 		// The metadata says it exists but the bytes are gone: a storage fault, not a client error.
-		s.Log.Error("blob missing from storage", "digest", d, "repository", repo)
+		s.Log.ErrorContext(ctx, "blob missing from storage", "digest", d, "repository", repo)
 		return nil, 0, errorf(CodeBlobUnknown, "blob %s unknown to repository %s", d, repo)
 	}
 	if err != nil {
@@ -134,7 +134,7 @@ func (s *Service) BlobRedirect(ctx context.Context, repo string, d string) (stri
 	}
 	u, err := r.RedirectURL(ctx, digest.Digest(d))
 	if errors.Is(err, blob.ErrNotFound) {
-		s.Log.Error("blob missing from storage", "digest", d, "repository", repo)
+		s.Log.ErrorContext(ctx, "blob missing from storage", "digest", d, "repository", repo)
 		return "", errorf(CodeBlobUnknown, "blob %s unknown to repository %s", d, repo)
 	}
 	if err != nil {

@@ -353,10 +353,10 @@ func (s *Service) discardUpload(ctx context.Context, id string) {
 		return
 	}
 	if err := s.DB.DeleteUpload(ctx, id); err != nil && !errors.Is(err, meta.ErrNotFound) {
-		s.Log.Warn("discard upload", "upload", id, "err", err)
+		s.Log.WarnContext(ctx, "discard upload", "upload", id, "err", err)
 	}
 	if err := s.Blobs.DeleteUpload(ctx, id); err != nil {
-		s.Log.Warn("discard upload data", "upload", id, "err", err)
+		s.Log.WarnContext(ctx, "discard upload data", "upload", id, "err", err)
 	}
 }
 

@@ -53,7 +53,7 @@ type Service struct {
 	RegistryURL string
 	// PullCredential mints a short-lived credential ("Bearer …") that may pull repo, for an
 	// external scanner; pulls with it skip the vulnerability gate.
-	PullCredential func(repo string) (string, error)
+	PullCredential func(ctx context.Context, repo string) (string, error)
 	// VulnDBRepository, if set, names the repository whose pushes are vulnerability database
 	// bundles to import (an air-gapped site updates by replicating them).
 	VulnDBRepository string
@@ -219,7 +219,7 @@ func (s *Service) HandlePushes(ctx context.Context, evs []meta.Event) error {
 	for _, e := range evs {
 		var a events.Artifact
 		if err := events.Decode(e, &a); err != nil {
-			s.Log.Warn("scan on push: unreadable event", "event", e.ID, "err", err)
+			s.Log.WarnContext(ctx, "scan on push: unreadable event", "event", e.ID, "err", err)
 			continue
 		}
 		if !a.Created {
@@ -262,11 +262,11 @@ func (s *Service) scanPushed(ctx context.Context, projectID int64, a events.Arti
 		return nil
 	}
 	if _, err := s.Request(ctx, project, a.Repository, m, TypeVulnerability); err != nil {
-		s.Log.Warn("scan on push", "repository", a.Repository, "digest", a.Digest, "err", err)
+		s.Log.WarnContext(ctx, "scan on push", "repository", a.Repository, "digest", a.Digest, "err", err)
 	}
 	if md["auto_sbom_generation"] == "true" {
 		if _, err := s.Request(ctx, project, a.Repository, m, TypeSBOM); err != nil {
-			s.Log.Warn("sbom on push", "repository", a.Repository, "digest", a.Digest, "err", err)
+			s.Log.WarnContext(ctx, "sbom on push", "repository", a.Repository, "digest", a.Digest, "err", err)
 		}
 	}
 	return nil

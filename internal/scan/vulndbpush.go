@@ -36,7 +36,7 @@ type vulndbImportWorker struct {
 // queueVulnDBImport queues the import of a bundle just pushed.
 func (s *Service) queueVulnDBImport(ctx context.Context, repo string, m meta.Manifest) {
 	if _, err := s.Jobs.Insert(ctx, vulndbImportArgs{Repository: repo, Digest: m.Digest}, &jobs.InsertOpts{UniqueOpts: uniqueArgs}); err != nil {
-		s.Log.Warn("queue vulnerability database import", "repository", repo, "digest", m.Digest, "err", err)
+		s.Log.WarnContext(ctx, "queue vulnerability database import", "repository", repo, "digest", m.Digest, "err", err)
 	}
 }
 

@@ -68,7 +68,7 @@ func (s *Service) run(ctx context.Context, r meta.ScanReport) (report.Result, er
 		if s.PullCredential == nil {
 			return report.Result{}, errors.New("no way to give an external scanner a pull credential")
 		}
-		cred, err := s.PullCredential(r.Repository)
+		cred, err := s.PullCredential(ctx, r.Repository)
 		if err != nil {
 			return report.Result{}, fmt.Errorf("pull credential for the scanner: %w", err)
 		}

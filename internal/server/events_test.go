@@ -75,7 +75,7 @@ func TestPushEventsSurviveAKilledServer(t *testing.T) {
 				}
 			}
 
-			ts := startTestServer(t, cfg, dialect)
+			ts := startTestServer(t, cfg, dialect, slog.DiscardHandler)
 			waitUntil(t, "the push in the audit log", func() bool {
 				resp := ts.do(t, http.MethodGet, "/api/v2.0/audit-logs?q=operation%3Dcreate%2Cresource_type%3Dartifact", nil, nil)
 				var logs []struct {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthreg/berth/internal/logctx"
 	"github.com/berthreg/berth/internal/oci"
 )
 
@@ -92,7 +93,8 @@ func newRequestID() string {
 	return hex.EncodeToString(b)
 }
 
-// observe wraps the whole server: request id, panic recovery, one access-log line, metrics.
+// observe wraps the whole server: request id, panic recovery, one access-log line, metrics. The
+// request id goes into the request's context, so every line logged with it carries the id.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -101,6 +103,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-Id", id)
+		r = r.WithContext(logctx.With(r.Context(), slog.String("request_id", id)))
 		rec := &recorder{ResponseWriter: w}
 		body := &countingBody{ReadCloser: r.Body}
 		r.Body = body
@@ -110,7 +113,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.Error("panic serving request", "request_id", id, "method", r.Method, "path", r.URL.Path, "panic", p)
+				s.log.ErrorContext(r.Context(), "panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p)
 				if rec.status == 0 {
 					rec.Header().Set("Content-Type", "application/json")
 					rec.WriteHeader(http.StatusInternalServerError)
@@ -127,7 +130,6 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			s.metrics.bytesIn.WithLabelValues(route).Add(float64(body.n))
 			s.metrics.bytesOut.WithLabelValues(route).Add(float64(rec.bytes))
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("request_id", id),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", rec.status),

@@ -42,8 +42,8 @@ func newScanService(ctx context.Context, reg *registry.Service, db *meta.DB, blo
 		Scanners: &scan.Registrations{DB: db, Engines: &adapter.Engines{Builtin: builtin,
 			HTTPClient: &http.Client{Timeout: 2 * time.Minute}}},
 		RegistryURL: cfg.ExternalURL, VulnDBRepository: cfg.VulnDBRepo, Registry: reg,
-		PullCredential: func(repo string) (string, error) {
-			tok, _, _, err := tokens.Issue(auth.Principal{Kind: auth.Robot, Name: "scanner"},
+		PullCredential: func(ctx context.Context, repo string) (string, error) {
+			tok, _, _, err := tokens.Issue(ctx, auth.Principal{Kind: auth.Robot, Name: "scanner"},
 				[]auth.Access{{Type: "repository", Name: repo, Actions: []string{"pull", "scanner-pull"}}})
 			return "Bearer " + tok, err
 		}}, nil

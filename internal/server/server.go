@@ -30,6 +30,7 @@ import (
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/label"
+	"github.com/berthreg/berth/internal/logctx"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/oci"
 	"github.com/berthreg/berth/internal/project"
@@ -63,6 +64,8 @@ type Server struct {
 
 // New opens the stores, runs migrations and first-start setup, and builds the handler.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	// The request id observe puts in each request's context reaches every line logged with it.
+	log = slog.New(logctx.NewHandler(log.Handler()))
 	db, err := meta.Open(ctx, cfg.DatabaseURL, cfg.SQLitePath(), meta.Options{MaxConns: cfg.DBMaxConns})
 	if err != nil {
 		return nil, fmt.Errorf("metadata store: %w", err)
@@ -119,7 +122,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return err
 	}
 	projects := &project.Service{Store: db, Authz: authz}
-	apiHandler := &api.Handler{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log,
+	apiHandler := api.New(api.Deps{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log,
 		Jobs: s.jobs, GC: gcService, Scan: s.scan, ExternalURL: cfg.ExternalURL,
 		Projects:     projects,
 		Repositories: &registry.Repositories{Registry: s.reg, Store: db, Projects: projects},
@@ -131,7 +134,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Users:        &user.Service{Store: db, Authz: authz, Auth: s.auth},
 		Robots:       &robot.Service{Store: db, Authz: authz, Projects: projects},
 		Groups:       &group.Service{Store: db, Authz: authz},
-		Sessions:     &session.Service{Store: db, Auth: s.auth}}
+		Sessions:     &session.Service{Store: db, Auth: s.auth}})
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
@@ -185,10 +188,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 
 // tokenLifetime is Harbor's token_expiration setting (minutes): it is changed through
 // /api/v2.0/configurations and shared by all replicas.
-func (s *Server) tokenLifetime() time.Duration {
-	c, err := s.db.CachedSystemConfig(context.Background())
+func (s *Server) tokenLifetime(ctx context.Context) time.Duration {
+	c, err := s.db.CachedSystemConfig(ctx)
 	if err != nil {
-		s.log.Warn("read token_expiration", "err", err)
+		s.log.WarnContext(ctx, "read token_expiration", "err", err)
 		return 0 // the token service falls back to its default
 	}
 	return time.Duration(c.TokenExpiration) * time.Minute
@@ -222,7 +225,7 @@ func (s *Server) scannerAdapterAuth(authz *rbac.Authorizer) func(*http.Request) 
 		p, err := s.auth.Basic(ctx, name, secret)
 		if err != nil {
 			if !errors.Is(err, auth.ErrBadCredentials) {
-				s.log.Warn("scanner adapter: check credentials", "err", err)
+				s.log.WarnContext(ctx, "scanner adapter: check credentials", "err", err)
 			}
 			return false
 		}
@@ -256,12 +259,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain")
 	if err := s.db.Ping(ctx); err != nil {
-		s.log.Warn("not ready: database", "err", err)
+		s.log.WarnContext(ctx, "not ready: database", "err", err)
 		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 		return
 	}
 	if err := s.blobs.Ping(ctx); err != nil {
-		s.log.Warn("not ready: storage", "err", err)
+		s.log.WarnContext(ctx, "not ready: storage", "err", err)
 		http.Error(w, "storage unreachable", http.StatusServiceUnavailable)
 		return
 	}

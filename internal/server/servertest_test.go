@@ -61,6 +61,12 @@ type testServer struct {
 // ends the server is stopped and the data directory is checked (assertDataDir).
 func newTestServer(t *testing.T, dialect string) *testServer {
 	t.Helper()
+	return newLoggingTestServer(t, dialect, slog.DiscardHandler)
+}
+
+// newLoggingTestServer is newTestServer with the server's log going to h.
+func newLoggingTestServer(t *testing.T, dialect string, h slog.Handler) *testServer {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.AdminPassword = adminPassword
@@ -71,7 +77,7 @@ func newTestServer(t *testing.T, dialect string) *testServer {
 	default:
 		t.Fatalf("unknown dialect %q", dialect)
 	}
-	return startTestServer(t, cfg, dialect)
+	return startTestServer(t, cfg, dialect, h)
 }
 
 // replica starts another server on the same database and data directory, as a second replica
@@ -81,17 +87,17 @@ func (ts *testServer) replica(t *testing.T) *testServer {
 	if ts.dialect != "postgres" {
 		t.Fatalf("replicas share a PostgreSQL database, not %s", ts.dialect)
 	}
-	return startTestServer(t, ts.cfg, ts.dialect)
+	return startTestServer(t, ts.cfg, ts.dialect, slog.DiscardHandler)
 }
 
-func startTestServer(t *testing.T, cfg config.Config, dialect string) *testServer {
+func startTestServer(t *testing.T, cfg config.Config, dialect string, h slog.Handler) *testServer {
 	t.Helper()
 	hs := httptest.NewUnstartedServer(nil)
 	cfg.ExternalURL = "http://" + hs.Listener.Addr().String()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	srv, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
+	srv, err := New(ctx, cfg, slog.New(h))
 	if err != nil {
 		hs.Close()
 		t.Fatalf("server.New (%s): %v", dialect, err)

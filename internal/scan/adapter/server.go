@@ -129,7 +129,7 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	md, err := s.engine.Metadata(r.Context())
 	if err != nil {
-		s.log.Warn("scanner adapter: metadata", "err", err)
+		s.log.WarnContext(r.Context(), "scanner adapter: metadata", "err", err)
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
@@ -176,7 +176,7 @@ func (s *Server) scan(w http.ResponseWriter, r *http.Request) {
 	}
 	md, err := s.engine.Metadata(r.Context())
 	if err != nil {
-		s.log.Warn("scanner adapter: metadata", "err", err)
+		s.log.WarnContext(r.Context(), "scanner adapter: metadata", "err", err)
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
