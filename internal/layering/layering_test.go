@@ -26,6 +26,7 @@ var layers = map[string]int{
 	// 0: the stores and the plain data and errors every layer shares.
 	"internal/fault":          0,
 	"internal/config":         0,
+	"internal/logctx":         0,
 	"internal/meta":           0,
 	"internal/blob":           0,
 	"internal/scan/report":    0,

@@ -43,9 +43,7 @@ type DB struct {
 	lazy      *sql.DB // PostgreSQL: commits that do not wait for the WAL flush
 	dialect   dialect
 	group     *groupCommitter // SQLite: write transactions committed in groups
-	projects  projectCache    // LookupProject's recent rows
 	sysconfig sysconfigCache  // CachedSystemConfig
-	immutable immutableCache  // EnabledImmutableRules
 	// pendingUploads holds the sessions created but not yet committed (SQLite), by id.
 	pendingUploads sync.Map
 	// unlimited holds when CheckBlobQuota last found a project without a storage limit, by id.
@@ -67,10 +65,15 @@ type Changes struct {
 	// Removal: a repository, manifest, blob link or blob was removed (manifest rows never
 	// change but by deletion, so answers about them are wrong only after one).
 	Removal bool
+	// Projects: a project row changed (created, updated, deleted). Announced for this
+	// process's commits only: other replicas' readers bound how long they remember.
+	Projects bool
+	// ImmutableRules: a project's tag immutability rules changed; this process's only, too.
+	ImmutableRules bool
 }
 
 // everything is what to assume when announcements may have been missed.
-var everything = Changes{Content: true, Removal: true}
+var everything = Changes{Content: true, Removal: true, Projects: true, ImmutableRules: true}
 
 // WatchChanges calls fn for every commit that may have made wrong what a reader remembers:
 // this process's, before the commit returns to its caller, and on PostgreSQL every other
@@ -327,16 +330,15 @@ type Tx struct {
 	// some were.
 	events      []Event
 	wroteEvents bool
-	// projectsChanged marks a transaction that changed a project row: LookupProject's
-	// remembered rows are dropped at its commit, so this process serves the change at once
-	// (other replicas see it within projectCacheTTL).
+	// projectsChanged marks a transaction that changed a project row: its commit announces
+	// it (Changes.Projects), so what this process remembers serves the change at once.
 	projectsChanged bool
 }
 
 // committed does what must follow the commit of tx, before its caller hears of it.
 func (db *DB) committed(tx *Tx) {
 	if tx.projectsChanged {
-		db.projects.clear()
+		db.changed(Changes{Projects: true})
 	}
 	if tx.wroteEvents {
 		db.eventsCommitted()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -47,7 +46,7 @@ func scanImmutableRule(row rowScanner) (ImmutableRule, error) {
 // project has a rule with the same selectors, ErrRuleLimit when it has limit rules already,
 // ErrNotFound when the project is gone.
 func (db *DB) CreateImmutableRule(ctx context.Context, r ImmutableRule, limit int) (int64, error) {
-	defer db.immutable.clear()
+	defer db.changed(Changes{ImmutableRules: true})
 	var id int64
 	err := db.Tx(ctx, func(tx *Tx) error {
 		// Writing the project row locks it until the transaction ends, so concurrent creations
@@ -85,7 +84,7 @@ func (db *DB) CreateImmutableRule(ctx context.Context, r ImmutableRule, limit in
 // ErrNotFound when the project has no such rule, ErrConflict when another of its rules has
 // the same selectors.
 func (db *DB) UpdateImmutableRule(ctx context.Context, r ImmutableRule) error {
-	defer db.immutable.clear()
+	defer db.changed(Changes{ImmutableRules: true})
 	res, err := db.exec(ctx, `UPDATE immutable_rules SET priority = $3, disabled = $4, rule = $5, selectors_key = $6, updated_at = $7
 		WHERE id = $1 AND project_id = $2`, r.ID, r.ProjectID, r.Priority, r.Disabled, r.Rule, r.Key, now())
 	if err != nil {
@@ -103,7 +102,7 @@ func (db *DB) UpdateImmutableRule(ctx context.Context, r ImmutableRule) error {
 // SetImmutableRuleDisabled enables or disables a rule of the project; ErrNotFound when the
 // project has no such rule.
 func (db *DB) SetImmutableRuleDisabled(ctx context.Context, projectID, id int64, disabled bool) error {
-	defer db.immutable.clear()
+	defer db.changed(Changes{ImmutableRules: true})
 	res, err := db.exec(ctx, "UPDATE immutable_rules SET disabled = $3, updated_at = $4 WHERE id = $1 AND project_id = $2",
 		id, projectID, disabled, now())
 	if err != nil {
@@ -117,7 +116,7 @@ func (db *DB) SetImmutableRuleDisabled(ctx context.Context, projectID, id int64,
 
 // DeleteImmutableRule removes a rule of the project; ErrNotFound when it has no such rule.
 func (db *DB) DeleteImmutableRule(ctx context.Context, projectID, id int64) error {
-	defer db.immutable.clear()
+	defer db.changed(Changes{ImmutableRules: true})
 	res, err := db.exec(ctx, "DELETE FROM immutable_rules WHERE id = $1 AND project_id = $2", id, projectID)
 	if err != nil {
 		return fmt.Errorf("delete immutable rule %d: %w", id, err)
@@ -177,20 +176,14 @@ func (q q) ListImmutableRules(ctx context.Context, projectID int64, lq ListQuery
 }
 
 // EnabledImmutableRules returns the project's enabled rules by priority, then id. Every push
-// of a tag reads them, so they are cached for a second: changes made through this process drop
-// the cache at once, another replica's are seen within the second. The slice is shared:
-// callers must not change it.
-func (db *DB) EnabledImmutableRules(ctx context.Context, projectID int64) ([]ImmutableRule, error) {
-	rules, gen, ok := db.immutable.get(projectID)
-	if ok {
-		return rules, nil
-	}
-	rows, err := db.query(ctx, "SELECT "+immutableRuleColumns+" FROM immutable_rules r WHERE r.project_id = $1 AND NOT r.disabled ORDER BY r.priority, r.id", projectID)
+// of a tag asks (the registry remembers the answer for a moment).
+func (q q) EnabledImmutableRules(ctx context.Context, projectID int64) ([]ImmutableRule, error) {
+	rows, err := q.query(ctx, "SELECT "+immutableRuleColumns+" FROM immutable_rules r WHERE r.project_id = $1 AND NOT r.disabled ORDER BY r.priority, r.id", projectID)
 	if err != nil {
 		return nil, fmt.Errorf("immutable rules of project %d: %w", projectID, err)
 	}
 	defer rows.Close()
-	rules = []ImmutableRule{}
+	rules := []ImmutableRule{}
 	for rows.Next() {
 		r, err := scanImmutableRule(rows)
 		if err != nil {
@@ -198,54 +191,5 @@ func (db *DB) EnabledImmutableRules(ctx context.Context, projectID int64) ([]Imm
 		}
 		rules = append(rules, r)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	db.immutable.put(projectID, rules, gen)
-	return rules, nil
-}
-
-const immutableCacheTTL = time.Second
-
-// immutableCache keeps recently read enabled rules by project. A read that started before a
-// change (gen moved on) does not store what it read, so a change in this process is never
-// hidden behind an older read.
-type immutableCache struct {
-	mu      sync.Mutex
-	gen     uint64
-	entries map[int64]cachedRules
-}
-
-type cachedRules struct {
-	rules []ImmutableRule
-	at    time.Time
-}
-
-func (c *immutableCache) get(projectID int64) ([]ImmutableRule, uint64, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[projectID]
-	if !ok || time.Since(e.at) > immutableCacheTTL {
-		return nil, c.gen, false
-	}
-	return e.rules, c.gen, true
-}
-
-func (c *immutableCache) put(projectID int64, rules []ImmutableRule, gen uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if gen != c.gen {
-		return
-	}
-	if c.entries == nil || len(c.entries) >= projectCacheSize {
-		c.entries = map[int64]cachedRules{}
-	}
-	c.entries[projectID] = cachedRules{rules: rules, at: time.Now()}
-}
-
-func (c *immutableCache) clear() {
-	c.mu.Lock()
-	c.entries = nil
-	c.gen++
-	c.mu.Unlock()
+	return rules, rows.Err()
 }

@@ -98,22 +98,17 @@ func (q q) ProjectByName(ctx context.Context, name string) (Project, error) {
 
 // LookupProject is the registry's hot-path lookup: the project row alone, without the owner
 // name and repository count that listings show (counting repositories on every /v2/ request
-// made request cost grow with the size of the project). Rows are kept for projectCacheTTL:
-// every /v2/ request resolves its project, and changes made through this process drop the
-// cache at once; another replica's changes are seen within the TTL.
-func (db *DB) LookupProject(ctx context.Context, name string) (Project, error) {
-	if p, ok := db.projects.get(name); ok {
-		return p, nil
-	}
+// made request cost grow with the size of the project). The registry remembers the answer for
+// a moment.
+func (q q) LookupProject(ctx context.Context, name string) (Project, error) {
 	var p Project
 	var c, up int64
-	err := db.queryRow(ctx, "SELECT id, name, owner_id, public, created_at, updated_at FROM projects WHERE name = $1", name).
+	err := q.queryRow(ctx, "SELECT id, name, owner_id, public, created_at, updated_at FROM projects WHERE name = $1", name).
 		Scan(&p.ID, &p.Name, &p.OwnerID, &p.Public, &c, &up)
 	if err != nil {
 		return p, notFound(err)
 	}
 	p.CreatedAt, p.UpdatedAt = fromMicros(c), fromMicros(up)
-	db.projects.put(name, p)
 	return p, nil
 }
 

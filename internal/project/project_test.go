@@ -14,6 +14,7 @@ import (
 	"github.com/berthreg/berth/internal/meta/metatest"
 	"github.com/berthreg/berth/internal/project"
 	"github.com/berthreg/berth/internal/rbac"
+	"github.com/berthreg/berth/internal/registry"
 )
 
 // The HTTP tests of internal/server pin the answers of every operation; these pin what they
@@ -161,8 +162,8 @@ func TestChangesEmitTheirEventsAndAuditEntries(t *testing.T) {
 func second[T any](_ T, err error) error { return err }
 
 // TestChangesReachProjectLookupsAtOnce: the registry resolves every /v2/ request's project
-// through meta.DB.LookupProject, which remembers rows for a second; a change through the
-// service must not leave this process serving the row it replaced.
+// and remembers the row for a second; a change through the service must not leave this
+// process serving the row it replaced.
 func TestChangesReachProjectLookupsAtOnce(t *testing.T) {
 	t.Parallel()
 	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
@@ -171,9 +172,10 @@ func TestChangesReachProjectLookupsAtOnce(t *testing.T) {
 		if _, err := e.svc.Create(ctx, project.Spec{Name: "app"}); err != nil {
 			t.Fatal(err)
 		}
+		reg := &registry.Service{DB: db}
 		public := func() bool {
 			t.Helper()
-			p, err := db.LookupProject(context.Background(), "app")
+			p, err := reg.Project(context.Background(), "app/x")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -205,8 +207,8 @@ func TestChangesReachProjectLookupsAtOnce(t *testing.T) {
 		if err := e.svc.Delete(ctx, "app", true); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.LookupProject(context.Background(), "app"); err != meta.ErrNotFound {
-			t.Errorf("lookup after deletion: %v, want not found", err)
+		if _, err := reg.Project(context.Background(), "app/x"); err == nil {
+			t.Error("the registry still finds the project after its deletion")
 		}
 	})
 }

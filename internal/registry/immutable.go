@@ -51,7 +51,7 @@ func (s *Service) ImmutableTags(ctx context.Context, project meta.Project, repo 
 // immutableTags is ImmutableTags, nil when no rule applies to the repository at all (the
 // usual case, which then costs nothing more).
 func (s *Service) immutableTags(ctx context.Context, project meta.Project, repo string) (func(tag string) bool, error) {
-	rows, err := s.DB.EnabledImmutableRules(ctx, project.ID)
+	rows, err := s.enabledImmutableRules(ctx, project.ID)
 	if err != nil || len(rows) == 0 {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func (s *Service) immutableTagsOf(ctx context.Context, repo string) (func(tag st
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.DB.LookupProject(ctx, name)
+	p, err := s.lookupProject(ctx, name)
 	if errors.Is(err, meta.ErrNotFound) {
 		return nil, nil // no project, no rules: the operation itself reports what is missing
 	}

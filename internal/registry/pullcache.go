@@ -33,7 +33,6 @@ type pullCaches struct {
 	manifests genCache[repoRef, meta.Manifest]
 	blobs     genCache[repoRef, int64]
 
-	watch    sync.Once
 	writes   atomic.Uint64 // every change
 	removals atomic.Uint64 // removals only
 }
@@ -49,10 +48,10 @@ func (c *pullCaches) changed(ch meta.Changes) {
 }
 
 // generation returns the generation answers of the kind are remembered at, and whether it can
-// be trusted; the first call subscribes to the store's changes (nothing is remembered before).
+// be trusted.
 func (s *Service) generation(removal bool) (uint64, bool) {
 	c := &s.pullCaches
-	c.watch.Do(func() { s.DB.WatchChanges(c.changed) })
+	s.subscribe()
 	// Asked before the counter is read: a listener that stops after this announces everything.
 	ok := s.DB.ChangesHeard()
 	if removal {

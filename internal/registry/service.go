@@ -68,6 +68,10 @@ type Service struct {
 
 	pulls      pullCounter
 	pullCaches pullCaches
+	// watch subscribes the memories below and pullCaches to the store's changes, once.
+	watch          sync.Once
+	projects       memory[string, meta.Project]
+	immutableRules memory[int64, []meta.ImmutableRule]
 
 	uploadLocksMu sync.Mutex
 	uploadLocks   map[string]*uploadLock
@@ -80,7 +84,7 @@ func (s *Service) Project(ctx context.Context, repo string) (meta.Project, error
 	if err != nil {
 		return meta.Project{}, err
 	}
-	p, err := s.DB.LookupProject(ctx, name)
+	p, err := s.lookupProject(ctx, name)
 	if errors.Is(err, meta.ErrNotFound) {
 		return meta.Project{}, errorf(CodeNameUnknown, "project %s not found", name)
 	}
