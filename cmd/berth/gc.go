@@ -91,8 +91,8 @@ func gcCommand(args []string, stdout, stderr io.Writer) int {
 			io.WriteString(stdout, line)
 		}
 	}
-	c := &gc.Collector{DB: db, Blobs: store, Log: slog.New(log.Handler())}
-	res, runErr := c.Run(ctx, gc.Options{DeleteUntagged: p.DeleteUntagged, DryRun: p.DryRun, Workers: p.Workers, Logf: logf})
+	svc := &gc.Service{Store: db, Collector: &gc.Collector{DB: db, Blobs: store, Log: slog.New(log.Handler())}}
+	res, runErr := svc.Collector.Run(ctx, gc.Options{DeleteUntagged: p.DeleteUntagged, DryRun: p.DryRun, Workers: p.Workers, Logf: logf})
 	status, text := meta.StatusSuccess, ""
 	if runErr != nil {
 		status, text = meta.StatusError, runErr.Error()
@@ -101,10 +101,10 @@ func gcCommand(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	bg := context.WithoutCancel(ctx)
-	result, _ := json.Marshal(res)
 	db.AppendExecutionLog(bg, id, string(logText))
-	db.SetExecutionResult(bg, id, string(result))
-	db.SetExecutionStatus(bg, id, status, text)
+	if err := svc.Finish(bg, id, p.DryRun, status, text, &res); err != nil {
+		fmt.Fprintf(stderr, "berth gc: record the outcome of run %d: %v\n", id, err)
+	}
 	if asJSON {
 		json.NewEncoder(stdout).Encode(struct {
 			ID int64 `json:"id"`

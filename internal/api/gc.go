@@ -2,14 +2,12 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
-	"github.com/berthreg/berth/internal/rbac"
 )
 
 func (h *Handler) gcRoutes(r route) {
@@ -88,14 +86,11 @@ func gcToJSON(e meta.Execution) gcHistoryJSON {
 }
 
 func (h *Handler) listGC(c *call) error {
-	if err := h.authorizeSystem(c, rbac.ResGarbageCollection, rbac.ActList); err != nil {
-		return err
-	}
 	lq, page, err := listQuery(c.r)
 	if err != nil {
 		return err
 	}
-	es, total, err := h.DB.ListExecutions(c.r.Context(), gc.ExecutionKind, 0, lq)
+	es, total, err := h.GC.History(c.r.Context(), lq)
 	if err != nil {
 		return err
 	}
@@ -108,24 +103,12 @@ func (h *Handler) listGC(c *call) error {
 	return nil
 }
 
-// gcExecution reads the {gc_id} execution; 404 unless it is a garbage collection.
-func (h *Handler) gcExecution(c *call) (meta.Execution, error) {
+func (h *Handler) getGC(c *call) error {
 	id, err := pathID(c, "gc_id", "gc")
 	if err != nil {
-		return meta.Execution{}, err
-	}
-	e, err := h.DB.Execution(c.r.Context(), id)
-	if errors.Is(err, meta.ErrNotFound) || err == nil && e.Kind != gc.ExecutionKind {
-		return e, notFound(fmt.Sprintf("garbage collection %d not found", id))
-	}
-	return e, err
-}
-
-func (h *Handler) getGC(c *call) error {
-	if err := h.authorizeSystem(c, rbac.ResGarbageCollection, rbac.ActRead); err != nil {
 		return err
 	}
-	e, err := h.gcExecution(c)
+	e, err := h.GC.Execution(c.r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -134,14 +117,11 @@ func (h *Handler) getGC(c *call) error {
 }
 
 func (h *Handler) getGCLog(c *call) error {
-	if err := h.authorizeSystem(c, rbac.ResGarbageCollection, rbac.ActRead); err != nil {
-		return err
-	}
-	e, err := h.gcExecution(c)
+	id, err := pathID(c, "gc_id", "gc")
 	if err != nil {
 		return err
 	}
-	log, err := h.DB.ExecutionLog(c.r.Context(), e.ID)
+	log, err := h.GC.Log(c.r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -152,23 +132,17 @@ func (h *Handler) getGCLog(c *call) error {
 }
 
 func (h *Handler) stopGC(c *call) error {
-	if err := h.authorizeSystem(c, rbac.ResGarbageCollection, rbac.ActStop); err != nil {
-		return err
-	}
-	e, err := h.gcExecution(c)
+	id, err := pathID(c, "gc_id", "gc")
 	if err != nil {
 		return err
 	}
-	if _, err := h.GC.Stop(c.r.Context(), e.ID); err != nil {
+	if err := h.GC.Stop(c.r.Context(), id); err != nil {
 		return err
 	}
 	return ok(c)
 }
 
 func (h *Handler) getGCSchedule(c *call) error {
-	if err := h.authorizeSystem(c, rbac.ResGarbageCollection, rbac.ActRead); err != nil {
-		return err
-	}
 	s, found, err := h.GC.Schedule(c.r.Context())
 	if err != nil {
 		return err
@@ -189,107 +163,47 @@ func (h *Handler) getGCSchedule(c *call) error {
 }
 
 func (h *Handler) postGCSchedule(c *call) error {
-	return h.postSchedule(c, rbac.ResGarbageCollection, h.kickGC, func(id int64) string { return fmt.Sprintf("%s/system/gc/%d", base, id) })
-}
-
-func (h *Handler) putGCSchedule(c *call) error {
-	return h.putSchedule(c, rbac.ResGarbageCollection, h.kickGC)
-}
-
-// postSchedule answers POST …/schedule for a kind of recurring work: 201, with the Location
-// of the run when the body started one.
-func (h *Handler) postSchedule(c *call, res rbac.Resource, kick func(*call) (int64, error), location func(id int64) string) error {
-	if err := h.authorizeSystem(c, res, rbac.ActCreate); err != nil {
-		return err
-	}
-	id, err := kick(c)
+	req, err := decodeSchedule(c)
 	if err != nil {
 		return err
 	}
-	if id > 0 {
-		return created(c, location(id))
-	}
-	c.w.WriteHeader(http.StatusCreated)
-	return nil
-}
-
-// putSchedule answers PUT …/schedule: the same, 200.
-func (h *Handler) putSchedule(c *call, res rbac.Resource, kick func(*call) (int64, error)) error {
-	if err := h.authorizeSystem(c, res, rbac.ActUpdate); err != nil {
+	id, err := h.GC.CreateSchedule(c.r.Context(), req.Schedule.Type, req.Schedule.Cron, req.Parameters)
+	if err != nil {
 		return err
 	}
-	if _, err := kick(c); err != nil {
+	return scheduleCreated(c, id, fmt.Sprintf("%s/system/gc/%d", base, id))
+}
+
+func (h *Handler) putGCSchedule(c *call) error {
+	req, err := decodeSchedule(c)
+	if err != nil {
+		return err
+	}
+	if _, err := h.GC.UpdateSchedule(c.r.Context(), req.Schedule.Type, req.Schedule.Cron, req.Parameters); err != nil {
 		return err
 	}
 	return ok(c)
 }
 
-// kickGC applies a schedule body to garbage collection.
-func (h *Handler) kickGC(c *call) (int64, error) {
-	params := func(req scheduleReq) (gc.Params, error) {
-		p, err := gc.ParseParams(req.Parameters)
-		if err != nil {
-			return p, badRequest(err.Error())
-		}
-		return p, nil
-	}
-	return h.kickSchedule(c, scheduleActions{
-		validate: func(req scheduleReq) error { _, err := params(req); return err },
-		run: func(req scheduleReq) (int64, error) {
-			p, _ := params(req)
-			id, err := h.GC.Start(c.r.Context(), gc.TriggerManual, p)
-			if err == nil {
-				h.audit(c, 0, "create", "gc", fmt.Sprintf("gc/%d", id))
-			}
-			return id, err
-		},
-		set: func(typ, cron string, req scheduleReq) error {
-			p, _ := params(req)
-			return h.GC.SetSchedule(c.r.Context(), typ, cron, p)
-		},
-		remove: func() error { return h.GC.RemoveSchedule(c.r.Context()) },
-	})
-}
-
-// scheduleActions are what a Harbor schedule body can ask of one kind of recurring work.
-type scheduleActions struct {
-	validate func(req scheduleReq) error                   // the parameters, before anything runs
-	run      func(req scheduleReq) (int64, error)          // Manual: run now, returning the execution id
-	set      func(typ, cron string, req scheduleReq) error // Hourly, Daily, Weekly, Custom
-	remove   func() error                                  // None
-}
-
-// kickSchedule does what a schedule body asks, as Harbor does for both POST and PUT of
-// /system/gc/schedule and /system/scanAll/schedule: Manual runs now (the execution id is
-// returned), None removes the schedule, any other type sets or replaces it ("Schedule" is
-// Custom).
-func (h *Handler) kickSchedule(c *call, a scheduleActions) (int64, error) {
+// decodeSchedule reads a schedule body; a body without a schedule object is one without a
+// type, which the services refuse.
+func decodeSchedule(c *call) (scheduleReq, error) {
 	var req scheduleReq
 	if err := decode(c.r, &req); err != nil {
-		return 0, err
+		return req, err
 	}
-	if req.Schedule == nil || req.Schedule.Type == "" {
-		return 0, badRequest("schedule.type is required (Hourly, Daily, Weekly, Custom, Manual or None)")
+	if req.Schedule == nil {
+		req.Schedule = &scheduleObj{}
 	}
-	if a.validate != nil {
-		if err := a.validate(req); err != nil {
-			return 0, err
-		}
+	return req, nil
+}
+
+// scheduleCreated answers POST …/schedule: 201, with the Location of the run when the request
+// started one.
+func scheduleCreated(c *call, id int64, location string) error {
+	if id > 0 {
+		return created(c, location)
 	}
-	typ := req.Schedule.Type
-	switch typ {
-	case jobs.TypeManual:
-		return a.run(req)
-	case jobs.TypeNone:
-		return 0, a.remove()
-	case "Schedule":
-		typ = jobs.TypeCustom
-	}
-	if err := a.set(typ, req.Schedule.Cron, req); err != nil {
-		if errors.Is(err, jobs.ErrInvalidSchedule) {
-			return 0, badRequest(err.Error())
-		}
-		return 0, err
-	}
-	return 0, nil
+	c.w.WriteHeader(http.StatusCreated)
+	return nil
 }

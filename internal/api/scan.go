@@ -259,9 +259,6 @@ func (h *Handler) sbomAddition(c *call, p meta.Project, m meta.Manifest, notAvai
 // Scan all.
 
 func (h *Handler) getScanAllSchedule(c *call) error {
-	if err := h.authorizeSystem(c, rbac.ResScanAll, rbac.ActRead); err != nil {
-		return err
-	}
 	s, found, err := h.Scan.ScanAllSchedule(c.r.Context())
 	if err != nil {
 		return err
@@ -278,33 +275,29 @@ func (h *Handler) getScanAllSchedule(c *call) error {
 }
 
 func (h *Handler) postScanAllSchedule(c *call) error {
-	return h.postSchedule(c, rbac.ResScanAll, h.kickScanAll, func(int64) string { return base + "/scans/all/metrics" })
+	req, err := decodeSchedule(c)
+	if err != nil {
+		return err
+	}
+	id, err := h.Scan.CreateScanAllSchedule(c.r.Context(), req.Schedule.Type, req.Schedule.Cron)
+	if err != nil {
+		return err
+	}
+	return scheduleCreated(c, id, base+"/scans/all/metrics")
 }
 
 func (h *Handler) putScanAllSchedule(c *call) error {
-	return h.putSchedule(c, rbac.ResScanAll, h.kickScanAll)
-}
-
-// kickScanAll applies a schedule body to scan-all; a Manual run while one is going is 409.
-func (h *Handler) kickScanAll(c *call) (int64, error) {
-	ctx := c.r.Context()
-	return h.kickSchedule(c, scheduleActions{
-		run: func(scheduleReq) (int64, error) {
-			id, err := h.Scan.StartScanAll(ctx, "MANUAL")
-			if errors.Is(err, scan.ErrScanAllRunning) {
-				return 0, conflict(err.Error())
-			}
-			return id, err
-		},
-		set:    func(typ, cron string, _ scheduleReq) error { return h.Scan.SetScanAllSchedule(ctx, typ, cron) },
-		remove: func() error { return h.Scan.RemoveScanAllSchedule(ctx) },
-	})
+	req, err := decodeSchedule(c)
+	if err != nil {
+		return err
+	}
+	if _, err := h.Scan.UpdateScanAllSchedule(c.r.Context(), req.Schedule.Type, req.Schedule.Cron); err != nil {
+		return err
+	}
+	return ok(c)
 }
 
 func (h *Handler) stopScanAll(c *call) error {
-	if err := h.authorizeSystem(c, rbac.ResScanAll, rbac.ActStop); err != nil {
-		return err
-	}
 	if _, err := h.Scan.StopScanAll(c.r.Context()); err != nil {
 		return err
 	}
@@ -317,9 +310,6 @@ func (h *Handler) scanAllMetrics(c *call) error { return h.writeScanAllMetrics(c
 func (h *Handler) scheduledScanAllMetrics(c *call) error { return h.writeScanAllMetrics(c, "SCHEDULE") }
 
 func (h *Handler) writeScanAllMetrics(c *call, trigger string) error {
-	if err := h.authorizeSystem(c, rbac.ResScanAll, rbac.ActRead); err != nil {
-		return err
-	}
 	e, p, found, err := h.Scan.LatestScanAll(c.r.Context(), trigger)
 	if err != nil {
 		return err

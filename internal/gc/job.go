@@ -60,13 +60,6 @@ func ParseParams(raw map[string]any) (Params, error) {
 	return p, nil
 }
 
-// Service starts collections as jobs and keeps their schedule.
-type Service struct {
-	DB        *meta.DB
-	Jobs      *jobs.Queue
-	Collector *Collector
-}
-
 // runArgs is a queued collection: its execution holds the parameters and the outcome.
 type runArgs struct {
 	ExecutionID int64 `json:"execution_id"`
@@ -87,17 +80,6 @@ func Register(q *jobs.Queue, s *Service) {
 	})
 }
 
-// Start queues a collection now and returns its execution id.
-func (s *Service) Start(ctx context.Context, trigger string, p Params) (int64, error) {
-	var id int64
-	err := s.DB.Tx(ctx, func(tx *meta.Tx) error {
-		var err error
-		id, err = s.queue(ctx, tx, trigger, p)
-		return err
-	})
-	return id, err
-}
-
 func (s *Service) queue(ctx context.Context, tx *meta.Tx, trigger string, p Params) (int64, error) {
 	params, err := json.Marshal(p)
 	if err != nil {
@@ -111,30 +93,6 @@ func (s *Service) queue(ctx context.Context, tx *meta.Tx, trigger string, p Para
 	return id, err
 }
 
-// Schedule returns the recurring collection's schedule; ok false when there is none.
-func (s *Service) Schedule(ctx context.Context) (jobs.Schedule, bool, error) {
-	return s.Jobs.GetSchedule(ctx, ScheduleName)
-}
-
-// RemoveSchedule removes the recurring collection.
-func (s *Service) RemoveSchedule(ctx context.Context) error {
-	return s.Jobs.RemoveSchedule(ctx, ScheduleName)
-}
-
-// SetSchedule sets or replaces the recurring collection (types as jobs.NormalizeSchedule).
-func (s *Service) SetSchedule(ctx context.Context, typ, cron string, p Params) error {
-	params, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
-	return s.Jobs.SetSchedule(ctx, ScheduleName, typ, cron, params)
-}
-
-// Stop asks a collection to stop; false if it had already ended.
-func (s *Service) Stop(ctx context.Context, id int64) (bool, error) {
-	return s.DB.RequestExecutionStop(ctx, id)
-}
-
 type worker struct {
 	jobs.WorkerDefaults[runArgs]
 	s *Service
@@ -143,7 +101,7 @@ type worker struct {
 // Work runs one collection and records its outcome in the execution. The outcome of a failed
 // run is reported there, not retried: the next run picks up whatever is still due.
 func (w *worker) Work(ctx context.Context, job *jobs.Job[runArgs]) error {
-	db := w.s.DB
+	db := w.s.Store
 	id := job.Args.ExecutionID
 	e, err := db.Execution(ctx, id)
 	if errors.Is(err, meta.ErrNotFound) || err == nil && e.Finished() {
@@ -159,7 +117,7 @@ func (w *worker) Work(ctx context.Context, job *jobs.Job[runArgs]) error {
 	defer release()
 	var p Params
 	if err := json.Unmarshal([]byte(e.Params), &p); err != nil {
-		return w.finish(ctx, id, meta.StatusError, fmt.Sprintf("parameters: %v", err), nil)
+		return w.s.Finish(ctx, id, e.DryRun, meta.StatusError, fmt.Sprintf("parameters: %v", err), nil)
 	}
 	if err := db.SetExecutionStatus(ctx, id, meta.StatusRunning, ""); err != nil {
 		return err
@@ -177,31 +135,20 @@ func (w *worker) Work(ctx context.Context, job *jobs.Job[runArgs]) error {
 	case err != nil && stopped():
 		log.printf("stopped on request: %d manifests and %d blobs deleted, %d bytes freed until then", res.Manifests, res.Blobs, res.Bytes)
 		log.close()
-		return w.finish(ctx, id, meta.StatusStopped, "", &res)
+		return w.s.Finish(ctx, id, p.DryRun, meta.StatusStopped, "", &res)
 	case err != nil:
 		log.printf("failed: %v", err)
 		log.close()
-		return w.finish(ctx, id, meta.StatusError, err.Error(), &res)
+		return w.s.Finish(ctx, id, p.DryRun, meta.StatusError, err.Error(), &res)
 	}
 	log.close()
-	return w.finish(ctx, id, meta.StatusSuccess, "", &res)
-}
-
-func (w *worker) finish(ctx context.Context, id int64, status, text string, res *Result) error {
-	ctx = context.WithoutCancel(ctx)
-	if res != nil {
-		b, _ := json.Marshal(res)
-		if err := w.s.DB.SetExecutionResult(ctx, id, string(b)); err != nil {
-			return err
-		}
-	}
-	return w.s.DB.SetExecutionStatus(ctx, id, status, text)
+	return w.s.Finish(ctx, id, p.DryRun, meta.StatusSuccess, "", &res)
 }
 
 // execLog buffers a run's log lines and appends them to the execution every second, so a
 // collection deleting many items does not write once per line.
 type execLog struct {
-	db   *meta.DB
+	db   Store
 	id   int64
 	mu   sync.Mutex
 	buf  strings.Builder
@@ -210,7 +157,7 @@ type execLog struct {
 	wg   sync.WaitGroup
 }
 
-func newExecLog(db *meta.DB, id int64) *execLog {
+func newExecLog(db Store, id int64) *execLog {
 	l := &execLog{db: db, id: id, done: make(chan struct{})}
 	l.wg.Add(1)
 	go func() {

@@ -17,11 +17,17 @@ const (
 	staleAfter = 3 * heartbeat
 )
 
+// Executions is what holding an execution reads and writes; *meta.DB satisfies it.
+type Executions interface {
+	Execution(ctx context.Context, id int64) (meta.Execution, error)
+	TouchExecution(ctx context.Context, id int64) error
+}
+
 // Hold claims an execution for the job about to run it. The queue takes up again a job that
 // has run for long (its process may have died): if the execution is in fact still alive in
 // another worker, Hold returns an error that puts this job back to wait instead of running the
 // work twice. Otherwise it keeps the execution's heartbeat until release is called.
-func Hold(ctx context.Context, db *meta.DB, id int64) (release func(), err error) {
+func Hold(ctx context.Context, db Executions, id int64) (release func(), err error) {
 	e, err := db.Execution(ctx, id)
 	if err != nil {
 		return nil, err
@@ -40,7 +46,7 @@ func Stale(e meta.Execution) bool {
 
 // Heartbeat keeps a running execution's sign of life until the returned function is called
 // (Hold does it for queued work; berth gc, which runs outside the queue, calls it itself).
-func Heartbeat(db *meta.DB, id int64) (stop func()) {
+func Heartbeat(db Executions, id int64) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

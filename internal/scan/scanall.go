@@ -7,8 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/rbac"
 )
 
 // Scan all: one job walks every artifact in pages and scans each with its project's scanner,
@@ -37,16 +39,16 @@ type scanAllArgs struct {
 
 func (scanAllArgs) Kind() string { return "scan_all" }
 
-// ErrScanAllRunning refuses a scan-all while another one is going.
-var ErrScanAllRunning = errors.New("a scan-all is already running")
+// errScanAllRunning refuses a scan-all while another one is going.
+var errScanAllRunning = errors.New("a scan-all is already running")
 
-// StartScanAll queues a scan of every artifact now and returns the execution id;
-// ErrScanAllRunning while one is going.
-func (s *Service) StartScanAll(ctx context.Context, trigger string) (int64, error) {
-	if e, _, found, err := s.LatestScanAll(ctx, ""); err != nil {
+// startScanAll queues a scan of every artifact now and returns the execution id;
+// errScanAllRunning while one is going.
+func (s *Service) startScanAll(ctx context.Context, trigger string) (int64, error) {
+	if e, _, found, err := s.latestScanAll(ctx, ""); err != nil {
 		return 0, err
 	} else if found && !e.Finished() && !jobs.Stale(e) {
-		return 0, ErrScanAllRunning
+		return 0, errScanAllRunning
 	}
 	var id int64
 	err := s.DB.Tx(ctx, func(tx *meta.Tx) error {
@@ -68,21 +70,47 @@ func (s *Service) queueScanAll(ctx context.Context, tx *meta.Tx, trigger string)
 
 // ScanAllSchedule returns the recurring scan-all's schedule; ok false when there is none.
 func (s *Service) ScanAllSchedule(ctx context.Context) (jobs.Schedule, bool, error) {
+	if err := s.Authz.RequireSystem(ctx, rbac.ResScanAll, rbac.ActRead); err != nil {
+		return jobs.Schedule{}, false, err
+	}
 	return s.Jobs.GetSchedule(ctx, ScanAllScheduleName)
 }
 
-// SetScanAllSchedule sets or replaces the recurring scan-all (types as jobs.NormalizeSchedule).
-func (s *Service) SetScanAllSchedule(ctx context.Context, typ, cron string) error {
-	return s.Jobs.SetSchedule(ctx, ScanAllScheduleName, typ, cron, nil)
+// CreateScanAllSchedule does what a new schedule request asks (see jobs.ApplySchedule): a
+// Manual one starts a scan-all now and returns its execution id, and is a conflict while
+// another one is going.
+func (s *Service) CreateScanAllSchedule(ctx context.Context, typ, cron string) (int64, error) {
+	return s.applyScanAllSchedule(ctx, rbac.ActCreate, typ, cron)
 }
 
-// RemoveScanAllSchedule removes the recurring scan-all.
-func (s *Service) RemoveScanAllSchedule(ctx context.Context) error {
-	return s.Jobs.RemoveSchedule(ctx, ScanAllScheduleName)
+// UpdateScanAllSchedule does what a schedule request replacing the current one asks, as
+// CreateScanAllSchedule.
+func (s *Service) UpdateScanAllSchedule(ctx context.Context, typ, cron string) (int64, error) {
+	return s.applyScanAllSchedule(ctx, rbac.ActUpdate, typ, cron)
+}
+
+func (s *Service) applyScanAllSchedule(ctx context.Context, act rbac.Action, typ, cron string) (int64, error) {
+	if err := s.Authz.RequireSystem(ctx, rbac.ResScanAll, act); err != nil {
+		return 0, err
+	}
+	return jobs.ApplySchedule(typ, cron, jobs.ScheduleActions{
+		Run: func() (int64, error) {
+			id, err := s.startScanAll(ctx, "MANUAL")
+			if errors.Is(err, errScanAllRunning) {
+				return 0, fault.Conflictf("%s", err.Error())
+			}
+			return id, err
+		},
+		Set:    func(typ, cron string) error { return s.Jobs.SetSchedule(ctx, ScanAllScheduleName, typ, cron, nil) },
+		Remove: func() error { return s.Jobs.RemoveSchedule(ctx, ScanAllScheduleName) },
+	})
 }
 
 // StopScanAll stops the running scan-all runs; false if none was going.
 func (s *Service) StopScanAll(ctx context.Context) (bool, error) {
+	if err := s.Authz.RequireSystem(ctx, rbac.ResScanAll, rbac.ActStop); err != nil {
+		return false, err
+	}
 	es, _, err := s.DB.ListExecutions(ctx, ScanAllKind, 0, meta.ListQuery{Limit: 20})
 	if err != nil {
 		return false, err
@@ -104,6 +132,13 @@ func (s *Service) StopScanAll(ctx context.Context) (bool, error) {
 // LatestScanAll returns the newest scan-all execution (of a trigger, when given) and its
 // progress; ok false when there was none.
 func (s *Service) LatestScanAll(ctx context.Context, trigger string) (meta.Execution, Progress, bool, error) {
+	if err := s.Authz.RequireSystem(ctx, rbac.ResScanAll, rbac.ActRead); err != nil {
+		return meta.Execution{}, Progress{}, false, err
+	}
+	return s.latestScanAll(ctx, trigger)
+}
+
+func (s *Service) latestScanAll(ctx context.Context, trigger string) (meta.Execution, Progress, bool, error) {
 	lq := meta.ListQuery{Limit: 1}
 	if trigger != "" {
 		lq.Filters = []meta.Filter{{Key: "trigger", Op: meta.OpExact, Values: []string{trigger}}}

@@ -16,6 +16,7 @@ import (
 	"github.com/berthreg/berth/internal/events"
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
 	"github.com/berthreg/berth/internal/scan/report"
 	"github.com/berthreg/berth/internal/scan/vulndb"
@@ -59,6 +60,8 @@ type Service struct {
 	VulnDBRepository string
 	// Registry stores generated SBOMs as accessories of their artifacts.
 	Registry *registry.Service
+	// Authz decides what callers may ask of scanning.
+	Authz *rbac.Authorizer
 
 	policies policyCache
 }

@@ -101,13 +101,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	db.SetGCGrace(cfg.GCGracePeriod)
-	gcService := &gc.Service{DB: db, Jobs: s.jobs, Collector: &gc.Collector{DB: db, Blobs: blobs, Log: log,
+	gcService := &gc.Service{Store: db, Jobs: s.jobs, Authz: authz, Collector: &gc.Collector{DB: db, Blobs: blobs, Log: log,
 		ExpireUploads: func(ctx context.Context) (int, error) { return s.reg.ExpireUploads(ctx, cfg.UploadTTL) }}}
 	gc.Register(s.jobs, gcService)
 
 	v2 := &oci.Handler{Reg: s.reg, Authz: authz, Auth: s.auth, Tokens: tokens, ExternalURL: cfg.ExternalURL, Service: TokenService, Log: log}
 	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Resolve: accounts.Principal, Logger: log}
-	if s.scan, err = newScanService(ctx, s.reg, db, blobs, s.jobs, tokens, cfg, log); err != nil {
+	if s.scan, err = newScanService(ctx, s.reg, db, blobs, s.jobs, tokens, authz, cfg, log); err != nil {
 		s.reg.Close()
 		s.audit.Close()
 		db.Close()

@@ -1,0 +1,178 @@
+package gc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/berthreg/berth/internal/events"
+	"github.com/berthreg/berth/internal/fault"
+	"github.com/berthreg/berth/internal/jobs"
+	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/rbac"
+)
+
+// Store is what the collection service reads and writes; *meta.DB satisfies it.
+type Store interface {
+	Tx(ctx context.Context, fn func(*meta.Tx) error) error
+	jobs.Executions
+	ListExecutions(ctx context.Context, kind string, refID int64, lq meta.ListQuery) ([]meta.Execution, int64, error)
+	ExecutionLog(ctx context.Context, id int64) (string, error)
+	AppendExecutionLog(ctx context.Context, id int64, text string) error
+	SetExecutionStatus(ctx context.Context, id int64, status, text string) error
+	RequestExecutionStop(ctx context.Context, id int64) (bool, error)
+	StopRequested(ctx context.Context, id int64) (bool, error)
+}
+
+// Service holds the rules of garbage collection as callers ask for it (Harbor's
+// /system/gc…): who may run, stop and schedule collections and read their history, and
+// what a schedule request means. Collections run as jobs on the queue.
+type Service struct {
+	Store     Store
+	Jobs      *jobs.Queue
+	Collector *Collector
+	Authz     *rbac.Authorizer
+}
+
+// History returns one page of collections, newest first unless sorted otherwise, and the total.
+func (s *Service) History(ctx context.Context, lq meta.ListQuery) ([]meta.Execution, int64, error) {
+	if err := s.Authz.RequireSystem(ctx, rbac.ResGarbageCollection, rbac.ActList); err != nil {
+		return nil, 0, err
+	}
+	return s.Store.ListExecutions(ctx, ExecutionKind, 0, lq)
+}
+
+// Execution returns one collection.
+func (s *Service) Execution(ctx context.Context, id int64) (meta.Execution, error) {
+	if err := s.Authz.RequireSystem(ctx, rbac.ResGarbageCollection, rbac.ActRead); err != nil {
+		return meta.Execution{}, err
+	}
+	return s.find(ctx, id)
+}
+
+// Log returns a collection's log.
+func (s *Service) Log(ctx context.Context, id int64) (string, error) {
+	if err := s.Authz.RequireSystem(ctx, rbac.ResGarbageCollection, rbac.ActRead); err != nil {
+		return "", err
+	}
+	if _, err := s.find(ctx, id); err != nil {
+		return "", err
+	}
+	return s.Store.ExecutionLog(ctx, id)
+}
+
+// Stop asks a collection to stop; stopping one that has ended changes nothing.
+func (s *Service) Stop(ctx context.Context, id int64) error {
+	if err := s.Authz.RequireSystem(ctx, rbac.ResGarbageCollection, rbac.ActStop); err != nil {
+		return err
+	}
+	if _, err := s.find(ctx, id); err != nil {
+		return err
+	}
+	_, err := s.Store.RequestExecutionStop(ctx, id)
+	return err
+}
+
+// find reads a collection: an execution of another kind is not one.
+func (s *Service) find(ctx context.Context, id int64) (meta.Execution, error) {
+	e, err := s.Store.Execution(ctx, id)
+	if errors.Is(err, meta.ErrNotFound) || err == nil && e.Kind != ExecutionKind {
+		return e, fault.NotFoundf("garbage collection %d not found", id)
+	}
+	if err != nil {
+		return e, fmt.Errorf("garbage collection %d: %w", id, err)
+	}
+	return e, nil
+}
+
+// Schedule returns the recurring collection's schedule; ok false when there is none.
+func (s *Service) Schedule(ctx context.Context) (jobs.Schedule, bool, error) {
+	if err := s.Authz.RequireSystem(ctx, rbac.ResGarbageCollection, rbac.ActRead); err != nil {
+		return jobs.Schedule{}, false, err
+	}
+	return s.Jobs.GetSchedule(ctx, ScheduleName)
+}
+
+// CreateSchedule does what a new schedule request asks (see jobs.ApplySchedule): a Manual one
+// starts a collection now and returns its execution id. params are Harbor's parameters
+// object as decoded from JSON (see ParseParams).
+func (s *Service) CreateSchedule(ctx context.Context, typ, cron string, params map[string]any) (int64, error) {
+	return s.applySchedule(ctx, rbac.ActCreate, typ, cron, params)
+}
+
+// UpdateSchedule does what a schedule request replacing the current one asks, as
+// CreateSchedule.
+func (s *Service) UpdateSchedule(ctx context.Context, typ, cron string, params map[string]any) (int64, error) {
+	return s.applySchedule(ctx, rbac.ActUpdate, typ, cron, params)
+}
+
+func (s *Service) applySchedule(ctx context.Context, act rbac.Action, typ, cron string, params map[string]any) (int64, error) {
+	if err := s.Authz.RequireSystem(ctx, rbac.ResGarbageCollection, act); err != nil {
+		return 0, err
+	}
+	var p Params
+	return jobs.ApplySchedule(typ, cron, jobs.ScheduleActions{
+		Validate: func() error {
+			var err error
+			if p, err = ParseParams(params); err != nil {
+				return fault.Invalidf("%s", err.Error())
+			}
+			return nil
+		},
+		Run: func() (int64, error) { return s.start(ctx, p) },
+		Set: func(typ, cron string) error {
+			b, err := json.Marshal(p)
+			if err != nil {
+				return err
+			}
+			return s.Jobs.SetSchedule(ctx, ScheduleName, typ, cron, b)
+		},
+		Remove: func() error { return s.Jobs.RemoveSchedule(ctx, ScheduleName) },
+	})
+}
+
+// start queues a collection asked for by the caller in ctx and returns its execution id; the
+// request is an event of the same transaction.
+func (s *Service) start(ctx context.Context, p Params) (int64, error) {
+	var id int64
+	err := s.Store.Tx(ctx, func(tx *meta.Tx) error {
+		var err error
+		if id, err = s.queue(ctx, tx, TriggerManual, p); err != nil {
+			return err
+		}
+		tx.Emit(events.OfSystem(ctx, events.GCRequested, resource(id),
+			events.Run{ExecutionID: id, Status: meta.StatusPending, DryRun: p.DryRun}))
+		return nil
+	})
+	return id, err
+}
+
+// Finish records how a collection ended — what it did, when res is known, and its final
+// status — and emits GCCompleted, in one transaction. berth gc, which runs collections outside
+// the queue, ends them here too.
+func (s *Service) Finish(ctx context.Context, id int64, dryRun bool, status, text string, res *Result) error {
+	ctx = context.WithoutCancel(ctx)
+	return s.Store.Tx(ctx, func(tx *meta.Tx) error {
+		run := events.Run{ExecutionID: id, Status: status, DryRun: dryRun}
+		if res != nil {
+			b, err := json.Marshal(res)
+			if err != nil {
+				return err
+			}
+			if err := tx.SetExecutionResult(ctx, id, string(b)); err != nil {
+				return err
+			}
+			// Deleted counts what went, manifests and blobs alike.
+			run.Deleted, run.Freed = res.Manifests+res.Blobs, res.Bytes
+		}
+		if err := tx.SetExecutionStatus(ctx, id, status, text); err != nil {
+			return err
+		}
+		tx.Emit(events.OfSystem(ctx, events.GCCompleted, resource(id), run))
+		return nil
+	})
+}
+
+// resource names a collection in its events ("gc/12"), as Harbor's audit log does.
+func resource(id int64) string { return fmt.Sprintf("gc/%d", id) }
