@@ -32,6 +32,7 @@ import (
 	"github.com/berthreg/berth/internal/registry"
 	"github.com/berthreg/berth/internal/retention"
 	"github.com/berthreg/berth/internal/scan"
+	"github.com/berthreg/berth/internal/settings"
 )
 
 const base = "/api/v2.0"
@@ -70,6 +71,8 @@ type Deps struct {
 	Groups *group.Service
 	// Sessions opens, resumes and ends the portal's sessions.
 	Sessions *session.Service
+	// Settings holds the system configuration's rules.
+	Settings *settings.Service
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).
 	ExternalURL string
 }

@@ -8,11 +8,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -85,7 +83,7 @@ func (h *Handler) storageProvider() string {
 }
 
 func (h *Handler) systemInfo(c *call) error {
-	cfg, err := h.DB.SystemConfig(c.r.Context())
+	cfg, err := h.Settings.Info(c.r.Context())
 	if err != nil {
 		return err
 	}
@@ -103,12 +101,12 @@ func (h *Handler) systemInfo(c *call) error {
 		SelfRegistration: ptr(cfg.SelfRegistration),
 		HarborVersion:    ptr(version()),
 	}
-	if !c.p.IsAnonymous() {
+	if d := cfg.Detail; d != nil {
 		info.CurrentTime = ptr(time.Now().UTC().Format(time.RFC3339Nano))
-		info.ProjectCreationRestriction = ptr(cfg.ProjectCreationRestriction)
+		info.ProjectCreationRestriction = ptr(d.ProjectCreationRestriction)
 		info.HasCARoot = ptr(false)
 		info.RegistryStorageProviderName = ptr(h.storageProvider())
-		info.ReadOnly = ptr(cfg.ReadOnly)
+		info.ReadOnly = ptr(d.ReadOnly)
 		info.NotificationEnable = ptr(false)
 	}
 	writeJSON(c.w, http.StatusOK, info)
@@ -267,105 +265,9 @@ func (h *Handler) search(c *call) error {
 	return nil
 }
 
-// Configurations: the keys of Harbor's /configurations that Berth supports, each with how it
-// reads from and writes to meta.SystemConfig. GET answers {"key": {"value": v, "editable": b}};
-// PUT takes plain values for a subset of the keys.
-
-type configKey struct {
-	kind     string // "string", "bool" or "int", as Harbor's String/Bool/IntegerConfigItem
-	editable bool
-	get      func(*meta.SystemConfig) any
-	// set validates v (already of the kind) and stores it; nil for read-only keys.
-	set func(c *meta.SystemConfig, v any) error
-}
-
-func intRange(name string, lo, hi int64, store func(*meta.SystemConfig, int64)) func(*meta.SystemConfig, any) error {
-	return func(c *meta.SystemConfig, v any) error {
-		n := v.(int64)
-		if n < lo || n > hi {
-			return badRequest(fmt.Sprintf("%s must be between %d and %d, not %d", name, lo, hi, n))
-		}
-		store(c, n)
-		return nil
-	}
-}
-
-const maxInt32 = 1<<31 - 1
-
-var configKeys = map[string]configKey{
-	"auth_mode": {kind: "string", get: func(c *meta.SystemConfig) any { return c.AuthMode }},
-	// Berth has no secondary authenticators, so its one mode is never "primary" over another.
-	"primary_auth_mode": {kind: "bool", get: func(*meta.SystemConfig) any { return false }},
-	"project_creation_restriction": {kind: "string", editable: true,
-		get: func(c *meta.SystemConfig) any { return c.ProjectCreationRestriction },
-		set: func(c *meta.SystemConfig, v any) error {
-			s := v.(string)
-			if s != "everyone" && s != "adminonly" {
-				return badRequest(fmt.Sprintf("project_creation_restriction must be \"everyone\" or \"adminonly\", not %q", s))
-			}
-			c.ProjectCreationRestriction = s
-			return nil
-		}},
-	"self_registration": {kind: "bool", editable: true,
-		get: func(c *meta.SystemConfig) any { return c.SelfRegistration },
-		set: func(c *meta.SystemConfig, v any) error { c.SelfRegistration = v.(bool); return nil }},
-	"robot_token_duration": {kind: "int", editable: true,
-		get: func(c *meta.SystemConfig) any { return c.RobotTokenDuration },
-		set: intRange("robot_token_duration", 1, maxInt32, func(c *meta.SystemConfig, n int64) { c.RobotTokenDuration = int(n) })},
-	"robot_name_prefix": {kind: "string", editable: true,
-		get: func(c *meta.SystemConfig) any { return c.RobotNamePrefix },
-		set: func(c *meta.SystemConfig, v any) error {
-			s := v.(string)
-			if s == "" || len(s) > 30 || strings.ContainsAny(s, " \t\r\n/:+") {
-				return badRequest(fmt.Sprintf("robot_name_prefix %q is invalid: 1 to 30 characters without spaces, '/', ':' or '+'", s))
-			}
-			// Logins that start with the prefix are looked up as robots: a prefix that user
-			// names may contain would hide the users whose names start with it.
-			if !strings.ContainsAny(s, `,"~#%$`) {
-				return badRequest(fmt.Sprintf(`robot_name_prefix %q is invalid: it must contain one of , " ~ # %% $, which user names cannot, so robots and users never share a name`, s))
-			}
-			c.RobotNamePrefix = s
-			return nil
-		}},
-	"token_expiration": {kind: "int", editable: true,
-		get: func(c *meta.SystemConfig) any { return c.TokenExpiration },
-		set: intRange("token_expiration", 1, maxInt32, func(c *meta.SystemConfig, n int64) { c.TokenExpiration = int(n) })},
-	"storage_per_project": {kind: "int", editable: true,
-		get: func(c *meta.SystemConfig) any { return c.StoragePerProject },
-		set: func(c *meta.SystemConfig, v any) error {
-			n := v.(int64)
-			if n != -1 && n <= 0 {
-				return badRequest(fmt.Sprintf("storage_per_project must be -1 (unlimited) or a positive number of bytes, not %d", n))
-			}
-			c.StoragePerProject = n
-			return nil
-		}},
-	"quota_per_project_enable": {kind: "bool", editable: true,
-		get: func(c *meta.SystemConfig) any { return c.QuotaPerProjectEnable },
-		set: func(c *meta.SystemConfig, v any) error { c.QuotaPerProjectEnable = v.(bool); return nil }},
-	"read_only": {kind: "bool", editable: true,
-		get: func(c *meta.SystemConfig) any { return c.ReadOnly },
-		set: func(c *meta.SystemConfig, v any) error { c.ReadOnly = v.(bool); return nil }},
-	"session_timeout": {kind: "int", editable: true,
-		get: func(c *meta.SystemConfig) any { return c.SessionTimeout },
-		set: intRange("session_timeout", 1, 525600, func(c *meta.SystemConfig, n int64) { c.SessionTimeout = int(n) })},
-	"banner_message": {kind: "string", editable: true,
-		get: func(c *meta.SystemConfig) any { return c.BannerMessage },
-		set: func(c *meta.SystemConfig, v any) error {
-			s := v.(string)
-			if len(s) > 8192 {
-				return badRequest("banner_message is longer than 8192 bytes")
-			}
-			c.BannerMessage = s
-			return nil
-		}},
-}
-
+// getConfigurations answers {"key": {"value": v, "editable": b}} for every supported key.
 func (h *Handler) getConfigurations(c *call) error {
-	if err := h.authorizeSystem(c, rbac.ResConfiguration, rbac.ActRead); err != nil {
-		return err
-	}
-	cfg, err := h.DB.SystemConfig(c.r.Context())
+	items, err := h.Settings.Configuration(c.r.Context())
 	if err != nil {
 		return err
 	}
@@ -373,21 +275,16 @@ func (h *Handler) getConfigurations(c *call) error {
 		Value    any  `json:"value"`
 		Editable bool `json:"editable"`
 	}
-	out := make(map[string]item, len(configKeys))
-	for k, ck := range configKeys {
-		out[k] = item{ck.get(&cfg), ck.editable}
+	out := make(map[string]item, len(items))
+	for k, it := range items {
+		out[k] = item{it.Value, it.Editable}
 	}
 	writeJSON(c.w, http.StatusOK, out)
 	return nil
 }
 
-// putConfigurations validates every key before storing any, then applies them in one update.
-// Read-only keys are accepted when they repeat the current value, so a configuration read
-// with GET and sent back unchanged is not refused.
+// putConfigurations takes plain values for some of the keys (see settings.Service.Update).
 func (h *Handler) putConfigurations(c *call) error {
-	if err := h.authorizeSystem(c, rbac.ResConfiguration, rbac.ActUpdate); err != nil {
-		return err
-	}
 	dec := json.NewDecoder(http.MaxBytesReader(c.w, c.r.Body, 1<<20))
 	var raw map[string]json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
@@ -399,69 +296,21 @@ func (h *Handler) putConfigurations(c *call) error {
 	if raw == nil {
 		return badRequest("invalid request body: want a JSON object of configuration values")
 	}
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys) // the first error reported is the same every time
 	values := make(map[string]any, len(raw))
-	for _, k := range keys {
-		ck, known := configKeys[k]
-		if !known {
-			return badRequest(fmt.Sprintf("unknown or unsupported configuration key %q", k))
-		}
-		v, err := configValue(ck.kind, raw[k])
-		if err != nil {
-			return badRequest(fmt.Sprintf("configuration %s: %v", k, err))
+	for k, r := range raw {
+		// Numbers stay as written, so the service can tell 30 from 30.0 and from 3e1.
+		vd := json.NewDecoder(bytes.NewReader(r))
+		vd.UseNumber()
+		var v any
+		if err := vd.Decode(&v); err != nil {
+			return badRequest("invalid request body: " + err.Error())
 		}
 		values[k] = v
 	}
-	_, err := h.DB.UpdateSystemConfig(c.r.Context(), func(cfg *meta.SystemConfig) error {
-		for _, k := range keys {
-			ck, v := configKeys[k], values[k]
-			if ck.set == nil {
-				if cur := ck.get(cfg); fmt.Sprint(cur) != fmt.Sprint(v) {
-					return badRequest(fmt.Sprintf("configuration %s is read-only: it is %v", k, cur))
-				}
-				continue
-			}
-			if err := ck.set(cfg, v); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := h.Settings.Update(c.r.Context(), values); err != nil {
 		return err
 	}
 	return ok(c)
-}
-
-// configValue decodes one value strictly as the key's kind: int64 for "int", bool, string.
-func configValue(kind string, raw json.RawMessage) (any, error) {
-	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return nil, errors.New("null is not a value")
-	}
-	switch kind {
-	case "bool":
-		var b bool
-		if err := json.Unmarshal(raw, &b); err != nil {
-			return nil, errors.New("want true or false")
-		}
-		return b, nil
-	case "int":
-		var n int64
-		if err := json.Unmarshal(raw, &n); err != nil {
-			return nil, errors.New("want an integer")
-		}
-		return n, nil
-	default:
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, errors.New("want a string")
-		}
-		return s, nil
-	}
 }
 
 // Version is Berth's version as /systeminfo reports it.

@@ -99,8 +99,10 @@ func (db *DB) UpdateSystemConfig(ctx context.Context, fn func(*SystemConfig) err
 	return c, err
 }
 
-// CachedSystemConfig is SystemConfig for hot paths (every push checks read-only mode): the
-// document is re-read at most once a second; changes through this process are seen at once.
+// CachedSystemConfig is SystemConfig for the store's own hot path (CheckBlobQuota, at every
+// blob upload): the document is re-read at most once a second; changes through this store are
+// seen at once. Everything above the store reads the configuration service's copy
+// (internal/settings), which keeps the same rule.
 func (db *DB) CachedSystemConfig(ctx context.Context) (SystemConfig, error) {
 	db.sysconfig.mu.Lock()
 	defer db.sysconfig.mu.Unlock()

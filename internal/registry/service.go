@@ -24,7 +24,6 @@ type Store interface {
 	ChangesHeard() bool
 
 	LookupProject(ctx context.Context, name string) (meta.Project, error)
-	CachedSystemConfig(ctx context.Context) (meta.SystemConfig, error)
 	EnabledImmutableRules(ctx context.Context, projectID int64) ([]meta.ImmutableRule, error)
 
 	// Repositories, manifests and tags.
@@ -65,6 +64,9 @@ type Service struct {
 	Blobs           blob.Store
 	MaxManifestSize int64
 	Log             *slog.Logger
+	// Config reads the system configuration on the write path (read-only mode): the
+	// configuration service's cache, or any reader of the stored document.
+	Config ConfigReader
 
 	pulls      pullCounter
 	pullCaches pullCaches
@@ -75,6 +77,12 @@ type Service struct {
 
 	uploadLocksMu sync.Mutex
 	uploadLocks   map[string]*uploadLock
+}
+
+// ConfigReader reads the system configuration; *settings.Service (cached) and *meta.DB
+// satisfy it.
+type ConfigReader interface {
+	CachedSystemConfig(ctx context.Context) (meta.SystemConfig, error)
 }
 
 // Project resolves the project of a repository name, validating the name on the way.
@@ -223,7 +231,7 @@ const ReadOnlyMessage = "The system is in read only mode. Any modification is pr
 // CheckWritable refuses changes while an administrator has put the registry in read-only mode
 // (the read_only configuration): pushes, deletions and every other write, on /v2/ and the API.
 func (s *Service) CheckWritable(ctx context.Context) error {
-	c, err := s.DB.CachedSystemConfig(ctx)
+	c, err := s.Config.CachedSystemConfig(ctx)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,7 @@ import (
 	"github.com/berthreg/berth/internal/retention"
 	"github.com/berthreg/berth/internal/scan"
 	"github.com/berthreg/berth/internal/scan/adapter"
+	"github.com/berthreg/berth/internal/settings"
 )
 
 // TokenService is the token service name clients see in challenges; Harbor's, so that tools
@@ -60,6 +61,9 @@ type Server struct {
 	// stopBackground ends the loops New starts (watching for vulnerability database imports).
 	stopBackground context.CancelFunc
 	handler        http.Handler
+
+	// settings owns the system configuration and the copy of it that hot paths read.
+	settings *settings.Service
 }
 
 // New opens the stores, runs migrations and first-start setup, and builds the handler.
@@ -87,11 +91,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	tokens := auth.NewTokenService(key, "berth-token-issuer", TokenService, 30*time.Minute)
 	tokens.SetLifetime(s.tokenLifetime)
-	accounts := &account.Lookup{Store: db}
+	authz := &rbac.Authorizer{Members: db, Robots: db}
+	s.settings = &settings.Service{Store: db, Authz: authz}
+	accounts := &account.Lookup{Store: accountStore{DB: db, settings: s.settings}}
 	s.auth = auth.NewAuthenticator(accounts.Account)
 	s.audit = audit.New(db, log)
-	s.reg = &registry.Service{DB: db, Blobs: blobs, MaxManifestSize: cfg.MaxManifestSize, Log: log}
-	authz := &rbac.Authorizer{Members: db, Robots: db}
+	s.reg = &registry.Service{DB: db, Blobs: blobs, MaxManifestSize: cfg.MaxManifestSize, Log: log, Config: s.settings}
 	s.metrics = newMetrics(db.CountUploads)
 	s.jobs, err = jobs.New(ctx, db, jobs.Options{Logger: log, Workers: cfg.JobWorkers})
 	if err != nil {
@@ -134,7 +139,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Users:        &user.Service{Store: db, Authz: authz, Auth: s.auth},
 		Robots:       &robot.Service{Store: db, Authz: authz, Projects: projects},
 		Groups:       &group.Service{Store: db, Authz: authz},
-		Sessions:     &session.Service{Store: db, Auth: s.auth}})
+		Sessions:     &session.Service{Store: db, Auth: s.auth},
+		Settings:     s.settings})
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
@@ -189,12 +195,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 // tokenLifetime is Harbor's token_expiration setting (minutes): it is changed through
 // /api/v2.0/configurations and shared by all replicas.
 func (s *Server) tokenLifetime(ctx context.Context) time.Duration {
-	c, err := s.db.CachedSystemConfig(ctx)
+	c, err := s.settings.CachedSystemConfig(ctx)
 	if err != nil {
 		s.log.WarnContext(ctx, "read token_expiration", "err", err)
 		return 0 // the token service falls back to its default
 	}
 	return time.Duration(c.TokenExpiration) * time.Minute
+}
+
+// accountStore is what account lookups read: the store, with the configuration (the robot
+// name prefix, at every Basic login) from the settings service's copy.
+type accountStore struct {
+	*meta.DB
+	settings *settings.Service
+}
+
+func (a accountStore) CachedSystemConfig(ctx context.Context) (meta.SystemConfig, error) {
+	return a.settings.CachedSystemConfig(ctx)
 }
 
 // Handler is the complete HTTP handler (for tests with httptest).
