@@ -22,8 +22,10 @@ import (
 	"github.com/berthreg/berth/internal/auth/robot"
 	"github.com/berthreg/berth/internal/auth/session"
 	"github.com/berthreg/berth/internal/auth/user"
+	"github.com/berthreg/berth/internal/catalog"
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/gc"
+	"github.com/berthreg/berth/internal/health"
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/label"
 	"github.com/berthreg/berth/internal/meta"
@@ -73,6 +75,10 @@ type Deps struct {
 	Sessions *session.Service
 	// Settings holds the system configuration's rules.
 	Settings *settings.Service
+	// Health checks the components Berth depends on.
+	Health *health.Checker
+	// Catalog counts and searches what callers may see.
+	Catalog *catalog.Service
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).
 	ExternalURL string
 }

@@ -6,7 +6,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,9 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/blob"
-	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/rbac"
 )
 
@@ -140,47 +137,19 @@ type componentHealth struct {
 	Error  string `json:"error,omitempty"`
 }
 
-// health checks the components Berth has: core (this process, healthy if it answers), the
-// metadata database and the blob storage ("registry" in Harbor's terms). It answers 200 with
-// the overall status whatever the components' state, as Harbor does. Causes are logged, not
-// shown: they may name hosts or credentials.
+// health answers 200 with the overall status whatever the components' state, as Harbor does.
 func (h *Handler) health(c *call) error {
-	ctx, cancel := context.WithTimeout(c.r.Context(), 5*time.Second)
-	defer cancel()
-	check := func(name string, ping func(context.Context) error) componentHealth {
-		if err := ping(ctx); err != nil {
-			h.Log.WarnContext(ctx, "health check failed", "component", name, "err", err)
-			return componentHealth{Name: name, Status: "unhealthy", Error: name + " is unreachable"}
-		}
-		return componentHealth{Name: name, Status: "healthy"}
+	r := h.Health.Check(c.r.Context())
+	comps := make([]componentHealth, len(r.Components))
+	for i, cmp := range r.Components {
+		comps[i] = componentHealth{Name: cmp.Name, Status: cmp.Status, Error: cmp.Error}
 	}
-	comps := []componentHealth{
-		{Name: "core", Status: "healthy"},
-		check("database", h.DB.Ping),
-		check("registry", h.Reg.Blobs.Ping),
-	}
-	status := "healthy"
-	for _, cmp := range comps {
-		if cmp.Status != "healthy" {
-			status = "unhealthy"
-		}
-	}
-	writeJSON(c.w, http.StatusOK, map[string]any{"status": status, "components": comps})
+	writeJSON(c.w, http.StatusOK, map[string]any{"status": r.Status, "components": comps})
 	return nil
 }
 
-// statistics follows Harbor: public counts for everyone signed in; system administrators get
-// the totals, private counts over all projects and the storage consumption; other users the
-// private projects they are members of (robots, not being members, none).
 func (h *Handler) statistics(c *call) error {
-	if err := h.requireSignedIn(c); err != nil {
-		return err
-	}
-	var member int64
-	if c.p.Kind == auth.User {
-		member = c.p.ID
-	}
-	s, err := h.DB.Statistics(c.r.Context(), c.p.SysAdmin, member)
+	s, err := h.Catalog.Statistics(c.r.Context())
 	if err != nil {
 		return err
 	}
@@ -206,60 +175,23 @@ type searchRepositoryJSON struct {
 }
 
 // search finds projects and repositories whose names contain q, among those the caller may
-// see. The database narrows the candidates for users (public projects and their own); every
-// candidate is then put to the authorizer, which is what decides.
+// see.
 func (h *Handler) search(c *call) error {
-	term := c.r.URL.Query().Get("q")
-	if term == "" {
-		return badRequest("q is required")
-	}
-	ctx := c.r.Context()
-	// Robots are not members: the database cannot narrow their candidates, the authorizer does.
-	f := meta.SearchFilter{Term: term, All: c.p.SysAdmin || c.p.Kind == auth.Robot}
-	if c.p.Kind == auth.User {
-		f.MemberID = c.p.ID
-	}
-	ps, err := h.DB.SearchProjects(ctx, f)
+	found, err := h.Catalog.Search(c.r.Context(), c.r.URL.Query().Get("q"))
 	if err != nil {
 		return err
 	}
-	projects := make([]projectJSON, 0, len(ps))
-	for _, p := range ps {
-		visible, err := h.Authz.CanSeeProject(ctx, c.p, p)
-		if err != nil {
-			return err
-		}
-		if !visible {
-			continue
-		}
-		md, err := h.DB.ProjectMetadata(ctx, p.ID)
-		if err != nil {
-			return err
-		}
-		j, err := h.projectJSON(c, p, md, nil)
+	projects := make([]projectJSON, 0, len(found.Projects))
+	for _, p := range found.Projects {
+		j, err := h.projectJSON(c, p.Project, p.Metadata, nil)
 		if err != nil {
 			return err
 		}
 		projects = append(projects, j)
 	}
-	rs, err := h.DB.SearchRepositories(ctx, f)
-	if err != nil {
-		return err
-	}
-	canList := map[int64]bool{}
-	repos := make([]searchRepositoryJSON, 0, len(rs))
-	for _, r := range rs {
-		allowed, seen := canList[r.ProjectID]
-		if !seen {
-			p := meta.Project{ID: r.ProjectID, Name: r.ProjectName, Public: r.ProjectPublic}
-			if allowed, err = h.Authz.Can(ctx, c.p, p, rbac.ResRepository, rbac.ActList); err != nil {
-				return err
-			}
-			canList[r.ProjectID] = allowed
-		}
-		if allowed {
-			repos = append(repos, searchRepositoryJSON{r.ProjectID, r.ProjectName, r.ProjectPublic, r.Name, r.PullCount, r.ArtifactCount})
-		}
+	repos := make([]searchRepositoryJSON, 0, len(found.Repositories))
+	for _, r := range found.Repositories {
+		repos = append(repos, searchRepositoryJSON{r.ProjectID, r.ProjectName, r.ProjectPublic, r.Name, r.PullCount, r.ArtifactCount})
 	}
 	writeJSON(c.w, http.StatusOK, map[string]any{"project": projects, "repository": repos})
 	return nil

@@ -47,6 +47,8 @@ var layers = map[string]int{
 	"internal/scan/adapter": 2,
 	"internal/fsck":         2,
 	"internal/settings":     2,
+	"internal/catalog":      2,
+	"internal/health":       2,
 	"internal/label":        2,
 	"internal/auth/account": 2,
 	"internal/auth/session": 2,

@@ -25,9 +25,11 @@ import (
 	"github.com/berthreg/berth/internal/auth/session"
 	"github.com/berthreg/berth/internal/auth/user"
 	"github.com/berthreg/berth/internal/blob"
+	"github.com/berthreg/berth/internal/catalog"
 	"github.com/berthreg/berth/internal/config"
 	"github.com/berthreg/berth/internal/events"
 	"github.com/berthreg/berth/internal/gc"
+	"github.com/berthreg/berth/internal/health"
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/label"
 	"github.com/berthreg/berth/internal/logctx"
@@ -140,7 +142,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Robots:       &robot.Service{Store: db, Authz: authz, Projects: projects},
 		Groups:       &group.Service{Store: db, Authz: authz},
 		Sessions:     &session.Service{Store: db, Auth: s.auth},
-		Settings:     s.settings})
+		Settings:     s.settings,
+		Health:       &health.Checker{Log: log, Components: []health.Component{{Name: "database", Ping: db.Ping}, {Name: "registry", Ping: blobs.Ping}}},
+		Catalog:      &catalog.Service{Store: db, Authz: authz}})
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
