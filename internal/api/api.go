@@ -79,6 +79,8 @@ type Deps struct {
 	Health *health.Checker
 	// Catalog counts and searches what callers may see.
 	Catalog *catalog.Service
+	// AuditLog answers who may read which audit entries.
+	AuditLog *audit.Service
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).
 	ExternalURL string
 }

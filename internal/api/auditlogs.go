@@ -6,9 +6,7 @@ package api
 import (
 	"net/http"
 
-	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/meta"
-	"github.com/berthreg/berth/internal/rbac"
 )
 
 func (h *Handler) auditRoutes(r route) {
@@ -26,68 +24,37 @@ type auditLogJSON struct {
 	OpTime       string `json:"op_time"`
 }
 
-var logList = rbac.Permission{Resource: rbac.ResLog, Action: rbac.ActList}
-
-// logRoles are the project roles that may read a project's logs, read from the permission
-// table so this listing cannot disagree with the authorization decision.
-func logRoles() []int {
-	var roles []int
-	for _, r := range []int{meta.RoleProjectAdmin, meta.RoleMaintainer, meta.RoleDeveloper, meta.RoleGuest, meta.RoleLimitedGuest} {
-		if rbac.RoleAllows(r, logList) {
-			roles = append(roles, r)
-		}
-	}
-	return roles
-}
-
-// listAuditLogs shows system administrators (and system robots granted audit-log:list) every
-// entry and other users the entries of the projects whose logs they may read.
 func (h *Handler) listAuditLogs(c *call) error {
-	if err := h.requireSignedIn(c); err != nil {
-		return err
-	}
-	// Everything for those holding audit-log:list at system level (system administrators and
-	// system robots granted it), as Harbor's RequireSystemAccess decides.
-	all, err := h.Authz.CanSystem(c.r.Context(), c.p, rbac.ResAuditLog, rbac.ActList)
-	if err != nil {
-		return err
-	}
-	var scope meta.AuditScope
-	switch {
-	case all:
-		scope.All = true
-	case c.p.Kind == auth.User:
-		scope.UserID, scope.Roles = c.p.ID, logRoles()
-	}
-	return h.writeAuditLogs(c, scope)
-}
-
-func (h *Handler) listProjectLogs(c *call) error {
-	p, err := h.projectByName(c, pathValue(c, "project_name"))
-	if err != nil {
-		return err
-	}
-	if err := h.authorize(c, p, rbac.ResLog, rbac.ActList); err != nil {
-		return err
-	}
-	return h.writeAuditLogs(c, meta.AuditScope{ProjectID: p.ID})
-}
-
-func (h *Handler) writeAuditLogs(c *call, scope meta.AuditScope) error {
 	lq, page, err := listQuery(c.r)
 	if err != nil {
 		return err
 	}
-	entries, total, err := h.DB.ListAudit(c.r.Context(), lq, scope)
+	entries, total, err := h.AuditLog.List(c.r.Context(), lq)
 	if err != nil {
 		return err
 	}
+	return writeAuditLogs(c, entries, total, page, lq.Limit)
+}
+
+func (h *Handler) listProjectLogs(c *call) error {
+	lq, page, err := listQuery(c.r)
+	if err != nil {
+		return err
+	}
+	entries, total, err := h.AuditLog.ProjectLog(c.r.Context(), pathValue(c, "project_name"), lq)
+	if err != nil {
+		return err
+	}
+	return writeAuditLogs(c, entries, total, page, lq.Limit)
+}
+
+func writeAuditLogs(c *call, entries []meta.AuditEntry, total int64, page, limit int) error {
 	out := make([]auditLogJSON, len(entries))
 	for i, e := range entries {
 		out[i] = auditLogJSON{ID: e.ID, Username: e.Username, Resource: e.Resource, ResourceType: e.ResourceType,
 			Operation: e.Operation, OpTime: harborTime(e.OpTime)}
 	}
-	setPageHeaders(c.w, c.r, page, lq.Limit, total)
+	setPageHeaders(c.w, c.r, page, limit, total)
 	writeJSON(c.w, http.StatusOK, out)
 	return nil
 }

@@ -144,7 +144,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Sessions:     &session.Service{Store: db, Auth: s.auth},
 		Settings:     s.settings,
 		Health:       &health.Checker{Log: log, Components: []health.Component{{Name: "database", Ping: db.Ping}, {Name: "registry", Ping: blobs.Ping}}},
-		Catalog:      &catalog.Service{Store: db, Authz: authz}})
+		Catalog:      &catalog.Service{Store: db, Authz: authz},
+		AuditLog:     &audit.Service{Store: db, Authz: authz, Projects: projects}})
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
