@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/berthreg/berth/internal/audit"
 	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/events"
 	"github.com/berthreg/berth/internal/fault"
@@ -17,9 +18,11 @@ import (
 	"github.com/berthreg/berth/internal/rbac"
 )
 
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 func newService(t *testing.T, db *meta.DB) *gc.Service {
 	t.Helper()
-	q, err := jobs.New(context.Background(), db, jobs.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	q, err := jobs.New(context.Background(), db, jobs.Options{Logger: discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +99,15 @@ func TestManualCollectionIsRequestedWithItsEvent(t *testing.T) {
 		}
 		if ex, err := s.Execution(admin, id); err != nil || ex.Status != meta.StatusPending || !ex.DryRun {
 			t.Errorf("queued run %+v, %v", ex, err)
+		}
+		// The audit log's entry, as the API recorded it before: create gc "gc/<id>", system-wide.
+		if err := audit.Subscriber(db, discard)(bg, evs); err != nil {
+			t.Fatal(err)
+		}
+		entries, _, err := db.ListAudit(bg, meta.ListQuery{Limit: 10}, meta.AuditScope{All: true})
+		if err != nil || len(entries) != 1 || entries[0].Username != "admin" || entries[0].Operation != "create" ||
+			entries[0].ResourceType != "gc" || entries[0].Resource != "gc/"+itoa(id) || entries[0].ProjectID != 0 {
+			t.Errorf("audit entries %+v, %v", entries, err)
 		}
 	})
 }
