@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
-	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/scan"
 	"github.com/berthreg/berth/internal/scan/report"
 )
@@ -31,6 +29,12 @@ func (h *Handler) scanRoutes(r route) {
 	r("GET /security/vul", h.securityVulnerabilities)
 }
 
+// scanTarget is the artifact the path names.
+func scanTarget(c *call) scan.Target {
+	return scan.Target{Project: pathValue(c, "project_name"), Repository: pathValue(c, "repository_name"),
+		Reference: pathValue(c, "reference")}
+}
+
 // scanType reads the optional {"scan_type": "vulnerability"|"sbom"} body.
 func scanType(c *call) (string, error) {
 	var req struct {
@@ -45,76 +49,35 @@ func scanType(c *call) (string, error) {
 			return "", badRequest("invalid request body: " + err.Error())
 		}
 	}
-	switch req.ScanType {
-	case "":
-		return scan.TypeVulnerability, nil
-	case scan.TypeVulnerability, scan.TypeSBOM:
-		return req.ScanType, nil
-	}
-	return "", badRequest(fmt.Sprintf("scan_type %q is not vulnerability or sbom", req.ScanType))
-}
-
-// scanTarget reads a scan request (its type and artifact) and authorizes act on that type of
-// scan (scan or sbom) in the artifact's project.
-func (h *Handler) scanTarget(c *call, act rbac.Action) (string, meta.Project, meta.RepositoryInfo, meta.Manifest, error) {
-	typ, err := scanType(c)
-	if err != nil {
-		return "", meta.Project{}, meta.RepositoryInfo{}, meta.Manifest{}, err
-	}
-	res := rbac.ResScan
-	if typ == scan.TypeSBOM {
-		res = rbac.ResSBOM
-	}
-	p, repo, m, err := h.artifact(c, res, act)
-	return typ, p, repo, m, err
+	return req.ScanType, nil
 }
 
 func (h *Handler) startScan(c *call) error {
-	typ, p, repo, m, err := h.scanTarget(c, rbac.ActCreate)
+	typ, err := scanType(c)
 	if err != nil {
 		return err
 	}
-	if _, err := h.Scan.Request(c.r.Context(), p, repo.Name, m, typ); err != nil {
-		if errors.Is(err, scan.ErrNotScannable) {
-			return badRequest(fmt.Sprintf("artifact %s@%s: %v", repo.Name, m.Digest, err))
-		}
+	if err := h.Scan.Request(c.r.Context(), scanTarget(c), typ); err != nil {
 		return err
 	}
-	h.audit(c, p.ID, "create", "scan", repo.Name+"@"+m.Digest)
 	c.w.WriteHeader(http.StatusAccepted)
 	return nil
 }
 
 func (h *Handler) stopScan(c *call) error {
-	typ, p, repo, m, err := h.scanTarget(c, rbac.ActStop)
+	typ, err := scanType(c)
 	if err != nil {
 		return err
 	}
-	stopped, err := h.Scan.Stop(c.r.Context(), p, m.Digest, typ)
-	if err != nil {
+	if err := h.Scan.Stop(c.r.Context(), scanTarget(c), typ); err != nil {
 		return err
-	}
-	if !stopped {
-		return badRequest(fmt.Sprintf("no %s scan of %s@%s is running", typ, repo.Name, m.Digest))
 	}
 	c.w.WriteHeader(http.StatusAccepted)
 	return nil
 }
 
 func (h *Handler) scanLog(c *call) error {
-	_, repo, m, err := h.artifact(c, rbac.ResScan, rbac.ActRead)
-	if err != nil {
-		return err
-	}
-	id := pathValue(c, "report_id")
-	r, err := h.DB.ScanReportByID(c.r.Context(), id)
-	if errors.Is(err, meta.ErrNotFound) || err == nil && r.Digest != m.Digest {
-		return notFound(fmt.Sprintf("scan report %s of %s@%s not found", id, repo.Name, m.Digest))
-	}
-	if err != nil {
-		return err
-	}
-	log, err := h.DB.ScanLog(c.r.Context(), id)
+	log, err := h.Scan.ScanLog(c.r.Context(), scanTarget(c), pathValue(c, "report_id"))
 	if err != nil {
 		return err
 	}

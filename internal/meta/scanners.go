@@ -130,49 +130,57 @@ func (tx *Tx) scannerNameOrURLTaken(ctx context.Context, uuid, name, url string)
 // first registration, or any while no default exists, becomes the default (Harbor marks the
 // first one). ErrConflict if the name or URL is taken.
 func (db *DB) CreateScannerRegistration(ctx context.Context, r ScannerRegistration) (ScannerRegistration, error) {
-	r.UUID = newUUID()
-	r.Immutable = false
+	var out ScannerRegistration
 	err := db.Tx(ctx, func(tx *Tx) error {
-		taken, err := tx.scannerNameOrURLTaken(ctx, r.UUID, r.Name, r.URL)
-		if err != nil {
-			return err
-		}
-		if taken {
-			return ErrConflict
-		}
-		if !r.IsDefault {
-			_, err := tx.DefaultScannerRegistration(ctx)
-			if errors.Is(err, ErrNotFound) {
-				r.IsDefault = true
-			} else if err != nil {
-				return err
-			}
-		}
-		if r.IsDefault {
-			if _, err := tx.exec(ctx, "UPDATE scanner_registrations SET is_default = FALSE WHERE is_default"); err != nil {
-				return fmt.Errorf("create scanner registration %s: %w", r.Name, err)
-			}
-		}
-		t := now()
-		err = tx.queryRowW(ctx, `INSERT INTO scanner_registrations (uuid, name, description, url, auth, access_credential,
-			skip_cert_verify, use_internal_addr, disabled, is_default, immutable, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, FALSE, $11, $11) RETURNING id`,
-			r.UUID, r.Name, r.Description, r.URL, r.Auth, r.AccessCredential, r.SkipCertVerify, r.UseInternalAddr,
-			r.Disabled, r.IsDefault, t).Scan(&r.ID)
-		if err != nil {
-			if tx.d.isUniqueViolation(err) {
-				// A concurrent creation (PostgreSQL) took the name, URL or default role:
-				// run again and see it.
-				return errRaced
-			}
-			return fmt.Errorf("create scanner registration %s: %w", r.Name, err)
-		}
-		r.CreatedAt, r.UpdatedAt = fromMicros(t), fromMicros(t)
-		return nil
+		var err error
+		out, err = tx.CreateScannerRegistration(ctx, r)
+		return err
 	})
 	if err != nil {
 		return ScannerRegistration{}, err
 	}
+	return out, nil
+}
+
+// CreateScannerRegistration is DB.CreateScannerRegistration in the transaction.
+func (tx *Tx) CreateScannerRegistration(ctx context.Context, r ScannerRegistration) (ScannerRegistration, error) {
+	r.UUID = newUUID()
+	r.Immutable = false
+	taken, err := tx.scannerNameOrURLTaken(ctx, r.UUID, r.Name, r.URL)
+	if err != nil {
+		return r, err
+	}
+	if taken {
+		return r, ErrConflict
+	}
+	if !r.IsDefault {
+		_, err := tx.DefaultScannerRegistration(ctx)
+		if errors.Is(err, ErrNotFound) {
+			r.IsDefault = true
+		} else if err != nil {
+			return r, err
+		}
+	}
+	if r.IsDefault {
+		if _, err := tx.exec(ctx, "UPDATE scanner_registrations SET is_default = FALSE WHERE is_default"); err != nil {
+			return r, fmt.Errorf("create scanner registration %s: %w", r.Name, err)
+		}
+	}
+	t := now()
+	err = tx.queryRowW(ctx, `INSERT INTO scanner_registrations (uuid, name, description, url, auth, access_credential,
+		skip_cert_verify, use_internal_addr, disabled, is_default, immutable, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, FALSE, $11, $11) RETURNING id`,
+		r.UUID, r.Name, r.Description, r.URL, r.Auth, r.AccessCredential, r.SkipCertVerify, r.UseInternalAddr,
+		r.Disabled, r.IsDefault, t).Scan(&r.ID)
+	if err != nil {
+		if tx.d.isUniqueViolation(err) {
+			// A concurrent creation (PostgreSQL) took the name, URL or default role: run
+			// the transaction again and see it.
+			return r, errRaced
+		}
+		return r, fmt.Errorf("create scanner registration %s: %w", r.Name, err)
+	}
+	r.CreatedAt, r.UpdatedAt = fromMicros(t), fromMicros(t)
 	return r, nil
 }
 
@@ -181,36 +189,39 @@ func (db *DB) CreateScannerRegistration(ctx context.Context, r ScannerRegistrati
 // ErrNotFound, ErrImmutableScanner for the built-in, ErrScannerDisabled when disabling the
 // default, ErrConflict when the name or URL is another registration's.
 func (db *DB) UpdateScannerRegistration(ctx context.Context, r ScannerRegistration) error {
-	return db.Tx(ctx, func(tx *Tx) error {
-		cur, err := tx.ScannerRegistrationByUUID(ctx, r.UUID)
-		if err != nil {
-			return err
+	return db.Tx(ctx, func(tx *Tx) error { return tx.UpdateScannerRegistration(ctx, r) })
+}
+
+// UpdateScannerRegistration is DB.UpdateScannerRegistration in the transaction.
+func (tx *Tx) UpdateScannerRegistration(ctx context.Context, r ScannerRegistration) error {
+	cur, err := tx.ScannerRegistrationByUUID(ctx, r.UUID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case cur.Immutable:
+		return ErrImmutableScanner
+	case cur.IsDefault && r.Disabled:
+		return ErrScannerDisabled
+	}
+	taken, err := tx.scannerNameOrURLTaken(ctx, r.UUID, r.Name, r.URL)
+	if err != nil {
+		return err
+	}
+	if taken {
+		return ErrConflict
+	}
+	_, err = tx.exec(ctx, `UPDATE scanner_registrations SET name = $2, description = $3, url = $4, auth = $5,
+		access_credential = $6, skip_cert_verify = $7, use_internal_addr = $8, disabled = $9, updated_at = $10
+		WHERE uuid = $1`, r.UUID, r.Name, r.Description, r.URL, r.Auth, r.AccessCredential, r.SkipCertVerify,
+		r.UseInternalAddr, r.Disabled, now())
+	if err != nil {
+		if tx.d.isUniqueViolation(err) {
+			return errRaced
 		}
-		switch {
-		case cur.Immutable:
-			return ErrImmutableScanner
-		case cur.IsDefault && r.Disabled:
-			return ErrScannerDisabled
-		}
-		taken, err := tx.scannerNameOrURLTaken(ctx, r.UUID, r.Name, r.URL)
-		if err != nil {
-			return err
-		}
-		if taken {
-			return ErrConflict
-		}
-		_, err = tx.exec(ctx, `UPDATE scanner_registrations SET name = $2, description = $3, url = $4, auth = $5,
-			access_credential = $6, skip_cert_verify = $7, use_internal_addr = $8, disabled = $9, updated_at = $10
-			WHERE uuid = $1`, r.UUID, r.Name, r.Description, r.URL, r.Auth, r.AccessCredential, r.SkipCertVerify,
-			r.UseInternalAddr, r.Disabled, now())
-		if err != nil {
-			if tx.d.isUniqueViolation(err) {
-				return errRaced
-			}
-			return fmt.Errorf("update scanner registration %s: %w", r.UUID, err)
-		}
-		return nil
-	})
+		return fmt.Errorf("update scanner registration %s: %w", r.UUID, err)
+	}
+	return nil
 }
 
 // DeleteScannerRegistration removes a registration and the projects' choices of it, and
@@ -220,52 +231,62 @@ func (db *DB) DeleteScannerRegistration(ctx context.Context, uuid string) (Scann
 	var r ScannerRegistration
 	err := db.Tx(ctx, func(tx *Tx) error {
 		var err error
-		if r, err = tx.ScannerRegistrationByUUID(ctx, uuid); err != nil {
-			return err
-		}
-		if r.Immutable {
-			return ErrImmutableScanner
-		}
-		// project_scanners rows go with it (ON DELETE CASCADE).
-		if _, err := tx.exec(ctx, "DELETE FROM scanner_registrations WHERE uuid = $1", uuid); err != nil {
-			return fmt.Errorf("delete scanner registration %s: %w", uuid, err)
-		}
-		if r.IsDefault {
-			if _, err := tx.exec(ctx, "UPDATE scanner_registrations SET is_default = TRUE, updated_at = $1 WHERE immutable AND NOT disabled", now()); err != nil {
-				return fmt.Errorf("delete scanner registration %s: default to the built-in: %w", uuid, err)
-			}
-		}
-		return nil
+		r, err = tx.DeleteScannerRegistration(ctx, uuid)
+		return err
 	})
 	return r, err
+}
+
+// DeleteScannerRegistration is DB.DeleteScannerRegistration in the transaction.
+func (tx *Tx) DeleteScannerRegistration(ctx context.Context, uuid string) (ScannerRegistration, error) {
+	r, err := tx.ScannerRegistrationByUUID(ctx, uuid)
+	if err != nil {
+		return r, err
+	}
+	if r.Immutable {
+		return r, ErrImmutableScanner
+	}
+	// project_scanners rows go with it (ON DELETE CASCADE).
+	if _, err := tx.exec(ctx, "DELETE FROM scanner_registrations WHERE uuid = $1", uuid); err != nil {
+		return r, fmt.Errorf("delete scanner registration %s: %w", uuid, err)
+	}
+	if r.IsDefault {
+		if _, err := tx.exec(ctx, "UPDATE scanner_registrations SET is_default = TRUE, updated_at = $1 WHERE immutable AND NOT disabled", now()); err != nil {
+			return r, fmt.Errorf("delete scanner registration %s: default to the built-in: %w", uuid, err)
+		}
+	}
+	return r, nil
 }
 
 // SetDefaultScannerRegistration makes a registration the default, and no other. ErrNotFound,
 // or ErrScannerDisabled for a disabled registration (Harbor only promotes enabled ones).
 func (db *DB) SetDefaultScannerRegistration(ctx context.Context, uuid string) error {
-	return db.Tx(ctx, func(tx *Tx) error {
-		r, err := tx.ScannerRegistrationByUUID(ctx, uuid)
-		if err != nil {
-			return err
-		}
-		if r.IsDefault {
-			return nil
-		}
-		if r.Disabled {
-			return ErrScannerDisabled
-		}
-		t := now()
-		if _, err := tx.exec(ctx, "UPDATE scanner_registrations SET is_default = FALSE, updated_at = $1 WHERE is_default", t); err != nil {
-			return fmt.Errorf("set default scanner %s: %w", uuid, err)
-		}
-		if _, err := tx.exec(ctx, "UPDATE scanner_registrations SET is_default = TRUE, updated_at = $2 WHERE uuid = $1", uuid, t); err != nil {
-			if tx.d.isUniqueViolation(err) {
-				return errRaced // a concurrent change made another one the default (PostgreSQL)
-			}
-			return fmt.Errorf("set default scanner %s: %w", uuid, err)
-		}
+	return db.Tx(ctx, func(tx *Tx) error { return tx.SetDefaultScannerRegistration(ctx, uuid) })
+}
+
+// SetDefaultScannerRegistration is DB.SetDefaultScannerRegistration in the transaction.
+func (tx *Tx) SetDefaultScannerRegistration(ctx context.Context, uuid string) error {
+	r, err := tx.ScannerRegistrationByUUID(ctx, uuid)
+	if err != nil {
+		return err
+	}
+	if r.IsDefault {
 		return nil
-	})
+	}
+	if r.Disabled {
+		return ErrScannerDisabled
+	}
+	t := now()
+	if _, err := tx.exec(ctx, "UPDATE scanner_registrations SET is_default = FALSE, updated_at = $1 WHERE is_default", t); err != nil {
+		return fmt.Errorf("set default scanner %s: %w", uuid, err)
+	}
+	if _, err := tx.exec(ctx, "UPDATE scanner_registrations SET is_default = TRUE, updated_at = $2 WHERE uuid = $1", uuid, t); err != nil {
+		if tx.d.isUniqueViolation(err) {
+			return errRaced // a concurrent change made another one the default (PostgreSQL)
+		}
+		return fmt.Errorf("set default scanner %s: %w", uuid, err)
+	}
+	return nil
 }
 
 // EnsureBuiltinScanner creates the built-in scanner's registration (immutable, with the

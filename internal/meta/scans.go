@@ -173,8 +173,8 @@ func (q q) StartScanReport(ctx context.Context, id string) (bool, error) {
 }
 
 // FinishScanReport ends a scan: Success with the report, its summary and severity, or Error /
-// Stopped with a reason. A report already stopped stays stopped.
-func (q q) FinishScanReport(ctx context.Context, r ScanReport) error {
+// Stopped with a reason. A report already stopped stays stopped; false then.
+func (q q) FinishScanReport(ctx context.Context, r ScanReport) (bool, error) {
 	t := now()
 	var report any
 	if r.Report != "" {
@@ -183,14 +183,15 @@ func (q q) FinishScanReport(ctx context.Context, r ScanReport) error {
 	if r.Summary == "" {
 		r.Summary = "{}"
 	}
-	_, err := q.exec(ctx, `UPDATE scan_reports SET status = $2, status_text = $3, severity = $4, summary = $5, report = COALESCE($6, report),
+	res, err := q.exec(ctx, `UPDATE scan_reports SET status = $2, status_text = $3, severity = $4, summary = $5, report = COALESCE($6, report),
 		generation = $7, scanner = $8, end_time = $9, updated_at = $9, start_time = COALESCE(start_time, $9)
 		WHERE id = $1 AND status <> 'Stopped'`,
 		r.ID, r.Status, r.StatusText, r.Severity, r.Summary, report, r.Generation, r.Scanner, t)
 	if err != nil {
-		return fmt.Errorf("finish scan %s: %w", r.ID, err)
+		return false, fmt.Errorf("finish scan %s: %w", r.ID, err)
 	}
-	return nil
+	n, _ := res.RowsAffected()
+	return n > 0, nil
 }
 
 // RematchScanReport replaces a successful built-in report's findings after a new

@@ -31,7 +31,7 @@ const maxNamed = 10
 // the severity that the CVE allowlist does not cover are refused. Indexes pass (each platform
 // image is checked when it is pulled), as do artifacts that are not images.
 func (s *Service) Gate(ctx context.Context, project meta.Project, m meta.Manifest) error {
-	md, err := s.policies.get(ctx, s.DB, project.ID)
+	md, err := s.policies.get(ctx, s.Store, project.ID)
 	if err != nil {
 		return err
 	}
@@ -50,7 +50,7 @@ func (s *Service) Gate(ctx context.Context, project meta.Project, m meta.Manifes
 	if err != nil {
 		return err
 	}
-	r, err := s.DB.ScanReportOf(ctx, m.Digest, sc.UUID, reportMime(TypeVulnerability))
+	r, err := s.Store.ScanReportOf(ctx, m.Digest, sc.UUID, reportMime(TypeVulnerability))
 	if errors.Is(err, meta.ErrNotFound) {
 		return &PolicyViolation{Message: fmt.Sprintf("current image without vulnerability scanning cannot be pulled due to configured policy in '%s' To continue with pull, please contact your project administrator for help.", policy)}
 	}
@@ -110,7 +110,7 @@ func (s *Service) allowlist(ctx context.Context, projectID int64, md map[string]
 	if md["reuse_sys_cve_allowlist"] == "false" {
 		owner = projectID
 	}
-	al, err := s.DB.CVEAllowlist(ctx, owner)
+	al, err := s.Store.CVEAllowlist(ctx, owner)
 	if errors.Is(err, meta.ErrNotFound) {
 		return map[string]bool{}, nil
 	}

@@ -16,11 +16,17 @@ import (
 // is an adapter reached over the pluggable scanner API. Answers are kept a second, because the
 // pull gate asks on every pull of a gated project.
 type Registrations struct {
-	DB      *meta.DB
+	Store   RegistrationStore
 	Engines *adapter.Engines
 
 	mu    sync.Mutex
 	cache map[string]cachedScanner // "p<project id>" or "u<uuid>"
+}
+
+// RegistrationStore is what resolving registrations reads; *meta.DB satisfies it.
+type RegistrationStore interface {
+	ScannerRegistrationByUUID(ctx context.Context, uuid string) (meta.ScannerRegistration, error)
+	ScannerForProject(ctx context.Context, projectID int64) (meta.ScannerRegistration, error)
 }
 
 type cachedScanner struct {
@@ -32,14 +38,14 @@ type cachedScanner struct {
 // ForProject returns the scanner a project uses (projectID 0: the default).
 func (r *Registrations) ForProject(ctx context.Context, projectID int64) (Scanner, error) {
 	return r.cached(fmt.Sprintf("p%d", projectID), func() (meta.ScannerRegistration, error) {
-		return r.DB.ScannerForProject(ctx, projectID)
+		return r.Store.ScannerForProject(ctx, projectID)
 	})
 }
 
 // ByUUID returns a registered scanner.
 func (r *Registrations) ByUUID(ctx context.Context, uuid string) (Scanner, error) {
 	return r.cached("u"+uuid, func() (meta.ScannerRegistration, error) {
-		return r.DB.ScannerRegistrationByUUID(ctx, uuid)
+		return r.Store.ScannerRegistrationByUUID(ctx, uuid)
 	})
 }
 

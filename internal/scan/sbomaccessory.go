@@ -33,7 +33,7 @@ func (s *Service) pushSBOMAccessory(ctx context.Context, r meta.ScanReport, body
 	if err != nil {
 		return "", err
 	}
-	subject, err := s.DB.ManifestByDigest(ctx, r.Repository, r.Digest)
+	subject, err := s.Store.ManifestByDigest(ctx, r.Repository, r.Digest)
 	if err != nil {
 		return "", fmt.Errorf("sbom subject: %w", err)
 	}

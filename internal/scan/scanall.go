@@ -51,7 +51,7 @@ func (s *Service) startScanAll(ctx context.Context, trigger string) (int64, erro
 		return 0, errScanAllRunning
 	}
 	var id int64
-	err := s.DB.Tx(ctx, func(tx *meta.Tx) error {
+	err := s.Store.Tx(ctx, func(tx *meta.Tx) error {
 		var err error
 		id, err = s.queueScanAll(ctx, tx, trigger)
 		return err
@@ -111,7 +111,7 @@ func (s *Service) StopScanAll(ctx context.Context) (bool, error) {
 	if err := s.Authz.RequireSystem(ctx, rbac.ResScanAll, rbac.ActStop); err != nil {
 		return false, err
 	}
-	es, _, err := s.DB.ListExecutions(ctx, ScanAllKind, 0, meta.ListQuery{Limit: 20})
+	es, _, err := s.Store.ListExecutions(ctx, ScanAllKind, 0, meta.ListQuery{Limit: 20})
 	if err != nil {
 		return false, err
 	}
@@ -120,7 +120,7 @@ func (s *Service) StopScanAll(ctx context.Context) (bool, error) {
 		if e.Finished() {
 			continue
 		}
-		ok, err := s.DB.RequestExecutionStop(ctx, e.ID)
+		ok, err := s.Store.RequestExecutionStop(ctx, e.ID)
 		if err != nil {
 			return any, err
 		}
@@ -143,7 +143,7 @@ func (s *Service) latestScanAll(ctx context.Context, trigger string) (meta.Execu
 	if trigger != "" {
 		lq.Filters = []meta.Filter{{Key: "trigger", Op: meta.OpExact, Values: []string{trigger}}}
 	}
-	es, _, err := s.DB.ListExecutions(ctx, ScanAllKind, 0, lq)
+	es, _, err := s.Store.ListExecutions(ctx, ScanAllKind, 0, lq)
 	if err != nil || len(es) == 0 {
 		return meta.Execution{}, Progress{}, false, err
 	}
@@ -163,22 +163,22 @@ type scanAllWorker struct {
 func (w *scanAllWorker) Work(ctx context.Context, job *jobs.Job[scanAllArgs]) error {
 	s := w.s
 	id := job.Args.ExecutionID
-	e, err := s.DB.Execution(ctx, id)
+	e, err := s.Store.Execution(ctx, id)
 	if errors.Is(err, meta.ErrNotFound) || err == nil && e.Finished() {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	release, err := jobs.Hold(ctx, s.DB, id)
+	release, err := jobs.Hold(ctx, s.Store, id)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := s.DB.SetExecutionStatus(ctx, id, meta.StatusRunning, ""); err != nil {
+	if err := s.Store.SetExecutionStatus(ctx, id, meta.StatusRunning, ""); err != nil {
 		return err
 	}
-	total, err := s.DB.CountScannableArtifacts(ctx)
+	total, err := s.Store.CountScannableArtifacts(ctx)
 	if err != nil {
 		return err
 	}
@@ -188,14 +188,14 @@ func (w *scanAllWorker) Work(ctx context.Context, job *jobs.Job[scanAllArgs]) er
 		mu.Lock()
 		js, _ := json.Marshal(p)
 		mu.Unlock()
-		s.DB.SetExecutionResult(context.WithoutCancel(ctx), id, string(js))
+		s.Store.SetExecutionResult(context.WithoutCancel(ctx), id, string(js))
 	}
 	save()
 	// A stop request cancels the scans in flight too, not only the ones to come.
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jobs.WatchStop(runCtx, time.Second, func(ctx context.Context) bool {
-		req, err := s.DB.StopRequested(ctx, id)
+		req, err := s.Store.StopRequested(ctx, id)
 		return err == nil && req
 	}, cancel)
 	sem := make(chan struct{}, ScanAllConcurrency)
@@ -205,7 +205,7 @@ func (w *scanAllWorker) Work(ctx context.Context, job *jobs.Job[scanAllArgs]) er
 	var after int64
 walk:
 	for {
-		batch, err := s.DB.ScannableArtifacts(runCtx, after, 200)
+		batch, err := s.Store.ScannableArtifacts(runCtx, after, 200)
 		if err != nil {
 			wg.Wait()
 			save()
@@ -249,13 +249,13 @@ walk:
 }
 
 func (s *Service) endScanAll(ctx context.Context, id int64, status, text string) error {
-	return s.DB.SetExecutionStatus(context.WithoutCancel(ctx), id, status, text)
+	return s.Store.SetExecutionStatus(context.WithoutCancel(ctx), id, status, text)
 }
 
 // scanOne scans one artifact for scan-all, synchronously, and returns the outcome's status.
 // Artifacts that are not images are skipped (counted as such).
 func (s *Service) scanOne(ctx context.Context, a meta.ArtifactRef) string {
-	m, err := s.DB.ManifestByDigest(ctx, a.Repository, a.Digest)
+	m, err := s.Store.ManifestByDigest(ctx, a.Repository, a.Digest)
 	if err != nil {
 		return meta.StatusError
 	}
@@ -273,7 +273,7 @@ func (s *Service) scanOne(ctx context.Context, a meta.ArtifactRef) string {
 	if r.Status == meta.StatusRunning {
 		return meta.StatusRunning // someone else's scan of it is under way
 	}
-	if ok, err := s.DB.StartScanReport(ctx, r.ID); err != nil || !ok {
+	if ok, err := s.Store.StartScanReport(ctx, r.ID); err != nil || !ok {
 		return meta.StatusStopped
 	}
 	res, scanErr := s.run(ctx, r)

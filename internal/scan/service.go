@@ -18,6 +18,7 @@ import (
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
+	"github.com/berthreg/berth/internal/scan/adapter"
 	"github.com/berthreg/berth/internal/scan/report"
 	"github.com/berthreg/berth/internal/scan/vulndb"
 )
@@ -42,9 +43,11 @@ type Scanners interface {
 	ByUUID(ctx context.Context, uuid string) (Scanner, error)
 }
 
-// Service runs scans as jobs and answers for their reports.
+// Service runs scans as jobs and holds the rules of scanning as callers ask for it: scan
+// requests and their reports, scan-all, the scanner registrations and each project's pick, and
+// the security hub.
 type Service struct {
-	DB       *meta.DB
+	Store    Store
 	Jobs     *jobs.Queue
 	Builtin  *Builtin
 	VulnDB   *vulndb.DB
@@ -60,15 +63,18 @@ type Service struct {
 	VulnDBRepository string
 	// Registry stores generated SBOMs as accessories of their artifacts.
 	Registry *registry.Service
-	// Authz decides what callers may ask of scanning.
-	Authz *rbac.Authorizer
+	// Authz decides what callers may ask of scanning; Projects and Artifacts find what they
+	// name.
+	Authz     *rbac.Authorizer
+	Projects  Projects
+	Artifacts Artifacts
+	// Engines reach the registrations' adapters, to ping them and ask their metadata.
+	Engines *adapter.Engines
 
-	policies policyCache
+	policies   policyCache
+	healthOnce sync.Once
+	health     *adapter.MetadataCache
 }
-
-// ErrNotScannable is a scan request for an artifact that is not an image (or an index of
-// images).
-var ErrNotScannable = errors.New("the artifact is not a container image: nothing to scan")
 
 // reportMime is the MIME type a scan of a type is stored under. Vulnerability reports are kept
 // in one row whichever of Harbor's two report versions a client asks for: they have the same
@@ -130,35 +136,30 @@ func Register(q *jobs.Queue, s *Service) {
 	})
 }
 
-// Request queues a scan of one artifact (repository@digest) of a project by the project's
+// request queues a scan of one artifact (repository@digest) of a project by the project's
 // scanner and returns its report row. A scan already pending or running is left alone.
-func (s *Service) Request(ctx context.Context, project meta.Project, repo string, m meta.Manifest, scanType string) (meta.ScanReport, error) {
-	if !Scannable(m.MediaType, configMediaType(m.Payload)) {
-		return meta.ScanReport{}, ErrNotScannable
-	}
+func (s *Service) request(ctx context.Context, project meta.Project, repo string, m meta.Manifest, scanType string) (meta.ScanReport, error) {
 	sc, err := s.Scanners.ForProject(ctx, project.ID)
 	if err != nil {
 		return meta.ScanReport{}, err
 	}
-	return s.queue(ctx, sc, repo, m.Digest, scanType)
+	return s.prepare(ctx, sc, repo, m.Digest, scanType, true)
 }
 
-func (s *Service) queue(ctx context.Context, sc Scanner, repo, dgst, scanType string) (meta.ScanReport, error) {
-	return s.prepare(ctx, sc, repo, dgst, scanType, true)
-}
-
-// prepare creates (or resets to Pending) the report row of a scan and, with withJob, queues
-// the job that runs it in the same transaction; scan-all runs its scans itself.
-func (s *Service) prepare(ctx context.Context, sc Scanner, repo, dgst, scanType string, withJob bool) (meta.ScanReport, error) {
+// prepare creates (or resets to Pending) the report row of a scan and emits evs with it, and
+// with withJob queues the job that runs it, all in one transaction; scan-all runs its scans
+// itself.
+func (s *Service) prepare(ctx context.Context, sc Scanner, repo, dgst, scanType string, withJob bool, evs ...meta.Event) (meta.ScanReport, error) {
 	info, _ := json.Marshal(s.scannerInfo(ctx, sc))
 	var out meta.ScanReport
-	err := s.DB.Tx(ctx, func(tx *meta.Tx) error {
+	err := s.Store.Tx(ctx, func(tx *meta.Tx) error {
 		r, queued, err := tx.QueueScanReport(ctx, meta.ScanReport{ID: newID(), Digest: dgst, RegistrationUUID: sc.UUID,
 			MimeType: reportMime(scanType), Repository: repo, Scanner: string(info)})
 		if err != nil {
 			return err
 		}
 		out = r
+		tx.Emit(evs...)
 		if !queued || !withJob {
 			return nil
 		}
@@ -179,20 +180,20 @@ func (s *Service) scannerInfo(ctx context.Context, sc Scanner) report.Scanner {
 	return md.Scanner
 }
 
-// Stop asks the scan of an artifact of the given type to stop; false if none was going.
-func (s *Service) Stop(ctx context.Context, project meta.Project, dgst, scanType string) (bool, error) {
+// stop asks the scan of an artifact of the given type to stop; false if none was going.
+func (s *Service) stop(ctx context.Context, project meta.Project, dgst, scanType string) (bool, error) {
 	sc, err := s.Scanners.ForProject(ctx, project.ID)
 	if err != nil {
 		return false, err
 	}
-	r, err := s.DB.ScanReportOf(ctx, dgst, sc.UUID, reportMime(scanType))
+	r, err := s.Store.ScanReportOf(ctx, dgst, sc.UUID, reportMime(scanType))
 	if errors.Is(err, meta.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	return s.DB.StopScanReport(ctx, r.ID)
+	return s.Store.StopScanReport(ctx, r.ID)
 }
 
 // Reports returns the reports of the digests by the project's scanner, by digest then MIME.
@@ -201,7 +202,7 @@ func (s *Service) Reports(ctx context.Context, projectID int64, digests []string
 	if err != nil {
 		return nil, err
 	}
-	return s.DB.ScanReportsOf(ctx, sc.UUID, digests)
+	return s.Store.ScanReportsOf(ctx, sc.UUID, digests)
 }
 
 // Report returns one full report of a digest by the project's scanner.
@@ -210,7 +211,7 @@ func (s *Service) Report(ctx context.Context, projectID int64, dgst, scanType st
 	if err != nil {
 		return meta.ScanReport{}, err
 	}
-	return s.DB.ScanReportOf(ctx, dgst, sc.UUID, reportMime(scanType))
+	return s.Store.ScanReportOf(ctx, dgst, sc.UUID, reportMime(scanType))
 }
 
 // HandlePushes is scan-on-push, a subscriber of the event stream: an artifact stored anew is
@@ -240,21 +241,21 @@ func (s *Service) HandlePushes(ctx context.Context, evs []meta.Event) error {
 }
 
 func (s *Service) scanPushed(ctx context.Context, projectID int64, a events.Artifact) error {
-	md, err := s.policies.get(ctx, s.DB, projectID)
+	md, err := s.policies.get(ctx, s.Store, projectID)
 	if err != nil {
 		return fmt.Errorf("scan on push: metadata of project %d: %w", projectID, err)
 	}
 	if md["auto_scan"] != "true" {
 		return nil
 	}
-	project, err := s.DB.ProjectByID(ctx, projectID)
+	project, err := s.Store.ProjectByID(ctx, projectID)
 	if errors.Is(err, meta.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("scan on push: project %d: %w", projectID, err)
 	}
-	m, err := s.DB.ManifestByDigest(ctx, a.Repository, a.Digest)
+	m, err := s.Store.ManifestByDigest(ctx, a.Repository, a.Digest)
 	if errors.Is(err, meta.ErrNotFound) {
 		return nil
 	}
@@ -264,11 +265,11 @@ func (s *Service) scanPushed(ctx context.Context, projectID int64, a events.Arti
 	if !Scannable(m.MediaType, configMediaType(m.Payload)) {
 		return nil
 	}
-	if _, err := s.Request(ctx, project, a.Repository, m, TypeVulnerability); err != nil {
+	if _, err := s.request(ctx, project, a.Repository, m, TypeVulnerability); err != nil {
 		s.Log.WarnContext(ctx, "scan on push", "repository", a.Repository, "digest", a.Digest, "err", err)
 	}
 	if md["auto_sbom_generation"] == "true" {
-		if _, err := s.Request(ctx, project, a.Repository, m, TypeSBOM); err != nil {
+		if _, err := s.request(ctx, project, a.Repository, m, TypeSBOM); err != nil {
 			s.Log.WarnContext(ctx, "sbom on push", "repository", a.Repository, "digest", a.Digest, "err", err)
 		}
 	}
@@ -367,7 +368,9 @@ type policyEntry struct {
 	at time.Time
 }
 
-func (c *policyCache) get(ctx context.Context, db *meta.DB, projectID int64) (map[string]string, error) {
+func (c *policyCache) get(ctx context.Context, db interface {
+	ProjectMetadata(ctx context.Context, projectID int64) (map[string]string, error)
+}, projectID int64) (map[string]string, error) {
 	if e, ok := c.m.Load(projectID); ok && time.Since(e.(policyEntry).at) < time.Second {
 		return e.(policyEntry).md, nil
 	}

@@ -42,7 +42,7 @@ func (s *Service) queueVulnDBImport(ctx context.Context, repo string, m meta.Man
 
 func (w *vulndbImportWorker) Work(ctx context.Context, job *jobs.Job[vulndbImportArgs]) error {
 	s := w.s
-	m, err := s.DB.ManifestByDigest(ctx, job.Args.Repository, job.Args.Digest)
+	m, err := s.Store.ManifestByDigest(ctx, job.Args.Repository, job.Args.Digest)
 	if err != nil {
 		s.Log.Warn("vulnerability database bundle gone before its import", "repository", job.Args.Repository, "digest", job.Args.Digest, "err", err)
 		return nil

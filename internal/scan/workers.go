@@ -10,8 +10,10 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/berthreg/berth/internal/events"
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/registry"
 	"github.com/berthreg/berth/internal/scan/report"
 )
 
@@ -30,14 +32,14 @@ func (w *scanWorker) Timeout(*jobs.Job[scanArgs]) time.Duration { return 45 * ti
 // retries it.
 func (w *scanWorker) Work(ctx context.Context, job *jobs.Job[scanArgs]) error {
 	s := w.s
-	r, err := s.DB.ScanReportByID(ctx, job.Args.ReportID)
+	r, err := s.Store.ScanReportByID(ctx, job.Args.ReportID)
 	if errors.Is(err, meta.ErrNotFound) || err == nil && r.Finished() {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if ok, err := s.DB.StartScanReport(ctx, r.ID); err != nil || !ok {
+	if ok, err := s.Store.StartScanReport(ctx, r.ID); err != nil || !ok {
 		return err
 	}
 	r.Status = meta.StatusRunning
@@ -51,7 +53,7 @@ func (s *Service) run(ctx context.Context, r meta.ScanReport) (report.Result, er
 	if err != nil {
 		return report.Result{}, fmt.Errorf("scanner %s: %w", r.RegistrationUUID, err)
 	}
-	m, err := s.DB.ManifestByDigest(ctx, r.Repository, r.Digest)
+	m, err := s.Store.ManifestByDigest(ctx, r.Repository, r.Digest)
 	if err != nil {
 		return report.Result{}, fmt.Errorf("artifact %s@%s: %w", r.Repository, r.Digest, err)
 	}
@@ -77,7 +79,7 @@ func (s *Service) run(ctx context.Context, r meta.ScanReport) (report.Result, er
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopped := jobs.WatchStop(runCtx, time.Second, func(ctx context.Context) bool {
-		stop, err := s.DB.ScanStopRequested(ctx, r.ID)
+		stop, err := s.Store.ScanStopRequested(ctx, r.ID)
 		return err == nil && stop
 	}, cancel)
 	res, err := sc.Engine.Scan(runCtx, req)
@@ -105,7 +107,8 @@ func (s *Service) vulnMime(ctx context.Context, sc Scanner) string {
 	return report.MimeNative
 }
 
-// finish records a scan's outcome.
+// finish records a scan's outcome; one that reaches Success or Error is a ScanCompleted or
+// ScanFailed event of the same transaction.
 func (s *Service) finish(ctx context.Context, r meta.ScanReport, res report.Result, scanErr error) error {
 	ctx = context.WithoutCancel(ctx)
 	var log strings.Builder
@@ -116,7 +119,7 @@ func (s *Service) finish(ctx context.Context, r meta.ScanReport, res report.Resu
 	if scanErr != nil {
 		fmt.Fprintf(&log, "%s scan ended: %v\n", time.Now().UTC().Format("2006-01-02T15:04:05Z"), scanErr)
 	}
-	if err := s.DB.AppendScanLog(ctx, r.ID, log.String()); err != nil {
+	if err := s.Store.AppendScanLog(ctx, r.ID, log.String()); err != nil {
 		return err
 	}
 	switch {
@@ -135,7 +138,7 @@ func (s *Service) finish(ctx context.Context, r meta.ScanReport, res report.Resu
 			d, err := s.pushSBOMAccessory(ctx, r, body)
 			if err != nil {
 				r.Status, r.StatusText, r.Report = meta.StatusError, err.Error(), ""
-				s.DB.AppendScanLog(ctx, r.ID, fmt.Sprintf("%s storing the SBOM accessory failed: %v\n", time.Now().UTC().Format("2006-01-02T15:04:05Z"), err))
+				s.Store.AppendScanLog(ctx, r.ID, fmt.Sprintf("%s storing the SBOM accessory failed: %v\n", time.Now().UTC().Format("2006-01-02T15:04:05Z"), err))
 				break
 			}
 			// The SBOM it replaces goes (Harbor keeps one per artifact).
@@ -160,7 +163,47 @@ func (s *Service) finish(ctx context.Context, r meta.ScanReport, res report.Resu
 			r.Severity, r.Summary = sum.Severity, string(js)
 		}
 	}
-	return s.DB.FinishScanReport(ctx, r)
+	ev, hasEvent := s.endEvent(ctx, r)
+	return s.Store.Tx(ctx, func(tx *meta.Tx) error {
+		ended, err := tx.FinishScanReport(ctx, r)
+		if err == nil && ended && hasEvent {
+			tx.Emit(ev)
+		}
+		return err
+	})
+}
+
+// endEvent is the event of a scan ending with r's status: ScanCompleted for Success,
+// ScanFailed for Error; a stopped scan has none.
+func (s *Service) endEvent(ctx context.Context, r meta.ScanReport) (meta.Event, bool) {
+	t := events.ScanCompleted
+	switch r.Status {
+	case meta.StatusSuccess:
+	case meta.StatusError:
+		t = events.ScanFailed
+	default:
+		return meta.Event{}, false
+	}
+	typ := TypeVulnerability
+	if r.MimeType == report.MimeSBOM {
+		typ = TypeSBOM
+	}
+	return events.OfRepository(ctx, t, s.projectIDOf(ctx, r.Repository), r.Repository, r.Repository+"@"+r.Digest,
+		events.Scan{Repository: r.Repository, Digest: r.Digest, Scanner: r.RegistrationUUID, Type: typ,
+			Status: r.Status, Severity: r.Severity, Message: r.StatusText}), true
+}
+
+// projectIDOf is the id of a repository's project; 0 when it has none (any more).
+func (s *Service) projectIDOf(ctx context.Context, repo string) int64 {
+	name, err := registry.ValidateRepository(repo)
+	if err != nil {
+		return 0
+	}
+	p, err := s.Store.LookupProject(ctx, name)
+	if err != nil {
+		return 0
+	}
+	return p.ID
 }
 
 // firstReport returns the report of the row's type: a vulnerability row takes either version.
@@ -204,7 +247,7 @@ func (w *rematchWorker) Work(ctx context.Context, job *jobs.Job[rematchArgs]) er
 	}
 	after, n := "", 0
 	for {
-		batch, err := s.DB.StaleBuiltinReports(ctx, builtin.UUID, gen, after, 100)
+		batch, err := s.Store.StaleBuiltinReports(ctx, builtin.UUID, gen, after, 100)
 		if err != nil {
 			return err
 		}
@@ -241,7 +284,7 @@ func (s *Service) rematch(ctx context.Context, r meta.ScanReport) error {
 	js, _ := json.Marshal(sum)
 	prev := r.Generation
 	r.Report, r.Summary, r.Severity, r.Generation = string(body), string(js), sum.Severity, res.Generation
-	return s.DB.RematchScanReport(ctx, r, prev)
+	return s.Store.RematchScanReport(ctx, r, prev)
 }
 
 // builtinScanner finds the built-in scanner's registration.

@@ -14,6 +14,7 @@ import (
 	"github.com/berthreg/berth/internal/config"
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/project"
 	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
 	"github.com/berthreg/berth/internal/scan"
@@ -25,7 +26,7 @@ import (
 // newScanService wires vulnerability scanning: the built-in scanner reading this registry's
 // stores, the offline vulnerability database, and short-lived pull credentials for external
 // scanners (tokens granting scanner-pull, which the pull gate lets through).
-func newScanService(ctx context.Context, reg *registry.Service, db *meta.DB, blobs blob.Store, q *jobs.Queue, tokens *auth.TokenService, authz *rbac.Authorizer, cfg config.Config, log *slog.Logger) (*scan.Service, error) {
+func newScanService(ctx context.Context, reg *registry.Service, db *meta.DB, blobs blob.Store, q *jobs.Queue, tokens *auth.TokenService, authz *rbac.Authorizer, projects *project.Service, artifacts *registry.Artifacts, cfg config.Config, log *slog.Logger) (*scan.Service, error) {
 	// The built-in scanner is a registration like any other (Harbor's /scanners), fixed id.
 	if _, err := db.EnsureBuiltinScanner(ctx, scan.BuiltinUUID, "Berth", adapter.BuiltinURL); err != nil {
 		return nil, err
@@ -39,10 +40,10 @@ func newScanService(ctx context.Context, reg *registry.Service, db *meta.DB, blo
 	builtin := &scan.Builtin{DB: db, Blobs: blobs, VulnDB: vdb, Version: api.Version(),
 		Limits: inventory.Limits{ScratchDir: scratch},
 		HTTP:   &http.Client{Timeout: 30 * time.Minute}}
-	return &scan.Service{DB: db, Jobs: q, Builtin: builtin, VulnDB: vdb, Log: log,
-		Scanners: &scan.Registrations{DB: db, Engines: &adapter.Engines{Builtin: builtin,
-			HTTPClient: &http.Client{Timeout: 2 * time.Minute}}},
-		RegistryURL: cfg.ExternalURL, VulnDBRepository: cfg.VulnDBRepo, Registry: reg, Authz: authz,
+	engines := &adapter.Engines{Builtin: builtin, HTTPClient: &http.Client{Timeout: 2 * time.Minute}}
+	return &scan.Service{Store: db, Jobs: q, Builtin: builtin, VulnDB: vdb, Log: log,
+		Scanners: &scan.Registrations{Store: db, Engines: engines}, Engines: engines,
+		RegistryURL: cfg.ExternalURL, VulnDBRepository: cfg.VulnDBRepo, Registry: reg, Authz: authz, Projects: projects, Artifacts: artifacts,
 		PullCredential: func(ctx context.Context, repo string) (string, error) {
 			tok, _, _, err := tokens.Issue(ctx, auth.Principal{Kind: auth.Robot, Name: "scanner"},
 				[]auth.Access{{Type: "repository", Name: repo, Actions: []string{"pull", "scanner-pull"}}})

@@ -98,6 +98,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	accounts := &account.Lookup{Store: accountStore{DB: db, settings: s.settings}}
 	s.auth = auth.NewAuthenticator(accounts.Account)
 	s.audit = audit.New(db, log)
+	projects := &project.Service{Store: db, Authz: authz}
 	s.reg = &registry.Service{DB: db, Blobs: blobs, MaxManifestSize: cfg.MaxManifestSize, Log: log, Config: s.settings}
 	s.metrics = newMetrics(db.CountUploads)
 	s.jobs, err = jobs.New(ctx, db, jobs.Options{Logger: log, Workers: cfg.JobWorkers})
@@ -114,7 +115,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 
 	v2 := &oci.Handler{Reg: s.reg, Authz: authz, Auth: s.auth, Tokens: tokens, ExternalURL: cfg.ExternalURL, Service: TokenService, Log: log}
 	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Resolve: accounts.Principal, Logger: log}
-	if s.scan, err = newScanService(ctx, s.reg, db, blobs, s.jobs, tokens, authz, cfg, log); err != nil {
+	artifacts := &registry.Artifacts{Registry: s.reg, Store: db, Projects: projects}
+	if s.scan, err = newScanService(ctx, s.reg, db, blobs, s.jobs, tokens, authz, projects, artifacts, cfg, log); err != nil {
 		s.reg.Close()
 		s.audit.Close()
 		db.Close()
@@ -128,12 +130,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		}
 		return err
 	}
-	projects := &project.Service{Store: db, Authz: authz}
 	apiHandler := api.New(api.Deps{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log,
 		Jobs: s.jobs, GC: gcService, Scan: s.scan, ExternalURL: cfg.ExternalURL,
 		Projects:     projects,
 		Repositories: &registry.Repositories{Registry: s.reg, Store: db, Projects: projects},
-		Artifacts:    &registry.Artifacts{Registry: s.reg, Store: db, Projects: projects},
+		Artifacts:    artifacts,
 		Tags:         &registry.Tags{Registry: s.reg, Store: db, Projects: projects},
 		Immutable:    &retention.ImmutableRules{Store: db, Projects: projects},
 		Retention:    &retention.Service{Store: db, Jobs: s.jobs, Projects: projects},
