@@ -142,7 +142,7 @@ func (h *Handler) listScanners(c *call) error {
 	if err != nil {
 		return err
 	}
-	rs, total, err := h.Scan.Registrations(c.r.Context(), lq)
+	rs, total, err := h.Scan.ListRegistrations(c.r.Context(), lq)
 	if err != nil {
 		return err
 	}

@@ -39,16 +39,16 @@ type RegistrationStatus struct {
 	Metadata report.Metadata
 }
 
-// Registrations returns one page of registrations with their adapters' health, the default
+// ListRegistrations returns one page of registrations with their adapters' health, the default
 // first and then the newest unless sorted otherwise, and the total.
-func (s *Service) Registrations(ctx context.Context, lq meta.ListQuery) ([]RegistrationStatus, int64, error) {
+func (s *Service) ListRegistrations(ctx context.Context, lq meta.ListQuery) ([]RegistrationStatus, int64, error) {
 	if err := s.Authz.RequireSystem(ctx, rbac.ResScanner, rbac.ActList); err != nil {
 		return nil, 0, err
 	}
-	return s.listRegistrations(ctx, lq)
+	return s.registrationPage(ctx, lq)
 }
 
-func (s *Service) listRegistrations(ctx context.Context, lq meta.ListQuery) ([]RegistrationStatus, int64, error) {
+func (s *Service) registrationPage(ctx context.Context, lq meta.ListQuery) ([]RegistrationStatus, int64, error) {
 	rs, total, err := s.Store.ListScannerRegistrations(ctx, lq)
 	if err != nil {
 		return nil, 0, err
@@ -273,7 +273,7 @@ func (s *Service) ScannerCandidates(ctx context.Context, ref string, byName bool
 	if _, err := s.scannerProject(ctx, ref, byName, rbac.ActCreate); err != nil {
 		return nil, 0, err
 	}
-	return s.listRegistrations(ctx, lq)
+	return s.registrationPage(ctx, lq)
 }
 
 // scannerProject finds a project for a signed-in caller allowed act on its scanner.
