@@ -26,7 +26,6 @@ import (
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/health"
-	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/label"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/project"
@@ -39,16 +38,12 @@ import (
 
 const base = "/api/v2.0"
 
-// Deps are the stores and services the API answers from.
+// Deps are the services the API answers from.
 type Deps struct {
-	DB    *meta.DB
 	Reg   *registry.Service
 	Authz *rbac.Authorizer
 	Auth  *auth.Authenticator
-	Audit *audit.Recorder
 	Log   *slog.Logger
-	// Jobs queues background work (GC, retention runs) and keeps its schedules.
-	Jobs *jobs.Queue
 	// GC starts garbage collections and keeps their schedule.
 	GC *gc.Service
 	// Scan runs vulnerability scans and answers for their reports.
@@ -307,11 +302,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if v != nil {
 		json.NewEncoder(w).Encode(v)
 	}
-}
-
-// audit records an operation by the caller (see internal/audit).
-func (h *Handler) audit(c *call, projectID int64, operation, resourceType, resource string) {
-	h.Audit.Record(c.r.Context(), projectID, operation, resourceType, resource)
 }
 
 // created answers 201 with the Location of the new resource, as Harbor does.

@@ -28,7 +28,7 @@ func (l tAuditLog) String() string {
 	return l.Username + " " + l.Operation + " " + l.ResourceType + " " + l.Resource
 }
 
-// logs lists audit entries, waiting (the recorder writes in batches off the request path) until
+// logs lists audit entries, waiting (the event stream writes them off the request path) until
 // the listing has at least min entries.
 func (a projAPI) logs(t *testing.T, path string, auth http.Header, min int) []tAuditLog {
 	t.Helper()

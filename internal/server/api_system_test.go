@@ -145,7 +145,6 @@ func TestHealth(t *testing.T) {
 func TestHealthReportsUnreachableDatabase(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, "sqlite")
-	ts.srv.audit.Close()
 	ts.srv.db.Close()
 	resp := ts.do(t, http.MethodGet, "/api/v2.0/health", anonymous(), nil)
 	expectStatus(t, resp, http.StatusOK)

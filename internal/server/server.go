@@ -55,7 +55,6 @@ type Server struct {
 	blobs   blob.Store
 	reg     *registry.Service
 	auth    *auth.Authenticator
-	audit   *audit.Recorder
 	jobs    *jobs.Queue
 	scan    *scan.Service
 	events  *events.Bus
@@ -97,14 +96,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.settings = &settings.Service{Store: db, Authz: authz}
 	accounts := &account.Lookup{Store: accountStore{DB: db, settings: s.settings}}
 	s.auth = auth.NewAuthenticator(accounts.Account)
-	s.audit = audit.New(db, log)
 	projects := &project.Service{Store: db, Authz: authz}
 	s.reg = &registry.Service{DB: db, Blobs: blobs, MaxManifestSize: cfg.MaxManifestSize, Log: log, Config: s.settings}
 	s.metrics = newMetrics(db.CountUploads)
 	s.jobs, err = jobs.New(ctx, db, jobs.Options{Logger: log, Workers: cfg.JobWorkers})
 	if err != nil {
 		s.reg.Close()
-		s.audit.Close()
 		db.Close()
 		return nil, err
 	}
@@ -118,7 +115,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	artifacts := &registry.Artifacts{Registry: s.reg, Store: db, Projects: projects}
 	if s.scan, err = newScanService(ctx, s.reg, db, blobs, s.jobs, tokens, authz, projects, artifacts, cfg, log); err != nil {
 		s.reg.Close()
-		s.audit.Close()
 		db.Close()
 		return nil, err
 	}
@@ -130,8 +126,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		}
 		return err
 	}
-	apiHandler := api.New(api.Deps{DB: db, Reg: s.reg, Authz: authz, Auth: s.auth, Audit: s.audit, Log: log,
-		Jobs: s.jobs, GC: gcService, Scan: s.scan, ExternalURL: cfg.ExternalURL,
+	apiHandler := api.New(api.Deps{Reg: s.reg, Authz: authz, Auth: s.auth, Log: log,
+		GC: gcService, Scan: s.scan, ExternalURL: cfg.ExternalURL,
 		Projects:     projects,
 		Repositories: &registry.Repositories{Registry: s.reg, Store: db, Projects: projects},
 		Artifacts:    artifacts,
@@ -223,7 +219,7 @@ func (a accountStore) CachedSystemConfig(ctx context.Context) (meta.SystemConfig
 // Handler is the complete HTTP handler (for tests with httptest).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close flushes the audit log and releases the stores.
+// Close stops the background work and releases the stores.
 func (s *Server) Close() error {
 	if s.stopBackground != nil {
 		s.stopBackground()
@@ -237,7 +233,6 @@ func (s *Server) Close() error {
 		s.log.Warn("stop background jobs", "err", err)
 	}
 	s.reg.Close()
-	s.audit.Close()
 	return s.db.Close()
 }
 
