@@ -68,7 +68,7 @@ var layers = map[string]int{
 // stores never speak HTTP; httpPackages never use the metadata store but through services.
 var (
 	stores       = []string{"internal/meta", "internal/blob"}
-	httpPackages = []string{"internal/oci", "internal/portal"}
+	httpPackages = []string{"internal/oci", "internal/api", "internal/portal"}
 )
 
 type listed struct {
