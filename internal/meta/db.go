@@ -38,17 +38,14 @@ var errRaced = errors.New("meta: lost a race to a concurrent transaction")
 // fairer than spinning on SQLITE_BUSY) and for PostgreSQL is the same pool as reads.
 type DB struct {
 	q
-	w         *sql.DB
-	r         *sql.DB
-	lazy      *sql.DB // PostgreSQL: commits that do not wait for the WAL flush
-	dialect   dialect
-	group     *groupCommitter // SQLite: write transactions committed in groups
-	sysconfig sysconfigCache  // CachedSystemConfig
+	w       *sql.DB
+	r       *sql.DB
+	lazy    *sql.DB // PostgreSQL: commits that do not wait for the WAL flush
+	dialect dialect
+	group   *groupCommitter // SQLite: write transactions committed in groups
 	// pendingUploads holds the sessions created but not yet committed (SQLite), by id.
 	pendingUploads sync.Map
-	// unlimited holds when CheckBlobQuota last found a project without a storage limit, by id.
-	unlimited sync.Map
-	listener  *contentListener // PostgreSQL
+	listener       *contentListener // PostgreSQL
 	// changeWatchers hear of commits that may have made a remembered answer wrong (see
 	// WatchChanges).
 	changeWatchers atomic.Pointer[[]func(Changes)]
@@ -70,10 +67,14 @@ type Changes struct {
 	Projects bool
 	// ImmutableRules: a project's tag immutability rules changed; this process's only, too.
 	ImmutableRules bool
+	// Quotas: a project's storage limit changed; this process's only, too.
+	Quotas bool
+	// SystemConfig: the system configuration changed; this process's only, too.
+	SystemConfig bool
 }
 
 // everything is what to assume when announcements may have been missed.
-var everything = Changes{Content: true, Removal: true, Projects: true, ImmutableRules: true}
+var everything = Changes{Content: true, Removal: true, Projects: true, ImmutableRules: true, Quotas: true, SystemConfig: true}
 
 // WatchChanges calls fn for every commit that may have made wrong what a reader remembers:
 // this process's, before the commit returns to its caller, and on PostgreSQL every other
@@ -333,12 +334,14 @@ type Tx struct {
 	// projectsChanged marks a transaction that changed a project row: its commit announces
 	// it (Changes.Projects), so what this process remembers serves the change at once.
 	projectsChanged bool
+	// quotasChanged marks one that changed a project's storage limit (Changes.Quotas).
+	quotasChanged bool
 }
 
 // committed does what must follow the commit of tx, before its caller hears of it.
 func (db *DB) committed(tx *Tx) {
-	if tx.projectsChanged {
-		db.changed(Changes{Projects: true})
+	if tx.projectsChanged || tx.quotasChanged {
+		db.changed(Changes{Projects: tx.projectsChanged, Quotas: tx.quotasChanged})
 	}
 	if tx.wroteEvents {
 		db.eventsCommitted()

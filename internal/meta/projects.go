@@ -382,6 +382,7 @@ func (tx *Tx) UpdateProject(ctx context.Context, id int64, u ProjectUpdate) erro
 		}
 	}
 	if u.StorageLimit != nil {
+		tx.quotasChanged = true
 		if _, err := tx.exec(ctx, `INSERT INTO quotas (project_id, hard, used, created_at, updated_at) VALUES ($1, $2, 0, $3, $3)
 			ON CONFLICT (project_id) DO UPDATE SET hard = excluded.hard, updated_at = excluded.updated_at`, id, *u.StorageLimit, t); err != nil {
 			return fmt.Errorf("update project %d: quota: %w", id, err)

@@ -130,16 +130,11 @@ func (q q) ListQuotas(ctx context.Context, lq ListQuery, projectID int64) ([]Quo
 }
 
 // SetQuotaHard changes a quota's limit; ErrNotFound if there is no such quota. A limit below
-// the current usage is allowed (as in Harbor): it stops further growth. This process's early
-// checks see the new limit at once, other replicas' within a second (unlimitedTTL).
+// the current usage is allowed (as in Harbor): it stops further growth. The change is
+// announced (Changes.Quotas) to what this process remembers.
 func (db *DB) SetQuotaHard(ctx context.Context, id, hard int64) error {
-	err := db.q.setQuotaHard(ctx, id, hard)
-	db.unlimited.Clear()
-	return err
-}
-
-func (q q) setQuotaHard(ctx context.Context, id, hard int64) error {
-	res, err := q.exec(ctx, "UPDATE quotas SET hard = $2, updated_at = $3 WHERE id = $1", id, hard, now())
+	defer db.changed(Changes{Quotas: true})
+	res, err := db.exec(ctx, "UPDATE quotas SET hard = $2, updated_at = $3 WHERE id = $1", id, hard, now())
 	if err != nil {
 		return fmt.Errorf("update quota %d: %w", id, err)
 	}
@@ -160,41 +155,28 @@ func (q q) quotaEnforced(ctx context.Context) (bool, error) {
 }
 
 // CheckBlobQuota returns a *QuotaExceededError when storing a blob of the given size in the
-// project would take it over its quota. A blob the project already stores adds nothing. This
-// is the early check at upload completion; the binding one runs inside the manifest
-// transaction that actually charges the blob, so the early one may read the configuration
-// from the once-a-second cache.
-func (db *DB) CheckBlobQuota(ctx context.Context, projectID int64, digest string, size int64) error {
-	c, err := db.CachedSystemConfig(ctx)
-	if err != nil || !c.QuotaPerProjectEnable {
-		return err
-	}
-	// Most projects have no limit: remember that for a second rather than ask for every blob.
-	if at, ok := db.unlimited.Load(projectID); ok && time.Since(at.(time.Time)) < unlimitedTTL {
-		return nil
-	}
+// project would take it over its quota, whether or not quotas are enforced (the caller asks
+// only when they are). A blob the project already stores adds nothing. limited is false when
+// the project has no limit at all. This is the early check at upload completion; the binding
+// one runs inside the manifest transaction that actually charges the blob.
+func (q q) CheckBlobQuota(ctx context.Context, projectID int64, digest string, size int64) (limited bool, err error) {
 	var hard, used, stored int64
-	q := db.q
 	err = q.queryRowW(ctx, `SELECT qt.hard, qt.used,
 		(SELECT COUNT(*) FROM project_blobs pb WHERE pb.project_id = qt.project_id AND pb.digest = $2)
 		FROM quotas qt WHERE qt.project_id = $1`, projectID, digest).Scan(&hard, &used, &stored)
 	if err = notFound(err); err == ErrNotFound {
-		hard = -1 // no quota row: nothing limits the project
+		return false, nil // no quota row: nothing limits the project
 	} else if err != nil {
-		return fmt.Errorf("check quota of project %d: %w", projectID, err)
+		return false, fmt.Errorf("check quota of project %d: %w", projectID, err)
 	}
 	if hard < 0 {
-		db.unlimited.Store(projectID, time.Now())
-		return nil
+		return false, nil
 	}
 	if stored > 0 || used+size <= hard {
-		return nil
+		return true, nil
 	}
-	return &QuotaExceededError{Adding: size, Used: used, Hard: hard}
+	return true, &QuotaExceededError{Adding: size, Used: used, Hard: hard}
 }
-
-// unlimitedTTL is how long CheckBlobQuota trusts that a project has no limit.
-const unlimitedTTL = time.Second
 
 // projectRef is one reference a manifest adds to its project: its own digest or a blob's.
 type projectRef struct {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
-	"time"
 )
 
 // SystemConfig holds the settings Harbor exposes through /api/v2.0/configurations that Berth
@@ -63,9 +61,10 @@ func (q q) SetSystemConfig(ctx context.Context, c SystemConfig) error {
 	return q.SetSetting(ctx, systemConfigKey, string(b))
 }
 
-// SetSystemConfig replaces the stored configuration; this process sees the change at once.
+// SetSystemConfig replaces the stored configuration, and announces the change
+// (Changes.SystemConfig) to what this process remembers.
 func (db *DB) SetSystemConfig(ctx context.Context, c SystemConfig) error {
-	defer db.sysconfig.clear()
+	defer db.changed(Changes{SystemConfig: true})
 	return db.q.SetSystemConfig(ctx, c)
 }
 
@@ -73,7 +72,7 @@ func (db *DB) SetSystemConfig(ctx context.Context, c SystemConfig) error {
 // the settings row is locked first, so concurrent updates of different keys apply one after the
 // other instead of one losing the other's change. fn's error aborts the update.
 func (db *DB) UpdateSystemConfig(ctx context.Context, fn func(*SystemConfig) error) (SystemConfig, error) {
-	defer db.sysconfig.clear()
+	defer db.changed(Changes{SystemConfig: true})
 	var c SystemConfig
 	err := db.Tx(ctx, func(tx *Tx) error {
 		def, err := json.Marshal(DefaultSystemConfig())
@@ -97,34 +96,4 @@ func (db *DB) UpdateSystemConfig(ctx context.Context, fn func(*SystemConfig) err
 		return tx.SetSystemConfig(ctx, c)
 	})
 	return c, err
-}
-
-// CachedSystemConfig is SystemConfig for the store's own hot path (CheckBlobQuota, at every
-// blob upload): the document is re-read at most once a second; changes through this store are
-// seen at once. Everything above the store reads the configuration service's copy
-// (internal/settings), which keeps the same rule.
-func (db *DB) CachedSystemConfig(ctx context.Context) (SystemConfig, error) {
-	db.sysconfig.mu.Lock()
-	defer db.sysconfig.mu.Unlock()
-	if !db.sysconfig.at.IsZero() && time.Since(db.sysconfig.at) < time.Second {
-		return db.sysconfig.c, nil
-	}
-	c, err := db.SystemConfig(ctx)
-	if err != nil {
-		return c, err
-	}
-	db.sysconfig.c, db.sysconfig.at = c, time.Now()
-	return c, nil
-}
-
-type sysconfigCache struct {
-	mu sync.Mutex
-	c  SystemConfig
-	at time.Time
-}
-
-func (c *sysconfigCache) clear() {
-	c.mu.Lock()
-	c.at = time.Time{}
-	c.mu.Unlock()
 }

@@ -8,10 +8,11 @@ import (
 	"github.com/berthreg/berth/internal/meta"
 )
 
-// Besides what pulls resolve (pullcache.go), every push and pull reads its project's row and
-// the project's enabled immutability rules. The registry remembers both for rememberTTL. The
-// store announces this process's changes to either (meta.Changes.Projects, ImmutableRules) at
-// their commit, which forgets them at once; another replica's changes are seen within the TTL.
+// Besides what pulls resolve (pullcache.go), every push and pull reads its project's row, every
+// push of a tag the project's enabled immutability rules, and every upload whether the project
+// has a storage limit. The registry remembers these for rememberTTL. The store announces this
+// process's changes of them (meta.Changes.Projects, ImmutableRules, Quotas) at their commit,
+// which forgets them at once; another replica's changes are seen within the TTL.
 const (
 	rememberTTL     = time.Second
 	rememberEntries = 10000
@@ -88,6 +89,9 @@ func (s *Service) storeChanged(c meta.Changes) {
 	}
 	if c.ImmutableRules {
 		s.immutableRules.forget()
+	}
+	if c.Quotas {
+		s.unlimited.forget()
 	}
 }
 

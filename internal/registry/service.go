@@ -48,7 +48,7 @@ type Store interface {
 	LinkedBlobSize(ctx context.Context, repo, digest string) (int64, error)
 	LinkedManifestBlobs(ctx context.Context, m meta.Manifest) (map[string]int64, error)
 	RepositoriesLinking(ctx context.Context, digest string, limit int) ([]string, error)
-	CheckBlobQuota(ctx context.Context, projectID int64, digest string, size int64) error
+	CheckBlobQuota(ctx context.Context, projectID int64, digest string, size int64) (limited bool, err error)
 
 	// Upload sessions.
 	CreateUpload(ctx context.Context, u meta.Upload) error
@@ -64,8 +64,8 @@ type Service struct {
 	Blobs           blob.Store
 	MaxManifestSize int64
 	Log             *slog.Logger
-	// Config reads the system configuration on the write path (read-only mode): the
-	// configuration service's cache, or any reader of the stored document.
+	// Config reads the system configuration on the write path (read-only mode, quotas): the
+	// configuration service's cache.
 	Config ConfigReader
 
 	pulls      pullCounter
@@ -74,13 +74,13 @@ type Service struct {
 	watch          sync.Once
 	projects       memory[string, meta.Project]
 	immutableRules memory[int64, []meta.ImmutableRule]
+	unlimited      memory[int64, bool] // projects without a storage limit
 
 	uploadLocksMu sync.Mutex
 	uploadLocks   map[string]*uploadLock
 }
 
-// ConfigReader reads the system configuration; *settings.Service (cached) and *meta.DB
-// satisfy it.
+// ConfigReader reads the system configuration; *settings.Service satisfies it.
 type ConfigReader interface {
 	CachedSystemConfig(ctx context.Context) (meta.SystemConfig, error)
 }

@@ -292,7 +292,7 @@ func (s *Service) admit(ctx context.Context, projectID int64, id string, d, sum 
 		s.discardUpload(ctx, id)
 		return errorf(CodeDigestInvalid, "digest %s does not match the uploaded content (%s)", d, sum)
 	}
-	if err := s.DB.CheckBlobQuota(ctx, projectID, d.String(), size); err != nil {
+	if err := s.checkBlobQuota(ctx, projectID, d.String(), size); err != nil {
 		if denied := quotaDenied(err); denied != nil {
 			s.discardUpload(ctx, id)
 			return denied
@@ -300,6 +300,27 @@ func (s *Service) admit(ctx context.Context, projectID int64, id string, d, sum 
 		return err
 	}
 	return nil
+}
+
+// checkBlobQuota is the early quota check at upload completion (the binding one runs in the
+// manifest transaction that charges the blob, so this one may read the cached configuration).
+// Most projects have no limit: the registry remembers which for a moment rather than ask for
+// every blob.
+func (s *Service) checkBlobQuota(ctx context.Context, projectID int64, d string, size int64) error {
+	c, err := s.Config.CachedSystemConfig(ctx)
+	if err != nil || !c.QuotaPerProjectEnable {
+		return err
+	}
+	s.subscribe()
+	_, gen, ok := s.unlimited.get(projectID)
+	if ok {
+		return nil
+	}
+	limited, err := s.DB.CheckBlobQuota(ctx, projectID, d, size)
+	if err == nil && !limited {
+		s.unlimited.put(projectID, true, gen)
+	}
+	return err
 }
 
 // linkStored records blob d, now stored, in the repository and ends session id.

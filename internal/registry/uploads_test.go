@@ -18,6 +18,7 @@ import (
 	"github.com/berthreg/berth/internal/blob"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/meta/metatest"
+	"github.com/berthreg/berth/internal/settings"
 )
 
 // statefulStore is the filesystem driver with an upload state, "<id>@<size>", that it insists
@@ -99,7 +100,7 @@ func TestUploadStoreStateTravelsWithTheSession(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return &Service{DB: db, Blobs: statefulStore{fs}, Log: slog.New(slog.DiscardHandler)}
+			return &Service{DB: db, Blobs: statefulStore{fs}, Log: slog.New(slog.DiscardHandler), Config: &settings.Service{Store: db}}
 		}
 		a, b := replica(), replica()
 

@@ -94,7 +94,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	tokens.SetLifetime(s.tokenLifetime)
 	authz := &rbac.Authorizer{Members: db, Robots: db}
 	s.settings = &settings.Service{Store: db, Authz: authz}
-	accounts := &account.Lookup{Store: accountStore{DB: db, settings: s.settings}}
+	accounts := &account.Lookup{Store: db, Config: s.settings}
 	s.auth = auth.NewAuthenticator(accounts.Account)
 	projects := &project.Service{Store: db, Authz: authz}
 	s.reg = &registry.Service{DB: db, Blobs: blobs, MaxManifestSize: cfg.MaxManifestSize, Log: log, Config: s.settings}
@@ -203,17 +203,6 @@ func (s *Server) tokenLifetime(ctx context.Context) time.Duration {
 		return 0 // the token service falls back to its default
 	}
 	return time.Duration(c.TokenExpiration) * time.Minute
-}
-
-// accountStore is what account lookups read: the store, with the configuration (the robot
-// name prefix, at every Basic login) from the settings service's copy.
-type accountStore struct {
-	*meta.DB
-	settings *settings.Service
-}
-
-func (a accountStore) CachedSystemConfig(ctx context.Context) (meta.SystemConfig, error) {
-	return a.settings.CachedSystemConfig(ctx)
 }
 
 // Handler is the complete HTTP handler (for tests with httptest).

@@ -22,6 +22,8 @@ import (
 type Store interface {
 	SystemConfig(ctx context.Context) (meta.SystemConfig, error)
 	UpdateSystemConfig(ctx context.Context, fn func(*meta.SystemConfig) error) (meta.SystemConfig, error)
+	// WatchChanges announces this process's changes of the configuration, whoever makes them.
+	WatchChanges(fn func(meta.Changes))
 }
 
 // Service is the system configuration's rules over the store.
@@ -30,6 +32,7 @@ type Service struct {
 	Authz *rbac.Authorizer
 
 	cache cache
+	watch sync.Once
 }
 
 // Item is one configuration key as callers read it.
@@ -128,18 +131,27 @@ func (s *Service) Info(ctx context.Context) (Info, error) {
 }
 
 // CachedSystemConfig is the configuration for hot paths (every write checks read-only mode,
-// every Basic login the robot name prefix): the stored document is re-read at most once a
-// second, so other replicas' changes show within a second; changes made through this service
-// show at once.
+// every Basic login the robot name prefix, every upload the quota setting): the stored document
+// is re-read at most once a second, so other replicas' changes show within a second; this
+// process's changes, whoever makes them, show at once (the store announces them).
 func (s *Service) CachedSystemConfig(ctx context.Context) (meta.SystemConfig, error) {
+	s.watch.Do(func() {
+		s.Store.WatchChanges(func(c meta.Changes) {
+			if c.SystemConfig {
+				s.cache.forget()
+			}
+		})
+	})
 	return s.cache.get(ctx, s.Store)
 }
 
-// cache is the last configuration read and when.
+// cache is the last configuration read and when. A read that started before a change (gen
+// moved on) is not kept, so a change is never hidden behind an older read.
 type cache struct {
-	mu sync.Mutex
-	c  meta.SystemConfig
-	at time.Time
+	mu  sync.Mutex
+	c   meta.SystemConfig
+	at  time.Time
+	gen uint64
 }
 
 // maxAge is how long a read configuration is trusted.
@@ -147,21 +159,28 @@ const maxAge = time.Second
 
 func (c *cache) get(ctx context.Context, store Store) (meta.SystemConfig, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if !c.at.IsZero() && time.Since(c.at) < maxAge {
+		defer c.mu.Unlock()
 		return c.c, nil
 	}
+	gen := c.gen
+	c.mu.Unlock()
 	cfg, err := store.SystemConfig(ctx)
 	if err != nil {
 		return cfg, err
 	}
-	c.c, c.at = cfg, time.Now()
+	c.mu.Lock()
+	if gen == c.gen {
+		c.c, c.at = cfg, time.Now()
+	}
+	c.mu.Unlock()
 	return cfg, nil
 }
 
 func (c *cache) forget() {
 	c.mu.Lock()
 	c.at = time.Time{}
+	c.gen++
 	c.mu.Unlock()
 }
 

@@ -16,23 +16,27 @@ import (
 
 // Store is what the lookup reads.
 type Store interface {
-	// CachedSystemConfig, because every Basic credential check (each /v2/ request that sends
-	// one) reads the robot name prefix.
-	CachedSystemConfig(ctx context.Context) (meta.SystemConfig, error)
 	UserByName(ctx context.Context, name string) (meta.User, error)
 	RobotByName(ctx context.Context, name string) (meta.Robot, error)
 }
 
+// Config reads the system configuration from a cache (*settings.Service): every Basic
+// credential check (each /v2/ request that sends one) reads the robot name prefix.
+type Config interface {
+	CachedSystemConfig(ctx context.Context) (meta.SystemConfig, error)
+}
+
 // Lookup finds accounts by login name.
 type Lookup struct {
-	Store Store
+	Store  Store
+	Config Config
 }
 
 // Account is an auth.AccountLookup: a name with the configured robot prefix ("robot$") is a
 // robot account, any other a local user. Unknown names, and robots that are disabled or
 // expired, are auth.ErrNoAccount, so they fail to log in alike.
 func (l *Lookup) Account(ctx context.Context, name string) (auth.Account, error) {
-	cfg, err := l.Store.CachedSystemConfig(ctx)
+	cfg, err := l.Config.CachedSystemConfig(ctx)
 	if err != nil {
 		return auth.Account{}, err
 	}

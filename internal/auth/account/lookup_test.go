@@ -10,6 +10,7 @@ import (
 	"github.com/berthreg/berth/internal/auth/account"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/meta/metatest"
+	"github.com/berthreg/berth/internal/settings"
 )
 
 // TestPrincipalOfLogin: the principal a login name stands for now, as the token service
@@ -57,7 +58,7 @@ func TestPrincipalOfLogin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lookup := &account.Lookup{Store: db}
+		lookup := &account.Lookup{Store: db, Config: &settings.Service{Store: db}}
 		for _, c := range []struct {
 			login string
 			want  auth.Principal // zero: no account

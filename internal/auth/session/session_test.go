@@ -12,6 +12,7 @@ import (
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/meta/metatest"
+	"github.com/berthreg/berth/internal/settings"
 )
 
 const password = "Passw0rd-alice"
@@ -33,7 +34,7 @@ func newService(t *testing.T, db *meta.DB) *session.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lookup := &account.Lookup{Store: db}
+	lookup := &account.Lookup{Store: db, Config: &settings.Service{Store: db}}
 	return &session.Service{Store: db, Auth: auth.NewAuthenticator(lookup.Account)}
 }
 
