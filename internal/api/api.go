@@ -29,7 +29,6 @@ import (
 	"github.com/berthreg/berth/internal/label"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/project"
-	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
 	"github.com/berthreg/berth/internal/retention"
 	"github.com/berthreg/berth/internal/scan"
@@ -40,10 +39,11 @@ const base = "/api/v2.0"
 
 // Deps are the services the API answers from.
 type Deps struct {
-	Reg   *registry.Service
-	Authz *rbac.Authorizer
-	Auth  *auth.Authenticator
-	Log   *slog.Logger
+	// Reg refuses writes in read-only mode.
+	Reg *registry.Service
+	// Auth checks Basic credentials.
+	Auth *auth.Authenticator
+	Log  *slog.Logger
 	// GC starts garbage collections and keeps their schedule.
 	GC *gc.Service
 	// Scan runs vulnerability scans and answers for their reports.
@@ -108,7 +108,6 @@ func badRequest(msg string) *Error { return &Error{http.StatusBadRequest, "BAD_R
 func notFound(msg string) *Error   { return &Error{http.StatusNotFound, "NOT_FOUND", msg} }
 func forbidden() *Error            { return &Error{http.StatusForbidden, "FORBIDDEN", "forbidden"} }
 func unauthorized() *Error         { return &Error{http.StatusUnauthorized, "UNAUTHORIZED", "unauthorized"} }
-func conflict(msg string) *Error   { return &Error{http.StatusConflict, "CONFLICT", msg} }
 func precondition(msg string) *Error {
 	return &Error{http.StatusPreconditionFailed, "PRECONDITION", msg}
 }

@@ -11,7 +11,6 @@ import (
 	"strconv"
 
 	"github.com/berthreg/berth/internal/meta"
-	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
 )
 
@@ -74,12 +73,6 @@ func artifactOptions(c *call) (artifactOpts, error) {
 		}
 	}
 	return o, nil
-}
-
-// artifact resolves the path's artifact after checking a permission in its project (for the
-// scan endpoints).
-func (h *Handler) artifact(c *call, res rbac.Resource, act rbac.Action) (meta.Project, meta.RepositoryInfo, meta.Manifest, error) {
-	return h.Artifacts.FindFor(c.r.Context(), pathValue(c, "project_name"), pathValue(c, "repository_name"), pathValue(c, "reference"), res, act)
 }
 
 func (h *Handler) listArtifacts(c *call) error {

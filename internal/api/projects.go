@@ -12,7 +12,6 @@ import (
 
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/project"
-	"github.com/berthreg/berth/internal/rbac"
 )
 
 func (h *Handler) projectRoutes(r route) {
@@ -123,32 +122,10 @@ func (h *Handler) createProject(c *call) error {
 	return created(c, base+"/projects/"+loc)
 }
 
-// project resolves a name or id (Harbor accepts both; X-Is-Resource-Name forces the name) and
-// checks that the caller can see it. Invisible projects are "not found".
-func (h *Handler) project(c *call, ref string) (meta.Project, error) {
-	_, err := strconv.ParseInt(ref, 10, 64)
-	return h.resolveProject(c, ref, err != nil || headerTrue(c, "X-Is-Resource-Name"))
-}
-
 // headerTrue reads one of Harbor's boolean headers (absent or unparsable: false).
 func headerTrue(c *call, name string) bool {
 	b, _ := strconv.ParseBool(c.r.Header.Get(name))
 	return b
-}
-
-// projectByName resolves a path parameter that is always a project name.
-func (h *Handler) projectByName(c *call, name string) (meta.Project, error) {
-	return h.resolveProject(c, name, true)
-}
-
-func (h *Handler) resolveProject(c *call, ref string, byName bool) (meta.Project, error) {
-	return h.Projects.Find(c.r.Context(), ref, byName)
-}
-
-// projectAndAuthorize resolves the path's project and checks one permission in it.
-func (h *Handler) projectAndAuthorize(c *call, res rbac.Resource, act rbac.Action) (meta.Project, error) {
-	ref, byName := projectRef(c, "project_name_or_id")
-	return h.Projects.FindFor(c.r.Context(), ref, byName, res, act)
 }
 
 func (h *Handler) getProject(c *call) error {

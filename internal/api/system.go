@@ -7,15 +7,11 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/berthreg/berth/internal/blob"
-	"github.com/berthreg/berth/internal/rbac"
 )
 
 // systemRoutes registers the endpoints for systeminfo, health, statistics, search and
@@ -68,17 +64,6 @@ type generalInfo struct {
 
 func ptr[T any](v T) *T { return &v }
 
-// storageProvider names the blob store: drivers may name themselves; the filesystem driver,
-// the only one that does not, is "filesystem".
-func (h *Handler) storageProvider() string {
-	if h.Reg != nil {
-		if n, ok := h.Reg.Blobs.(interface{ Provider() string }); ok {
-			return n.Provider()
-		}
-	}
-	return "filesystem"
-}
-
 func (h *Handler) systemInfo(c *call) error {
 	cfg, err := h.Settings.Info(c.r.Context())
 	if err != nil {
@@ -102,7 +87,7 @@ func (h *Handler) systemInfo(c *call) error {
 		info.CurrentTime = ptr(time.Now().UTC().Format(time.RFC3339Nano))
 		info.ProjectCreationRestriction = ptr(d.ProjectCreationRestriction)
 		info.HasCARoot = ptr(false)
-		info.RegistryStorageProviderName = ptr(h.storageProvider())
+		info.RegistryStorageProviderName = ptr(h.Catalog.StorageProvider())
 		info.ReadOnly = ptr(d.ReadOnly)
 		info.NotificationEnable = ptr(false)
 	}
@@ -111,17 +96,9 @@ func (h *Handler) systemInfo(c *call) error {
 }
 
 func (h *Handler) volumes(c *call) error {
-	if err := h.authorizeSystem(c, rbac.ResSystemVolumes, rbac.ActRead); err != nil {
-		return err
-	}
-	// The blob storage is what fills up; an object store has no size to report.
-	u, ok := h.Reg.Blobs.(blob.UsageReporter)
-	if !ok {
-		return notFound("the blob storage has no size to report")
-	}
-	total, free, err := u.Usage(c.r.Context())
+	total, free, err := h.Catalog.Volumes(c.r.Context())
 	if err != nil {
-		return fmt.Errorf("volumes: %w", err)
+		return err
 	}
 	type storage struct {
 		Total uint64 `json:"total"`

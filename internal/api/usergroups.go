@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/berthreg/berth/internal/auth/group"
 	"github.com/berthreg/berth/internal/meta"
 )
 
@@ -37,9 +36,6 @@ type groupSearchJSON struct {
 func toGroupJSON(g meta.Group) groupJSON {
 	return groupJSON{ID: g.ID, GroupName: g.Name, GroupType: g.Type, LDAPGroupDN: g.LDAPDN}
 }
-
-// checkGroupName is the group name rule, for the member handlers that add groups by name.
-func checkGroupName(name string) error { return group.CheckName(name) }
 
 func (req groupJSON) toGroup() meta.Group {
 	return meta.Group{Name: req.GroupName, Type: req.GroupType, LDAPDN: req.LDAPGroupDN}

@@ -1,5 +1,6 @@
 // Package catalog answers what the registry holds, as each caller may see it: the counts of
-// projects and repositories (Harbor's /statistics) and searches by name (/search).
+// projects and repositories (Harbor's /statistics), searches by name (/search), and the size of
+// the storage holding it (/systeminfo/volumes).
 package catalog
 
 import (
@@ -7,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/berthreg/berth/internal/auth"
+	"github.com/berthreg/berth/internal/blob"
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/rbac"
@@ -24,6 +26,8 @@ type Store interface {
 type Service struct {
 	Store Store
 	Authz *rbac.Authorizer
+	// Blobs is the blob storage, whose size Volumes reports.
+	Blobs blob.Store
 }
 
 // Statistics follows Harbor: public counts for everyone signed in; system administrators get
@@ -109,4 +113,32 @@ func (s *Service) Search(ctx context.Context, term string) (Results, error) {
 		}
 	}
 	return out, nil
+}
+
+// Volumes returns the size of the blob storage and the bytes free in it (Harbor's
+// /systeminfo/volumes), for those allowed to read it; fault.NotFound when the storage has no
+// size (an object store).
+func (s *Service) Volumes(ctx context.Context) (total, free uint64, err error) {
+	if err := s.Authz.RequireSystem(ctx, rbac.ResSystemVolumes, rbac.ActRead); err != nil {
+		return 0, 0, err
+	}
+	// The blob storage is what fills up.
+	u, ok := s.Blobs.(blob.UsageReporter)
+	if !ok {
+		return 0, 0, fault.NotFoundf("the blob storage has no size to report")
+	}
+	total, free, err = u.Usage(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("volumes: %w", err)
+	}
+	return total, free, nil
+}
+
+// StorageProvider names the blob storage: drivers may name themselves; the filesystem driver,
+// the only one that does not, is "filesystem".
+func (s *Service) StorageProvider() string {
+	if n, ok := s.Blobs.(interface{ Provider() string }); ok {
+		return n.Provider()
+	}
+	return "filesystem"
 }

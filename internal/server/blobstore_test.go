@@ -16,8 +16,8 @@ import (
 // Tests of the blob store's optional abilities as the server uses them. The abilities do not
 // depend on the database, so SQLite suffices.
 
-// useBlobs makes the registry use s as its blob store from now on.
-func (ts *testServer) useBlobs(s blob.Store) { ts.srv.reg.Blobs = s }
+// useBlobs makes the server use s as its blob store from now on.
+func (ts *testServer) useBlobs(s blob.Store) { ts.srv.reg.Blobs, ts.srv.catalog.Blobs = s, s }
 
 // TestSystemVolumesWithoutUsage: a blob store whose storage has no size (an object store)
 // leaves /systeminfo/volumes nothing to report.

@@ -65,6 +65,8 @@ type Server struct {
 
 	// settings owns the system configuration and the copy of it that hot paths read.
 	settings *settings.Service
+	// catalog reports what the registry holds and the size of its blob storage.
+	catalog *catalog.Service
 }
 
 // New opens the stores, runs migrations and first-start setup, and builds the handler.
@@ -126,7 +128,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		}
 		return err
 	}
-	apiHandler := api.New(api.Deps{Reg: s.reg, Authz: authz, Auth: s.auth, Log: log,
+	s.catalog = &catalog.Service{Store: db, Authz: authz, Blobs: blobs}
+	apiHandler := api.New(api.Deps{Reg: s.reg, Auth: s.auth, Log: log,
 		GC: gcService, Scan: s.scan, ExternalURL: cfg.ExternalURL,
 		Projects:     projects,
 		Repositories: &registry.Repositories{Registry: s.reg, Store: db, Projects: projects},
@@ -141,7 +144,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Sessions:     &session.Service{Store: db, Auth: s.auth},
 		Settings:     s.settings,
 		Health:       &health.Checker{Log: log, Components: []health.Component{{Name: "database", Ping: db.Ping}, {Name: "registry", Ping: blobs.Ping}}},
-		Catalog:      &catalog.Service{Store: db, Authz: authz},
+		Catalog:      s.catalog,
 		AuditLog:     &audit.Service{Store: db, Authz: authz, Projects: projects}})
 
 	mux := http.NewServeMux()
