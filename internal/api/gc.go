@@ -73,9 +73,6 @@ func gcToJSON(e meta.Execution) gcHistoryJSON {
 		Schedule: &scheduleObj{Type: scheduleTypeOf(e.Trigger)}, JobStatus: e.Status,
 		CreationTime: harborTime(e.CreatedAt), UpdateTime: harborTime(e.UpdatedAt),
 	}
-	if jobs.Stale(e) {
-		out.JobStatus = meta.StatusError // its process died; a retried job may take it up again
-	}
 	dry := e.DryRun
 	out.DryRun = &dry
 	var res gc.Result

@@ -40,7 +40,20 @@ func (s *Service) History(ctx context.Context, lq meta.ListQuery) ([]meta.Execut
 	if err := s.Authz.RequireSystem(ctx, rbac.ResGarbageCollection, rbac.ActList); err != nil {
 		return nil, 0, err
 	}
-	return s.Store.ListExecutions(ctx, ExecutionKind, 0, lq)
+	es, total, err := s.Store.ListExecutions(ctx, ExecutionKind, 0, lq)
+	for i := range es {
+		es[i] = shown(es[i])
+	}
+	return es, total, err
+}
+
+// shown is a collection as callers see it: one marked Running whose process died shows as
+// Error (a retried job may take it up again).
+func shown(e meta.Execution) meta.Execution {
+	if jobs.Stale(e) {
+		e.Status = meta.StatusError
+	}
+	return e
 }
 
 // Execution returns one collection.
@@ -48,7 +61,8 @@ func (s *Service) Execution(ctx context.Context, id int64) (meta.Execution, erro
 	if err := s.Authz.RequireSystem(ctx, rbac.ResGarbageCollection, rbac.ActRead); err != nil {
 		return meta.Execution{}, err
 	}
-	return s.find(ctx, id)
+	e, err := s.find(ctx, id)
+	return shown(e), err
 }
 
 // Log returns a collection's log.
