@@ -11,12 +11,9 @@ import (
 	"slices"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/berthreg/berth/internal/config"
 	"github.com/berthreg/berth/internal/gc"
-	"github.com/berthreg/berth/internal/jobs"
-	"github.com/berthreg/berth/internal/meta"
 )
 
 const gcUsage = `Usage: berth gc [--dry-run] [--delete-untagged=false] [--workers N] [--json] [flags]
@@ -73,47 +70,27 @@ func gcCommand(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(cfg, stderr)
 
 	// The run is recorded like one the server runs, so the history and its log show it.
-	params, _ := json.Marshal(p)
-	id, err := db.CreateExecution(ctx, meta.Execution{Kind: gc.ExecutionKind, Trigger: gc.TriggerManual, DryRun: p.DryRun,
-		Params: string(params), Status: meta.StatusRunning})
-	if err != nil {
-		fmt.Fprintf(stderr, "berth gc: %v\n", err)
-		return 2
-	}
-	db.SetExecutionStatus(ctx, id, meta.StatusRunning, "")
-	stopHeartbeat := jobs.Heartbeat(db, id)
-	defer stopHeartbeat()
-	var logText []byte
-	logf := func(format string, args ...any) {
-		line := time.Now().UTC().Format("2006-01-02T15:04:05Z ") + fmt.Sprintf(format, args...) + "\n"
-		logText = append(logText, line...)
+	svc := &gc.Service{Store: db, Collector: &gc.Collector{DB: db, Blobs: store, Log: slog.New(log.Handler())}}
+	out, err := svc.RunHere(ctx, p, func(line string) {
 		if !asJSON {
 			io.WriteString(stdout, line)
 		}
-	}
-	svc := &gc.Service{Store: db, Collector: &gc.Collector{DB: db, Blobs: store, Log: slog.New(log.Handler())}}
-	res, runErr := svc.Collector.Run(ctx, gc.Options{DeleteUntagged: p.DeleteUntagged, DryRun: p.DryRun, Workers: p.Workers, Logf: logf})
-	status, text := meta.StatusSuccess, ""
-	if runErr != nil {
-		status, text = meta.StatusError, runErr.Error()
-		if ctx.Err() != nil {
-			status = meta.StatusStopped
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "berth gc: %v\n", err)
+		if out.ID == 0 {
+			return 2
 		}
-	}
-	bg := context.WithoutCancel(ctx)
-	db.AppendExecutionLog(bg, id, string(logText))
-	if err := svc.Finish(bg, id, p.DryRun, status, text, &res); err != nil {
-		fmt.Fprintf(stderr, "berth gc: record the outcome of run %d: %v\n", id, err)
 	}
 	if asJSON {
 		json.NewEncoder(stdout).Encode(struct {
 			ID int64 `json:"id"`
 			gc.Result
 			Status string `json:"status"`
-		}{id, res, status})
+		}{out.ID, out.Result, out.Status})
 	}
-	if runErr != nil {
-		fmt.Fprintf(stderr, "berth gc: %v\n", runErr)
+	if out.Err != nil {
+		fmt.Fprintf(stderr, "berth gc: %v\n", out.Err)
 		return 1
 	}
 	return 0

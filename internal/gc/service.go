@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/berthreg/berth/internal/events"
 	"github.com/berthreg/berth/internal/fault"
@@ -17,6 +18,7 @@ import (
 type Store interface {
 	Tx(ctx context.Context, fn func(*meta.Tx) error) error
 	jobs.Executions
+	CreateExecution(ctx context.Context, e meta.Execution) (int64, error)
 	ListExecutions(ctx context.Context, kind string, refID int64, lq meta.ListQuery) ([]meta.Execution, int64, error)
 	ExecutionLog(ctx context.Context, id int64) (string, error)
 	AppendExecutionLog(ctx context.Context, id int64, text string) error
@@ -190,3 +192,59 @@ func (s *Service) Finish(ctx context.Context, id int64, dryRun bool, status, tex
 
 // resource names a collection in its events ("gc/12"), as Harbor's audit log does.
 func resource(id int64) string { return fmt.Sprintf("gc/%d", id) }
+
+// Outcome is how a collection run in this process ended.
+type Outcome struct {
+	ID int64
+	Result
+	Status string
+	// Err is why the run failed or stopped; nil when it succeeded.
+	Err error
+}
+
+// RunHere runs a collection in this process, outside the queue (berth gc), recorded like one
+// the server runs: an execution in the history, alive while it runs, with its log and its end
+// (a GCCompleted event). logf hears each log line as it is written. The error is a failure to
+// record the run; how the run itself ended is in the outcome.
+func (s *Service) RunHere(ctx context.Context, p Params, logf func(line string)) (Outcome, error) {
+	params, err := json.Marshal(p)
+	if err != nil {
+		return Outcome{}, err
+	}
+	id, err := s.Store.CreateExecution(ctx, meta.Execution{Kind: ExecutionKind, Trigger: TriggerManual, DryRun: p.DryRun,
+		Params: string(params), Status: meta.StatusRunning})
+	if err != nil {
+		return Outcome{}, fmt.Errorf("record the run: %w", err)
+	}
+	// Running from now on (its start time).
+	if err := s.Store.SetExecutionStatus(ctx, id, meta.StatusRunning, ""); err != nil {
+		return Outcome{ID: id}, fmt.Errorf("record the run: %w", err)
+	}
+	stopHeartbeat := jobs.Heartbeat(s.Store, id)
+	defer stopHeartbeat()
+	var text []byte
+	printf := func(format string, args ...any) {
+		line := time.Now().UTC().Format("2006-01-02T15:04:05Z ") + fmt.Sprintf(format, args...) + "\n"
+		text = append(text, line...)
+		if logf != nil {
+			logf(line)
+		}
+	}
+	out := Outcome{ID: id, Status: meta.StatusSuccess}
+	out.Result, out.Err = s.Collector.Run(ctx, Options{DeleteUntagged: p.DeleteUntagged, DryRun: p.DryRun, Workers: p.Workers, Logf: printf})
+	msg := ""
+	if out.Err != nil {
+		out.Status, msg = meta.StatusError, out.Err.Error()
+		if ctx.Err() != nil {
+			out.Status = meta.StatusStopped
+		}
+	}
+	bg := context.WithoutCancel(ctx)
+	if err := s.Store.AppendExecutionLog(bg, id, string(text)); err != nil {
+		return out, fmt.Errorf("record the log of run %d: %w", id, err)
+	}
+	if err := s.Finish(bg, id, p.DryRun, out.Status, msg, &out.Result); err != nil {
+		return out, fmt.Errorf("record the outcome of run %d: %w", id, err)
+	}
+	return out, nil
+}
