@@ -101,6 +101,14 @@ func (tx *Tx) insertEvents(ctx context.Context, evs []Event) error {
 // sequenced, in id order, and returns how many it sequenced. One sequencer runs at a time, on
 // any replica: the event_sequence row is locked for the transaction.
 func (db *DB) SequenceEvents(ctx context.Context, limit int) (int, error) {
+	// Most calls find nothing to do: a read says so without a write transaction.
+	var waiting bool
+	if err := db.queryRow(ctx, "SELECT EXISTS (SELECT 1 FROM events WHERE pos IS NULL)").Scan(&waiting); err != nil {
+		return 0, fmt.Errorf("sequence events: %w", err)
+	}
+	if !waiting {
+		return 0, nil
+	}
 	var n int
 	err := db.Tx(ctx, func(tx *Tx) error {
 		n = 0
