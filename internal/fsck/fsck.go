@@ -64,10 +64,27 @@ type Options struct {
 	MaxProblems int
 }
 
+// Store is what a check reads of the metadata store and repairs in it; *meta.DB satisfies it.
+type Store interface {
+	BlobRowsAfter(ctx context.Context, after string, n int) ([]meta.BlobRow, error)
+	BlobSize(ctx context.Context, digest string) (int64, error)
+	BlobRowStates(ctx context.Context, digests []string) (recorded, deleting map[string]bool, err error)
+	BlobReferences(ctx context.Context, digest string, limit int) (int64, []string, error)
+	RepositoriesLinking(ctx context.Context, digest string, limit int) ([]string, error)
+	UnrecordedManifestBlobs(ctx context.Context, after string, n int) ([]string, error)
+	RemoveBrokenBlob(ctx context.Context, digest string, size int64, tombstone bool) error
+	ClaimUnknownObject(ctx context.Context, digest string) error
+	BlobObjectDeleted(ctx context.Context, digest string) error
+	Upload(ctx context.Context, id string) (meta.Upload, error)
+	UploadRowsAfter(ctx context.Context, after string, n int) ([]meta.Upload, error)
+	ExistingUploads(ctx context.Context, ids []string) (map[string]bool, error)
+	DeleteIdleUpload(ctx context.Context, id string, updatedAt time.Time) error
+}
+
 // Run checks db and store against each other and, with Repair, repairs. It fails only when it
 // cannot go on (a query fails, the store cannot be walked, ctx ends); inconsistencies, however
 // many, are in the report.
-func Run(ctx context.Context, db *meta.DB, store blob.Store, opt Options) (Report, error) {
+func Run(ctx context.Context, db Store, store blob.Store, opt Options) (Report, error) {
 	start := time.Now()
 	switch {
 	case opt.MinAge == 0:
@@ -94,7 +111,7 @@ func Run(ctx context.Context, db *meta.DB, store blob.Store, opt Options) (Repor
 }
 
 type checker struct {
-	db    *meta.DB
+	db    Store
 	store blob.Store
 	opt   Options
 	rep   *Report

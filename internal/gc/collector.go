@@ -19,9 +19,22 @@ import (
 	"github.com/berthreg/berth/internal/meta"
 )
 
+// CollectorStore is the review queues a collection works through; *meta.DB satisfies it.
+type CollectorStore interface {
+	GCGrace() time.Duration
+	PlanCollection(ctx context.Context, t time.Time, deleteUntagged bool) (meta.GCPlan, error)
+	DueManifestReviews(ctx context.Context, t time.Time, includeUntagged bool, limit int) ([]meta.ManifestReview, error)
+	CollectManifest(ctx context.Context, r meta.ManifestReview, deleteUntagged bool) (meta.ManifestVerdict, error)
+	DueBlobReviews(ctx context.Context, t time.Time, limit int) ([]string, error)
+	CollectBlob(ctx context.Context, digest string) (meta.BlobVerdict, error)
+	BlobsBeingDeleted(ctx context.Context, limit int) ([]string, error)
+	BlobObjectDeleted(ctx context.Context, digest string) error
+	PostponeReview(ctx context.Context, repoID int64, digest string, t time.Time) error
+}
+
 // Collector deletes due, unreferenced content.
 type Collector struct {
-	DB    *meta.DB
+	DB    CollectorStore
 	Blobs blob.Store
 	Log   *slog.Logger
 	// ExpireUploads, if set, removes abandoned upload sessions as part of a run.

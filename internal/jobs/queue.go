@@ -35,9 +35,18 @@ type Options struct {
 	PollInterval time.Duration
 }
 
+// Store is what the queue keeps its own tables and the schedules in; *meta.DB satisfies it.
+type Store interface {
+	Dialect() string
+	WritePool() *sql.DB
+	Tx(ctx context.Context, fn func(*meta.Tx) error) error
+	Schedule(ctx context.Context, name string) (meta.StoredSchedule, error)
+	Schedules(ctx context.Context) ([]meta.StoredSchedule, error)
+}
+
 // Queue is the job queue of one process. Register workers, then Start; Insert from anywhere.
 type Queue struct {
-	db      *meta.DB
+	db      Store
 	log     *slog.Logger
 	opt     Options
 	workers *river.Workers
@@ -64,7 +73,7 @@ type WorkerDefaults[T Args] = river.WorkerDefaults[T]
 type InsertOpts = river.InsertOpts
 
 // New prepares the queue on db, bringing the queue's own tables up to date.
-func New(ctx context.Context, db *meta.DB, opt Options) (*Queue, error) {
+func New(ctx context.Context, db Store, opt Options) (*Queue, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}

@@ -48,9 +48,28 @@ type Registry interface {
 	DeleteArtifact(ctx context.Context, repo string, m meta.Manifest) error
 }
 
+// RunStore is what a run reads and writes; *meta.DB satisfies it.
+type RunStore interface {
+	Tx(ctx context.Context, fn func(*meta.Tx) error) error
+	jobs.Executions
+	SetExecutionStatus(ctx context.Context, id int64, status, text string) error
+	SetExecutionResult(ctx context.Context, id int64, result string) error
+	StopRequested(ctx context.Context, id int64) (bool, error)
+	ListTasks(ctx context.Context, executionID int64, lq meta.ListQuery) ([]meta.Task, int64, error)
+	CreateTask(ctx context.Context, t meta.Task) (int64, error)
+	SetTaskStatus(ctx context.Context, id int64, status string) error
+	SetTaskResult(ctx context.Context, id int64, result string) error
+	AppendTaskLog(ctx context.Context, id int64, text string) error
+	RetentionPolicy(ctx context.Context, id int64) (meta.RetentionPolicy, error)
+	ProjectByID(ctx context.Context, id int64) (meta.Project, error)
+	ProjectRepositories(ctx context.Context, projectID int64) ([]meta.Repository, error)
+	RetentionArtifacts(ctx context.Context, repoID int64) ([]meta.RetentionArtifact, error)
+	ManifestByDigest(ctx context.Context, repo, digest string) (meta.Manifest, error)
+}
+
 // Register adds the worker of retention runs and the handler of retention schedules to the
 // queue; call it before the queue starts.
-func Register(q *jobs.Queue, db *meta.DB, reg Registry, log *slog.Logger) {
+func Register(q *jobs.Queue, db RunStore, reg Registry, log *slog.Logger) {
 	r := &runner{db: db, reg: reg, q: q, log: log, now: time.Now}
 	jobs.Register(q, &worker{r: r})
 	q.HandleSchedules(schedulePrefix, r.scheduled)
@@ -125,7 +144,7 @@ func start(ctx context.Context, tx *meta.Tx, q *jobs.Queue, policyID int64, trig
 }
 
 type runner struct {
-	db  *meta.DB
+	db  RunStore
 	reg Registry
 	q   *jobs.Queue
 	log *slog.Logger

@@ -33,10 +33,18 @@ const ExtractorVersion = "2"
 // maxIndexChildren bounds how many platform images of one index a scan reads.
 const maxIndexChildren = 64
 
+// BuiltinStore is what the built-in scanner reads and writes; *meta.DB satisfies it.
+type BuiltinStore interface {
+	ManifestByDigest(ctx context.Context, repo, digest string) (meta.Manifest, error)
+	LinkedBlobSize(ctx context.Context, repo, digest string) (int64, error)
+	InventoryOf(ctx context.Context, digest string) (meta.Inventory, error)
+	PutInventory(ctx context.Context, inv meta.Inventory) error
+}
+
 // Builtin is Berth's own scanner: it extracts an image's package inventory once, stores it,
 // and matches it against the current vulnerability database.
 type Builtin struct {
-	DB      *meta.DB
+	DB      BuiltinStore
 	Blobs   blob.Store
 	VulnDB  *vulndb.DB
 	Limits  inventory.Limits
@@ -404,7 +412,7 @@ type source interface {
 
 // localSource reads from Berth's own stores: only what the repository holds.
 type localSource struct {
-	db    *meta.DB
+	db    BuiltinStore
 	blobs blob.Store
 	repo  string
 }

@@ -24,9 +24,23 @@ import (
 // matched, which is not the same as nothing being vulnerable.
 var ErrNoDatabase = errors.New("vulndb: no vulnerability database imported (run berth vulndb import)")
 
+// Store is where the vulnerability database keeps its generations; *meta.DB satisfies it.
+type Store interface {
+	CurrentVulnGeneration(ctx context.Context) (int64, error)
+	VulnImport(ctx context.Context, id int64) (meta.VulnImport, error)
+	RecentVulnImports(ctx context.Context, limit int) ([]meta.VulnImport, error)
+	BeginVulnImport(ctx context.Context, staleAfter time.Duration) (int64, error)
+	AddVulnBatch(ctx context.Context, generation int64, vulns []meta.Vuln, affected []meta.VulnAffected) ([]string, error)
+	FinishVulnImport(ctx context.Context, generation int64, report string) (int64, error)
+	FailVulnImport(ctx context.Context, generation int64, reason, report string) error
+	PurgeVulnGenerations(ctx context.Context, batch int) (int64, error)
+	VulnAffectedByNames(ctx context.Context, generation int64, ecosystem string, suffixes, names []string) ([]meta.VulnAffected, error)
+	VulnsByID(ctx context.Context, generation int64, ids []string) (map[string]meta.Vuln, error)
+}
+
 // DB is the vulnerability database over the metadata store.
 type DB struct {
-	store *meta.DB
+	store Store
 
 	mu       sync.Mutex
 	hooks    []func(ctx context.Context, generation int64)
@@ -34,7 +48,7 @@ type DB struct {
 }
 
 // New returns the vulnerability database kept in store.
-func New(store *meta.DB) *DB {
+func New(store Store) *DB {
 	return &DB{store: store}
 }
 
