@@ -265,10 +265,21 @@ func TestPruneKeepsWhatASubscriberHasNotHandled(t *testing.T) {
 		if err != nil || len(evs) != 2 || evs[0].Pos != 3 {
 			t.Fatalf("left %+v, %v", evs, err)
 		}
+		last := evs[1]
 		// A subscriber idle for longer than idleSince holds nothing back.
 		n, err = db.PruneEvents(ctx, future, future)
 		if err != nil || n != 2 {
 			t.Fatalf("prune past an idle subscriber = %d, %v; want 2", n, err)
+		}
+		// With every event gone, the next still gets a new id: what subscribers wrote names
+		// events by id.
+		if err := db.EmitEvents(ctx, meta.Event{Type: "test.e", Stream: "after"}); err != nil {
+			t.Fatal(err)
+		}
+		sequenceAll(t, db)
+		evs, err = db.EventsAfter(ctx, 0, 10)
+		if err != nil || len(evs) != 1 || evs[0].ID <= last.ID || evs[0].Pos != 5 {
+			t.Fatalf("after pruning everything: %+v, %v; want id above %d at pos 5", evs, err, last.ID)
 		}
 	})
 }

@@ -7,9 +7,10 @@
 -- PostgreSQL ids are drawn in commit order within a stream (see the trigger below), so pos
 -- follows commit order within every stream; SQLite's single writer draws them in commit order
 -- anyway. Subscribers read by pos, which only grows: nothing they skipped can appear behind
--- them later.
+-- them later. Ids are never given twice (events are deleted once handled, and what subscribers
+-- wrote names its event by id).
 CREATE TABLE events (
-    id         {{ID}},
+    id         {{SERIAL}},
     pos        BIGINT,
     type       TEXT NOT NULL,
     stream     TEXT NOT NULL,
