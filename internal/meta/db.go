@@ -188,7 +188,7 @@ func openPostgres(url string, opt Options) (*DB, error) {
 	d := postgresDialect{}
 	db := &DB{q: q{db: pool, rdb: pool, d: d, gc: newGCSettings()}, w: pool, r: pool, lazy: lazy, dialect: d}
 	db.q.changed = db.changed
-	db.listener = newContentListener(url, db.changed, db.eventsCommitted)
+	db.listener = newContentListener(url, db.changed)
 	return db, nil
 }
 

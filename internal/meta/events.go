@@ -249,17 +249,9 @@ func (db *DB) PruneEvents(ctx context.Context, before, idleSince time.Time) (int
 	return res.RowsAffected()
 }
 
-// WatchEvents calls fn after every commit that wrote events: at once for this process's, and on
-// PostgreSQL for every other process's as the database announces them (migration 0014), and
-// whenever announcements may have been missed (the listening connection was re-established).
-// fn must not block. Watchers still poll: announcements from other processes on SQLite, and on
-// PostgreSQL while the listening connection is down, do not arrive.
-func (db *DB) WatchEvents(fn func()) {
-	addWatcher(&db.eventWatchers, fn)
-	if db.listener != nil {
-		db.listener.ensure()
-	}
-}
+// WatchEvents calls fn after every commit of this process that wrote events. fn must not
+// block. Other processes' events are not announced: watchers also poll.
+func (db *DB) WatchEvents(fn func()) { addWatcher(&db.eventWatchers, fn) }
 
 func (db *DB) eventsCommitted() {
 	if ws := db.eventWatchers.Load(); ws != nil {

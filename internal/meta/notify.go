@@ -15,8 +15,6 @@ import (
 const (
 	contentChannel = "berth_content"
 	removalChannel = "berth_removal"
-	// eventsChannel is notified at the commit of every transaction that wrote events (0014).
-	eventsChannel = "berth_events"
 )
 
 // contentListener keeps one PostgreSQL connection listening on the channels and tells the
@@ -24,19 +22,16 @@ const (
 // other processes') commits. While it is not listening, nobody can say what changed:
 // ChangesHeard reports that, and readers go to the database.
 type contentListener struct {
-	url     string
-	changed func(Changes)
-	// onEvents hears of other processes' events, and of a new connection (which may have
-	// missed some).
-	onEvents  func()
+	url       string
+	changed   func(Changes)
 	listening atomic.Bool
 	start     sync.Once
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
 
-func newContentListener(url string, changed func(Changes), onEvents func()) *contentListener {
-	return &contentListener{url: url, changed: changed, onEvents: onEvents, done: make(chan struct{})}
+func newContentListener(url string, changed func(Changes)) *contentListener {
+	return &contentListener{url: url, changed: changed, done: make(chan struct{})}
 }
 
 // bump forgets everything: what was read before may be out of date in any way.
@@ -84,14 +79,13 @@ func (l *contentListener) listen(ctx context.Context) {
 		return
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+contentChannel+"; LISTEN "+removalChannel+"; LISTEN "+eventsChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+contentChannel+"; LISTEN "+removalChannel); err != nil {
 		return
 	}
 	// Commits made before LISTEN took effect sent notifications to nobody: forget what was
 	// read before this point, then trust the notifications.
 	l.bump()
 	l.listening.Store(true)
-	l.onEvents()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
@@ -100,8 +94,6 @@ func (l *contentListener) listen(ctx context.Context) {
 		switch n.Channel {
 		case removalChannel:
 			l.changed(Changes{Removal: true})
-		case eventsChannel:
-			l.onEvents()
 		default:
 			l.changed(Changes{Content: true})
 		}

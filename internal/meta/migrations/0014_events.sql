@@ -62,7 +62,7 @@ BEGIN
 END
 $$;
 CREATE TRIGGER events_ordered BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION berth_event_order();
--- Wakes the sequencer and subscribers of every replica at the commit.
-CREATE TRIGGER events_written AFTER INSERT ON events
-    FOR EACH STATEMENT EXECUTE FUNCTION berth_notify('berth_events');
+-- No NOTIFY announces new events: PostgreSQL serialises the commits of all transactions that
+-- notify (to queue notifications in commit order), which would put every push in one line.
+-- Other replicas find new events by polling.
 {{/PG}}
