@@ -34,15 +34,7 @@ func newService(t *testing.T, db *meta.DB) *gc.Service {
 // emitted returns the events committed so far, in order.
 func emitted(t *testing.T, db *meta.DB) []meta.Event {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := db.SequenceEvents(ctx, 100); err != nil {
-		t.Fatal(err)
-	}
-	evs, err := db.EventsAfter(ctx, 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return evs
+	return metatest.NewEvents(t, db).Next()
 }
 
 // TestManualCollectionIsRequestedWithItsEvent: a collection started by a schedule request is

@@ -51,14 +51,7 @@ func (e env) user(t *testing.T, name string) (int64, context.Context) {
 // events returns the events written so far, in order, as "type project_id resource actor".
 func (e env) events(t *testing.T) ([]string, []meta.Event) {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := e.db.SequenceEvents(ctx, 1000); err != nil {
-		t.Fatal(err)
-	}
-	evs, err := e.db.EventsAfter(ctx, 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	evs := metatest.NewEvents(t, e.db).Next()
 	out := make([]string, len(evs))
 	for i, ev := range evs {
 		out[i] = fmt.Sprintf("%s %d %s %s", ev.Type, ev.ProjectID, ev.Resource, ev.Actor)

@@ -49,21 +49,13 @@ func TestContentChangesAreEventsOfTheirTransaction(t *testing.T) {
 		}
 		dgst := pushed.Digest.String()
 
-		var pos int64
+		emitted := metatest.NewEvents(t, db)
 		// events returns what was emitted since the last call: type, project, resource, actor.
 		events := func(t *testing.T) []string {
 			t.Helper()
-			if _, err := db.SequenceEvents(ctx, 100); err != nil {
-				t.Fatal(err)
-			}
-			evs, err := db.EventsAfter(ctx, pos, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var out []string
-			for _, e := range evs {
+			for _, e := range emitted.Next() {
 				out = append(out, fmt.Sprintf("%s %d %s %s", e.Type, e.ProjectID, e.Resource, e.Actor))
-				pos = e.Pos
 			}
 			return out
 		}

@@ -254,8 +254,7 @@ func TestRunOfADeletedPolicy(t *testing.T) {
 func TestRunEndsWithAnEvent(t *testing.T) {
 	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
 		f := newRunFixture(t, db)
-		ctx := context.Background()
-		var pos int64
+		emitted := metatest.NewEvents(t, db)
 		tests := []struct {
 			name     string
 			dryRun   bool
@@ -274,18 +273,11 @@ func TestRunEndsWithAnEvent(t *testing.T) {
 		for _, tt := range tests {
 			f.reg.onDelete = tt.onDelete
 			e, _ := f.execute(t, tt.dryRun)
-			if _, err := db.SequenceEvents(ctx, 100); err != nil {
-				t.Fatal(err)
-			}
-			evs, err := db.EventsAfter(ctx, pos, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
+			evs := emitted.Next()
 			if len(evs) != 1 || evs[0].Type != events.RetentionCompleted || evs[0].ProjectID != f.project.ID ||
 				evs[0].Resource != "proj" || evs[0].Actor != "tester" {
 				t.Fatalf("%s: events %+v, want one %s of project %d by tester", tt.name, evs, events.RetentionCompleted, f.project.ID)
 			}
-			pos = evs[0].Pos
 			var got events.Run
 			if err := events.Decode(evs[0], &got); err != nil {
 				t.Fatal(err)

@@ -70,15 +70,7 @@ func testService(t *testing.T, db *meta.DB) (s *Service, adapterURL string) {
 // emitted returns the events committed so far, in order.
 func emitted(t *testing.T, db *meta.DB) []meta.Event {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := db.SequenceEvents(ctx, 100); err != nil {
-		t.Fatal(err)
-	}
-	evs, err := db.EventsAfter(ctx, 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return evs
+	return metatest.NewEvents(t, db).Next()
 }
 
 // auditOf is what the audit log makes of events: "user operation resource_type resource

@@ -10,18 +10,18 @@ import (
 
 	"github.com/berthreg/berth/internal/audit"
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/meta/metatest"
 )
 
 // Trail reads the events written to a store since its last reading.
 type Trail struct {
-	t   testing.TB
-	db  *meta.DB
-	pos int64
+	t      testing.TB
+	events *metatest.Events
 }
 
 // New returns a trail that starts after the events written so far.
 func New(t testing.TB, db *meta.DB) *Trail {
-	tr := &Trail{t: t, db: db}
+	tr := &Trail{t: t, events: metatest.NewEvents(t, db)}
 	tr.Next()
 	return tr
 }
@@ -31,19 +31,9 @@ func New(t testing.TB, db *meta.DB) *Trail {
 // project-id".
 func (tr *Trail) Next() []string {
 	tr.t.Helper()
-	ctx := context.Background()
-	if _, err := tr.db.SequenceEvents(ctx, 1000); err != nil {
-		tr.t.Fatal(err)
-	}
-	evs, err := tr.db.EventsAfter(ctx, tr.pos, 1000)
-	if err != nil {
-		tr.t.Fatal(err)
-	}
-	if len(evs) > 0 {
-		tr.pos = evs[len(evs)-1].Pos
-	}
+	evs := tr.events.Next()
 	var got entries
-	if err := audit.Subscriber(&got, slog.New(slog.DiscardHandler))(ctx, evs); err != nil {
+	if err := audit.Subscriber(&got, slog.New(slog.DiscardHandler))(context.Background(), evs); err != nil {
 		tr.t.Fatal(err)
 	}
 	var out []string

@@ -125,3 +125,38 @@ func WaitListening(t testing.TB, db *meta.DB) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// Events reads the events a store has written, in delivery order, as a subscriber of the
+// event stream would get them.
+type Events struct {
+	t   testing.TB
+	db  *meta.DB
+	pos int64
+}
+
+// NewEvents returns a reader of db's events that starts at the beginning of the stream.
+func NewEvents(t testing.TB, db *meta.DB) *Events { return &Events{t: t, db: db} }
+
+// Next returns the events written since the last call (all of them on the first), after
+// sequencing what was written.
+func (r *Events) Next() []meta.Event {
+	r.t.Helper()
+	ctx := context.Background()
+	for {
+		n, err := r.db.SequenceEvents(ctx, 1000)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if n < 1000 {
+			break
+		}
+	}
+	evs, err := r.db.EventsAfter(ctx, r.pos, 100000)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if len(evs) > 0 {
+		r.pos = evs[len(evs)-1].Pos
+	}
+	return evs
+}
