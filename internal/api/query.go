@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/berthreg/berth/internal/meta"
@@ -13,6 +14,8 @@ import (
 // q is a comma-separated list of key=value terms: "k=v" exact, "k=~v" fuzzy, "k=[min~max]"
 // range (either bound may be empty), "k={a b}" any of, "k=(a b)" all of. Values may be quoted
 // with double quotes (times contain spaces). sort is "a,-b" (a minus sorts descending).
+//
+// q may be escaped twice (see decodeQ).
 func listQuery(r *http.Request) (meta.ListQuery, int, error) {
 	params := r.URL.Query()
 	page, size, err := pagination(params)
@@ -21,7 +24,7 @@ func listQuery(r *http.Request) (meta.ListQuery, int, error) {
 	}
 	lq := meta.ListQuery{Offset: (page - 1) * size, Limit: size}
 	if q := params.Get("q"); q != "" {
-		if lq.Filters, err = parseQ(q); err != nil {
+		if lq.Filters, err = parseQ(decodeQ(q)); err != nil {
 			return lq, 0, badRequest(err.Error())
 		}
 	}
@@ -37,6 +40,27 @@ func listQuery(r *http.Request) (meta.ListQuery, int, error) {
 		}
 	}
 	return lq, page, nil
+}
+
+// decodeQ URL-decodes q once more than the rest of the query, as Harbor's q parser does:
+// clients that escape q themselves before their HTTP library escapes it again send
+// q=Level%253Dproject%252CProjectID%253D2, and both that and the single escaping
+// (q=Level%3Dproject%2CProjectID%3D2) mean Level=project,ProjectID=2.
+//
+// Only a q that still holds a percent sign after the query's own decoding was escaped twice
+// (escaping turns every "=" into %3D): that one is decoded again, "+" then meaning a space as
+// in Harbor. A q without one is taken as it is, so that a "+" escaped once stays a "+"
+// (media_type=application/vnd.oci.image.config.v1+json, robot names such as library+ci), where
+// Harbor would read a space. A q that does not decode (a literal "%" in q=name=~50%25) is
+// taken as it is, as Harbor takes it.
+func decodeQ(q string) string {
+	if !strings.Contains(q, "%") {
+		return q
+	}
+	if u, err := url.QueryUnescape(q); err == nil {
+		return u
+	}
+	return q
 }
 
 // parseQ splits on commas outside brackets and quotes, then parses each term.

@@ -720,7 +720,7 @@ func TestArtifactListing(t *testing.T) {
 			t.Errorf("chart artifact %+v", arts)
 		}
 
-		for _, bad := range []string{"q=bogus%3D1", "q=tags%3D%5B1~2%5D", "q=labels%3Dx", "q=base%3Dx", "sort=size", "with_label=yes", "page=0"} {
+		for _, bad := range []string{"q=bogus%3D1", "q=tags%3D%5B1~2%5D", "q=labels%3Dx", "q=base%3Dx", "sort=size", "with_label=yes", "page=first"} {
 			artErr(t, artCall(t, ts, http.MethodGet, base+"?"+bad, nil, nil), http.StatusBadRequest, "BAD_REQUEST")
 		}
 	})

@@ -385,7 +385,7 @@ func TestProjectListing(t *testing.T) {
 			t.Errorf("alice's view of web-private: %+v", alices)
 		}
 
-		for _, bad := range []string{"?page_size=101", "?page=0", "?q=colour%3Dred", "?sort=colour", "?public=maybe", "?with_detail=perhaps", "?q=name%3D%5Ba"} {
+		for _, bad := range []string{"?page_size=101", "?page=first", "?q=colour%3Dred", "?sort=colour", "?public=maybe", "?with_detail=perhaps", "?q=name%3D%5Ba"} {
 			expectAPIError(t, ts.do(t, http.MethodGet, "/api/v2.0/projects"+bad, nil, nil), 400, "BAD_REQUEST")
 		}
 	})
