@@ -7,9 +7,11 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -316,10 +318,32 @@ func ok(c *call) error {
 	return nil
 }
 
+// maxBody bounds a JSON request body.
+const maxBody = 1 << 20
+
 // decode reads a JSON request body strictly: unknown fields, wrong types and trailing data
-// are 400s.
+// are 400s. A body type is Harbor's model of the operation with every field the model has,
+// read-only ones too (generated clients send the whole model), so that only fields of no
+// model are unknown.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	return decodeFrom(http.MaxBytesReader(nil, r.Body, maxBody), v)
+}
+
+// decodeOptional is decode for a body the client may leave out: an empty body leaves v as it
+// is.
+func decodeOptional(r *http.Request, v any) error {
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		return badRequest("invalid request body: " + err.Error())
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	return decodeFrom(bytes.NewReader(b), v)
+}
+
+func decodeFrom(rd io.Reader, v any) error {
+	dec := json.NewDecoder(rd)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return badRequest("invalid request body: " + err.Error())

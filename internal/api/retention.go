@@ -143,10 +143,8 @@ func (h *Handler) triggerRetention(c *call) error {
 	var req struct {
 		DryRun bool `json:"dry_run"`
 	}
-	if c.r.ContentLength != 0 {
-		if err := decode(c.r, &req); err != nil {
-			return err
-		}
+	if err := decodeOptional(c.r, &req); err != nil {
+		return err
 	}
 	eid, err := h.Retention.Trigger(c.r.Context(), id, req.DryRun)
 	if err != nil {

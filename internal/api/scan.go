@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -35,19 +34,13 @@ func scanTarget(c *call) scan.Target {
 		Reference: pathValue(c, "reference")}
 }
 
-// scanType reads the optional {"scan_type": "vulnerability"|"sbom"} body.
+// scanType reads the optional {"scan_type": "vulnerability"|"sbom"} body (Harbor's ScanType).
 func scanType(c *call) (string, error) {
 	var req struct {
 		ScanType string `json:"scan_type"`
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, c.r.Body, 1<<16))
-	if err != nil {
-		return "", badRequest("invalid request body: " + err.Error())
-	}
-	if strings.TrimSpace(string(body)) != "" {
-		if err := json.Unmarshal(body, &req); err != nil {
-			return "", badRequest("invalid request body: " + err.Error())
-		}
+	if err := decodeOptional(c.r, &req); err != nil {
+		return "", err
 	}
 	return req.ScanType, nil
 }

@@ -25,10 +25,21 @@ func (h *Handler) listTags(c *call) error {
 	return nil
 }
 
+// tagReq is the body of a tag creation: Harbor's NewTag, which names the tag, or the whole
+// Tag, which Harbor took before NewTag and its generated clients still send (the other fields
+// are the server's to set, and ignored).
+type tagReq struct {
+	Name         string  `json:"name"`
+	ID           *int64  `json:"id"`
+	RepositoryID *int64  `json:"repository_id"`
+	ArtifactID   *int64  `json:"artifact_id"`
+	PushTime     *string `json:"push_time"`
+	PullTime     *string `json:"pull_time"`
+	Immutable    *bool   `json:"immutable"`
+}
+
 func (h *Handler) createTag(c *call) error {
-	var req struct {
-		Name string `json:"name"`
-	}
+	var req tagReq
 	if err := decode(c.r, &req); err != nil {
 		return err
 	}
