@@ -13,7 +13,9 @@ import (
 //
 // q is a comma-separated list of key=value terms: "k=v" exact, "k=~v" fuzzy, "k=[min~max]"
 // range (either bound may be empty), "k={a b}" any of, "k=(a b)" all of. Values may be quoted
-// with double quotes (times contain spaces). sort is "a,-b" (a minus sorts descending).
+// with double quotes (times contain spaces), or with single quotes where they hold no comma; a
+// backslash before an exact value keeps it exact (`k=\~v` is the value "~v"). sort is "a,-b"
+// (a minus sorts descending).
 //
 // q may be escaped twice (see decodeQ).
 func listQuery(r *http.Request) (meta.ListQuery, int, error) {
@@ -121,19 +123,22 @@ func parseTerm(k, v string) (meta.Filter, error) {
 	case strings.HasPrefix(v, "(") && strings.HasSuffix(v, ")"):
 		f.Op, f.Values = meta.OpAll, splitValues(v[1:len(v)-1])
 	default:
-		f.Op, f.Values = meta.OpExact, []string{unquote(v)}
+		// A leading backslash makes the value exact whatever it starts with (q=name=\~x is
+		// the name "~x"), as in Harbor.
+		f.Op, f.Values = meta.OpExact, []string{unquote(strings.TrimPrefix(v, `\`))}
 	}
 	return f, nil
 }
 
-// splitValues splits on spaces outside quotes.
+// splitValues splits on spaces outside double quotes, which it drops; single quotes around a
+// value are dropped too.
 func splitValues(s string) []string {
 	var out []string
 	var cur strings.Builder
 	quoted := false
 	flush := func() {
 		if cur.Len() > 0 {
-			out = append(out, cur.String())
+			out = append(out, unquote(cur.String()))
 			cur.Reset()
 		}
 	}
@@ -151,8 +156,10 @@ func splitValues(s string) []string {
 	return out
 }
 
+// unquote strips the double or single quotes around a value: Harbor's swagger lets range and
+// list values be "enclosed by \" or '".
 func unquote(s string) string {
-	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+	if len(s) >= 2 && (s[0] == '"' || s[0] == '\'') && s[len(s)-1] == s[0] {
 		return s[1 : len(s)-1]
 	}
 	return s
