@@ -201,10 +201,10 @@ func (h *Handler) deleteScanner(c *call) error {
 	return nil
 }
 
-// setDefaultScanner is PATCH {is_default}.
+// setDefaultScanner is PATCH {is_default}; is_default left out is false, as Harbor reads it.
 func (h *Handler) setDefaultScanner(c *call) error {
 	var req struct {
-		IsDefault *bool `json:"is_default"`
+		IsDefault bool `json:"is_default"`
 	}
 	if err := decode(c.r, &req); err != nil {
 		return err

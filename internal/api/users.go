@@ -151,16 +151,15 @@ func (h *Handler) setSysAdmin(c *call) error {
 	if err != nil {
 		return err
 	}
+	// A flag left out is false, as Harbor reads it: its generated client leaves a false flag
+	// out of the body.
 	var req struct {
-		SysadminFlag *bool `json:"sysadmin_flag"`
+		SysadminFlag bool `json:"sysadmin_flag"`
 	}
 	if err := decode(c.r, &req); err != nil {
 		return err
 	}
-	if req.SysadminFlag == nil {
-		return badRequest("sysadmin_flag is required")
-	}
-	if err := h.Users.SetSysAdmin(c.r.Context(), id, *req.SysadminFlag); err != nil {
+	if err := h.Users.SetSysAdmin(c.r.Context(), id, req.SysadminFlag); err != nil {
 		return err
 	}
 	return ok(c)

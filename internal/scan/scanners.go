@@ -168,8 +168,9 @@ func (s *Service) DeleteRegistration(ctx context.Context, uuid string) (meta.Sca
 
 // SetDefaultRegistration applies {is_default}: true makes the registration the default (a
 // ScannerUpdated event); false changes nothing (Harbor's behaviour: the default role only
-// moves to another registration). isDefault is required.
-func (s *Service) SetDefaultRegistration(ctx context.Context, uuid string, isDefault *bool) error {
+// moves to another registration). Harbor's generated client leaves a false is_default out,
+// so a body without it means false.
+func (s *Service) SetDefaultRegistration(ctx context.Context, uuid string, isDefault bool) error {
 	if err := s.Authz.RequireSystem(ctx, rbac.ResScanner, rbac.ActUpdate); err != nil {
 		return err
 	}
@@ -177,10 +178,7 @@ func (s *Service) SetDefaultRegistration(ctx context.Context, uuid string, isDef
 	if err != nil {
 		return err
 	}
-	if isDefault == nil {
-		return fault.Invalidf("is_default is required")
-	}
-	if !*isDefault {
+	if !isDefault {
 		return nil
 	}
 	err = s.Store.Tx(ctx, func(tx *meta.Tx) error {

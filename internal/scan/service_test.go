@@ -234,8 +234,7 @@ func TestRegistrationChangesAreEvents(t *testing.T) {
 		if err := s.UpdateRegistration(admin, r.UUID, meta.ScannerRegistration{Name: "Fake2", URL: url}); err != nil {
 			t.Fatal(err)
 		}
-		yes := true
-		if err := s.SetDefaultRegistration(admin, BuiltinUUID, &yes); err != nil {
+		if err := s.SetDefaultRegistration(admin, BuiltinUUID, true); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.SetProjectScanner(admin, "proj", true, r.UUID); err != nil {
