@@ -63,7 +63,7 @@ func TestListPageSizeZeroListsEverything(t *testing.T) {
 					}
 					items, resp := list(t, apiBase+e.path+sep+pq)
 					total, err := strconv.Atoi(resp.Header.Get("X-Total-Count"))
-					if err != nil || len(items) != total || (e.total >= 0 && total != e.total) || total <= defaultPage {
+					if err != nil || len(items) != total || (e.total >= 0 && total != e.total) || total <= listDefaultPageSize {
 						t.Errorf("%d items, X-Total-Count %q, want all %d", len(items), resp.Header.Get("X-Total-Count"), e.total)
 					}
 					if l := resp.Header.Get("Link"); l != "" {
@@ -75,7 +75,7 @@ func TestListPageSizeZeroListsEverything(t *testing.T) {
 
 		// The default page is still 10, with a Link to the rest.
 		items, resp := list(t, apiBase+"/users")
-		if len(items) != defaultPage || resp.Header.Get("Link") == "" {
+		if len(items) != listDefaultPageSize || resp.Header.Get("Link") == "" {
 			t.Errorf("default page: %d users, Link %q", len(items), resp.Header.Get("Link"))
 		}
 
@@ -118,8 +118,8 @@ func TestListPageSizeZeroListsEverything(t *testing.T) {
 	})
 }
 
-// defaultPage is the page size of a list without page_size.
-const defaultPage = 10
+// listDefaultPageSize is the page size of a list without page_size.
+const listDefaultPageSize = 10
 
 // TestListQEscapedTwice: q escaped by the client and again by its HTTP library means what it
 // means escaped once, as in Harbor, on the lists that clients filter with q.
