@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -645,7 +646,7 @@ func TestArtifactDescribesImagesAndIndexes(t *testing.T) {
 			t.Errorf("first reference %+v", r0)
 		}
 		if r1.ChildDigest != idx.arm64 || r1.Platform["variant"] != "v8" || r1.Platform["'os.version'"] != "6.1" ||
-			len(r1.Platform["'os.features'"].([]any)) != 1 {
+			len(r1.Platform["'os.features'"].([]any)) != 1 || r1.Platform["OsVersion"] != "6.1" || fmt.Sprint(r1.Platform["OsFeatures"]) != "[sse4]" {
 			t.Errorf("second reference %+v", r1)
 		}
 		if _, ok := x.AdditionLinks["build_history"]; ok {

@@ -588,7 +588,8 @@ func hcRobots(t *testing.T, f *hcFixture) {
 
 func hcContent(t *testing.T, f *hcFixture) {
 	c, ctx, ts := f.c, f.ctx, f.ts
-	_, f.digest = ts.pushImage(t, f.project+"/app", "v1", mtOCIManifest)
+	var v1 []byte
+	v1, f.digest = ts.pushImage(t, f.project+"/app", "v1", mtOCIManifest)
 	ts.pushImage(t, f.project+"/app", "v2", mtOCIManifest)
 	ts.pushImage(t, f.project+"/team/api", "v1", mtDockerManifest)
 	nested := "team/api"
@@ -686,10 +687,35 @@ func hcContent(t *testing.T, f *hcFixture) {
 	_, err = c.Artifact.CopyArtifact(ctx, hartifact.NewCopyArtifactParams().WithProjectName(f.project).WithRepositoryName("copy").
 		WithFrom(f.project+"/app:v1"))
 	mustOK(t, err)
+	sig := artPushSignature(t, ts, f.project+"/app", f.digest, int64(len(v1)))
 	acc, err := c.Artifact.ListAccessories(ctx, hartifact.NewListAccessoriesParams().WithProjectName(f.project).WithRepositoryName("app").
 		WithReference(f.digest).WithPage(everything.page).WithPageSize(everything.size))
 	mustOK(t, err)
-	wantAll(t, "accessories", acc.Payload, acc.XTotalCount, acc.Link, 0)
+	wantAll(t, "accessories", acc.Payload, acc.XTotalCount, acc.Link, 1)
+	if len(acc.Payload) != 1 || acc.Payload[0].Digest != sig || acc.Payload[0].Type != "signature.cosign" || acc.Payload[0].SubjectArtifactDigest != f.digest {
+		t.Errorf("accessories: %+v", acc.Payload)
+	}
+	signed, err := c.Artifact.GetArtifact(ctx, hartifact.NewGetArtifactParams().WithProjectName(f.project).WithRepositoryName("app").
+		WithReference(f.digest).WithWithAccessory(pointer(true)))
+	mustOK(t, err)
+	if len(signed.Payload.Accessories) != 1 {
+		t.Errorf("accessories of the artifact: %+v", signed.Payload.Accessories)
+	}
+
+	// An index, whose references carry platforms with the swagger's quoted property names.
+	idx := artPushIndex(t, ts, f.project+"/multi", "latest")
+	multi, err := c.Artifact.GetArtifact(ctx, hartifact.NewGetArtifactParams().WithProjectName(f.project).WithRepositoryName("multi").
+		WithReference("latest"))
+	mustOK(t, err)
+	if multi.Payload.Digest != idx.digest || len(multi.Payload.References) != 2 {
+		t.Fatalf("index: %+v", multi.Payload)
+	}
+	for _, r := range multi.Payload.References {
+		if p := r.Platform; r.ChildDigest == idx.arm64 && (p == nil || p.Architecture != "arm64" || p.Variant != "v8" || p.OsVersion != "6.1" ||
+			len(p.OsFeatures) != 1 || p.OsFeatures[0] != "sse4") {
+			t.Errorf("platform of the arm64 child: %+v", p)
+		}
+	}
 	_, err = c.Artifact.GetAddition(ctx, hartifact.NewGetAdditionParams().WithProjectName(f.project).WithRepositoryName("app").
 		WithReference("v1").WithAddition("build_history"))
 	additionRead(t, f, "build_history", err)
@@ -951,6 +977,17 @@ func hcScanning(t *testing.T, f *hcFixture) {
 	if o.Status != "Success" {
 		t.Fatalf("scan: %+v", o)
 	}
+	scanned, err := c.Artifact.ListArtifacts(ctx, hartifact.NewListArtifactsParams().WithDefaults().WithProjectName(f.project).WithRepositoryName("deb").
+		WithWithScanOverview(pointer(true)).WithWithSbomOverview(pointer(true)))
+	mustOK(t, err)
+	if len(scanned.Payload) != 1 || len(scanned.Payload[0].ScanOverview) != 1 {
+		t.Fatalf("scanned artifacts: %+v", scanned.Payload)
+	}
+	for mime, ov := range scanned.Payload[0].ScanOverview {
+		if ov.ScanStatus != "Success" || ov.Severity != "Critical" || ov.Summary == nil || ov.Summary.Total != 1 || ov.Scanner == nil {
+			t.Errorf("scan overview %s: %+v", mime, ov)
+		}
+	}
 	_, err = c.Scan.GetReportLog(ctx, hscan.NewGetReportLogParams().WithProjectName(f.project).WithRepositoryName("deb").WithReference("v1").
 		WithReportID(o.ReportID))
 	mustOK(t, err)
@@ -1045,7 +1082,7 @@ func hcDeletions(t *testing.T, f *hcFixture) {
 	mustCode(t, err, http.StatusPreconditionFailed) // it holds repositories
 	_, err = c.Artifact.DeleteArtifact(ctx, hartifact.NewDeleteArtifactParams().WithProjectName(f.project).WithRepositoryName("app").WithReference("v2"))
 	mustOK(t, err)
-	for _, repo := range []string{"app", "copy", "deb", url.PathEscape("team/api")} {
+	for _, repo := range []string{"app", "copy", "deb", "multi", url.PathEscape("team/api")} {
 		_, err = c.Repository.DeleteRepository(ctx, hrepository.NewDeleteRepositoryParams().WithProjectName(f.project).WithRepositoryName(repo))
 		mustOK(t, err)
 	}
