@@ -594,6 +594,11 @@ func hcContent(t *testing.T, f *hcFixture) {
 	ts.pushImage(t, f.project+"/team/api", "v1", mtDockerManifest)
 	nested := "team/api"
 
+	found, err := c.Search.Search(ctx, hsearch.NewSearchParams().WithQ(f.project))
+	mustOK(t, err)
+	if len(found.Payload.Project) != 1 || len(found.Payload.Repository) != 2 {
+		t.Errorf("search %s: %d projects, %d repositories", f.project, len(found.Payload.Project), len(found.Payload.Repository))
+	}
 	all1, err := c.Repository.ListAllRepositories(ctx, hrepository.NewListAllRepositoriesParams().WithPage(everything.page).WithPageSize(everything.size))
 	mustOK(t, err)
 	wantAll(t, "all repositories", all1.Payload, all1.XTotalCount, all1.Link, 2)
@@ -771,6 +776,12 @@ func hcLabels(t *testing.T, f *hcFixture) {
 	_, err = c.Artifact.AddLabel(ctx, hartifact.NewAddLabelParams().WithProjectName(f.project).WithRepositoryName("app").
 		WithReference("v1").WithLabel(got.Payload))
 	mustOK(t, err)
+	labelled, err := c.Artifact.GetArtifact(ctx, hartifact.NewGetArtifactParams().WithProjectName(f.project).WithRepositoryName("app").
+		WithReference("v1").WithWithLabel(pointer(true)))
+	mustOK(t, err)
+	if len(labelled.Payload.Labels) != 1 || labelled.Payload.Labels[0].ID != gid {
+		t.Errorf("labels of the artifact: %+v", labelled.Payload.Labels)
+	}
 	_, err = c.Artifact.RemoveLabel(ctx, hartifact.NewRemoveLabelParams().WithProjectName(f.project).WithRepositoryName("app").
 		WithReference("v1").WithLabelID(gid))
 	mustOK(t, err)
