@@ -291,8 +291,17 @@ func (w *scheduleWorker) Work(ctx context.Context, job *Job[scheduleArgs]) error
 		if err := tx.PutSchedule(ctx, st); err != nil {
 			return err
 		}
-		return h(ctx, tx, st.Name, json.RawMessage(st.Params))
+		return h(context.WithValue(ctx, scheduledAtKey{}, job.Args.At), tx, st.Name, json.RawMessage(st.Params))
 	})
+}
+
+type scheduledAtKey struct{}
+
+// ScheduledAt is, in a ScheduleHandler, the time the run was due: one value per run of a
+// schedule, whichever replica works it.
+func ScheduledAt(ctx context.Context) time.Time {
+	t, _ := ctx.Value(scheduledAtKey{}).(time.Time)
+	return t
 }
 
 // reconcileSchedules queues the next run of every schedule whose queued run is gone (a
