@@ -27,7 +27,8 @@ import (
 // and state.json: the URL it came from and the validators the server sent with it (ETag,
 // Last-Modified). An update asks with If-None-Match and If-Modified-Since, so an archive the
 // server reports unchanged (304) is not downloaded again. A new archive goes to a temporary
-// file and must open as a zip archive.
+// file, must open as a zip archive, and then joins the cache under its digest; state.json names
+// it only once it is imported (or found to be what the current generation was imported from).
 //
 // Any failure — a network error, an answer other than 200, 304 or 404, an archive that does not
 // open, a failed import — ends the update with the current database and the cached archives as
@@ -94,7 +95,7 @@ func (r UpdateReport) Summary() string {
 			missing++
 		}
 	}
-	s := fmt.Sprintf("%d archives downloaded, %d unchanged", got, unchanged)
+	s := fmt.Sprintf("archives: %d downloaded, %d unchanged", got, unchanged)
 	if missing > 0 {
 		s += fmt.Sprintf(", %d not published", missing)
 	}
@@ -196,7 +197,7 @@ func (d *DB) update(ctx context.Context, opt UpdateOptions, rep *UpdateReport) e
 		default:
 			got = append(got, f)
 			ar.Result, ar.Size, ar.SHA256 = ArchiveNotModified, f.state.Size, f.state.SHA256
-			if f.temp != "" {
+			if f.fresh {
 				ar.Result = ArchiveDownloaded
 			}
 		}
@@ -309,42 +310,39 @@ func (c *archiveCache) state(u string) (archiveState, bool) {
 	return st, true
 }
 
-// fetched is an archive in hand: the cached one (temp empty) or a new download in temp.
+// fetched is an archive in hand, in the cache under its digest: the cached one, or a fresh
+// download that state.json does not name yet.
 type fetched struct {
 	cache *archiveCache
 	state archiveState
-	temp  string
+	fresh bool
 }
 
-func (f *fetched) path() string {
-	if f.temp != "" {
-		return f.temp
-	}
-	return f.cache.archivePath(f.state.SHA256)
-}
+func (f *fetched) path() string { return f.cache.archivePath(f.state.SHA256) }
 
-// discard deletes a download that was not kept.
+// discard deletes a fresh download that was not kept, unless it is the cached archive too (the
+// server sent the same bytes under a new ETag).
 func (f *fetched) discard() {
-	if f.temp != "" {
-		os.Remove(f.temp)
+	if !f.fresh {
+		return
+	}
+	if cur, ok := f.cache.state(f.state.URL); !ok || cur.SHA256 != f.state.SHA256 {
+		os.Remove(f.path())
 	}
 }
 
-// keep makes a downloaded archive the cached one; the state is written last, so a crash in
-// between leaves the old state naming the old archive, or an archive downloaded again later.
+// keep makes a fresh download the cached archive: state.json names it from now on, and the
+// archive it named before goes.
 func (f *fetched) keep() error {
-	if f.temp == "" {
+	if !f.fresh {
 		return nil
 	}
 	prev, hadPrev := f.cache.state(f.state.URL)
-	if err := os.Rename(f.temp, f.cache.archivePath(f.state.SHA256)); err != nil {
-		return err
-	}
-	f.temp = ""
 	data, _ := json.MarshalIndent(f.state, "", "  ")
 	if err := writeFileAtomic(filepath.Join(f.cache.dir, stateFile), data); err != nil {
 		return err
 	}
+	f.fresh = false
 	if hadPrev && prev.SHA256 != f.state.SHA256 {
 		os.Remove(f.cache.archivePath(prev.SHA256))
 	}
@@ -389,26 +387,27 @@ func (c *archiveCache) fetch(ctx context.Context, client *http.Client, u string)
 	if err != nil {
 		return nil, err
 	}
-	f := &fetched{cache: c, temp: tmp.Name(), state: archiveState{URL: u, ETag: resp.Header.Get("ETag"),
-		LastModified: resp.Header.Get("Last-Modified"), FetchedAt: time.Now().UTC()}}
+	defer os.Remove(tmp.Name()) // after the rename, nothing
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), resp.Body)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		f.discard()
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
-	f.state.Size, f.state.SHA256 = n, hex.EncodeToString(h.Sum(nil))
-	// The import opens it again; a download the server cut short or garbled is refused here,
+	// The import reads it all; a download the server cut short or garbled is refused here,
 	// before anything is imported.
-	z, err := zip.OpenReader(f.temp)
+	z, err := zip.OpenReader(tmp.Name())
 	if err != nil {
-		f.discard()
 		return nil, fmt.Errorf("%s is not a readable zip archive (%d bytes; truncated or corrupt?): %w", u, n, err)
 	}
 	z.Close()
+	f := &fetched{cache: c, fresh: true, state: archiveState{URL: u, ETag: resp.Header.Get("ETag"),
+		LastModified: resp.Header.Get("Last-Modified"), SHA256: hex.EncodeToString(h.Sum(nil)), Size: n, FetchedAt: time.Now().UTC()}}
+	if err := os.Rename(tmp.Name(), f.path()); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 

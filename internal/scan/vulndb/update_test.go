@@ -329,7 +329,7 @@ func TestUpdateNamesEcosystemsInURLs(t *testing.T) {
 	if got := rep.Archives[0].URL; got != srv.URL+"/Red%20Hat/all.zip" {
 		t.Fatalf("URL %s", got)
 	}
-	if s := rep.Summary(); !strings.HasPrefix(s, "1 archives downloaded, 0 unchanged; imported generation 1") {
+	if s := rep.Summary(); !strings.HasPrefix(s, "archives: 1 downloaded, 0 unchanged; imported generation 1") {
 		t.Fatalf("summary %q", s)
 	}
 }
