@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"time"
 
@@ -62,6 +63,10 @@ func (w *vulndbUpdateWorker) Work(ctx context.Context, job *jobs.Job[vulndbUpdat
 	opt := s.Updates.Source
 	opt.Trigger, opt.ScheduledAt = "SCHEDULE", job.Args.ScheduledAt
 	rep, err := s.VulnDB.Update(ctx, opt)
+	if errors.Is(err, vulndb.ErrUpdateRunning) {
+		s.Log.Info("vulnerability database update skipped", "reason", err)
+		return nil
+	}
 	if err != nil {
 		s.Log.Warn("vulnerability database update failed; the database in use stays", "url", opt.URL, "err", err)
 		return nil

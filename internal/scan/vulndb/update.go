@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
 )
 
@@ -130,11 +131,24 @@ type UpdateState struct {
 	Message string `json:"message,omitempty"`
 }
 
+// ErrUpdateRunning refuses an update while another one is running (on any replica, or in
+// berth vulndb update).
+var ErrUpdateRunning = errors.New("another vulnerability database update is running")
+
 // Update downloads the archives and imports them when they differ from the current
-// generation's sources. The run is recorded as an execution of UpdateKind. It returns the
-// report also when it fails.
+// generation's sources. The run is recorded as an execution of UpdateKind, kept alive while it
+// runs; ErrUpdateRunning while another one is. It returns the report also when it fails.
 func (d *DB) Update(ctx context.Context, opt UpdateOptions) (UpdateReport, error) {
 	rep := UpdateReport{StartedAt: time.Now().UTC()}
+	// The job queue takes a long-running job for stuck and runs it again elsewhere, and a
+	// person may run berth vulndb update beside the schedule: one update is enough.
+	es, _, err := d.store.ListExecutions(ctx, UpdateKind, 0, meta.ListQuery{Limit: 1})
+	if err != nil {
+		return rep, err
+	}
+	if len(es) == 1 && es[0].Status == meta.StatusRunning && !jobs.Stale(es[0]) {
+		return rep, fmt.Errorf("%w (started %s)", ErrUpdateRunning, es[0].StartedAt.UTC().Format(time.RFC3339))
+	}
 	params, _ := json.Marshal(struct {
 		URL         string    `json:"url"`
 		Ecosystems  []string  `json:"ecosystems"`
@@ -148,7 +162,9 @@ func (d *DB) Update(ctx context.Context, opt UpdateOptions) (UpdateReport, error
 	if err := d.store.SetExecutionStatus(ctx, id, meta.StatusRunning, ""); err != nil {
 		return rep, err
 	}
+	stop := jobs.Heartbeat(d.store, id)
 	err = d.update(ctx, opt, &rep)
+	stop()
 	rep.FinishedAt = time.Now().UTC()
 	status := meta.StatusSuccess
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -332,4 +333,38 @@ func TestUpdateNamesEcosystemsInURLs(t *testing.T) {
 	if s := rep.Summary(); !strings.HasPrefix(s, "archives: 1 downloaded, 0 unchanged; imported generation 1") {
 		t.Fatalf("summary %q", s)
 	}
+}
+
+// TestUpdateRunsOneAtATime: an update is refused while another one is running, and goes ahead
+// once that one has shown no sign of life for long (its process died).
+func TestUpdateRunsOneAtATime(t *testing.T) {
+	t.Parallel()
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		srv := newOSVServer(t)
+		srv.serve("/Go/all.zip", archive(t, "GO-"))
+		running, err := db.CreateExecution(ctx, meta.Execution{Kind: vulndb.UpdateKind, Trigger: "SCHEDULE"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SetExecutionStatus(ctx, running, meta.StatusRunning, ""); err != nil {
+			t.Fatal(err)
+		}
+		d := vulndb.New(db)
+		opt := vulndb.UpdateOptions{URL: srv.URL, Ecosystems: []string{"Go"}, CacheDir: t.TempDir(), Trigger: "MANUAL"}
+		if _, err := d.Update(ctx, opt); !errors.Is(err, vulndb.ErrUpdateRunning) {
+			t.Fatalf("update beside a running one: %v", err)
+		}
+		if got := srv.takeRequests(); len(got) != 0 {
+			t.Fatalf("a refused update asked %+v", got)
+		}
+		var id int64
+		if err := db.QueryRowForTest(ctx, "UPDATE executions SET updated_at = $1 WHERE id = $2 RETURNING id",
+			time.Now().Add(-time.Hour).UnixMicro(), running).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if rep, err := d.Update(ctx, opt); err != nil || !rep.Imported {
+			t.Fatalf("update after a dead one: %+v, %v", rep, err)
+		}
+	})
 }

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
 )
 
@@ -39,6 +40,7 @@ type Store interface {
 	VulnsByID(ctx context.Context, generation int64, ids []string) (map[string]meta.Vuln, error)
 
 	// Update runs are executions.
+	jobs.Executions
 	CreateExecution(ctx context.Context, e meta.Execution) (int64, error)
 	SetExecutionStatus(ctx context.Context, id int64, status, text string) error
 	SetExecutionResult(ctx context.Context, id int64, result string) error
