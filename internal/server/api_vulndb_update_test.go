@@ -99,8 +99,8 @@ func updatingConfig(t *testing.T, dialect string, osv *localOSV, interval time.D
 }
 
 // waitUpdated waits until the server's first vulnerability database update has ended, and
-// checks that it imported generation 1.
-func waitUpdated(t *testing.T, srv *Server) {
+// returns the database's status then.
+func waitUpdated(t *testing.T, srv *Server) vulndb.Status {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -109,15 +109,20 @@ func waitUpdated(t *testing.T, srv *Server) {
 			t.Fatal(err)
 		}
 		if u := st.LastUpdate; u != nil && (u.Status == meta.StatusSuccess || u.Status == meta.StatusError) {
-			if u.Status != meta.StatusSuccess || st.Generation != 1 {
-				t.Fatalf("first update: %+v, generation %d", u, st.Generation)
-			}
-			return
+			return st
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no update ended; last update %+v", st.LastUpdate)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitImported waits for the first update and checks that it imported generation 1.
+func waitImported(t *testing.T, srv *Server) {
+	t.Helper()
+	if st := waitUpdated(t, srv); st.LastUpdate.Status != meta.StatusSuccess || st.Generation != 1 {
+		t.Fatalf("first update: %+v, generation %d", st.LastUpdate, st.Generation)
 	}
 }
 
@@ -237,7 +242,7 @@ func TestScheduledVulnDBUpdate(t *testing.T) {
 			before := time.Now()
 			ts := startTestServer(t, updatingConfig(t, dialect, osv, 6*time.Hour), dialect, slog.DiscardHandler)
 			after := time.Now()
-			waitUpdated(t, ts.srv)
+			waitImported(t, ts.srv)
 			ctx := context.Background()
 
 			sch, ok, err := ts.srv.jobs.GetSchedule(ctx, scan.VulnDBUpdateScheduleName)
@@ -354,7 +359,7 @@ func TestVulnDBUpdatesOff(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitUpdated(t, on)
+			waitImported(t, on)
 			if _, ok, _ := on.jobs.GetSchedule(ctx, scan.VulnDBUpdateScheduleName); !ok {
 				t.Fatal("no update schedule with updates on")
 			}
@@ -392,5 +397,22 @@ func TestVulnDBUpdatesOff(t *testing.T) {
 				t.Fatalf("%d update jobs queued with updates off (%v)", queued, err)
 			}
 		})
+	}
+}
+
+// TestFailingVulnDBUpdateOnlyLogs: an archive server that fails does not stop the registry;
+// the failure shows in /systeminfo.
+func TestFailingVulnDBUpdateOnlyLogs(t *testing.T) {
+	t.Parallel()
+	osv := newLocalOSV(t)
+	osv.Close() // nothing answers
+	ts := startTestServer(t, updatingConfig(t, "sqlite", osv, time.Hour), "sqlite", slog.DiscardHandler)
+	if st := waitUpdated(t, ts.srv); st.LastUpdate.Status != meta.StatusError || st.Generation != 0 {
+		t.Fatalf("update from a server that is gone: %+v, generation %d", st.LastUpdate, st.Generation)
+	}
+	info := ts.vulnDBInfo(t, nil).VulnerabilityDatabase
+	if info.Status != "missing" || info.Update.Last == nil || info.Update.Last.Status != "Error" ||
+		!strings.Contains(info.Update.Last.Message, `nothing imported: Debian: Get "`+osv.URL+`/Debian/all.zip"`) || !info.Update.Scheduled || info.Update.NextTime == "" {
+		t.Fatalf("systeminfo after a failed update: %+v (last %+v)", info, info.Update.Last)
 	}
 }

@@ -223,7 +223,7 @@ func (d *DB) update(ctx context.Context, opt UpdateOptions, rep *UpdateReport) e
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("the current database is kept: %s", strings.Join(failed, "; "))
+		return fmt.Errorf("nothing imported: %s", strings.Join(failed, "; "))
 	}
 	if len(got) == 0 {
 		return fmt.Errorf("no archive found under %s for %s: check the URL and the ecosystem names", opt.URL, strings.Join(opt.Ecosystems, ", "))
