@@ -286,6 +286,9 @@ func (d *DB) lastUpdate(ctx context.Context) (*UpdateState, error) {
 	if st.StartedAt.IsZero() {
 		st.StartedAt = e.CreatedAt
 	}
+	if jobs.Stale(e) {
+		st.Status, st.Message = meta.StatusError, "interrupted: the process running it ended"
+	}
 	return st, nil
 }
 

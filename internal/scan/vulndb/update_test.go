@@ -363,6 +363,9 @@ func TestUpdateRunsOneAtATime(t *testing.T) {
 			time.Now().Add(-time.Hour).UnixMicro(), running).Scan(&id); err != nil {
 			t.Fatal(err)
 		}
+		if st, err := d.Status(ctx); err != nil || st.LastUpdate.Status != meta.StatusError || !strings.Contains(st.LastUpdate.Message, "interrupted") {
+			t.Fatalf("status of an update whose process died: %+v, %v", st.LastUpdate, err)
+		}
 		if rep, err := d.Update(ctx, opt); err != nil || !rep.Imported {
 			t.Fatalf("update after a dead one: %+v, %v", rep, err)
 		}
