@@ -101,7 +101,7 @@ start_berth() { # name dburl
   local name=$1 dburl=$2 port
   port="$(pick_port)"
   mkdir -p "$WORK/$name"
-  local env=(BERTH_ADMIN_PASSWORD="$PASS" BERTH_LOG_LEVEL=warn BERTH_EXTERNAL_URL="http://127.0.0.1:$port")
+  local env=(BERTH_ADMIN_PASSWORD="$PASS" BERTH_LOG_LEVEL=warn BERTH_EXTERNAL_URL="http://127.0.0.1:$port" BERTH_AIR_GAPPED=true)
   [[ -n "$dburl" ]] && env+=(BERTH_DATABASE_URL="$dburl")
   [[ "${BENCH_PPROF:-0}" == 1 ]] && env+=(BERTH_PPROF=true)
   env "${env[@]}" "$WORK/berth" serve --addr "127.0.0.1:$port" --data-dir "$WORK/$name" >"$WORK/berth-$name.log" 2>&1 &

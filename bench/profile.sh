@@ -45,7 +45,7 @@ go build -o "$OUT/berthbench" ./bench/cmd/berthbench
 
 port=$((20000 + RANDOM % 30000))
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((20000 + RANDOM % 30000)); done
-env_args=(BERTH_PPROF=true BERTH_ADMIN_PASSWORD="$PASS" BERTH_LOG_LEVEL=warn BERTH_EXTERNAL_URL="http://127.0.0.1:$port")
+env_args=(BERTH_PPROF=true BERTH_ADMIN_PASSWORD="$PASS" BERTH_LOG_LEVEL=warn BERTH_EXTERNAL_URL="http://127.0.0.1:$port" BERTH_AIR_GAPPED=true)
 if [[ "$DB" == postgres ]]; then
   PGDB="berth_profile_$$_$(date +%s)"
   psql -q "$PGURL/postgres?sslmode=disable" -c "CREATE DATABASE $PGDB" >/dev/null

@@ -69,7 +69,7 @@ go build -o "$WORK/berthbench" ./bench/cmd/berthbench
 PORT="$(pick_port)"
 URL="http://127.0.0.1:$PORT"
 mkdir -p "$WORK/data"
-env_args=(BERTH_ADMIN_PASSWORD="$PASS" BERTH_LOG_LEVEL=warn BERTH_EXTERNAL_URL="$URL" BERTH_VULNDB_REPOSITORY="$VULNDB_REPO")
+env_args=(BERTH_ADMIN_PASSWORD="$PASS" BERTH_LOG_LEVEL=warn BERTH_EXTERNAL_URL="$URL" BERTH_VULNDB_REPOSITORY="$VULNDB_REPO" BERTH_AIR_GAPPED=true)
 [[ "${BENCH_PPROF:-0}" == 1 ]] && env_args+=(BERTH_PPROF=true)
 env "${env_args[@]}" "$WORK/berth" serve --addr "127.0.0.1:$PORT" --data-dir "$WORK/data" >"$WORK/berth.log" 2>&1 &
 BERTH_PID=$!

@@ -42,7 +42,9 @@ Usage:
                                  collect garbage now: what nothing references any more
   berth fsck [--repair] [--quick] [--min-age 1h] [--json] [flags]
                                  check that the database and the blob storage agree
-  berth vulndb import|status     import OSV vulnerability data (all.zip, directories); show it
+  berth vulndb update|import|status
+                                 download OSV vulnerability data, or import it (all.zip,
+                                 directories); show it
   berth version                  print the version
   berth help                     show this help
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,11 +18,21 @@ import (
 
 	"github.com/berthreg/berth/internal/config"
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/scan"
 	"github.com/berthreg/berth/internal/scan/vulndb"
+	"github.com/berthreg/berth/internal/server"
 )
 
-const vulndbUsage = `Usage: berth vulndb import [--json] PATH... [flags]
+const vulndbUsage = `Usage: berth vulndb update [--json] [flags]
+       berth vulndb import [--json] PATH... [flags]
        berth vulndb status [--json] [flags]
+
+update downloads osv.dev's per-ecosystem archives (vulndb_update_url/<ecosystem>/all.zip, for
+each of vulndb_update_ecosystems) and imports them when they changed. Archives are kept in
+<data_dir>/vulndb between updates and asked for conditionally, so an unchanged archive is not
+downloaded again. A failed download, or an archive that is not a readable zip, leaves the
+current database in use. The server runs the same update every vulndb_update_interval; with
+air_gapped set, update refuses to run.
 
 import reads OSV vulnerability records into the built-in scanner's database: osv.dev's
 per-ecosystem all.zip archives (https://osv-vulnerabilities.storage.googleapis.com/<ecosystem>/all.zip),
@@ -32,12 +43,12 @@ and records repeated across sources are skipped and counted. Safe while the serv
 server notices the new generation and re-matches stored inventories.
 
 status prints the current generation: when it was imported, from what, and how many records
-of each ecosystem it holds.
+of each ecosystem it holds; the latest update and the next scheduled one.
 
   --json    print the report or status as JSON
 
-Exit status: 0 done, 1 the import failed (the previous database stays current), 2 usage,
-configuration or database error.
+Exit status: 0 done, 1 the update or import failed (the previous database stays current), 2
+usage, configuration or database error.
 
 It reads the server's configuration: `
 
@@ -52,8 +63,8 @@ func vulndbCommand(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	sub, args := args[0], args[1:]
-	if sub != "import" && sub != "status" {
-		fmt.Fprintf(stderr, "berth vulndb: unknown command %q (import or status)\n", sub)
+	if sub != "import" && sub != "status" && sub != "update" {
+		fmt.Fprintf(stderr, "berth vulndb: unknown command %q (update, import or status)\n", sub)
 		return 2
 	}
 	var asJSON bool
@@ -73,8 +84,12 @@ func vulndbCommand(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	paths = append(paths, rest...)
-	if sub == "status" && len(paths) > 0 {
-		fmt.Fprintf(stderr, "berth vulndb status: unexpected arguments %q\n", paths)
+	if sub != "import" && len(paths) > 0 {
+		fmt.Fprintf(stderr, "berth vulndb %s: unexpected arguments %q\n", sub, paths)
+		return 2
+	}
+	if sub == "update" && cfg.AirGapped {
+		fmt.Fprint(stderr, "berth vulndb update: air_gapped is set (BERTH_AIR_GAPPED): nothing is downloaded; run berth vulndb import with archives brought in, or push them into vulndb_repository\n")
 		return 2
 	}
 	if sub == "import" && len(paths) == 0 {
@@ -89,8 +104,11 @@ func vulndbCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	defer db.Close()
 	vdb := vulndb.New(db)
-	if sub == "status" {
-		return vulndbStatus(ctx, vdb, asJSON, stdout, stderr)
+	switch sub {
+	case "status":
+		return vulndbStatus(ctx, db, vdb, asJSON, stdout, stderr)
+	case "update":
+		return vulndbUpdate(ctx, vdb, cfg, asJSON, stdout, stderr)
 	}
 	rep, err := vdb.Import(ctx, paths, vulndb.ImportOptions{})
 	if asJSON {
@@ -173,25 +191,78 @@ func writeEcosystems(w io.Writer, ecosystems map[string]int) {
 	}
 }
 
-func vulndbStatus(ctx context.Context, vdb *vulndb.DB, asJSON bool, stdout, stderr io.Writer) int {
+func vulndbUpdate(ctx context.Context, vdb *vulndb.DB, cfg config.Config, asJSON bool, stdout, stderr io.Writer) int {
+	opt := server.VulnDBUpdateSource(cfg)
+	opt.Trigger = "MANUAL"
+	rep, err := vdb.Update(ctx, opt)
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "archive\tresult\tsize\tsha256")
+		for _, a := range rep.Archives {
+			result := a.Result
+			if a.Error != "" {
+				result += ": " + a.Error
+			}
+			size := ""
+			if a.Size > 0 {
+				size = meta.FormatStorage(a.Size)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.URL, result, size, a.SHA256)
+		}
+		tw.Flush()
+		if rep.Import != nil {
+			writeImportReport(stdout, *rep.Import)
+		}
+		fmt.Fprintln(stdout, rep.Summary())
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "berth vulndb update: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// updateSchedule is the stored schedule of the server's updates, as status shows it.
+type updateSchedule interface {
+	Schedule(ctx context.Context, name string) (meta.StoredSchedule, error)
+}
+
+func vulndbStatus(ctx context.Context, db updateSchedule, vdb *vulndb.DB, asJSON bool, stdout, stderr io.Writer) int {
 	st, err := vdb.Status(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "berth vulndb status: %v\n", err)
 		return 2
 	}
+	sch, err := db.Schedule(ctx, scan.VulnDBUpdateScheduleName)
+	if err != nil && !errors.Is(err, meta.ErrNotFound) {
+		fmt.Fprintf(stderr, "berth vulndb status: %v\n", err)
+		return 2
+	}
 	if asJSON {
+		out := struct {
+			vulndb.Status
+			NextUpdate time.Time `json:"next_update,omitzero"`
+		}{Status: st, NextUpdate: sch.NextAt}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		enc.Encode(st)
+		enc.Encode(out)
 		return 0
 	}
 	if st.Generation == 0 {
-		fmt.Fprintln(stdout, "no vulnerability database imported (run berth vulndb import)")
+		fmt.Fprintln(stdout, vulndb.ErrNoDatabase)
 	} else {
 		fmt.Fprintf(stdout, "generation %d, imported %s: %d vulnerabilities, %d affected packages\n",
 			st.Generation, st.ImportedAt.Format(time.RFC3339), st.Vulnerabilities, st.AffectedPackages)
 		for _, s := range st.Sources {
-			fmt.Fprintf(stdout, "  from %s (%s, %s, sha256 %s)\n", s.Path, s.Kind, meta.FormatStorage(s.Size), s.SHA256)
+			from := s.Path
+			if s.URL != "" {
+				from = s.URL // downloaded by berth vulndb update or the server's schedule
+			}
+			fmt.Fprintf(stdout, "  from %s (%s, %s, sha256 %s)\n", from, s.Kind, meta.FormatStorage(s.Size), s.SHA256)
 		}
 		fmt.Fprintln(stdout, "records per ecosystem:")
 		writeEcosystems(stdout, st.Ecosystems)
@@ -202,6 +273,14 @@ func vulndbStatus(ctx context.Context, vdb *vulndb.DB, asJSON bool, stdout, stde
 			fmt.Fprintf(stdout, ": %s", li.Error)
 		}
 		fmt.Fprintln(stdout)
+	}
+	if lu := st.LastUpdate; lu != nil {
+		fmt.Fprintf(stdout, "last update (%s): %s, started %s: %s\n", strings.ToLower(lu.Trigger), lu.Status, lu.StartedAt.Format(time.RFC3339), lu.Message)
+	}
+	if sch.NextAt.IsZero() {
+		fmt.Fprintln(stdout, "no scheduled update (vulndb_update_interval 0s, or air_gapped)")
+	} else {
+		fmt.Fprintf(stdout, "next scheduled update: %s (%s)\n", sch.NextAt.Format(time.RFC3339), strings.TrimPrefix(sch.Cron, "@"))
 	}
 	return 0
 }

@@ -2,7 +2,8 @@ package api
 
 // The everyday system endpoints: /systeminfo, /systeminfo/volumes, /health, /statistics,
 // /search and /configurations, answered in the shapes of Harbor's swagger (GeneralInfo,
-// SystemInfo, OverallHealthStatus, Statistic, Search, ConfigurationsResponse).
+// SystemInfo, OverallHealthStatus, Statistic, Search, ConfigurationsResponse). GeneralInfo
+// has one field of Berth's own: vulnerability_database, the built-in scanner's database.
 
 import (
 	"bytes"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/berthreg/berth/internal/scan"
 )
 
 // systemRoutes registers the endpoints for systeminfo, health, statistics, search and
@@ -60,6 +63,8 @@ type generalInfo struct {
 	RegistryStorageProviderName *string `json:"registry_storage_provider_name,omitempty"`
 	ReadOnly                    *bool   `json:"read_only,omitempty"`
 	NotificationEnable          *bool   `json:"notification_enable,omitempty"`
+	// VulnerabilityDatabase is Berth's: the built-in scanner's database and its updates.
+	VulnerabilityDatabase *vulnDBJSON `json:"vulnerability_database,omitempty"`
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -90,9 +95,64 @@ func (h *Handler) systemInfo(c *call) error {
 		info.RegistryStorageProviderName = ptr(h.Catalog.StorageProvider())
 		info.ReadOnly = ptr(d.ReadOnly)
 		info.NotificationEnable = ptr(false)
+		if h.Scan != nil {
+			st, err := h.Scan.VulnDBState(c.r.Context())
+			if err != nil {
+				return err
+			}
+			info.VulnerabilityDatabase = toVulnDBJSON(st)
+		}
 	}
 	writeJSON(c.w, http.StatusOK, info)
 	return nil
+}
+
+type vulnDBJSON struct {
+	Status          string           `json:"status"` // ready, missing
+	Message         string           `json:"message,omitempty"`
+	Generation      int64            `json:"generation"`
+	UpdatedAt       string           `json:"updated_at,omitempty"`
+	Vulnerabilities int64            `json:"vulnerabilities"`
+	Update          vulnDBUpdateJSON `json:"update"`
+}
+
+type vulnDBUpdateJSON struct {
+	Scheduled bool   `json:"scheduled"`
+	AirGapped bool   `json:"air_gapped"`
+	Interval  string `json:"interval,omitempty"`
+	URL       string `json:"url,omitempty"`
+	NextTime  string `json:"next_time,omitempty"`
+	// Last is the latest update run, scheduled or by hand (berth vulndb update).
+	Last *vulnDBLastUpdateJSON `json:"last,omitempty"`
+}
+
+type vulnDBLastUpdateJSON struct {
+	Trigger   string `json:"trigger"`
+	Status    string `json:"status"`
+	StartTime string `json:"start_time"`
+	EndTime   string `json:"end_time,omitempty"`
+	Message   string `json:"message,omitempty"`
+}
+
+func toVulnDBJSON(st scan.VulnDBState) *vulnDBJSON {
+	out := &vulnDBJSON{Status: st.State, Message: st.Message, Generation: st.Generation, Vulnerabilities: st.Vulnerabilities,
+		Update: vulnDBUpdateJSON{Scheduled: st.Scheduled, AirGapped: st.AirGapped, URL: st.URL}}
+	if !st.ImportedAt.IsZero() {
+		out.UpdatedAt = harborTime(st.ImportedAt)
+	}
+	if st.Interval > 0 {
+		out.Update.Interval = st.Interval.String()
+	}
+	if !st.NextUpdate.IsZero() {
+		out.Update.NextTime = harborTime(st.NextUpdate)
+	}
+	if l := st.LastUpdate; l != nil {
+		out.Update.Last = &vulnDBLastUpdateJSON{Trigger: l.Trigger, Status: l.Status, StartTime: harborTime(l.StartedAt), Message: l.Message}
+		if !l.FinishedAt.IsZero() {
+			out.Update.Last.EndTime = harborTime(l.FinishedAt)
+		}
+	}
+	return out
 }
 
 func (h *Handler) volumes(c *call) error {

@@ -46,6 +46,11 @@ type Config struct {
 	GCGracePeriod   time.Duration `yaml:"gc_grace_period"`
 	JobWorkers      int           `yaml:"job_workers"`
 	VulnDBRepo      string        `yaml:"vulndb_repository"`
+	// The scheduled download of the vulnerability database (see VulnDBEcosystems).
+	VulnDBUpdateURL        string        `yaml:"vulndb_update_url"`
+	VulnDBUpdateEcosystems string        `yaml:"vulndb_update_ecosystems"`
+	VulnDBUpdateInterval   time.Duration `yaml:"vulndb_update_interval"`
+	AirGapped              bool          `yaml:"air_gapped"`
 }
 
 const (
@@ -105,7 +110,32 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.JobWorkers }},
 	{yaml: "vulndb_repository", usage: "repository (project/name) whose pushes are OSV vulnerability database bundles to import; empty: none",
 		field: func(c *Config) any { return &c.VulnDBRepo }},
+	{yaml: "vulndb_update_url", usage: "base `URL` of OSV's vulnerability archives, downloaded as <url>/<ecosystem>/all.zip",
+		field: func(c *Config) any { return &c.VulnDBUpdateURL }, redact: redactURLPassword},
+	{yaml: "vulndb_update_ecosystems", usage: "comma-separated OSV ecosystems the vulnerability database is downloaded for",
+		field: func(c *Config) any { return &c.VulnDBUpdateEcosystems }},
+	{yaml: "vulndb_update_interval", usage: "how often the vulnerability database is downloaded, at least 10m; 0s: never on a schedule",
+		field: func(c *Config) any { return &c.VulnDBUpdateInterval }},
+	{yaml: "air_gapped", usage: "reach nothing outside the local network: no vulnerability database downloads (import files or push bundles instead)",
+		field: func(c *Config) any { return &c.AirGapped }},
 }
+
+// DefaultVulnDBUpdateURL is where osv.dev publishes its per-ecosystem archives.
+const DefaultVulnDBUpdateURL = "https://osv-vulnerabilities.storage.googleapis.com"
+
+// DefaultVulnDBEcosystems are the OSV ecosystems the built-in scanner's inventory extractors
+// (internal/scan/inventory) file packages under: dpkg, apk and rpm databases of the
+// distributions osv.dev publishes advisories for, Go binaries, Cargo, npm, Python and RubyGems.
+var DefaultVulnDBEcosystems = []string{
+	"Debian", "Ubuntu",
+	"Alpine", "Wolfi", "Chainguard", "MinimOS",
+	"Red Hat", "AlmaLinux", "Rocky Linux", "SUSE", "openSUSE", "Mageia", "openEuler",
+	"Go", "crates.io", "npm", "PyPI", "RubyGems",
+}
+
+// minVulnDBUpdateInterval keeps a scheduled update from hammering the archive server: osv.dev
+// rebuilds its archives a few times a day, and each download is hundreds of megabytes.
+const minVulnDBUpdateInterval = 10 * time.Minute
 
 // Default returns the configuration used when nothing is set.
 func Default() Config {
@@ -120,6 +150,10 @@ func Default() Config {
 		UploadTTL:       24 * time.Hour,
 		GCGracePeriod:   24 * time.Hour,
 		JobWorkers:      4,
+
+		VulnDBUpdateURL:        DefaultVulnDBUpdateURL,
+		VulnDBUpdateEcosystems: strings.Join(DefaultVulnDBEcosystems, ","),
+		VulnDBUpdateInterval:   24 * time.Hour,
 	}
 	c.ExternalURL = c.derivedExternalURL()
 	return c
@@ -183,11 +217,25 @@ func Usage(w io.Writer) {
 	fmt.Fprintln(w, "\nEnvironment variables (override the config file):")
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintf(tw, "  %s\t\tYAML config file, like --config\n", envConfig)
+	// A long default (the list of ecosystems) would widen every row: it goes below the table.
+	var long []string
 	for _, s := range settings {
-		fmt.Fprintf(tw, "  %s\t%v\t%s\n", s.env(), get(s.field(&c)), strings.ReplaceAll(s.usage, "`", ""))
+		def := fmt.Sprint(get(s.field(&c)))
+		if len(def) > maxUsageDefault {
+			long = append(long, fmt.Sprintf("  %s defaults to %s\n", s.env(), def))
+			def = "(below)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.env(), def, strings.ReplaceAll(s.usage, "`", ""))
 	}
 	tw.Flush()
+	if len(long) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprint(w, strings.Join(long, ""))
+	}
 }
+
+// maxUsageDefault is the longest default Usage prints in its table.
+const maxUsageDefault = 60
 
 func newFlagSet(c *Config, path *string) *flag.FlagSet {
 	fs := flag.NewFlagSet("berth", flag.ContinueOnError)
@@ -394,7 +442,62 @@ func (c *Config) Validate() error {
 	if c.DBMaxConns < 0 {
 		bad("db_max_conns", "%d is negative; use 0 for automatic or a positive limit", c.DBMaxConns)
 	}
+	if msg := checkArchiveURL(c.VulnDBUpdateURL); msg != "" {
+		bad("vulndb_update_url", "%s", msg)
+	}
+	if msg := checkEcosystems(c.VulnDBUpdateEcosystems); msg != "" {
+		bad("vulndb_update_ecosystems", "%s", msg)
+	}
+	if d := c.VulnDBUpdateInterval; d < 0 || d > 0 && d < minVulnDBUpdateInterval {
+		bad("vulndb_update_interval", "%v is neither 0s (no scheduled update) nor at least %v (e.g. 24h)", d, minVulnDBUpdateInterval)
+	}
 	return errors.Join(errs...)
+}
+
+// VulnDBEcosystems is vulndb_update_ecosystems as a list.
+func (c *Config) VulnDBEcosystems() []string {
+	var out []string
+	for _, e := range strings.Split(c.VulnDBUpdateEcosystems, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func checkArchiveURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Sprintf("%q is not an absolute http(s) URL (e.g. %s)", redactURLPassword(s), DefaultVulnDBUpdateURL)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return fmt.Sprintf("%q must not have a query or fragment: archives are fetched as <url>/<ecosystem>/all.zip", redactURLPassword(s))
+	}
+	return ""
+}
+
+// checkEcosystems accepts a comma-separated list of OSV ecosystem names, each becoming one
+// path segment of a URL and a directory name.
+func checkEcosystems(s string) string {
+	seen := map[string]bool{}
+	n := 0
+	for _, e := range strings.Split(s, ",") {
+		e = strings.TrimSpace(e)
+		switch {
+		case e == "":
+			continue
+		case e == "." || e == ".." || strings.ContainsAny(e, "/\\?#%") || strings.ContainsFunc(e, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			return fmt.Sprintf("%q is not an OSV ecosystem name (e.g. Debian, Red Hat, crates.io)", e)
+		case seen[e]:
+			return fmt.Sprintf("%q is listed twice", e)
+		}
+		seen[e] = true
+		n++
+	}
+	if n == 0 {
+		return fmt.Sprintf("is empty; list OSV ecosystems separated by commas (default %s)", strings.Join(DefaultVulnDBEcosystems, ","))
+	}
+	return ""
 }
 
 func checkExternalURL(s string) string {
@@ -480,6 +583,18 @@ func redactSecret(s string) string {
 		return ""
 	}
 	return redacted
+}
+
+// redactURLPassword masks the password of a URL's user info (a mirror behind Basic auth).
+func redactURLPassword(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		if strings.Contains(s, "@") {
+			return redacted
+		}
+		return s
+	}
+	return u.Redacted()
 }
 
 // redactDatabaseURL masks the password wherever a PostgreSQL URL can carry

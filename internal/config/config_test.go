@@ -42,6 +42,11 @@ func TestDefault(t *testing.T) {
 		UploadTTL:       24 * time.Hour,
 		GCGracePeriod:   24 * time.Hour,
 		JobWorkers:      4,
+
+		VulnDBUpdateURL: "https://osv-vulnerabilities.storage.googleapis.com",
+		VulnDBUpdateEcosystems: "Debian,Ubuntu,Alpine,Wolfi,Chainguard,MinimOS,Red Hat,AlmaLinux,Rocky Linux,SUSE,openSUSE,Mageia,openEuler," +
+			"Go,crates.io,npm,PyPI,RubyGems",
+		VulnDBUpdateInterval: 24 * time.Hour,
 	}
 	c := Default()
 	if c != want {
@@ -55,6 +60,17 @@ func TestDefault(t *testing.T) {
 	}
 	if c.TLSEnabled() {
 		t.Error("TLSEnabled() = true by default")
+	}
+	if got := c.VulnDBEcosystems(); len(got) != 18 || got[6] != "Red Hat" || got[17] != "RubyGems" {
+		t.Errorf("VulnDBEcosystems() = %q", got)
+	}
+}
+
+func TestVulnDBEcosystemsList(t *testing.T) {
+	t.Parallel()
+	c := Config{VulnDBUpdateEcosystems: " Debian , Red Hat,,Go "}
+	if got := c.VulnDBEcosystems(); !slices.Equal(got, []string{"Debian", "Red Hat", "Go"}) {
+		t.Errorf("VulnDBEcosystems() = %q", got)
 	}
 }
 
@@ -151,6 +167,11 @@ db_max_conns: 8
 				"BERTH_UPLOAD_TTL":        "1m",
 				"BERTH_PPROF":             "true",
 				"BERTH_DB_MAX_CONNS":      "0",
+
+				"BERTH_VULNDB_UPDATE_URL":        "http://mirror.internal/osv",
+				"BERTH_VULNDB_UPDATE_ECOSYSTEMS": "Debian,Go",
+				"BERTH_VULNDB_UPDATE_INTERVAL":   "0s",
+				"BERTH_AIR_GAPPED":               "true",
 			},
 			want: func(c *Config) {
 				c.Addr = "127.0.0.1:5001"
@@ -164,6 +185,10 @@ db_max_conns: 8
 				c.MaxManifestSize = 1024
 				c.UploadTTL = time.Minute
 				c.Pprof = true
+				c.VulnDBUpdateURL = "http://mirror.internal/osv"
+				c.VulnDBUpdateEcosystems = "Debian,Go"
+				c.VulnDBUpdateInterval = 0
+				c.AirGapped = true
 			},
 		},
 		{
@@ -294,7 +319,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown yaml key",
 			yaml: "addr: :5000\nregistry_url: x\n",
-			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, vulndb_repository)`,
+			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, vulndb_repository, vulndb_update_url, vulndb_update_ecosystems, vulndb_update_interval, air_gapped)`,
 		},
 		{
 			name: "yaml duration",
@@ -500,6 +525,26 @@ func TestValidate(t *testing.T) {
 		{"db_max_conns", func(c *Config) { c.DBMaxConns = -1 },
 			`BERTH_DB_MAX_CONNS (db_max_conns): -1 is negative; use 0 for automatic or a positive limit`},
 
+		{"vulndb_update_url not http", func(c *Config) { c.VulnDBUpdateURL = "gs://osv-vulnerabilities" },
+			`BERTH_VULNDB_UPDATE_URL (vulndb_update_url): "gs://osv-vulnerabilities" is not an absolute http(s) URL (e.g. https://osv-vulnerabilities.storage.googleapis.com)`},
+		{"vulndb_update_url with a query", func(c *Config) { c.VulnDBUpdateURL = "https://mirror.example/osv?x=1" },
+			`BERTH_VULNDB_UPDATE_URL (vulndb_update_url): "https://mirror.example/osv?x=1" must not have a query or fragment: archives are fetched as <url>/<ecosystem>/all.zip`},
+		{"vulndb_update_url hides its password", func(c *Config) { c.VulnDBUpdateURL = "ftp://u:s3cret@mirror.example" },
+			`BERTH_VULNDB_UPDATE_URL (vulndb_update_url): "ftp://u:xxxxx@mirror.example" is not an absolute http(s) URL (e.g. https://osv-vulnerabilities.storage.googleapis.com)`},
+		{"vulndb_update_url mirror", func(c *Config) { c.VulnDBUpdateURL = "http://u:p@mirror.internal:8080/osv" }, ""},
+		{"vulndb_update_ecosystems empty", func(c *Config) { c.VulnDBUpdateEcosystems = " , " },
+			`BERTH_VULNDB_UPDATE_ECOSYSTEMS (vulndb_update_ecosystems): is empty; list OSV ecosystems separated by commas (default Debian,Ubuntu,Alpine,Wolfi,Chainguard,MinimOS,Red Hat,AlmaLinux,Rocky Linux,SUSE,openSUSE,Mageia,openEuler,Go,crates.io,npm,PyPI,RubyGems)`},
+		{"vulndb_update_ecosystems path", func(c *Config) { c.VulnDBUpdateEcosystems = "Debian,../etc" },
+			`BERTH_VULNDB_UPDATE_ECOSYSTEMS (vulndb_update_ecosystems): "../etc" is not an OSV ecosystem name (e.g. Debian, Red Hat, crates.io)`},
+		{"vulndb_update_ecosystems twice", func(c *Config) { c.VulnDBUpdateEcosystems = "Go, Debian ,Go" },
+			`BERTH_VULNDB_UPDATE_ECOSYSTEMS (vulndb_update_ecosystems): "Go" is listed twice`},
+		{"vulndb_update_ecosystems one", func(c *Config) { c.VulnDBUpdateEcosystems = "Rocky Linux" }, ""},
+		{"vulndb_update_interval too short", func(c *Config) { c.VulnDBUpdateInterval = time.Minute },
+			`BERTH_VULNDB_UPDATE_INTERVAL (vulndb_update_interval): 1m0s is neither 0s (no scheduled update) nor at least 10m0s (e.g. 24h)`},
+		{"vulndb_update_interval negative", func(c *Config) { c.VulnDBUpdateInterval = -time.Hour },
+			`BERTH_VULNDB_UPDATE_INTERVAL (vulndb_update_interval): -1h0m0s is neither 0s (no scheduled update) nor at least 10m0s (e.g. 24h)`},
+		{"vulndb_update_interval off", func(c *Config) { c.VulnDBUpdateInterval = 0 }, ""},
+
 		{"every problem is listed", func(c *Config) {
 			c.DataDir = ""
 			c.LogFormat = "xml"
@@ -562,6 +607,7 @@ func TestLogValueRedacts(t *testing.T) {
 			c := Default()
 			c.AdminPassword = "hunter2-admin"
 			c.DatabaseURL = tc.databaseURL
+			c.VulnDBUpdateURL = "https://mirror:url-s3cret@osv.internal"
 
 			var buf bytes.Buffer
 			slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", c)
@@ -577,6 +623,10 @@ func TestLogValueRedacts(t *testing.T) {
 				"addr":           ":5000",
 				"pprof":          false,
 				"db_max_conns":   float64(0),
+
+				"vulndb_update_url":      "https://mirror:xxxxx@osv.internal",
+				"vulndb_update_interval": "24h0m0s",
+				"air_gapped":             false,
 			} {
 				if got := line.Config[k]; got != want {
 					t.Errorf("logged %s = %#v, want %#v", k, got, want)
@@ -609,7 +659,10 @@ func TestUsage(t *testing.T) {
 		"-pprof",
 		"-config file",
 		"BERTH_CONFIG",
-		"BERTH_MAX_MANIFEST_SIZE  4194304",
+		"BERTH_MAX_MANIFEST_SIZE         4194304",
+		"BERTH_VULNDB_UPDATE_URL         https://osv-vulnerabilities.storage.googleapis.com",
+		"BERTH_VULNDB_UPDATE_ECOSYSTEMS  (below)",
+		"BERTH_VULNDB_UPDATE_ECOSYSTEMS defaults to Debian,Ubuntu,",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("usage lacks %q:\n%s", want, out)

@@ -182,3 +182,99 @@ func TestNormalizeSchedule(t *testing.T) {
 		t.Errorf("NextRun = %v, %v", next, err)
 	}
 }
+
+// TestIntervalSchedule: an interval schedule's next run is one interval after it is set and one
+// interval after each run; setting it again unchanged (a restart, another replica) keeps its next
+// run; two queues on one database run each interval once.
+func TestIntervalSchedule(t *testing.T) {
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		q1, w1 := newQueue(t, db)
+		q2, w2 := newQueue(t, db)
+
+		before := time.Now()
+		if err := q1.EnsureInterval(ctx, "echo", time.Hour, json.RawMessage(`{"tag":"hourly"}`)); err != nil {
+			t.Fatal(err)
+		}
+		after := time.Now()
+		s, ok, err := q1.GetSchedule(ctx, "echo")
+		if err != nil || !ok || s.Type != jobs.TypeInterval || s.Cron != "@every 1h0m0s" ||
+			s.NextAt.Before(before.Add(time.Hour).Truncate(time.Microsecond)) || s.NextAt.After(after.Add(time.Hour)) {
+			t.Fatalf("interval schedule = %+v, %v, %v; want its next run an hour after %v", s, ok, err, before)
+		}
+		// The same schedule again, from the other queue: unchanged.
+		if err := q2.EnsureInterval(ctx, "echo", time.Hour, json.RawMessage(`{"tag":"hourly"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if s2, _, _ := q2.GetSchedule(ctx, "echo"); !s2.NextAt.Equal(s.NextAt) || !s2.Updated.Equal(s.Updated) {
+			t.Fatalf("setting the same interval again moved the schedule: %+v, was %+v", s2, s)
+		}
+		// A new interval replaces it.
+		if err := q2.EnsureInterval(ctx, "echo", time.Second, json.RawMessage(`{"tag":"often"}`)); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []*jobs.Queue{q1, q2} {
+			if err := q.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				q.Stop(stopCtx)
+			})
+		}
+		// Two runs, each on one of the two queues, the second an interval after the first.
+		var prev time.Time
+		for range 2 {
+			select {
+			case tag := <-w1.done:
+				if tag != "often" {
+					t.Fatalf("ran %q", tag)
+				}
+			case tag := <-w2.done:
+				if tag != "often" {
+					t.Fatalf("ran %q", tag)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("the interval schedule did not run")
+			}
+			s, _, err := q1.GetSchedule(ctx, "echo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !prev.IsZero() && s.NextAt.Sub(prev) < time.Second {
+				t.Fatalf("next run %v less than an interval after the previous one %v", s.NextAt, prev)
+			}
+			prev = s.NextAt
+		}
+		if err := q1.RemoveSchedule(ctx, "echo"); err != nil {
+			t.Fatal(err)
+		}
+		w1.mu.Lock()
+		n1 := len(w1.seen)
+		w1.mu.Unlock()
+		w2.mu.Lock()
+		n2 := len(w2.seen)
+		w2.mu.Unlock()
+		// Every run was worked by exactly one queue: the runs seen are the runs waited for,
+		// plus at most the one queued when the schedule went.
+		if n := n1 + n2; n < 2 || n > 3 {
+			t.Fatalf("%d runs worked by the two queues, want 2 (or 3)", n)
+		}
+	})
+}
+
+func TestNextRunOfAnInterval(t *testing.T) {
+	at := time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)
+	if next, err := jobs.NextRun("@every 6h0m0s", at); err != nil || !next.Equal(at.Add(6*time.Hour)) {
+		t.Errorf("NextRun(@every 6h) = %v, %v", next, err)
+	}
+	for _, bad := range []string{"@every soon", "@every 10ms"} {
+		if _, err := jobs.NextRun(bad, at); !errors.Is(err, jobs.ErrInvalidSchedule) {
+			t.Errorf("NextRun(%q) = %v, want ErrInvalidSchedule", bad, err)
+		}
+	}
+	if _, err := jobs.NormalizeSchedule(jobs.TypeInterval, "@every 1h"); err == nil {
+		t.Error("Harbor's schedule types include Interval")
+	}
+}

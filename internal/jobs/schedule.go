@@ -63,8 +63,12 @@ func NormalizeSchedule(typ, expr string) (string, error) {
 	return strings.TrimSpace(expr), nil
 }
 
-// NextRun is the first time after t that the expression fires.
+// NextRun is the first time after t that the expression fires: a cron expression, or an
+// interval schedule's (see EnsureInterval).
 func NextRun(expr string, t time.Time) (time.Time, error) {
+	if d, ok, err := parseEvery(expr); ok {
+		return t.Add(d), err
+	}
 	s, err := ParseCron(expr)
 	if err != nil {
 		return time.Time{}, err
@@ -151,6 +155,64 @@ func (q *Queue) SetSchedule(ctx context.Context, name, typ, expr string, params 
 	return nil
 }
 
+// TypeInterval is a schedule that runs at a fixed interval: Berth's own recurring work, which
+// Harbor's schedule API does not offer (NormalizeSchedule refuses it).
+const TypeInterval = "Interval"
+
+// everyPrefix starts an interval schedule's expression, as in robfig/cron's descriptors.
+const everyPrefix = "@every "
+
+// parseEvery reads an interval schedule's expression; ok is false for any other expression.
+func parseEvery(expr string) (d time.Duration, ok bool, err error) {
+	s, ok := strings.CutPrefix(expr, everyPrefix)
+	if !ok {
+		return 0, false, nil
+	}
+	d, err = time.ParseDuration(s)
+	if err == nil && d < time.Second {
+		err = fmt.Errorf("an interval shorter than a second")
+	}
+	if err != nil {
+		return 0, true, fmt.Errorf("%w: %q: %v", ErrInvalidSchedule, expr, err)
+	}
+	return d, true, nil
+}
+
+// EnsureInterval makes the named schedule run every interval, its first run one interval from
+// now, with params handed to the handler. A schedule already stored with the same interval and
+// params is left as it is: replicas starting, and restarts, do not postpone its next run.
+func (q *Queue) EnsureInterval(ctx context.Context, name string, every time.Duration, params json.RawMessage) error {
+	expr := everyPrefix + every.String()
+	if _, _, err := parseEvery(expr); err != nil {
+		return err
+	}
+	if len(params) == 0 {
+		params = json.RawMessage("{}")
+	}
+	var old int64
+	err := q.db.Tx(ctx, func(tx *meta.Tx) error {
+		old = 0
+		prev, err := tx.Schedule(ctx, name)
+		switch {
+		case err == nil && prev.Type == TypeInterval && prev.Cron == expr && prev.Params == string(params):
+			return nil
+		case err == nil:
+			old = prev.JobID
+		case !errors.Is(err, meta.ErrNotFound):
+			return err
+		}
+		next, id, err := q.queueNext(ctx, tx, name, expr, time.Now())
+		if err != nil {
+			return err
+		}
+		return tx.PutSchedule(ctx, meta.StoredSchedule{Name: name, Type: TypeInterval, Cron: expr, Params: string(params), NextAt: next, JobID: id})
+	})
+	if err != nil || old == 0 {
+		return err
+	}
+	return q.delete(ctx, old)
+}
+
 // RemoveSchedule deletes a schedule and its queued next run; removing none is not an error.
 func (q *Queue) RemoveSchedule(ctx context.Context, name string) error {
 	var old int64
@@ -229,8 +291,17 @@ func (w *scheduleWorker) Work(ctx context.Context, job *Job[scheduleArgs]) error
 		if err := tx.PutSchedule(ctx, st); err != nil {
 			return err
 		}
-		return h(ctx, tx, st.Name, json.RawMessage(st.Params))
+		return h(context.WithValue(ctx, scheduledAtKey{}, job.Args.At), tx, st.Name, json.RawMessage(st.Params))
 	})
+}
+
+type scheduledAtKey struct{}
+
+// ScheduledAt is, in a ScheduleHandler, the time the run was due: one value per run of a
+// schedule, whichever replica works it.
+func ScheduledAt(ctx context.Context) time.Time {
+	t, _ := ctx.Value(scheduledAtKey{}).(time.Time)
+	return t
 }
 
 // reconcileSchedules queues the next run of every schedule whose queued run is gone (a

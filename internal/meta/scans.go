@@ -270,6 +270,19 @@ func (q q) StaleBuiltinReports(ctx context.Context, registration string, gen int
 	return scanReports(rows, err)
 }
 
+// ScanReportsEndedWith returns up to limit reports of a scanner in a MIME type that ended with
+// the given status and status text, after the given id: scans that failed for a reason since
+// removed, to run again.
+func (q q) ScanReportsEndedWith(ctx context.Context, registration, mime, status, text, after string, limit int) ([]ScanReport, error) {
+	rows, err := q.query(ctx, "SELECT "+scanReportHead+` FROM scan_reports
+		WHERE registration_uuid = $1 AND mime_type = $2 AND status = $3 AND status_text = $4 AND id > $5 ORDER BY id LIMIT $6`,
+		registration, mime, status, text, after, limit)
+	if err != nil {
+		err = fmt.Errorf("reports ended with %s: %w", status, err)
+	}
+	return scanReports(rows, err)
+}
+
 // ScanSummaries returns the summaries of every successful report of a scanner in a MIME type
 // for artifacts that still exist (for /security/summary and /security/vul), in pages after
 // the given id.

@@ -1,7 +1,8 @@
 // Package scan runs vulnerability scans: the built-in scanner (inventory extraction from the
 // blob store, matching against the offline OSV database), external scanners through Harbor's
 // pluggable scanner API, scan jobs on the queue, stored reports and their summaries, the pull
-// gate, scan-all, and re-matching stored inventories when a new database arrives.
+// gate, scan-all, re-matching stored inventories when a new database arrives, and downloading
+// the database on a schedule.
 package scan
 
 import (
@@ -69,6 +70,11 @@ func (b *Builtin) Metadata(ctx context.Context) (report.Metadata, error) {
 		if t := st.ImportedAt; !t.IsZero() {
 			props["harbor.scanner-adapter/vulnerability-database-updated-at"] = t.UTC().Format(time.RFC3339)
 		}
+		// Berth's own keys: whether scans can find anything, and what to do when they cannot.
+		props[PropVulnDBStatus] = VulnDBReady
+		if st.Generation == 0 {
+			props[PropVulnDBStatus], props[PropVulnDBMessage] = VulnDBMissing, vulndb.ErrNoDatabase.Error()
+		}
 	}
 	consumes := []string{report.MimeOCIImage, report.MimeDocker}
 	return report.Metadata{
@@ -80,6 +86,17 @@ func (b *Builtin) Metadata(ctx context.Context) (report.Metadata, error) {
 		Properties: props,
 	}, nil
 }
+
+// Scanner metadata properties of the built-in scanner, beside Harbor's.
+const (
+	// PropVulnDBStatus is VulnDBReady or VulnDBMissing.
+	PropVulnDBStatus = "berth.vulnerability-database/status"
+	// PropVulnDBMessage says what to do when the database is missing.
+	PropVulnDBMessage = "berth.vulnerability-database/message"
+
+	VulnDBReady   = "ready"
+	VulnDBMissing = "missing"
+)
 
 // Scan produces the wanted reports for one artifact: from Berth's own blob store when
 // req.Registry is empty, else pulling it from that registry with req.Authorization.
@@ -107,6 +124,10 @@ func (b *Builtin) Scan(ctx context.Context, req report.Request) (report.Result, 
 	wantVuln := slices.Contains(req.Want, report.MimeNative) || slices.Contains(req.Want, report.MimeGeneric)
 	if wantVuln {
 		set, err := b.match(ctx, images)
+		if errors.Is(err, vulndb.ErrNoDatabase) {
+			logInventory(images, logf, func(line string) { res.Log = append(res.Log, line) })
+			return res, err
+		}
 		if err != nil {
 			logf("error: %v", err)
 			return res, err
@@ -140,6 +161,31 @@ func (b *Builtin) Scan(ctx context.Context, req report.Request) (report.Result, 
 type image struct {
 	digest string
 	inv    inventory.Inventory
+}
+
+// maxListedPackages bounds the packages logInventory lists of one image.
+const maxListedPackages = 1000
+
+// logInventory is what a vulnerability scan without a database reports: the package inventory
+// it took, which is kept and matched once a database is imported. Package lines go to raw
+// without a timestamp each.
+func logInventory(images []image, logf func(string, ...any), raw func(string)) {
+	logf("%v", vulndb.ErrNoDatabase)
+	logf("the package inventory below is kept and matched when a vulnerability database is imported")
+	for _, im := range images {
+		raw(fmt.Sprintf("image %s: %s, %d packages", im.digest, osName(im.inv.OS), len(im.inv.Packages)))
+		for i, p := range im.inv.Packages {
+			if i == maxListedPackages {
+				raw(fmt.Sprintf("  … and %d more (an SBOM, scan_type sbom, lists them all)", len(im.inv.Packages)-i))
+				break
+			}
+			line := fmt.Sprintf("  %s %s %s", p.Ecosystem, p.Name, p.Version)
+			if p.SourceName != "" {
+				line += " (source " + p.SourceName + ")"
+			}
+			raw(line)
+		}
+	}
 }
 
 func countPackages(images []image) int {

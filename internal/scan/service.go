@@ -61,6 +61,8 @@ type Service struct {
 	// VulnDBRepository, if set, names the repository whose pushes are vulnerability database
 	// bundles to import (an air-gapped site updates by replicating them).
 	VulnDBRepository string
+	// Updates configures downloading the vulnerability database on a schedule.
+	Updates VulnDBUpdates
 	// Registry stores generated SBOMs as accessories of their artifacts.
 	Registry *registry.Service
 	// Authz decides what callers may ask of scanning; Projects and Artifacts find what they
@@ -118,13 +120,15 @@ type scanArgs struct {
 
 func (scanArgs) Kind() string { return "scan" }
 
-// Register adds the scan workers (scan, re-match, scan-all) and the scan-all schedule handler
-// to the queue, and re-matching when the vulnerability database changes.
+// Register adds the scan workers (scan, re-match, scan-all, vulnerability database imports and
+// updates) and the scan-all and update schedule handlers to the queue, and re-matching when the
+// vulnerability database changes.
 func Register(q *jobs.Queue, s *Service) {
 	jobs.Register(q, &scanWorker{s: s})
 	jobs.Register(q, &rematchWorker{s: s})
 	jobs.Register(q, &scanAllWorker{s: s})
 	jobs.Register(q, &vulndbImportWorker{s: s})
+	registerVulnDBUpdates(q, s)
 	q.HandleSchedules(ScanAllScheduleName, func(ctx context.Context, tx *meta.Tx, _ string, _ json.RawMessage) error {
 		_, err := s.queueScanAll(ctx, tx, "SCHEDULE")
 		return err

@@ -23,6 +23,7 @@ type Store interface {
 	AppendScanLog(ctx context.Context, id, text string) error
 	ScanLog(ctx context.Context, id string) (string, error)
 	StaleBuiltinReports(ctx context.Context, registration string, gen int64, after string, limit int) ([]meta.ScanReport, error)
+	ScanReportsEndedWith(ctx context.Context, registration, mime, status, text, after string, limit int) ([]meta.ScanReport, error)
 	ScanSummaries(ctx context.Context, registration, mime, after string, limit int) ([]meta.ScanReport, error)
 
 	// Scan-all runs.

@@ -15,6 +15,7 @@ import (
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/registry"
 	"github.com/berthreg/berth/internal/scan/report"
+	"github.com/berthreg/berth/internal/scan/vulndb"
 )
 
 var uniqueArgs = river.UniqueOpts{ByArgs: true}
@@ -267,6 +268,34 @@ func (w *rematchWorker) Work(ctx context.Context, job *jobs.Job[rematchArgs]) er
 		}
 	}
 	s.Log.Info("re-matched stored inventories against the new vulnerability database", "generation", gen, "reports", n)
+	return s.rescanAwaitingDatabase(ctx, builtin)
+}
+
+// rescanAwaitingDatabase runs again the built-in scans that ended for want of a vulnerability
+// database: their inventories are stored, so each only matches. Each ends as any scan does,
+// with its event.
+func (s *Service) rescanAwaitingDatabase(ctx context.Context, builtin Scanner) error {
+	after, n := "", 0
+	for {
+		batch, err := s.Store.ScanReportsEndedWith(ctx, builtin.UUID, report.MimeGeneric, meta.StatusError, vulndb.ErrNoDatabase.Error(), after, 100)
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		for _, r := range batch {
+			after = r.ID
+			if _, err := s.prepare(ctx, builtin, r.Repository, r.Digest, TypeVulnerability, true); err != nil {
+				s.Log.Warn("scan again now that a vulnerability database is there", "repository", r.Repository, "digest", r.Digest, "err", err)
+				continue
+			}
+			n++
+		}
+	}
+	if n > 0 {
+		s.Log.Info("scanning again what waited for a vulnerability database", "reports", n)
+	}
 	return nil
 }
 

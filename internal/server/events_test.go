@@ -37,6 +37,7 @@ func TestPushEventsSurviveAKilledServer(t *testing.T) {
 			cfg := config.Default()
 			cfg.DataDir = t.TempDir()
 			cfg.AdminPassword = adminPassword
+			cfg.VulnDBUpdateInterval = 0 // no downloads from the internet
 			if dialect == "postgres" {
 				cfg.DatabaseURL = metatest.NewDatabase(t)
 			}
@@ -163,6 +164,7 @@ func TestServeChild(t *testing.T) {
 		t.Skip("runs as the child of the tests that kill a server")
 	}
 	cfg := config.Default()
+	cfg.VulnDBUpdateInterval = 0 // no downloads from the internet
 	cfg.Addr = addr
 	cfg.ExternalURL = "http://" + addr
 	cfg.DataDir = os.Getenv("BERTH_TEST_CHILD_DATA_DIR")

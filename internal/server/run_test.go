@@ -22,6 +22,7 @@ func testConfig(t *testing.T, dialect string) config.Config {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Addr = "127.0.0.1:0"
+	cfg.VulnDBUpdateInterval = 0 // no downloads from the internet
 	cfg.ShutdownTimeout = 10 * time.Second
 	if dialect == "postgres" {
 		cfg.DatabaseURL = metatest.NewDatabase(t)

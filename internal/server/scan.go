@@ -41,7 +41,8 @@ func newScanService(ctx context.Context, reg *registry.Service, db *meta.DB, blo
 		Limits: inventory.Limits{ScratchDir: scratch},
 		HTTP:   &http.Client{Timeout: 30 * time.Minute}}
 	engines := &adapter.Engines{Builtin: builtin, HTTPClient: &http.Client{Timeout: 2 * time.Minute}}
-	return &scan.Service{Store: db, Jobs: q, Builtin: builtin, VulnDB: vdb, Log: log,
+	updates := scan.VulnDBUpdates{Interval: cfg.VulnDBUpdateInterval, AirGapped: cfg.AirGapped, Source: VulnDBUpdateSource(cfg)}
+	return &scan.Service{Store: db, Jobs: q, Builtin: builtin, VulnDB: vdb, Log: log, Updates: updates,
 		Scanners: &scan.Registrations{Store: db, Engines: engines}, Engines: engines,
 		RegistryURL: cfg.ExternalURL, VulnDBRepository: cfg.VulnDBRepo, Registry: reg, Authz: authz, Projects: projects, Artifacts: artifacts,
 		PullCredential: func(ctx context.Context, repo string) (string, error) {
@@ -49,4 +50,15 @@ func newScanService(ctx context.Context, reg *registry.Service, db *meta.DB, blo
 				[]auth.Access{{Type: "repository", Name: repo, Actions: []string{"pull", "scanner-pull"}}})
 			return "Bearer " + tok, err
 		}}, nil
+}
+
+// VulnDBUpdateSource is where the server, and berth vulndb update, download the vulnerability
+// database from: the configured URL and ecosystems, with the archives kept in data_dir/vulndb.
+func VulnDBUpdateSource(cfg config.Config) vulndb.UpdateOptions {
+	// No overall timeout (archives are large; the update job has one), but a server that stops
+	// answering is given up.
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = 2 * time.Minute
+	return vulndb.UpdateOptions{URL: cfg.VulnDBUpdateURL, Ecosystems: cfg.VulnDBEcosystems(),
+		CacheDir: filepath.Join(cfg.DataDir, "vulndb"), Client: &http.Client{Transport: t}}
 }

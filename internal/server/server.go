@@ -194,6 +194,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.stopBackground = stop
 	// An import by `berth vulndb import` (another process) re-matches stored inventories here.
 	go s.scan.VulnDB.Watch(bg, 30*time.Second)
+	s.scan.StartVulnDBUpdates(ctx)
 	return s, nil
 }
 

@@ -70,6 +70,9 @@ func newLoggingTestServer(t *testing.T, dialect string, h slog.Handler) *testSer
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.AdminPassword = adminPassword
+	// No test downloads the vulnerability database from the internet: tests of updates point
+	// vulndb_update_url at a local server.
+	cfg.VulnDBUpdateInterval = 0
 	switch dialect {
 	case "postgres":
 		cfg.DatabaseURL = metatest.NewDatabase(t)
@@ -92,6 +95,9 @@ func (ts *testServer) replica(t *testing.T) *testServer {
 
 func startTestServer(t *testing.T, cfg config.Config, dialect string, h slog.Handler) *testServer {
 	t.Helper()
+	if cfg.VulnDBUpdateInterval > 0 && !cfg.AirGapped && cfg.VulnDBUpdateURL == config.DefaultVulnDBUpdateURL {
+		t.Fatal("the test server would download the vulnerability database from the internet: set vulndb_update_url to a local server, or the interval to 0")
+	}
 	hs := httptest.NewUnstartedServer(nil)
 	cfg.ExternalURL = "http://" + hs.Listener.Addr().String()
 
@@ -530,8 +536,9 @@ func (ts *testServer) assertDataDir(t *testing.T) {
 			ok := rel == "." || rel == "storage" || rel == "storage/blobs" || rel == "storage/uploads" ||
 				(len(parts) == 3 && parts[1] == "blobs" && hexLen[parts[2]] > 0) ||
 				(len(parts) == 4 && parts[1] == "blobs" && hexLen[parts[2]] > 0 && validHex(parts[3], 2)) ||
-				(len(parts) == 3 && parts[1] == "uploads" && validUploadID(parts[2]))
-			if !ok || (parts[0] != "storage" && rel != ".") {
+				(len(parts) == 3 && parts[1] == "uploads" && validUploadID(parts[2])) ||
+				rel == "vulndb" || (len(parts) == 2 && parts[0] == "vulndb") // downloaded archives, per ecosystem
+			if !ok || (parts[0] != "storage" && parts[0] != "vulndb" && rel != ".") {
 				t.Errorf("unexpected directory in data dir: %s", rel)
 				return fs.SkipDir
 			}
@@ -545,6 +552,8 @@ func (ts *testServer) assertDataDir(t *testing.T) {
 		case len(parts) == 1 && ts.dialect == "sqlite" && (rel == "berth.db" || rel == "berth.db-wal" || rel == "berth.db-shm" || rel == "berth.db-journal"):
 		case len(parts) == 3 && parts[0] == "storage" && parts[1] == "uploads" && strings.HasPrefix(parts[2], ".tmp-"):
 		case len(parts) == 4 && parts[0] == "storage" && parts[1] == "uploads" && validUploadID(parts[2]) && parts[3] == "data":
+		case len(parts) == 3 && parts[0] == "vulndb" && parts[2] == "state.json":
+		case len(parts) == 3 && parts[0] == "vulndb" && strings.HasSuffix(parts[2], ".zip") && validHex(strings.TrimSuffix(parts[2], ".zip"), 64):
 		case len(parts) == 5 && parts[0] == "storage" && parts[1] == "blobs":
 			alg, prefix, name := parts[2], parts[3], parts[4]
 			if hexLen[alg] == 0 || !validHex(name, hexLen[alg]) || prefix != name[:2] {

@@ -292,6 +292,8 @@ func startServer(t *testing.T, opts serverOptions) *server {
 		"BERTH_ADMIN_PASSWORD="+s.Password,
 		"BERTH_DATABASE_URL="+s.DatabaseURL,
 		"BERTH_LOG_FORMAT=text",
+		// No test downloads the vulnerability database from the internet.
+		"BERTH_VULNDB_UPDATE_INTERVAL=0s",
 	)
 	for k, v := range opts.Env {
 		s.baseEnv = append(s.baseEnv, k+"="+v)

@@ -157,6 +157,7 @@ func startBerth(t *testing.T, configure func(*config.Config)) string {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.AdminPassword = benchPassword
+	cfg.VulnDBUpdateInterval = 0 // no downloads from the internet
 	configure(&cfg)
 	hs := httptest.NewUnstartedServer(nil)
 	cfg.ExternalURL = "http://" + hs.Listener.Addr().String()

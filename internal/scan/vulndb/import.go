@@ -68,8 +68,10 @@ func (r Report) Duration() time.Duration { return r.FinishedAt.Sub(r.StartedAt) 
 // its JSON files and SHA256 the digest of "<relative path>\x00<file sha256 hex>\n" for each,
 // in lexical walk order.
 type SourceReport struct {
-	Name       string `json:"name"`
-	Path       string `json:"path"`
+	Name string `json:"name"`
+	Path string `json:"path"`
+	// URL is where the file was downloaded from (Update); empty for a file given by hand.
+	URL        string `json:"url,omitempty"`
 	Kind       string `json:"kind"` // zip, directory, file
 	Size       int64  `json:"size"`
 	SHA256     string `json:"sha256"`
@@ -91,6 +93,8 @@ type RecordError struct {
 type ImportOptions struct {
 	// BatchSize is the number of records written per transaction (default 500).
 	BatchSize int
+	// Origins maps a path to the URL it was downloaded from, kept in its SourceReport.
+	Origins map[string]string
 }
 
 const (
@@ -132,6 +136,7 @@ func (d *DB) Import(ctx context.Context, paths []string, opt ImportOptions) (Rep
 		if err != nil {
 			return fail(err)
 		}
+		s.report.URL = opt.Origins[p]
 		srcs = append(srcs, s)
 		rep.Sources = append(rep.Sources, s.report)
 	}

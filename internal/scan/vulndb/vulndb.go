@@ -1,6 +1,7 @@
 // Package vulndb is Berth's offline vulnerability database: OSV records imported from files
 // (osv.dev's per-ecosystem all.zip archives, or directories of OSV JSON), kept in the metadata
-// store, and matched against package inventories (internal/scan/inventory).
+// store, and matched against package inventories (internal/scan/inventory). Update downloads
+// the archives from osv.dev (or a mirror) and imports them when they changed.
 //
 // Every import builds a complete new generation beside the current one and switches to it in
 // one transaction (see internal/meta/vulndb.go); matching reads one generation, and every
@@ -17,12 +18,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
 )
 
 // ErrNoDatabase means no vulnerability database has been imported yet: nothing can be
 // matched, which is not the same as nothing being vulnerable.
-var ErrNoDatabase = errors.New("vulndb: no vulnerability database imported (run berth vulndb import)")
+var ErrNoDatabase = errors.New("no vulnerability database: run berth vulndb update or import")
 
 // Store is where the vulnerability database keeps its generations; *meta.DB satisfies it.
 type Store interface {
@@ -36,6 +38,13 @@ type Store interface {
 	PurgeVulnGenerations(ctx context.Context, batch int) (int64, error)
 	VulnAffectedByNames(ctx context.Context, generation int64, ecosystem string, suffixes, names []string) ([]meta.VulnAffected, error)
 	VulnsByID(ctx context.Context, generation int64, ids []string) (map[string]meta.Vuln, error)
+
+	// Update runs are executions.
+	jobs.Executions
+	CreateExecution(ctx context.Context, e meta.Execution) (int64, error)
+	SetExecutionStatus(ctx context.Context, id int64, status, text string) error
+	SetExecutionResult(ctx context.Context, id int64, result string) error
+	ListExecutions(ctx context.Context, kind string, refID int64, lq meta.ListQuery) ([]meta.Execution, int64, error)
 }
 
 // DB is the vulnerability database over the metadata store.
@@ -116,6 +125,8 @@ type Status struct {
 	// LastImport is the latest import when it is not the current generation: one running
 	// now, or one that failed.
 	LastImport *ImportState `json:"last_import,omitempty"`
+	// LastUpdate is the latest download (Update), whatever its outcome.
+	LastUpdate *UpdateState `json:"last_update,omitempty"`
 }
 
 // ImportState is an import that did not (yet) become the current generation.
@@ -153,6 +164,9 @@ func (d *DB) Status(ctx context.Context) (Status, error) {
 	if len(recent) == 1 && recent[0].ID > gen {
 		im := recent[0]
 		st.LastImport = &ImportState{Generation: im.ID, Status: im.Status, StartedAt: im.StartedAt, FinishedAt: im.FinishedAt, Error: im.Error}
+	}
+	if st.LastUpdate, err = d.lastUpdate(ctx); err != nil {
+		return st, fmt.Errorf("vulnerability database status: %w", err)
 	}
 	return st, nil
 }
