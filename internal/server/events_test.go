@@ -34,7 +34,7 @@ func TestPushEventsSurviveAKilledServer(t *testing.T) {
 	for _, dialect := range metatest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
-			cfg := config.Default()
+			cfg := offlineConfig()
 			cfg.DataDir = t.TempDir()
 			cfg.AdminPassword = adminPassword
 			cfg.VulnDBUpdateInterval = 0 // no downloads from the internet
@@ -163,7 +163,7 @@ func TestServeChild(t *testing.T) {
 	if !ok {
 		t.Skip("runs as the child of the tests that kill a server")
 	}
-	cfg := config.Default()
+	cfg := offlineConfig()
 	cfg.VulnDBUpdateInterval = 0 // no downloads from the internet
 	cfg.Addr = addr
 	cfg.ExternalURL = "http://" + addr

@@ -19,7 +19,7 @@ import (
 
 func testConfig(t *testing.T, dialect string) config.Config {
 	t.Helper()
-	cfg := config.Default()
+	cfg := offlineConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.VulnDBUpdateInterval = 0 // no downloads from the internet

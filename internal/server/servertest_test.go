@@ -64,15 +64,21 @@ func newTestServer(t *testing.T, dialect string) *testServer {
 	return newLoggingTestServer(t, dialect, slog.DiscardHandler)
 }
 
+// offlineConfig is the default configuration without what reaches beyond the machine: no
+// test downloads the vulnerability database from the internet (tests of updates point
+// vulndb_update_url at a local server). Every server a test builds starts from it.
+func offlineConfig() config.Config {
+	cfg := config.Default()
+	cfg.VulnDBUpdateInterval = 0
+	return cfg
+}
+
 // newLoggingTestServer is newTestServer with the server's log going to h.
 func newLoggingTestServer(t *testing.T, dialect string, h slog.Handler) *testServer {
 	t.Helper()
-	cfg := config.Default()
+	cfg := offlineConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.AdminPassword = adminPassword
-	// No test downloads the vulnerability database from the internet: tests of updates point
-	// vulndb_update_url at a local server.
-	cfg.VulnDBUpdateInterval = 0
 	switch dialect {
 	case "postgres":
 		cfg.DatabaseURL = metatest.NewDatabase(t)
