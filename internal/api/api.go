@@ -30,6 +30,7 @@ import (
 	"github.com/berthreg/berth/internal/health"
 	"github.com/berthreg/berth/internal/label"
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/origin"
 	"github.com/berthreg/berth/internal/project"
 	"github.com/berthreg/berth/internal/registry"
 	"github.com/berthreg/berth/internal/retention"
@@ -78,8 +79,8 @@ type Deps struct {
 	Catalog *catalog.Service
 	// AuditLog answers who may read which audit entries.
 	AuditLog *audit.Service
-	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).
-	ExternalURL string
+	// Origin is the URL clients reached the registry at (/systeminfo, secure cookies).
+	Origin *origin.Resolver
 }
 
 // Handler serves /api/v2.0.

@@ -36,11 +36,12 @@ func sessionID(r *http.Request) string {
 }
 
 // secureCookie reports whether the session cookie must only travel over TLS: when this
-// request came over TLS, directly or through a proxy that says so, or the registry's
-// external URL is https.
+// request came over TLS, directly or through a proxy that says so, or the URL the client
+// reached the registry at is https. Any proxy is believed here: a cookie marked Secure
+// for no reason only stays off plain HTTP.
 func (h *Handler) secureCookie(r *http.Request) bool {
 	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") ||
-		strings.HasPrefix(strings.ToLower(h.ExternalURL), "https://")
+		strings.HasPrefix(strings.ToLower(h.Origin.URL(r)), "https://")
 }
 
 // SessionHandler serves /c/login and /c/log_out, which Harbor keeps outside /api.

@@ -74,7 +74,7 @@ func (h *Handler) systemInfo(c *call) error {
 	if err != nil {
 		return err
 	}
-	ext := strings.TrimSuffix(h.ExternalURL, "/")
+	ext := h.Origin.URL(c.r)
 	registry := ext
 	if _, rest, ok := strings.Cut(ext, "://"); ok {
 		registry = rest

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -51,6 +52,9 @@ type Config struct {
 	VulnDBUpdateEcosystems string        `yaml:"vulndb_update_ecosystems"`
 	VulnDBUpdateInterval   time.Duration `yaml:"vulndb_update_interval"`
 	AirGapped              bool          `yaml:"air_gapped"`
+	// TrustedProxies lists the peers (CIDRs or IPs, comma-separated) whose X-Forwarded-* and
+	// Forwarded headers say which URL a client used; see TrustedProxyPrefixes.
+	TrustedProxies string `yaml:"trusted_proxies"`
 }
 
 const (
@@ -64,6 +68,7 @@ const (
 type setting struct {
 	yaml   string
 	flag   bool // also settable as --<yaml name with dashes>
+	list   bool // YAML also takes a sequence, joined with commas
 	usage  string
 	field  func(*Config) any   // pointer to the Config field
 	redact func(string) string // non-nil for values that may hold secrets
@@ -79,7 +84,7 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.DataDir }},
 	{yaml: "storage_driver", usage: "where blobs are stored: filesystem (in data_dir/storage)",
 		field: func(c *Config) any { return &c.StorageDriver }},
-	{yaml: "external_url", flag: true, usage: "`URL` clients reach the registry at; derived from addr and TLS when unset",
+	{yaml: "external_url", flag: true, usage: "`URL` clients reach the registry at; empty: each request's scheme and Host",
 		field: func(c *Config) any { return &c.ExternalURL }},
 	{yaml: "database_url", flag: true, usage: "PostgreSQL `URL` (postgres://...); empty uses SQLite in data_dir",
 		field: func(c *Config) any { return &c.DatabaseURL }, redact: redactDatabaseURL},
@@ -118,6 +123,8 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.VulnDBUpdateInterval }},
 	{yaml: "air_gapped", usage: "reach nothing outside the local network: no vulnerability database downloads (import files or push bundles instead)",
 		field: func(c *Config) any { return &c.AirGapped }},
+	{yaml: "trusted_proxies", flag: true, list: true, usage: "comma-separated `CIDRs` or IPs of proxies whose X-Forwarded-Proto/-Host and Forwarded headers are believed; empty: none",
+		field: func(c *Config) any { return &c.TrustedProxies }},
 }
 
 // DefaultVulnDBUpdateURL is where osv.dev publishes its per-ecosystem archives.
@@ -155,7 +162,6 @@ func Default() Config {
 		VulnDBUpdateEcosystems: strings.Join(DefaultVulnDBEcosystems, ","),
 		VulnDBUpdateInterval:   24 * time.Hour,
 	}
-	c.ExternalURL = c.derivedExternalURL()
 	return c
 }
 
@@ -177,7 +183,6 @@ func Load(args []string, getenv func(string) string) (Config, []string, error) {
 	}
 
 	c := Default()
-	c.ExternalURL = "" // derived below, so it follows an overridden addr or TLS
 	if path != "" {
 		if err := c.loadFile(path); err != nil {
 			return Config{}, nil, err
@@ -194,9 +199,6 @@ func Load(args []string, getenv func(string) string) (Config, []string, error) {
 		}
 	})
 
-	if c.ExternalURL == "" {
-		c.ExternalURL = c.derivedExternalURL()
-	}
 	// Handlers append paths such as /v2/ to it.
 	c.ExternalURL = strings.TrimRight(c.ExternalURL, "/")
 	if err := c.Validate(); err != nil {
@@ -294,8 +296,24 @@ func (c *Config) loadFile(path string) error {
 			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (known keys: %s)", path, k.Line, k.Value, knownKeys()))
 		case seen[k.Value]:
 			errs = append(errs, fmt.Errorf("%s appears more than once; keep one", at))
+		case s.list && v.Kind == yaml.SequenceNode:
+			items := make([]string, 0, len(v.Content))
+			for _, it := range v.Content {
+				if it.Kind != yaml.ScalarNode {
+					errs = append(errs, fmt.Errorf("%s:%d: %s: list items must be single values", path, it.Line, k.Value))
+					continue
+				}
+				items = append(items, it.Value)
+			}
+			if err := set(s.field(c), strings.Join(items, ",")); err != nil {
+				errs = append(errs, fmt.Errorf("%s %w", at, err))
+			}
 		case v.Kind != yaml.ScalarNode:
-			errs = append(errs, fmt.Errorf("%s must be a single value, not a list or mapping", at))
+			if s.list {
+				errs = append(errs, fmt.Errorf("%s must be a value or a list of values, not a mapping", at))
+			} else {
+				errs = append(errs, fmt.Errorf("%s must be a single value, not a list or mapping", at))
+			}
 		case v.Tag == "!!null":
 			// "key:" with no value keeps the default, like an empty env variable.
 		default:
@@ -397,6 +415,9 @@ func (c *Config) Validate() error {
 	}
 	if msg := checkExternalURL(c.ExternalURL); msg != "" {
 		bad("external_url", "%s", msg)
+	}
+	if _, err := ParseTrustedProxies(c.TrustedProxies); err != nil {
+		bad("trusted_proxies", "%v", err)
 	}
 	if _, ok := parsePostgresURL(c.DatabaseURL); c.DatabaseURL != "" && !ok {
 		// The value is not echoed: it may contain a password.
@@ -502,7 +523,7 @@ func checkEcosystems(s string) string {
 
 func checkExternalURL(s string) string {
 	if s == "" {
-		return "is empty; set the URL clients use (e.g. https://registry.example.com), or a valid addr to derive it from"
+		return "" // each request's own URL
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -523,10 +544,9 @@ func parsePostgresURL(s string) (*url.URL, bool) {
 	return u, err == nil
 }
 
-// derivedExternalURL guesses the URL clients use from the listen address. A
-// wildcard host cannot be dialled, so it becomes localhost. It returns ""
-// for an invalid addr, which Validate then reports.
-func (c *Config) derivedExternalURL() string {
+// ListenHost is host:port of the listen address, the wildcard host (which cannot be
+// dialled) written as localhost. It is "" for an invalid addr, which Validate reports.
+func (c *Config) ListenHost() string {
 	host, port, err := net.SplitHostPort(c.Addr)
 	if err != nil {
 		return ""
@@ -534,11 +554,73 @@ func (c *Config) derivedExternalURL() string {
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "localhost"
 	}
-	scheme := "http"
-	if c.TLSEnabled() {
-		scheme = "https"
+	return net.JoinHostPort(host, port)
+}
+
+// BaseURL is external_url or, when it is unset, the URL derived from addr and TLS. Answers
+// to requests use each request's own URL instead (internal/origin); this is for what no
+// request asks, such as the URL external scanners are told to pull from.
+func (c *Config) BaseURL() string {
+	if c.ExternalURL != "" {
+		return c.ExternalURL
 	}
-	return scheme + "://" + net.JoinHostPort(host, port)
+	h := c.ListenHost()
+	if h == "" {
+		return ""
+	}
+	if c.TLSEnabled() {
+		return "https://" + h
+	}
+	return "http://" + h
+}
+
+// ParseTrustedProxies parses trusted_proxies: CIDRs (10.0.0.0/8, fd00::/8) or single
+// addresses (192.0.2.10, ::1), separated by commas; blanks around them are ignored.
+func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if strings.Contains(f, "/") {
+			p, err := netip.ParsePrefix(f)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8 or fd00::/8)", f)
+			}
+			switch {
+			case p.Addr().Zone() != "":
+				return nil, fmt.Errorf("%q has an IPv6 zone; remove it", f)
+			case p.Addr().Is4In6() && p.Bits() < 96:
+				return nil, fmt.Errorf("%q is wider than the IPv4-mapped addresses; write IPv4 ranges as IPv4 CIDRs (e.g. 10.0.0.0/8)", f)
+			case p.Addr().Is4In6():
+				// Peers are compared unmapped: ::ffff:10.0.0.0/104 is 10.0.0.0/8.
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		ip, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an IP address nor a CIDR (e.g. 192.0.2.10 or 10.0.0.0/8)", f)
+		}
+		if ip.Zone() != "" {
+			return nil, fmt.Errorf("%q has an IPv6 zone; remove it", f)
+		}
+		ip = ip.Unmap()
+		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+	}
+	return out, nil
+}
+
+// TrustedProxyPrefixes is trusted_proxies parsed; Validate has reported any error, after
+// which the list is empty.
+func (c *Config) TrustedProxyPrefixes() []netip.Prefix {
+	p, err := ParseTrustedProxies(c.TrustedProxies)
+	if err != nil {
+		return nil
+	}
+	return p
 }
 
 // TLSEnabled reports whether the server should serve HTTPS.

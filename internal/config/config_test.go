@@ -34,7 +34,6 @@ func TestDefault(t *testing.T) {
 		Addr:            ":5000",
 		DataDir:         "./data",
 		StorageDriver:   "filesystem",
-		ExternalURL:     "http://localhost:5000",
 		LogLevel:        "info",
 		LogFormat:       "json",
 		ShutdownTimeout: 30 * time.Second,
@@ -130,11 +129,24 @@ db_max_conns: 8
 			want: func(c *Config) {},
 		},
 		{
-			name: "derived external url follows yaml addr",
+			name: "external url stays unset: each request's own",
 			yaml: "addr: 0.0.0.0:8080\n",
 			want: func(c *Config) {
 				c.Addr = "0.0.0.0:8080"
-				c.ExternalURL = "http://localhost:8080"
+			},
+		},
+		{
+			name: "trusted proxies as a yaml list",
+			yaml: "trusted_proxies:\n  - 10.0.0.0/8\n  - 192.0.2.10\n",
+			want: func(c *Config) {
+				c.TrustedProxies = "10.0.0.0/8,192.0.2.10"
+			},
+		},
+		{
+			name: "trusted proxies as a yaml string",
+			yaml: "trusted_proxies: 10.0.0.0/8, fd00::/8\n",
+			want: func(c *Config) {
+				c.TrustedProxies = "10.0.0.0/8, fd00::/8"
 			},
 		},
 		{
@@ -147,7 +159,6 @@ db_max_conns: 8
 			},
 			want: func(c *Config) {
 				c.Addr = ":7000"
-				c.ExternalURL = "http://localhost:7000"
 				c.UploadTTL = 2 * time.Hour
 				c.LogFormat = "text" // not in env, so the file's value stays
 			},
@@ -172,6 +183,7 @@ db_max_conns: 8
 				"BERTH_VULNDB_UPDATE_ECOSYSTEMS": "Debian,Go",
 				"BERTH_VULNDB_UPDATE_INTERVAL":   "0s",
 				"BERTH_AIR_GAPPED":               "true",
+				"BERTH_TRUSTED_PROXIES":          "10.1.2.3,10.2.0.0/16",
 			},
 			want: func(c *Config) {
 				c.Addr = "127.0.0.1:5001"
@@ -189,6 +201,7 @@ db_max_conns: 8
 				c.VulnDBUpdateEcosystems = "Debian,Go"
 				c.VulnDBUpdateInterval = 0
 				c.AirGapped = true
+				c.TrustedProxies = "10.1.2.3,10.2.0.0/16"
 			},
 		},
 		{
@@ -203,7 +216,6 @@ db_max_conns: 8
 			args: []string{"--addr", "127.0.0.1:8000", "-log-level=debug", "--pprof=false", "extra", "--not-a-flag"},
 			want: func(c *Config) {
 				c.Addr = "127.0.0.1:8000"
-				c.ExternalURL = "http://127.0.0.1:8000"
 				c.LogLevel = "debug"
 				c.DataDir = "/from/env"
 			},
@@ -218,6 +230,7 @@ db_max_conns: 8
 				"--database-url=postgres://db/berth",
 				"--log-level=error",
 				"--pprof",
+				"--trusted-proxies=127.0.0.1/32",
 			},
 			want: func(c *Config) {
 				c.Addr = ":0"
@@ -226,6 +239,7 @@ db_max_conns: 8
 				c.DatabaseURL = "postgres://db/berth"
 				c.LogLevel = "error"
 				c.Pprof = true
+				c.TrustedProxies = "127.0.0.1/32"
 			},
 		},
 	}
@@ -269,7 +283,7 @@ func TestLoadConfigFlagBeatsEnv(t *testing.T) {
 	}
 }
 
-func TestDerivedExternalURL(t *testing.T) {
+func TestBaseURL(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	cert := writeFile(t, dir, "cert.pem", "cert")
@@ -277,28 +291,30 @@ func TestDerivedExternalURL(t *testing.T) {
 	tests := []struct {
 		addr string
 		tls  bool
+		ext  string
 		want string
 	}{
-		{":5000", false, "http://localhost:5000"},
-		{"0.0.0.0:8080", false, "http://localhost:8080"},
-		{"127.0.0.1:5000", false, "http://127.0.0.1:5000"},
-		{"[::]:443", true, "https://localhost:443"},
-		{"[::1]:5000", false, "http://[::1]:5000"},
-		{"registry.lan:5000", true, "https://registry.lan:5000"},
+		{":5000", false, "", "http://localhost:5000"},
+		{"0.0.0.0:8080", false, "", "http://localhost:8080"},
+		{"127.0.0.1:5000", false, "", "http://127.0.0.1:5000"},
+		{"[::]:443", true, "", "https://localhost:443"},
+		{"[::1]:5000", false, "", "http://[::1]:5000"},
+		{"registry.lan:5000", true, "", "https://registry.lan:5000"},
+		{"127.0.0.1:5443", true, "https://registry.example.com/", "https://registry.example.com"},
 	}
 	for _, tc := range tests {
-		t.Run(tc.addr, func(t *testing.T) {
+		t.Run(tc.addr+" "+tc.ext, func(t *testing.T) {
 			t.Parallel()
 			var args []string
 			if tc.tls {
 				args = []string{"--tls-cert", cert, "--tls-key", key}
 			}
-			c, _, err := Load(args, mapEnv(map[string]string{"BERTH_ADDR": tc.addr}))
+			c, _, err := Load(args, mapEnv(map[string]string{"BERTH_ADDR": tc.addr, "BERTH_EXTERNAL_URL": tc.ext}))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.ExternalURL != tc.want {
-				t.Errorf("ExternalURL = %q, want %q", c.ExternalURL, tc.want)
+			if got := c.BaseURL(); got != tc.want {
+				t.Errorf("BaseURL() = %q, want %q", got, tc.want)
 			}
 			if c.TLSEnabled() != tc.tls {
 				t.Errorf("TLSEnabled() = %v, want %v", c.TLSEnabled(), tc.tls)
@@ -319,7 +335,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown yaml key",
 			yaml: "addr: :5000\nregistry_url: x\n",
-			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, vulndb_repository, vulndb_update_url, vulndb_update_ecosystems, vulndb_update_interval, air_gapped)`,
+			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, vulndb_repository, vulndb_update_url, vulndb_update_ecosystems, vulndb_update_interval, air_gapped, trusted_proxies)`,
 		},
 		{
 			name: "yaml duration",
@@ -340,6 +356,31 @@ func TestLoadErrors(t *testing.T) {
 			name: "yaml list value",
 			yaml: "addr: [a, b]\n",
 			want: `{file}:1: addr: must be a single value, not a list or mapping`,
+		},
+		{
+			name: "yaml mapping for a list",
+			yaml: "trusted_proxies: {a: b}\n",
+			want: `{file}:1: trusted_proxies: must be a value or a list of values, not a mapping`,
+		},
+		{
+			name: "yaml nested list",
+			yaml: "trusted_proxies:\n  - 10.0.0.0/8\n  - [a]\n",
+			want: `{file}:3: trusted_proxies: list items must be single values`,
+		},
+		{
+			name: "yaml bad trusted proxy",
+			yaml: "trusted_proxies: [10.0.0.0/8, 10.0.0.0/33]\n",
+			want: `BERTH_TRUSTED_PROXIES (trusted_proxies): "10.0.0.0/33" is not a CIDR (e.g. 10.0.0.0/8 or fd00::/8)`,
+		},
+		{
+			name: "env bad trusted proxy",
+			env:  map[string]string{"BERTH_TRUSTED_PROXIES": "10.0.0.1, proxy.internal"},
+			want: `BERTH_TRUSTED_PROXIES (trusted_proxies): "proxy.internal" is neither an IP address nor a CIDR (e.g. 192.0.2.10 or 10.0.0.0/8)`,
+		},
+		{
+			name: "flag bad trusted proxy",
+			args: []string{"--trusted-proxies", "300.1.1.1"},
+			want: `BERTH_TRUSTED_PROXIES (trusted_proxies): "300.1.1.1" is neither an IP address nor a CIDR (e.g. 192.0.2.10 or 10.0.0.0/8)`,
 		},
 		{
 			name: "yaml duplicate key",
@@ -390,8 +431,7 @@ func TestLoadErrors(t *testing.T) {
 			yaml: "addr: :5000\n",
 			env:  map[string]string{"BERTH_ADDR": ":6000"},
 			args: []string{"--addr", "localhost"},
-			want: `BERTH_ADDR (addr): "localhost" is not host:port (e.g. :5000 or 127.0.0.1:5000)` + "\n" +
-				`BERTH_EXTERNAL_URL (external_url): is empty; set the URL clients use (e.g. https://registry.example.com), or a valid addr to derive it from`,
+			want: `BERTH_ADDR (addr): "localhost" is not host:port (e.g. :5000 or 127.0.0.1:5000)`,
 		},
 	}
 	for _, tc := range tests {
@@ -433,7 +473,7 @@ func TestFlags(t *testing.T) {
 	var path string
 	var got []string
 	newFlagSet(&c, &path).VisitAll(func(f *flag.Flag) { got = append(got, f.Name) })
-	want := []string{"addr", "config", "data-dir", "database-url", "external-url", "log-level", "pprof", "tls-cert", "tls-key"}
+	want := []string{"addr", "config", "data-dir", "database-url", "external-url", "log-level", "pprof", "tls-cert", "tls-key", "trusted-proxies"}
 	if !slices.Equal(got, want) {
 		t.Errorf("flags = %q, want %q", got, want)
 	}
@@ -468,8 +508,7 @@ func TestValidate(t *testing.T) {
 		{"storage_driver empty", func(c *Config) { c.StorageDriver = "" },
 			`BERTH_STORAGE_DRIVER (storage_driver): "" is not one of filesystem`},
 
-		{"external_url empty", func(c *Config) { c.ExternalURL = "" },
-			`BERTH_EXTERNAL_URL (external_url): is empty; set the URL clients use (e.g. https://registry.example.com), or a valid addr to derive it from`},
+		{"external_url empty: each request's own", func(c *Config) { c.ExternalURL = "" }, ""},
 		{"external_url no scheme", func(c *Config) { c.ExternalURL = "registry.example.com" },
 			`BERTH_EXTERNAL_URL (external_url): "registry.example.com" is not an absolute http(s) URL (e.g. https://registry.example.com)`},
 		{"external_url ftp", func(c *Config) { c.ExternalURL = "ftp://registry.example.com" },
@@ -481,6 +520,16 @@ func TestValidate(t *testing.T) {
 		{"external_url fragment", func(c *Config) { c.ExternalURL = "https://r.example#top" },
 			`BERTH_EXTERNAL_URL (external_url): "https://r.example#top" must not have a query or fragment; remove everything from ? or #`},
 		{"external_url with path", func(c *Config) { c.ExternalURL = "https://r.example:8443/berth" }, ""},
+
+		{"trusted_proxies bad CIDR", func(c *Config) { c.TrustedProxies = "10.0.0.0/8,10.0.0.0/33" },
+			`BERTH_TRUSTED_PROXIES (trusted_proxies): "10.0.0.0/33" is not a CIDR (e.g. 10.0.0.0/8 or fd00::/8)`},
+		{"trusted_proxies not an address", func(c *Config) { c.TrustedProxies = "ingress" },
+			`BERTH_TRUSTED_PROXIES (trusted_proxies): "ingress" is neither an IP address nor a CIDR (e.g. 192.0.2.10 or 10.0.0.0/8)`},
+		{"trusted_proxies zone", func(c *Config) { c.TrustedProxies = "fe80::1%eth0" },
+			`BERTH_TRUSTED_PROXIES (trusted_proxies): "fe80::1%eth0" has an IPv6 zone; remove it`},
+		{"trusted_proxies wide mapped prefix", func(c *Config) { c.TrustedProxies = "::ffff:0.0.0.0/64" },
+			`BERTH_TRUSTED_PROXIES (trusted_proxies): "::ffff:0.0.0.0/64" is wider than the IPv4-mapped addresses; write IPv4 ranges as IPv4 CIDRs (e.g. 10.0.0.0/8)`},
+		{"trusted_proxies", func(c *Config) { c.TrustedProxies = " 10.0.0.0/8 , 192.0.2.10,fd00::/8,::1, " }, ""},
 
 		{"database_url other scheme", func(c *Config) { c.DatabaseURL = "mysql://u:s3cret@db/berth" },
 			`BERTH_DATABASE_URL (database_url): is not a postgres:// or postgresql:// URL (e.g. postgres://berth:secret@db:5432/berth); leave it empty for SQLite in data_dir`},
@@ -672,5 +721,39 @@ func TestUsage(t *testing.T) {
 		if !strings.Contains(out, s.env()) {
 			t.Errorf("usage lacks %s", s.env())
 		}
+	}
+}
+
+func TestParseTrustedProxies(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want string // the prefixes, space-separated
+	}{
+		{"", ""},
+		{" , ", ""},
+		{"10.0.0.0/8", "10.0.0.0/8"},
+		{"10.1.2.3/8", "10.0.0.0/8"}, // host bits dropped
+		{"192.0.2.10", "192.0.2.10/32"},
+		{"::1", "::1/128"},
+		{"fd00::/8, 172.16.0.0/12", "fd00::/8 172.16.0.0/12"},
+		{"::ffff:10.0.0.0/104", "10.0.0.0/8"}, // peers are compared unmapped
+		{"::ffff:192.0.2.10", "192.0.2.10/32"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			t.Parallel()
+			got, err := ParseTrustedProxies(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s []string
+			for _, p := range got {
+				s = append(s, p.String())
+			}
+			if strings.Join(s, " ") != tc.want {
+				t.Errorf("ParseTrustedProxies(%q) = %v, want %s", tc.in, got, tc.want)
+			}
+		})
 	}
 }

@@ -192,8 +192,10 @@ type challengeError struct {
 
 func (e *challengeError) Error() string { return "authentication required for " + e.scope }
 
-func (h *Handler) challenge(w http.ResponseWriter, scope string, insufficient bool) {
-	v := fmt.Sprintf(`Bearer realm="%s/service/token",service="%s"`, h.ExternalURL, h.Service)
+// challenge sets the WWW-Authenticate header of a 401. Its realm is on the host the client
+// used (see internal/origin), which some clients require.
+func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, scope string, insufficient bool) {
+	v := fmt.Sprintf(`Bearer realm="%s/service/token",service="%s"`, h.Origin.URL(r), h.Service)
 	if scope != "" {
 		v += fmt.Sprintf(`,scope="%s"`, scope)
 	}

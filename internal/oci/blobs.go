@@ -63,7 +63,7 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, q request)
 			h.fail(w, r, err)
 			return
 		} else if ok {
-			h.blobCreated(w, q.repo, mount)
+			h.blobCreated(w, r, q.repo, mount)
 			return
 		}
 	}
@@ -72,7 +72,7 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, q request)
 			h.fail(w, r, err)
 			return
 		}
-		h.blobCreated(w, q.repo, dgst)
+		h.blobCreated(w, r, q.repo, dgst)
 		return
 	}
 	u, err := h.Reg.StartUpload(ctx, q.repo)
@@ -80,7 +80,7 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, q request)
 		h.fail(w, r, err)
 		return
 	}
-	h.uploadAccepted(w, q.repo, u, http.StatusAccepted)
+	h.uploadAccepted(w, r, q.repo, u, http.StatusAccepted)
 }
 
 // mount links the blob from another repository when the caller may pull there. Without a
@@ -122,17 +122,17 @@ func (h *Handler) mountFrom(r *http.Request, q request, dgst, from string) (bool
 	return h.Reg.Mount(r.Context(), q.project.ID, q.repo, from, dgst)
 }
 
-func (h *Handler) blobCreated(w http.ResponseWriter, repo, dgst string) {
+func (h *Handler) blobCreated(w http.ResponseWriter, r *http.Request, repo, dgst string) {
 	hd := w.Header()
-	hd.Set("Location", h.ExternalURL+"/v2/"+repo+"/blobs/"+dgst)
+	hd.Set("Location", h.Origin.URL(r)+"/v2/"+repo+"/blobs/"+dgst)
 	hd.Set("Docker-Content-Digest", dgst)
 	hd.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
 }
 
-func (h *Handler) uploadAccepted(w http.ResponseWriter, repo string, u meta.Upload, status int) {
+func (h *Handler) uploadAccepted(w http.ResponseWriter, r *http.Request, repo string, u meta.Upload, status int) {
 	hd := w.Header()
-	hd.Set("Location", h.ExternalURL+"/v2/"+repo+"/blobs/uploads/"+u.ID)
+	hd.Set("Location", h.Origin.URL(r)+"/v2/"+repo+"/blobs/uploads/"+u.ID)
 	hd.Set("Docker-Upload-UUID", u.ID)
 	hd.Set("Range", uploadRange(u.Size))
 	hd.Set("Content-Length", "0")
@@ -154,7 +154,7 @@ func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, q request
 		h.fail(w, r, err)
 		return
 	}
-	h.uploadAccepted(w, q.repo, u, http.StatusNoContent)
+	h.uploadAccepted(w, r, q.repo, u, http.StatusNoContent)
 }
 
 func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, q request) {
@@ -167,7 +167,7 @@ func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, q request)
 	if err != nil {
 		if re, ok := err.(*registry.Error); ok && re.Code == registry.CodeRangeInvalid {
 			if size, ok := re.Detail.(int64); ok {
-				w.Header().Set("Location", h.ExternalURL+"/v2/"+q.repo+"/blobs/uploads/"+q.ref)
+				w.Header().Set("Location", h.Origin.URL(r)+"/v2/"+q.repo+"/blobs/uploads/"+q.ref)
 				w.Header().Set("Range", uploadRange(size))
 				re = &registry.Error{Code: re.Code, Message: re.Message}
 				err = re
@@ -176,7 +176,7 @@ func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, q request)
 		h.fail(w, r, err)
 		return
 	}
-	h.uploadAccepted(w, q.repo, u, http.StatusAccepted)
+	h.uploadAccepted(w, r, q.repo, u, http.StatusAccepted)
 }
 
 func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, q request) {
@@ -194,7 +194,7 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, q request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.blobCreated(w, q.repo, dgst)
+	h.blobCreated(w, r, q.repo, dgst)
 }
 
 func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, q request) {

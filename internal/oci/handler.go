@@ -11,19 +11,21 @@ import (
 
 	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/origin"
 	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
 )
 
 // Handler serves /v2/.
 type Handler struct {
-	Reg         *registry.Service
-	Authz       *rbac.Authorizer
-	Auth        *auth.Authenticator
-	Tokens      *auth.TokenService
-	ExternalURL string // no trailing slash
-	Service     string // token service name, "harbor-registry"
-	Log         *slog.Logger
+	Reg    *registry.Service
+	Authz  *rbac.Authorizer
+	Auth   *auth.Authenticator
+	Tokens *auth.TokenService
+	// Origin is the URL clients reached the registry at, for token realms and Location headers.
+	Origin  *origin.Resolver
+	Service string // token service name, "harbor-registry"
+	Log     *slog.Logger
 	// Gate, if set, applies the project's pull policies (vulnerability severity) to a pull of
 	// a manifest; an error refuses it (*PolicyError for a 412 PROJECTPOLICYVIOLATION).
 	Gate func(ctx context.Context, project meta.Project, m meta.Manifest) error
@@ -164,13 +166,13 @@ func allowed(kind string) string {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ce *challengeError
 	if errors.As(err, &ce) {
-		h.challenge(w, ce.scope, ce.tokenPresent)
+		h.challenge(w, r, ce.scope, ce.tokenPresent)
 		writeError(w, r, h.Log, errUnauthorized("authentication required"))
 		return
 	}
 	var re *registry.Error
 	if errors.As(err, &re) && re.Code == registry.CodeUnauthorized {
-		h.challenge(w, "", false)
+		h.challenge(w, r, "", false)
 	}
 	writeError(w, r, h.Log, err)
 }

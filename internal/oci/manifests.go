@@ -70,7 +70,7 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, q request)
 		return
 	}
 	hd := w.Header()
-	hd.Set("Location", h.ExternalURL+"/v2/"+q.repo+"/manifests/"+res.Digest.String())
+	hd.Set("Location", h.Origin.URL(r)+"/v2/"+q.repo+"/manifests/"+res.Digest.String())
 	hd.Set("Docker-Content-Digest", res.Digest.String())
 	if len(extraTags) > 0 {
 		hd.Set("OCI-Tag", strings.Join(res.Tags, ", "))

@@ -44,7 +44,7 @@ func newScanService(ctx context.Context, reg *registry.Service, db *meta.DB, blo
 	updates := scan.VulnDBUpdates{Interval: cfg.VulnDBUpdateInterval, AirGapped: cfg.AirGapped, Source: VulnDBUpdateSource(cfg)}
 	return &scan.Service{Store: db, Jobs: q, Builtin: builtin, VulnDB: vdb, Log: log, Updates: updates,
 		Scanners: &scan.Registrations{Store: db, Engines: engines}, Engines: engines,
-		RegistryURL: cfg.ExternalURL, VulnDBRepository: cfg.VulnDBRepo, Registry: reg, Authz: authz, Projects: projects, Artifacts: artifacts,
+		RegistryURL: cfg.BaseURL(), VulnDBRepository: cfg.VulnDBRepo, Registry: reg, Authz: authz, Projects: projects, Artifacts: artifacts,
 		PullCredential: func(ctx context.Context, repo string) (string, error) {
 			tok, _, _, err := tokens.Issue(ctx, auth.Principal{Kind: auth.Robot, Name: "scanner"},
 				[]auth.Access{{Type: "repository", Name: repo, Actions: []string{"pull", "scanner-pull"}}})

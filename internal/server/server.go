@@ -35,6 +35,7 @@ import (
 	"github.com/berthreg/berth/internal/logctx"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/oci"
+	"github.com/berthreg/berth/internal/origin"
 	"github.com/berthreg/berth/internal/project"
 	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
@@ -112,7 +113,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		ExpireUploads: func(ctx context.Context) (int, error) { return s.reg.ExpireUploads(ctx, cfg.UploadTTL) }}}
 	gc.Register(s.jobs, gcService)
 
-	v2 := &oci.Handler{Reg: s.reg, Authz: authz, Auth: s.auth, Tokens: tokens, ExternalURL: cfg.ExternalURL, Service: TokenService, Log: log}
+	urls := origin.New(cfg.ExternalURL, cfg.ListenHost(), cfg.TrustedProxyPrefixes())
+	v2 := &oci.Handler{Reg: s.reg, Authz: authz, Auth: s.auth, Tokens: tokens, Origin: urls, Service: TokenService, Log: log}
 	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Resolve: accounts.Principal, Logger: log}
 	artifacts := &registry.Artifacts{Registry: s.reg, Store: db, Projects: projects}
 	if s.scan, err = newScanService(ctx, s.reg, db, blobs, s.jobs, tokens, authz, projects, artifacts, cfg, log); err != nil {
@@ -130,7 +132,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	s.catalog = &catalog.Service{Store: db, Authz: authz, Blobs: blobs}
 	apiHandler := api.New(api.Deps{Reg: s.reg, Auth: s.auth, Log: log,
-		GC: gcService, Scan: s.scan, ExternalURL: cfg.ExternalURL,
+		GC: gcService, Scan: s.scan, Origin: urls,
 		Projects:     projects,
 		Repositories: &registry.Repositories{Registry: s.reg, Store: db, Projects: projects},
 		Artifacts:    artifacts,
@@ -312,7 +314,11 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("berth serving", "addr", ln.Addr().String(), "external_url", s.cfg.ExternalURL, "database", s.db.Dialect(), "tls", s.cfg.TLSEnabled())
+	extURL := s.cfg.ExternalURL
+	if extURL == "" {
+		extURL = "(each request's own)"
+	}
+	s.log.Info("berth serving", "addr", ln.Addr().String(), "external_url", extURL, "database", s.db.Dialect(), "tls", s.cfg.TLSEnabled())
 	if ready != nil {
 		ready(ln.Addr())
 	}

@@ -49,7 +49,7 @@ const (
 type testServer struct {
 	srv     *Server
 	hs      *httptest.Server
-	URL     string // also the configured external URL
+	URL     string // also the configured external URL, unless the server follows each request's
 	DataDir string
 	dialect string
 	client  *http.Client
@@ -101,11 +101,32 @@ func (ts *testServer) replica(t *testing.T) *testServer {
 
 func startTestServer(t *testing.T, cfg config.Config, dialect string, h slog.Handler) *testServer {
 	t.Helper()
+	return startTestServerWith(t, cfg, dialect, h, serverOptions{})
+}
+
+// serverOptions vary how startTestServerWith serves.
+type serverOptions struct {
+	// TLS serves HTTPS with httptest's certificate (for 127.0.0.1); the test client trusts it.
+	TLS bool
+	// FollowRequests leaves external_url unset, so the server derives its URLs (token realm,
+	// Location) from each request; otherwise external_url is the listener's URL.
+	FollowRequests bool
+}
+
+func startTestServerWith(t *testing.T, cfg config.Config, dialect string, h slog.Handler, o serverOptions) *testServer {
+	t.Helper()
 	if cfg.VulnDBUpdateInterval > 0 && !cfg.AirGapped && cfg.VulnDBUpdateURL == config.DefaultVulnDBUpdateURL {
 		t.Fatal("the test server would download the vulnerability database from the internet: set vulndb_update_url to a local server, or the interval to 0")
 	}
 	hs := httptest.NewUnstartedServer(nil)
-	cfg.ExternalURL = "http://" + hs.Listener.Addr().String()
+	url := "http://" + hs.Listener.Addr().String()
+	if o.TLS {
+		url = "https://" + hs.Listener.Addr().String()
+	}
+	cfg.Addr = hs.Listener.Addr().String()
+	if !o.FollowRequests {
+		cfg.ExternalURL = url
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -115,11 +136,15 @@ func startTestServer(t *testing.T, cfg config.Config, dialect string, h slog.Han
 		t.Fatalf("server.New (%s): %v", dialect, err)
 	}
 	hs.Config.Handler = srv.Handler()
-	hs.Start()
+	if o.TLS {
+		hs.StartTLS()
+	} else {
+		hs.Start()
+	}
 	ts := &testServer{
 		srv:     srv,
 		hs:      hs,
-		URL:     cfg.ExternalURL,
+		URL:     url,
 		DataDir: cfg.DataDir,
 		dialect: dialect,
 		cfg:     cfg,
@@ -128,6 +153,9 @@ func startTestServer(t *testing.T, cfg config.Config, dialect string, h slog.Han
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			Timeout:       time.Minute,
 		},
+	}
+	if o.TLS {
+		ts.client.Transport = hs.Client().Transport
 	}
 	t.Cleanup(func() {
 		hs.Close()
@@ -154,7 +182,8 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, ts *testServer)) {
 }
 
 // Request options: headers as given; an "Authorization" key (even empty) replaces the default
-// admin Basic credentials.
+// admin Basic credentials; "Host" is the Host the request names (the connection still goes to
+// the test server).
 
 func anonymous() http.Header { return http.Header{"Authorization": {""}} }
 
@@ -208,6 +237,9 @@ func (ts *testServer) doReader(t *testing.T, method, path string, headers http.H
 	}
 	if _, ok := headers["Authorization"]; !ok {
 		req.SetBasicAuth(adminUser, adminPassword)
+	}
+	if h := headers.Get("Host"); h != "" {
+		req.Host = h // the client sends req.Host, never a Host header field
 	}
 	for k, vs := range headers {
 		for _, v := range vs {
