@@ -19,12 +19,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -233,6 +240,12 @@ func forEachDB(t *testing.T, fn func(t *testing.T, db string)) {
 type serverOptions struct {
 	DB  string            // "sqlite" (default) or "postgres"
 	Env map[string]string // extra environment for berth serve
+	// TLS serves HTTPS with a self-signed certificate for localhost, 127.0.0.1 and ::1
+	// (server.CertFile; clients trust it through SSL_CERT_FILE or skip verification).
+	TLS bool
+	// FollowRequests leaves BERTH_EXTERNAL_URL unset: the server derives the URLs it writes
+	// (token realm, Location) from each request.
+	FollowRequests bool
 }
 
 // server is one berth process (and its data), restartable on the same port,
@@ -241,7 +254,8 @@ type server struct {
 	DB          string
 	Addr        string // 127.0.0.1:PORT
 	Host        string // same as Addr; what clients put in references
-	URL         string // http://127.0.0.1:PORT
+	URL         string // http://127.0.0.1:PORT, or https:// with TLS
+	CertFile    string // with TLS: the server's self-signed certificate (PEM), its own CA
 	DataDir     string
 	DatabaseURL string // empty for SQLite
 	User        string
@@ -250,6 +264,9 @@ type server struct {
 
 	baseEnv []string // environment without BERTH_EXTERNAL_URL
 	env     []string
+	tls     bool
+	follow  bool
+	client  *http.Client // trusts CertFile; httpClient without TLS
 	starts  int
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -275,6 +292,9 @@ func startServer(t *testing.T, opts serverOptions) *server {
 		User:     adminUser,
 		Password: newPassword("E2e"),
 		LogPath:  filepath.Join(dir, "berth.log"),
+		tls:      opts.TLS,
+		follow:   opts.FollowRequests,
+		client:   httpClient,
 	}
 	if opts.DB == "postgres" {
 		requirePostgres(t)
@@ -295,6 +315,12 @@ func startServer(t *testing.T, opts serverOptions) *server {
 		// No test downloads the vulnerability database from the internet.
 		"BERTH_VULNDB_UPDATE_INTERVAL=0s",
 	)
+	if opts.TLS {
+		keyFile := filepath.Join(dir, "tls.key")
+		s.CertFile = filepath.Join(dir, "tls.crt")
+		s.client = writeSelfSignedCert(t, s.CertFile, keyFile)
+		s.baseEnv = append(s.baseEnv, "BERTH_TLS_CERT="+s.CertFile, "BERTH_TLS_KEY="+keyFile)
+	}
 	for k, v := range opts.Env {
 		s.baseEnv = append(s.baseEnv, k+"="+v)
 	}
@@ -327,7 +353,60 @@ func (s *server) setAddr(addr string) {
 	s.Addr = addr
 	s.Host = addr
 	s.URL = "http://" + addr
-	s.env = append(append([]string(nil), s.baseEnv...), "BERTH_EXTERNAL_URL="+s.URL)
+	if s.tls {
+		s.URL = "https://" + addr
+	}
+	s.env = append([]string(nil), s.baseEnv...)
+	if !s.follow {
+		s.env = append(s.env, "BERTH_EXTERNAL_URL="+s.URL)
+	}
+}
+
+// writeSelfSignedCert writes a self-signed certificate for localhost, 127.0.0.1 and ::1 and
+// its key as PEM files, and returns an HTTP client that trusts it.
+func writeSelfSignedCert(t *testing.T, certFile, keyFile string) *http.Client {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "berth e2e"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	return &http.Client{
+		Timeout: httpClient.Timeout,
+		Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64,
+			TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}},
+	}
 }
 
 // freePort returns 127.0.0.1:PORT with a port that was free a moment ago.
@@ -393,7 +472,7 @@ func (s *server) waitReady() (exitedEarly bool, err error) {
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/readyz", nil)
-		resp, err := httpClient.Do(req)
+		resp, err := s.client.Do(req)
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()

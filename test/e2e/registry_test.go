@@ -234,25 +234,26 @@ func readOCILayoutDigest(t testing.TB, dir, tag string) string {
 // regClient talks HTTP to a server with Basic auth, a bearer token, or nothing.
 type regClient struct {
 	base        string
+	client      *http.Client // nil: httpClient
 	user, pass  string
 	bearer      string
 	description string
 }
 
 func (s *server) admin() *regClient {
-	return &regClient{base: s.URL, user: s.User, pass: s.Password, description: "Basic " + s.User}
+	return &regClient{base: s.URL, client: s.client, user: s.User, pass: s.Password, description: "Basic " + s.User}
 }
 
 func (s *server) anonymous() *regClient {
-	return &regClient{base: s.URL, description: "anonymous"}
+	return &regClient{base: s.URL, client: s.client, description: "anonymous"}
 }
 
 func (s *server) withBasic(user, pass string) *regClient {
-	return &regClient{base: s.URL, user: user, pass: pass, description: "Basic " + user}
+	return &regClient{base: s.URL, client: s.client, user: user, pass: pass, description: "Basic " + user}
 }
 
 func (s *server) withBearer(token string) *regClient {
-	return &regClient{base: s.URL, bearer: token, description: "Bearer token"}
+	return &regClient{base: s.URL, client: s.client, bearer: token, description: "Bearer token"}
 }
 
 // httpResult is a response read in full.
@@ -314,7 +315,11 @@ func (c *regClient) send(ctx context.Context, method, ref string, body []byte, h
 	case c.user != "":
 		req.SetBasicAuth(c.user, c.pass)
 	}
-	resp, err := httpClient.Do(req)
+	hc := c.client
+	if hc == nil {
+		hc = httpClient
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return httpResult{}, fmt.Errorf("%s %s: %w", method, u, err)
 	}
