@@ -819,11 +819,21 @@ func hcImmutable(t *testing.T, f *hcFixture) {
 	created, err := c.Immutable.CreateImmuRule(ctx, himmutable.NewCreateImmuRuleParams().WithProjectNameOrID(f.project).WithImmutableRule(rule("release-*")))
 	mustOK(t, err)
 	id := locationID(t, created.Location)
-	_, err = c.Immutable.CreateImmuRule(ctx, himmutable.NewCreateImmuRuleParams().WithProjectNameOrID(f.project).WithImmutableRule(rule("frozen-*")))
+	// Selectors without a kind (the client leaves an empty one out) have Harbor's default.
+	kindless := rule("frozen-*")
+	kindless.TagSelectors[0].Kind = ""
+	kindless.ScopeSelectors["repository"][0].Kind = ""
+	_, err = c.Immutable.CreateImmuRule(ctx, himmutable.NewCreateImmuRuleParams().WithProjectNameOrID(f.project).WithImmutableRule(kindless))
 	mustOK(t, err)
 	list, err := c.Immutable.ListImmuRules(ctx, himmutable.NewListImmuRulesParams().WithProjectNameOrID(f.project).WithPage(everything.page).WithPageSize(everything.size))
 	mustOK(t, err)
 	wantAll(t, "immutability rules", list.Payload, list.XTotalCount, list.Link, 2)
+	for _, r := range list.Payload {
+		if len(r.TagSelectors) != 1 || r.TagSelectors[0].Kind != "doublestar" || len(r.ScopeSelectors["repository"]) != 1 ||
+			r.ScopeSelectors["repository"][0].Kind != "doublestar" {
+			t.Errorf("immutability rule %d: selectors %+v %+v, want kind doublestar", r.ID, r.TagSelectors, r.ScopeSelectors)
+		}
+	}
 	// The update sends back the rule as listed.
 	for _, r := range list.Payload {
 		if r.ID == id {
@@ -876,9 +886,17 @@ func hcRetention(t *testing.T, f *hcFixture) {
 	mustOK(t, err)
 	got, err := c.Retention.GetRetention(ctx, hretention.NewGetRetentionParams().WithID(id))
 	mustOK(t, err)
+	// An update whose selectors leave out their kind: Harbor's default, doublestar, is kept.
 	got.Payload.Rules[0].Params = map[string]any{"latestPushedK": 2}
+	got.Payload.Rules[0].TagSelectors[0].Kind = ""
+	got.Payload.Rules[0].ScopeSelectors["repository"][0].Kind = ""
 	_, err = c.Retention.UpdateRetention(ctx, hretention.NewUpdateRetentionParams().WithID(id).WithPolicy(got.Payload))
 	mustOK(t, err)
+	got, err = c.Retention.GetRetention(ctx, hretention.NewGetRetentionParams().WithID(id))
+	mustOK(t, err)
+	if r := got.Payload.Rules[0]; r.TagSelectors[0].Kind != "doublestar" || r.ScopeSelectors["repository"][0].Kind != "doublestar" {
+		t.Errorf("retention rule after an update without selector kinds: %+v %+v", r.TagSelectors[0], r.ScopeSelectors)
+	}
 
 	_, run, err := c.Retention.TriggerRetentionExecution(ctx, hretention.NewTriggerRetentionExecutionParams().WithID(id).
 		WithBody(hretention.TriggerRetentionExecutionBody{DryRun: true}))
