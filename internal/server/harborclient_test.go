@@ -580,6 +580,13 @@ func hcRobots(t *testing.T, f *hcFixture) {
 	if sec.Payload.Secret == "" {
 		t.Error("refreshed secret is empty")
 	}
+	// A secret of the caller's choosing is not answered back, as Harbor does not; it works.
+	sec, err = c.Robot.RefreshSec(ctx, hrobot.NewRefreshSecParams().WithRobotID(ids[1]).WithRobotSec(&models.RobotSec{Secret: "Chosen4Pipeline"}))
+	mustOK(t, err)
+	if sec.Payload.Secret != "" {
+		t.Errorf("refresh with a chosen secret answered it back: %q", sec.Payload.Secret)
+	}
+	expectStatus(t, f.ts.do(t, http.MethodGet, "/v2/", basicAuth("robot$"+f.project+"+ci1", "Chosen4Pipeline"), nil), http.StatusOK)
 	_, err = c.Robot.DeleteRobot(ctx, hrobot.NewDeleteRobotParams().WithRobotID(ids[2]))
 	mustOK(t, err)
 	_, err = c.Robot.GetRobotByID(ctx, hrobot.NewGetRobotByIDParams().WithRobotID(ids[2]))
