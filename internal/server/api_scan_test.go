@@ -631,3 +631,87 @@ func TestScanRealGoVulnDB(t *testing.T) {
 		}
 	})
 }
+
+// TestStopScanThatIsNotRunning: stopping a scan that has ended, or a scan-all that has ended,
+// is accepted (202) and changes nothing, as in Harbor; only what never ran is refused with a
+// 400 in Harbor's words.
+func TestStopScanThatIsNotRunning(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, ts *testServer) {
+		ts.importVulnDB(t, osvRecord("DEBIAN-CVE-2024-0001", "CVE-2024-0001", "openssl", "3.0.13-1~deb12u1", vecCritical))
+		project := "stopidle" + uniqueSuffix()
+		projAPI{ts}.create(t, map[string]any{"project_name": project})
+		ts.pushDebianImage(t, project+"/app", "scanned", "openssl 3.0.11-1~deb12u1")
+		ts.pushDebianImage(t, project+"/app", "never", "openssl 3.0.11-1~deb12u1")
+		art := func(ref string) string {
+			return apiBase + "/projects/" + project + "/repositories/app/artifacts/" + ref
+		}
+		expectStatus(t, ts.do(t, http.MethodPost, art("scanned")+"/scan", nil, nil), http.StatusAccepted)
+		ended := ts.waitScan(t, project, "app", "scanned")
+		if ended.Status != "Success" {
+			t.Fatalf("scan: %+v", ended)
+		}
+		cases := []struct {
+			name, path, body string
+			status           int
+			inMessage        string // of a 400
+		}{
+			{"a scan that has ended", art("scanned") + "/scan/stop", "", http.StatusAccepted, ""},
+			{"a vulnerability scan that has ended", art("scanned") + "/scan/stop", `{"scan_type":"vulnerability"}`, http.StatusAccepted, ""},
+			{"an artifact never scanned", art("never") + "/scan/stop", "", http.StatusBadRequest, "no scan job for artifact digest=sha256:"},
+			{"an SBOM never generated", art("scanned") + "/scan/stop", `{"scan_type":"sbom"}`, http.StatusBadRequest, "no scan job for artifact digest=sha256:"},
+			{"an unknown scan type", art("scanned") + "/scan/stop", `{"scan_type":"malware"}`, http.StatusBadRequest, "malware"},
+			{"an unknown artifact", art("nosuch") + "/scan/stop", "", http.StatusNotFound, ""},
+			{"a scan-all that never ran", apiBase + "/system/scanAll/stop", "", http.StatusBadRequest, "no scan all job is found currently"},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				var body []byte
+				if c.body != "" {
+					body = []byte(c.body)
+				}
+				resp := ts.do(t, http.MethodPost, c.path, nil, body)
+				switch c.status {
+				case http.StatusAccepted:
+					expectStatus(t, resp, c.status)
+				case http.StatusNotFound:
+					expectAPIError(t, resp, c.status, "NOT_FOUND")
+				default:
+					if msg := artErr(t, resp, c.status, "BAD_REQUEST"); !strings.Contains(msg, c.inMessage) {
+						t.Errorf("message %q lacks %q", msg, c.inMessage)
+					}
+				}
+			})
+		}
+		if o := ts.waitScan(t, project, "app", "scanned"); o.Status != "Success" || o.ReportID != ended.ReportID {
+			t.Errorf("the ended scan after stop requests: %+v, was %+v", o, ended)
+		}
+
+		// A scan-all that has ended: its stop is accepted and it stays as it ended.
+		expectStatus(t, ts.do(t, http.MethodPost, apiBase+"/system/scanAll/schedule", nil, []byte(`{"schedule":{"type":"Manual"}}`)), http.StatusCreated)
+		type metrics struct {
+			Ongoing   bool  `json:"ongoing"`
+			Total     int64 `json:"total"`
+			Completed int64 `json:"completed"`
+		}
+		var before metrics
+		deadline := time.Now().Add(time.Minute)
+		for {
+			before = metrics{}
+			json.Unmarshal(respBody(t, ts.do(t, http.MethodGet, apiBase+"/scans/all/metrics", nil, nil)), &before)
+			if !before.Ongoing {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("scan-all did not end")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		expectStatus(t, ts.do(t, http.MethodPost, apiBase+"/system/scanAll/stop", nil, nil), http.StatusAccepted)
+		var after metrics
+		json.Unmarshal(respBody(t, ts.do(t, http.MethodGet, apiBase+"/scans/all/metrics", nil, nil)), &after)
+		if after != before || after.Total != 2 || after.Completed != 2 {
+			t.Errorf("scan-all metrics after a stop of the ended run: %+v, were %+v", after, before)
+		}
+	})
+}
