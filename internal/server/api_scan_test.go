@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -387,7 +388,7 @@ func TestScanOnPushScanAllSBOMAndSecurityHub(t *testing.T) {
 		}
 
 		// The security hub.
-		resp = ts.do(t, http.MethodGet, "/api/v2.0/security/summary", nil, nil)
+		resp = ts.do(t, http.MethodGet, "/api/v2.0/security/summary?with_dangerous_cve=true", nil, nil)
 		expectStatus(t, resp, http.StatusOK)
 		var sum struct {
 			Critical  int `json:"critical_cnt"`
@@ -712,6 +713,106 @@ func TestStopScanThatIsNotRunning(t *testing.T) {
 		json.Unmarshal(respBody(t, ts.do(t, http.MethodGet, apiBase+"/scans/all/metrics", nil, nil)), &after)
 		if after != before || after.Total != 2 || after.Completed != 2 {
 			t.Errorf("scan-all metrics after a stop of the ended run: %+v, were %+v", after, before)
+		}
+	})
+}
+
+// TestSecurityHubOptionalParts: the security summary has its lists of dangerous CVEs and
+// artifacts only when asked for (with_dangerous_cve, with_dangerous_artifact; both false by
+// default, as in Harbor), and the vulnerability list has each row's tags only with with_tag.
+func TestSecurityHubOptionalParts(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, ts *testServer) {
+		ts.importVulnDB(t, osvRecord("DEBIAN-CVE-2024-0001", "CVE-2024-0001", "openssl", "3.0.13-1~deb12u1", vecCritical))
+		project := "hub" + uniqueSuffix()
+		projAPI{ts}.create(t, map[string]any{"project_name": project})
+		arts := apiBase + "/projects/" + project + "/repositories/app/artifacts/"
+		digests := map[string]string{}
+		for _, tag := range []string{"v1", "v2", "gone"} {
+			digests[tag] = ts.pushDebianImage(t, project+"/app", tag, "openssl 3.0.11-1~deb12u1")
+			expectStatus(t, ts.do(t, http.MethodPost, arts+tag+"/scan", nil, nil), http.StatusAccepted)
+			if o := ts.waitScan(t, project, "app", tag); o.Status != "Success" {
+				t.Fatalf("scan of %s: %+v", tag, o)
+			}
+		}
+		// v1's artifact gets a second tag; "gone" loses its only one.
+		expectStatus(t, ts.do(t, http.MethodPost, arts+"v1/tags", nil, []byte(`{"name":"stable"}`)), http.StatusCreated)
+		expectStatus(t, ts.do(t, http.MethodDelete, arts+"gone/tags/gone", nil, nil), http.StatusOK)
+
+		for _, c := range []struct {
+			name, query    string
+			cves, artifact bool
+		}{
+			{"by default", "", false, false},
+			{"both false", "?with_dangerous_cve=false&with_dangerous_artifact=false", false, false},
+			{"CVEs", "?with_dangerous_cve=true", true, false},
+			{"artifacts", "?with_dangerous_artifact=true", false, true},
+			{"both", "?with_dangerous_cve=true&with_dangerous_artifact=1", true, true},
+		} {
+			t.Run("summary "+c.name, func(t *testing.T) {
+				resp := ts.do(t, http.MethodGet, apiBase+"/security/summary"+c.query, nil, nil)
+				expectStatus(t, resp, http.StatusOK)
+				body := respBody(t, resp)
+				var sum map[string]json.RawMessage
+				if err := json.Unmarshal(body, &sum); err != nil {
+					t.Fatal(err)
+				}
+				if string(sum["critical_cnt"]) != "3" || string(sum["scanned_cnt"]) != "3" || string(sum["total_vuls"]) != "3" {
+					t.Errorf("counts: %s", body)
+				}
+				cves, hasCVEs := sum["dangerous_cves"]
+				artifacts, hasArtifacts := sum["dangerous_artifacts"]
+				if hasCVEs != c.cves || hasArtifacts != c.artifact {
+					t.Fatalf("dangerous_cves present %t, dangerous_artifacts present %t; want %t, %t: %s", hasCVEs, hasArtifacts, c.cves, c.artifact, body)
+				}
+				var list []map[string]any
+				if hasCVEs {
+					if err := json.Unmarshal(cves, &list); err != nil || len(list) != 1 || list[0]["cve_id"] != "CVE-2024-0001" {
+						t.Errorf("dangerous_cves %s (%v)", cves, err)
+					}
+				}
+				if hasArtifacts {
+					if err := json.Unmarshal(artifacts, &list); err != nil || len(list) != 3 || list[0]["critical_cnt"] != float64(1) {
+						t.Errorf("dangerous_artifacts %s (%v)", artifacts, err)
+					}
+				}
+			})
+		}
+
+		for _, c := range []struct {
+			name, query string
+			want        map[string][]string // tags by digest
+		}{
+			{"without tags by default", "", map[string][]string{digests["v1"]: {}, digests["v2"]: {}, digests["gone"]: {}}},
+			{"without tags when not asked", "&with_tag=false", map[string][]string{digests["v1"]: {}, digests["v2"]: {}, digests["gone"]: {}}},
+			{"with tags", "&with_tag=true", map[string][]string{digests["v1"]: {"stable", "v1"}, digests["v2"]: {"v2"}, digests["gone"]: {}}},
+			{"one page with tags", "&with_tag=true&q=digest%3D" + digests["v1"], map[string][]string{digests["v1"]: {"stable", "v1"}}},
+		} {
+			t.Run("vulnerabilities "+c.name, func(t *testing.T) {
+				resp := ts.do(t, http.MethodGet, apiBase+"/security/vul?page_size=10"+c.query, nil, nil)
+				expectStatus(t, resp, http.StatusOK)
+				body := respBody(t, resp)
+				var rows []struct {
+					Digest string    `json:"digest"`
+					Tags   *[]string `json:"tags"`
+				}
+				if err := json.Unmarshal(body, &rows); err != nil {
+					t.Fatal(err)
+				}
+				if len(rows) != len(c.want) {
+					t.Fatalf("%d rows, want %d: %s", len(rows), len(c.want), body)
+				}
+				for _, r := range rows {
+					want, ok := c.want[r.Digest]
+					if !ok || r.Tags == nil || !slices.Equal(*r.Tags, want) {
+						t.Errorf("row of %s: tags %v, want %v", r.Digest, r.Tags, want)
+					}
+				}
+			})
+		}
+
+		for _, q := range []string{"/security/summary?with_dangerous_cve=maybe", "/security/summary?with_dangerous_artifact=2", "/security/vul?with_tag=yes"} {
+			expectAPIError(t, ts.do(t, http.MethodGet, apiBase+q, nil, nil), http.StatusBadRequest, "BAD_REQUEST")
 		}
 	})
 }

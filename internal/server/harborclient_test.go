@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1053,13 +1054,39 @@ func hcScanning(t *testing.T, f *hcFixture) {
 	_, err = c.ScanAll.GetLatestScheduledScanAllMetrics(ctx, hscanall.NewGetLatestScheduledScanAllMetricsParams())
 	mustOK(t, err)
 
-	_, err = c.Securityhub.GetSecuritySummary(ctx, hsecurity.NewGetSecuritySummaryParams().WithWithDangerousCVE(pointer(true)).WithWithDangerousArtifact(pointer(true)))
-	mustOK(t, err)
+	// The summary's lists are there when asked for, and only then (Harbor's default: not).
+	for _, sc := range []struct {
+		name           string
+		cves, artifact *bool
+		want           bool
+	}{
+		{"by default", nil, nil, false},
+		{"not asked", pointer(false), pointer(false), false},
+		{"asked", pointer(true), pointer(true), true},
+	} {
+		sum, err := c.Securityhub.GetSecuritySummary(ctx, hsecurity.NewGetSecuritySummaryParams().WithWithDangerousCVE(sc.cves).WithWithDangerousArtifact(sc.artifact))
+		mustOK(t, err)
+		if got := len(sum.Payload.DangerousCves) == 1 && len(sum.Payload.DangerousArtifacts) == 1; got != sc.want ||
+			!sc.want && (sum.Payload.DangerousCves != nil || sum.Payload.DangerousArtifacts != nil) {
+			t.Errorf("security summary %s: dangerous CVEs %+v, artifacts %+v", sc.name, sum.Payload.DangerousCves, sum.Payload.DangerousArtifacts)
+		}
+		if sum.Payload.CriticalCnt != 1 || sum.Payload.ScannedCnt != 1 {
+			t.Errorf("security summary %s: %+v", sc.name, sum.Payload)
+		}
+	}
 	for _, e := range escapings {
 		vulns, err := c.Securityhub.ListVulnerabilities(ctx, hsecurity.NewListVulnerabilitiesParams().WithQ(e.q("cve_id=CVE-2024-0001")).
 			WithPage(everything.page).WithPageSize(everything.size).WithTuneCount(pointer(true)).WithWithTag(pointer(true)))
 		mustOK(t, err)
 		wantAll(t, "vulnerabilities, "+e.name, vulns.Payload, vulns.XTotalCount, vulns.Link, 1)
+		if len(vulns.Payload) == 1 && !slices.Equal(vulns.Payload[0].Tags, []string{"v1"}) {
+			t.Errorf("vulnerability with its tags, %s: %+v", e.name, vulns.Payload[0])
+		}
+	}
+	untagged, err := c.Securityhub.ListVulnerabilities(ctx, hsecurity.NewListVulnerabilitiesParams().WithPage(everything.page).WithPageSize(everything.size))
+	mustOK(t, err)
+	if len(untagged.Payload) != 1 || len(untagged.Payload[0].Tags) != 0 {
+		t.Errorf("vulnerabilities without with_tag: %+v", untagged.Payload)
 	}
 }
 
