@@ -78,9 +78,10 @@ type robotCreatedJSON struct {
 	ExpiresAt    int64  `json:"expires_at"`
 }
 
-// robotSecJSON is Harbor's RobotSec.
+// robotSecJSON is Harbor's RobotSec. Answering a refresh, it carries a generated secret; a
+// secret the caller chose is not sent back, and the answer is {} as Harbor's.
 type robotSecJSON struct {
-	Secret string `json:"secret"`
+	Secret string `json:"secret,omitempty"`
 }
 
 func toRobotJSON(r robot.Robot) robotJSON {

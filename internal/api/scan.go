@@ -254,7 +254,7 @@ func (h *Handler) putScanAllSchedule(c *call) error {
 }
 
 func (h *Handler) stopScanAll(c *call) error {
-	if _, err := h.Scan.StopScanAll(c.r.Context()); err != nil {
+	if err := h.Scan.StopScanAll(c.r.Context()); err != nil {
 		return err
 	}
 	c.w.WriteHeader(http.StatusAccepted)

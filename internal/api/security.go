@@ -2,6 +2,8 @@ package api
 
 import (
 	"net/http"
+
+	"github.com/berthreg/berth/internal/scan"
 )
 
 // The security hub (swagger tag "securityhub"), answered from the scan service.
@@ -24,26 +26,43 @@ type dangerousArtifact struct {
 	Medium         int    `json:"medium_cnt"`
 }
 
+// securitySummary answers Harbor's SecuritySummary. The lists of dangerous CVEs and artifacts
+// are there only when asked for (with_dangerous_cve, with_dangerous_artifact; false by
+// default), as Harbor leaves them out otherwise.
 func (h *Handler) securitySummary(c *call) error {
-	s, err := h.Scan.SecuritySummary(c.r.Context())
+	var opt scan.SummaryOptions
+	var err error
+	if opt.DangerousCVEs, err = boolParam(c, "with_dangerous_cve", false); err != nil {
+		return err
+	}
+	if opt.DangerousArtifacts, err = boolParam(c, "with_dangerous_artifact", false); err != nil {
+		return err
+	}
+	s, err := h.Scan.SecuritySummary(c.r.Context(), opt)
 	if err != nil {
 		return err
 	}
-	cves := make([]dangerousCVE, len(s.DangerousCVEs))
-	for i, v := range s.DangerousCVEs {
-		cves[i] = dangerousCVE{CVEID: v.ID, Severity: v.Severity, Score: v.Score, Desc: v.Description, Package: v.Package, Version: v.Version}
-	}
-	arts := make([]dangerousArtifact, len(s.DangerousArtifacts))
-	for i, a := range s.DangerousArtifacts {
-		arts[i] = dangerousArtifact{ProjectID: a.ProjectID, RepositoryName: a.Repository, Digest: a.Digest,
-			Critical: a.Critical, High: a.High, Medium: a.Medium}
-	}
-	writeJSON(c.w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"critical_cnt": s.Counts["Critical"], "high_cnt": s.Counts["High"], "medium_cnt": s.Counts["Medium"], "low_cnt": s.Counts["Low"],
 		"none_cnt": s.Counts["None"], "unknown_cnt": s.Counts["Unknown"] + s.Counts["Negligible"], "total_vuls": s.Total,
 		"scanned_cnt": s.Scanned, "total_artifact": s.Artifacts, "fixable_cnt": s.Fixable,
-		"dangerous_cves": cves, "dangerous_artifacts": arts,
-	})
+	}
+	if opt.DangerousCVEs {
+		cves := make([]dangerousCVE, len(s.DangerousCVEs))
+		for i, v := range s.DangerousCVEs {
+			cves[i] = dangerousCVE{CVEID: v.ID, Severity: v.Severity, Score: v.Score, Desc: v.Description, Package: v.Package, Version: v.Version}
+		}
+		out["dangerous_cves"] = cves
+	}
+	if opt.DangerousArtifacts {
+		arts := make([]dangerousArtifact, len(s.DangerousArtifacts))
+		for i, a := range s.DangerousArtifacts {
+			arts[i] = dangerousArtifact{ProjectID: a.ProjectID, RepositoryName: a.Repository, Digest: a.Digest,
+				Critical: a.Critical, High: a.High, Medium: a.Medium}
+		}
+		out["dangerous_artifacts"] = arts
+	}
+	writeJSON(c.w, http.StatusOK, out)
 	return nil
 }
 
@@ -63,18 +82,28 @@ type vulnItemJSON struct {
 	Links          []string `json:"links"`
 }
 
+// securityVulnerabilities answers Harbor's list of VulnerabilityItem; each row's tags are the
+// artifact's when with_tag is true (false by default), else empty.
 func (h *Handler) securityVulnerabilities(c *call) error {
 	lq, page, err := listQuery(c.r)
 	if err != nil {
 		return err
 	}
-	vs, total, err := h.Scan.Vulnerabilities(c.r.Context(), lq)
+	withTag, err := boolParam(c, "with_tag", false)
+	if err != nil {
+		return err
+	}
+	vs, total, err := h.Scan.Vulnerabilities(c.r.Context(), lq, withTag)
 	if err != nil {
 		return err
 	}
 	out := make([]vulnItemJSON, len(vs))
 	for i, v := range vs {
-		out[i] = vulnItemJSON{ProjectID: v.ProjectID, RepositoryName: v.Repository, Digest: v.Digest, Tags: []string{},
+		tags := v.Tags
+		if tags == nil {
+			tags = []string{}
+		}
+		out[i] = vulnItemJSON{ProjectID: v.ProjectID, RepositoryName: v.Repository, Digest: v.Digest, Tags: tags,
 			CVEID: v.ID, Severity: v.Severity, Score: v.Score, Package: v.Package, Version: v.Version,
 			FixedVersion: v.FixedVersion, Desc: v.Description, Links: v.Links}
 		if out[i].Links == nil {

@@ -109,7 +109,7 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.Pprof }},
 	{yaml: "db_max_conns", usage: "maximum database connections; 0 chooses automatically",
 		field: func(c *Config) any { return &c.DBMaxConns }},
-	{yaml: "gc_grace_period", usage: "how long unreferenced content waits before garbage collection may delete it (0s: at once)",
+	{yaml: "gc_grace_period", usage: "how long unreferenced content waits before garbage collection may delete it (Harbor's 2h; 0s: at once)",
 		field: func(c *Config) any { return &c.GCGracePeriod }},
 	{yaml: "job_workers", usage: "background jobs (GC, retention, ...) this process runs at once",
 		field: func(c *Config) any { return &c.JobWorkers }},
@@ -126,6 +126,13 @@ var settings = []setting{
 	{yaml: "trusted_proxies", flag: true, list: true, usage: "comma-separated `CIDRs` or IPs of proxies whose X-Forwarded-Proto/-Host and Forwarded headers are believed; empty: none",
 		field: func(c *Config) any { return &c.TrustedProxies }},
 }
+
+// DefaultGCGracePeriod is how long unreferenced content waits before a collection may delete
+// it: Harbor's time window (GC_TIME_WINDOW_HOURS, 2 hours), long enough for a push to upload
+// its layers and then its manifest, short enough that a collection frees what was deleted a
+// little earlier. Upload sessions still in progress are not content yet and never wait on it
+// (they expire after upload_ttl of idleness).
+const DefaultGCGracePeriod = 2 * time.Hour
 
 // DefaultVulnDBUpdateURL is where osv.dev publishes its per-ecosystem archives.
 const DefaultVulnDBUpdateURL = "https://osv-vulnerabilities.storage.googleapis.com"
@@ -155,7 +162,7 @@ func Default() Config {
 		ShutdownTimeout: 30 * time.Second,
 		MaxManifestSize: 4 << 20,
 		UploadTTL:       24 * time.Hour,
-		GCGracePeriod:   24 * time.Hour,
+		GCGracePeriod:   DefaultGCGracePeriod,
 		JobWorkers:      4,
 
 		VulnDBUpdateURL:        DefaultVulnDBUpdateURL,

@@ -39,7 +39,7 @@ func TestDefault(t *testing.T) {
 		ShutdownTimeout: 30 * time.Second,
 		MaxManifestSize: 4194304,
 		UploadTTL:       24 * time.Hour,
-		GCGracePeriod:   24 * time.Hour,
+		GCGracePeriod:   2 * time.Hour,
 		JobWorkers:      4,
 
 		VulnDBUpdateURL: "https://osv-vulnerabilities.storage.googleapis.com",

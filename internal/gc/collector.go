@@ -30,6 +30,7 @@ type CollectorStore interface {
 	BlobsBeingDeleted(ctx context.Context, limit int) ([]string, error)
 	BlobObjectDeleted(ctx context.Context, digest string) error
 	PostponeReview(ctx context.Context, repoID int64, digest string, t time.Time) error
+	HeldByGrace(ctx context.Context, t time.Time, includeUntagged bool) (meta.GCHeld, error)
 }
 
 // Collector deletes due, unreferenced content.
@@ -53,7 +54,8 @@ type Options struct {
 	Logf func(format string, args ...any)
 }
 
-// Result is what a run did (or, dry, would do).
+// Result is what a run did (or, dry, would do), and what it left for a later run because it
+// was not due yet.
 type Result struct {
 	Manifests int   `json:"manifests_deleted"`
 	Blobs     int   `json:"blobs_deleted"`
@@ -61,6 +63,11 @@ type Result struct {
 	Uploads   int   `json:"uploads_expired"`
 	Failed    int   `json:"failed"`
 	DryRun    bool  `json:"dry_run"`
+	// HeldManifests, HeldBlobs and HeldBytes are what the grace period held back when the run
+	// ended (see meta.GCHeld).
+	HeldManifests int   `json:"manifests_held"`
+	HeldBlobs     int   `json:"blobs_held"`
+	HeldBytes     int64 `json:"bytes_held"`
 }
 
 // MaxWorkers bounds Options.Workers, as Harbor does.
@@ -74,8 +81,14 @@ const page = 500
 
 // Run processes everything due now: first what an interrupted run left half-done, then due
 // manifests and blobs — repeatedly, since deleting a manifest can make its blobs and children
-// due at once (zero grace period) — and finally abandoned uploads. It stops early, with
-// ctx.Err(), when ctx ends; everything done until then stays done and consistent.
+// due at once (zero grace period) — and finally abandoned uploads; its log ends with what the
+// grace period held back. It stops early, with ctx.Err(), when ctx ends; everything done until
+// then stays done and consistent.
+//
+// Uploads in progress are safe whatever the grace period: an upload session's data is not a
+// blob until the upload completes (and the blob is then queued, due after the grace period),
+// collections only delete the blobs they take from the review queue, and sessions are removed
+// only once idle for longer than upload_ttl (ExpireUploads).
 func (c *Collector) Run(ctx context.Context, opt Options) (Result, error) {
 	if opt.Workers < 1 {
 		opt.Workers = 1
@@ -101,6 +114,7 @@ func (c *Collector) Run(ctx context.Context, opt Options) (Result, error) {
 		res.Manifests, res.Blobs, res.Bytes = plan.Manifests, plan.Blobs, plan.Bytes
 		opt.Logf("dry run: %d manifests and %d blobs eligible for deletion; would free %s (%d bytes)",
 			res.Manifests, res.Blobs, meta.FormatStorage(res.Bytes), res.Bytes)
+		c.reportHeld(ctx, &res, opt)
 		return res, nil
 	}
 	if err := c.finishDeletions(ctx, &res, opt); err != nil {
@@ -132,7 +146,31 @@ func (c *Collector) Run(ctx context.Context, opt Options) (Result, error) {
 	}
 	opt.Logf("garbage collection finished in %s: %d manifests and %d blobs deleted, %s (%d bytes) freed, %d failed",
 		time.Since(start).Round(time.Millisecond), res.Manifests, res.Blobs, meta.FormatStorage(res.Bytes), res.Bytes, res.Failed)
+	c.reportHeld(ctx, &res, opt)
 	return res, nil
+}
+
+// reportHeld records and logs what the grace period holds back now, so that an operator who
+// expected more space to be freed sees where it is and when a run can free it. Not knowing it
+// fails nothing: the run has done its work.
+func (c *Collector) reportHeld(ctx context.Context, res *Result, opt Options) {
+	now := time.Now()
+	grace := c.DB.GCGrace()
+	h, err := c.DB.HeldByGrace(ctx, now, opt.DeleteUntagged)
+	if err != nil {
+		opt.Logf("held back by the grace period (%s): unknown: %v", grace, err)
+		c.Log.Warn("garbage collection: what the grace period holds back", "err", err)
+		return
+	}
+	res.HeldManifests, res.HeldBlobs, res.HeldBytes = h.Manifests, h.Blobs, h.Bytes
+	if h.NextDue.IsZero() {
+		opt.Logf("held back by the grace period (%s): nothing", grace)
+		return
+	}
+	opt.Logf("held back by the grace period (%s): %d blobs that nothing references, %s (%d bytes), and %d manifests; "+
+		"the first is due at %s (in %s), for a later run",
+		grace, h.Blobs, meta.FormatStorage(h.Bytes), h.Bytes, h.Manifests,
+		h.NextDue.UTC().Format(time.RFC3339), h.NextDue.Sub(now).Round(time.Second))
 }
 
 // finishDeletions removes the objects of blobs whose rows an interrupted run already deleted.

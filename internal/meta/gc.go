@@ -36,12 +36,13 @@ type gcSettings struct {
 
 func newGCSettings() *gcSettings {
 	s := &gcSettings{}
-	s.grace.Store((24 * time.Hour).Microseconds())
+	s.grace.Store((2 * time.Hour).Microseconds())
 	return s
 }
 
 // SetGCGrace sets how long unreferenced content waits on the review queues before a collector
-// may delete it (default 24 h). It applies to content queued from now on.
+// may delete it (default 2 h, as Harbor's time window). It applies to content queued from now
+// on.
 func (db *DB) SetGCGrace(d time.Duration) {
 	if d < 0 {
 		d = 0
@@ -332,6 +333,47 @@ func (q q) ReviewCounts(ctx context.Context) (blobs, manifests int64, err error)
 	}
 	err = q.queryRow(ctx, "SELECT COUNT(*) FROM gc_manifest_review").Scan(&manifests)
 	return blobs, manifests, err
+}
+
+// GCHeld is what the review queues hold back at a time because it is not due yet (its grace
+// period is not over, or it was postponed after a failed review).
+type GCHeld struct {
+	// Manifests are the queued manifests not due yet.
+	Manifests int
+	// Blobs are the queued blobs not due yet that no manifest references, and Bytes their size:
+	// what a collection would free once they are due, if nothing uses them meanwhile (a
+	// manifest held back frees its blobs only after it goes).
+	Blobs int
+	Bytes int64
+	// NextDue is when the first of them is due; zero when nothing is held back.
+	NextDue time.Time
+}
+
+// HeldByGrace reports what the review queues hold back at t: manifests (untagged ones only when
+// includeUntagged, as a collection would take them) and unreferenced blobs not due yet.
+func (q q) HeldByGrace(ctx context.Context, t time.Time, includeUntagged bool) (GCHeld, error) {
+	var h GCHeld
+	var nextBlob, nextManifest sql.NullInt64
+	if err := q.queryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(b.size), 0), MIN(r.due_at) FROM gc_blob_review r
+		JOIN blobs b ON b.digest = r.digest
+		WHERE r.due_at > $1 AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = r.digest)`, t.UnixMicro()).
+		Scan(&h.Blobs, &h.Bytes, &nextBlob); err != nil {
+		return GCHeld{}, fmt.Errorf("blobs held back: %w", err)
+	}
+	cond := ""
+	if !includeUntagged {
+		cond = " AND reason <> 'untagged'"
+	}
+	if err := q.queryRow(ctx, "SELECT COUNT(*), MIN(due_at) FROM gc_manifest_review WHERE due_at > $1"+cond, t.UnixMicro()).
+		Scan(&h.Manifests, &nextManifest); err != nil {
+		return GCHeld{}, fmt.Errorf("manifests held back: %w", err)
+	}
+	for _, n := range []sql.NullInt64{nextBlob, nextManifest} {
+		if n.Valid && (h.NextDue.IsZero() || n.Int64 < h.NextDue.UnixMicro()) {
+			h.NextDue = fromMicros(n.Int64)
+		}
+	}
+	return h, nil
 }
 
 // GCPlan is what a collection would delete now, computed without changing anything (dry run).

@@ -56,7 +56,7 @@ func (r *ImmutableRule) Normalize() error {
 	if r.Params == nil {
 		r.Params = map[string]any{}
 	}
-	return r.Selectors.Validate()
+	return r.Selectors.Normalize()
 }
 
 // storedRule is what the store keeps as the rule's JSON; id, priority and disabled are

@@ -191,7 +191,7 @@ func (r *Rule) normalize() error {
 		params[tpl.id] = n
 	}
 	r.Params = params
-	if err := r.Selectors.Validate(); err != nil {
+	if err := r.Selectors.Normalize(); err != nil {
 		return err
 	}
 	if r.Scope == nil {

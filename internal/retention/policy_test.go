@@ -67,14 +67,25 @@ func TestPolicyNormalizeRecipe(t *testing.T) {
 }
 
 func TestPolicyNormalizeDefaults(t *testing.T) {
+	// Selectors without a kind have Harbor's default, doublestar.
 	p := parsePolicy(t, `{"scope":{"level":"project","ref":1},"rules":[{"template":"always",
-		"tag_selectors":[{"kind":"doublestar","decoration":"matches","pattern":"**"}],
-		"scope_selectors":{"repository":[{"kind":"doublestar","decoration":"repoMatches","pattern":"**"}]}}]}`)
+		"tag_selectors":[{"decoration":"matches","pattern":"**"}],
+		"scope_selectors":{"repository":[{"decoration":"repoMatches","pattern":"**"}]}}]}`)
 	if err := p.Normalize(); err != nil {
 		t.Fatal(err)
 	}
 	if p.Algorithm != "or" || p.Trigger.Kind != "Schedule" || p.Cron() != "" || p.Rules[0].Action != "retain" || len(p.Rules[0].Params) != 0 {
 		t.Fatalf("defaults not filled in: %+v %+v", p, p.Trigger)
+	}
+	if p.Rules[0].Tags[0].Kind != KindDoublestar || p.Rules[0].Repositories()[0].Kind != KindDoublestar {
+		t.Fatalf("selector kinds not filled in: %+v", p.Rules[0].Selectors)
+	}
+	// …and are the same rule as with the kind given: twice is a conflict.
+	twice := parsePolicy(t, `{"scope":{"level":"project","ref":1},"rules":[
+		{"template":"always","tag_selectors":[{"decoration":"matches","pattern":"**"}],"scope_selectors":{"repository":[{"decoration":"repoMatches","pattern":"**"}]}},
+		{"template":"always","tag_selectors":[{"kind":"doublestar","decoration":"matches","pattern":"**"}],"scope_selectors":{"repository":[{"kind":"doublestar","decoration":"repoMatches","pattern":"**"}]}}]}`)
+	if err := twice.Normalize(); !errors.Is(err, ErrRuleConflict) {
+		t.Fatalf("the same rule with and without selector kinds: %v", err)
 	}
 	// A policy without rules is valid: Harbor's portal creates one to hold a schedule.
 	empty := parsePolicy(t, `{"algorithm":"or","rules":[],"trigger":{"kind":"Schedule","settings":{"cron":""}},"scope":{"level":"project","ref":1}}`)
@@ -119,7 +130,8 @@ func TestPolicyValidation(t *testing.T) {
 		{"bad cron", mod(`"0 0 0 * * *"`, `"0 0 * * *"`), "trigger.settings.cron"},
 		{"cron of another type", mod(`"0 0 0 * * *"`, `5`), "trigger.settings.cron"},
 		{"trigger kind", mod(`"kind": "Schedule"`, `"kind": "Event"`), `trigger.kind: "Event" is not supported`},
-		{"selector kind", mod(`"kind": "doublestar", "decoration": "matches"`, `"kind": "regex", "decoration": "matches"`), "rules[0].tag_selectors[0].kind"},
+		{"selector kind", mod(`"kind": "doublestar", "decoration": "matches"`, `"kind": "regex", "decoration": "matches"`), `rules[0].tag_selectors[0].kind: unknown selector kind "regex" (want "doublestar")`},
+		{"repository selector kind", mod(`"kind": "doublestar", "decoration": "repoMatches"`, `"kind": "label", "decoration": "repoMatches"`), `rules[0].scope_selectors.repository[0].kind: unknown selector kind "label"`},
 		{"selector decoration", mod(`"decoration": "repoMatches"`, `"decoration": "matches"`), "rules[0].scope_selectors.repository[0].decoration"},
 		{"selector pattern", mod(`"pattern": "**", "extras"`, `"pattern": "[", "extras"`), "rules[0].tag_selectors[0].pattern"},
 		{"no tag selector", mod(`"tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**", "extras": "{\"untagged\":true}"}],`, `"tag_selectors": [],`), "rules[0].tag_selectors"},

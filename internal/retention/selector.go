@@ -16,7 +16,9 @@ import (
 )
 
 // KindDoublestar is the one selector kind: a doublestar pattern ("**", "v1.*",
-// "{release,stable}-*", "team/**").
+// "{release,stable}-*", "team/**"). A selector sent without a kind has this one: Harbor stores
+// such a selector as it is and treats it as doublestar; Berth fills the kind in, so that it
+// is shown as what it does.
 const KindDoublestar = "doublestar"
 
 // Decorations: how a selector's pattern picks names.
@@ -101,8 +103,6 @@ func (s Selector) Match(name string) bool {
 // validate checks one selector; field names it in errors ("tag_selectors[0]").
 func (s Selector) validate(field string, decorations []string) error {
 	switch {
-	case s.Kind == "":
-		return fmt.Errorf("%s.kind is required (%q)", field, KindDoublestar)
 	case s.Kind != KindDoublestar:
 		return fmt.Errorf("%s.kind: unknown selector kind %q (want %q)", field, s.Kind, KindDoublestar)
 	case s.Decoration == "":
@@ -138,10 +138,27 @@ type Selectors struct {
 // Repositories are the repository selectors (scope_selectors.repository).
 func (s Selectors) Repositories() []Selector { return s.Scope[ScopeRepository] }
 
-// Validate checks that there is at least one tag and one repository selector, that each is a
-// doublestar selector with a decoration of its list and a valid pattern, and that no other
-// scope is named. Errors name the offending field.
-func (s Selectors) Validate() error {
+// Normalize gives every selector without a kind the default kind, doublestar, then checks that
+// there is at least one tag and one repository selector, that each is a doublestar selector
+// with a decoration of its list and a valid pattern, and that no other scope is named. Errors
+// name the offending field.
+func (s *Selectors) Normalize() error {
+	defaultKind(s.Tags)
+	for _, sels := range s.Scope {
+		defaultKind(sels)
+	}
+	return s.validate()
+}
+
+func defaultKind(sels []Selector) {
+	for i := range sels {
+		if sels[i].Kind == "" {
+			sels[i].Kind = KindDoublestar
+		}
+	}
+}
+
+func (s Selectors) validate() error {
 	if len(s.Tags) == 0 {
 		return fmt.Errorf("tag_selectors: at least one selector is required")
 	}

@@ -2,6 +2,7 @@ package retention
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -84,7 +85,7 @@ func TestSelectorsMatchAllMustHold(t *testing.T) {
 	}
 }
 
-func TestSelectorsValidate(t *testing.T) {
+func TestSelectorsNormalize(t *testing.T) {
 	t.Parallel()
 	valid := func() Selectors {
 		return Selectors{Tags: []Selector{tagSel(Matches, "**")}, Scope: repoScope(tagSel(RepoMatches, "**"))}
@@ -104,8 +105,11 @@ func TestSelectorsValidate(t *testing.T) {
 		{"no scope", func(s *Selectors) { s.Scope = nil }, "scope_selectors.repository"},
 		{"no repository selectors", func(s *Selectors) { s.Scope[ScopeRepository] = nil }, "scope_selectors.repository"},
 		{"unknown scope", func(s *Selectors) { s.Scope["namespace"] = []Selector{tagSel(RepoMatches, "**")} }, "scope_selectors"},
-		{"no kind", func(s *Selectors) { s.Tags[0].Kind = "" }, "tag_selectors[0].kind"},
+		// Harbor's default kind, as its clients may leave it out (see TestSelectorsDefaultKind).
+		{"no tag selector kind", func(s *Selectors) { s.Tags[0].Kind = "" }, ""},
+		{"no repository selector kind", func(s *Selectors) { s.Scope[ScopeRepository][0].Kind = "" }, ""},
 		{"unknown kind", func(s *Selectors) { s.Tags[0].Kind = "regexp" }, "tag_selectors[0].kind"},
+		{"unknown kind in capitals", func(s *Selectors) { s.Tags[0].Kind = "DOUBLESTAR" }, "tag_selectors[0].kind"},
 		{"label kind", func(s *Selectors) { s.Scope[ScopeRepository][0].Kind = "label" }, "scope_selectors.repository[0].kind"},
 		{"no decoration", func(s *Selectors) { s.Tags[0].Decoration = "" }, "tag_selectors[0].decoration"},
 		{"unknown decoration", func(s *Selectors) { s.Tags[0].Decoration = "matching" }, "tag_selectors[0].decoration"},
@@ -121,16 +125,42 @@ func TestSelectorsValidate(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := valid()
 			c.change(&s)
-			err := s.Validate()
+			err := s.Normalize()
 			switch {
 			case c.field == "" && err != nil:
-				t.Fatalf("Validate: %v", err)
+				t.Fatalf("Normalize: %v", err)
 			case c.field != "" && err == nil:
-				t.Fatalf("Validate accepted %+v", s)
+				t.Fatalf("Normalize accepted %+v", s)
 			case c.field != "" && !strings.HasPrefix(err.Error(), c.field):
 				t.Fatalf("error %q does not name %s", err, c.field)
 			}
 		})
+	}
+}
+
+// TestSelectorsDefaultKind: selectors sent without a kind get doublestar, every one of them,
+// and then select (and compare) as the same selectors with the kind given.
+func TestSelectorsDefaultKind(t *testing.T) {
+	t.Parallel()
+	var s Selectors
+	if err := json.Unmarshal([]byte(`{"tag_selectors":[{"decoration":"matches","pattern":"v*"},{"kind":"","decoration":"excludes","pattern":"v0*"}],
+		"scope_selectors":{"repository":[{"decoration":"repoMatches","pattern":"team/**"}]}}`), &s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	for _, sel := range append(slices.Clone(s.Tags), s.Repositories()...) {
+		if sel.Kind != KindDoublestar {
+			t.Errorf("selector %+v: kind %q, want %q", sel, sel.Kind, KindDoublestar)
+		}
+	}
+	if !s.Match("team/app", "v1") || s.Match("team/app", "v0.9") || s.Match("other", "v1") {
+		t.Errorf("selectors %+v select wrongly", s)
+	}
+	explicit := Selectors{Tags: []Selector{tagSel(Matches, "v*"), tagSel(Excludes, "v0*")}, Scope: repoScope(tagSel(RepoMatches, "team/**"))}
+	if s.Key() != explicit.Key() {
+		t.Error("selectors without a kind have another key than the same selectors with kind doublestar")
 	}
 }
 

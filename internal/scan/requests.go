@@ -59,7 +59,8 @@ func (s *Service) Request(ctx context.Context, t Target, scanType string) error 
 }
 
 // Stop asks the scan of the given type of an artifact to stop, for a caller who may stop such
-// scans; refused when none is pending or running.
+// scans. As in Harbor, stopping a scan that has already ended is accepted and changes nothing;
+// only an artifact that never had such a scan is refused (Invalid).
 func (s *Service) Stop(ctx context.Context, t Target, scanType string) error {
 	typ, err := scanTypeOf(scanType)
 	if err != nil {
@@ -69,12 +70,13 @@ func (s *Service) Stop(ctx context.Context, t Target, scanType string) error {
 	if err != nil {
 		return err
 	}
-	stopped, err := s.stop(ctx, p, m.Digest, typ)
+	scanned, err := s.stop(ctx, p, m.Digest, typ)
 	if err != nil {
 		return err
 	}
-	if !stopped {
-		return fault.Invalidf("no %s scan of %s@%s is running", typ, repo, m.Digest)
+	if !scanned {
+		// Harbor's refusal when there is no scan to stop, in its words.
+		return fault.Invalidf("no scan job for artifact digest=%s (no %s scan of %s)", m.Digest, typ, repo)
 	}
 	return nil
 }

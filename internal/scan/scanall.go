@@ -106,27 +106,28 @@ func (s *Service) applyScanAllSchedule(ctx context.Context, act rbac.Action, typ
 	})
 }
 
-// StopScanAll stops the running scan-all runs; false if none was going.
-func (s *Service) StopScanAll(ctx context.Context) (bool, error) {
+// StopScanAll stops the running scan-all runs. As in Harbor, it is accepted when the latest
+// run has already ended (nothing changes), and refused (Invalid) when there never was one.
+func (s *Service) StopScanAll(ctx context.Context) error {
 	if err := s.Authz.RequireSystem(ctx, rbac.ResScanAll, rbac.ActStop); err != nil {
-		return false, err
+		return err
 	}
 	es, _, err := s.Store.ListExecutions(ctx, ScanAllKind, 0, meta.ListQuery{Limit: 20})
 	if err != nil {
-		return false, err
+		return err
 	}
-	any := false
+	if len(es) == 0 {
+		return fault.Invalidf("no scan all job is found currently")
+	}
 	for _, e := range es {
 		if e.Finished() {
 			continue
 		}
-		ok, err := s.Store.RequestExecutionStop(ctx, e.ID)
-		if err != nil {
-			return any, err
+		if _, err := s.Store.RequestExecutionStop(ctx, e.ID); err != nil {
+			return err
 		}
-		any = any || ok
 	}
-	return any, nil
+	return nil
 }
 
 // LatestScanAll returns the newest scan-all execution (of a trigger, when given) and its

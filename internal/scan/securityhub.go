@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sort"
 	"strconv"
 
@@ -16,6 +17,13 @@ import (
 // The security hub: vulnerabilities over every scanned artifact, from the stored report
 // summaries of the default scanner, read page by page.
 
+// SummaryOptions say which lists a security summary includes besides its counts (Harbor's
+// with_dangerous_cve and with_dangerous_artifact, both off by default).
+type SummaryOptions struct {
+	DangerousCVEs      bool
+	DangerousArtifacts bool
+}
+
 // SecuritySummary is the whole registry's vulnerability picture.
 type SecuritySummary struct {
 	// Counts are the vulnerabilities found by severity ("Critical", "High", …).
@@ -26,7 +34,8 @@ type SecuritySummary struct {
 	Scanned   int
 	Artifacts int64
 	// DangerousCVEs are the five critical vulnerabilities with the highest scores, and
-	// DangerousArtifacts the five artifacts with the most critical (then high) ones.
+	// DangerousArtifacts the five artifacts with the most critical (then high) ones; each nil
+	// unless asked for (SummaryOptions).
 	DangerousCVEs      []DangerousCVE
 	DangerousArtifacts []DangerousArtifact
 }
@@ -44,12 +53,16 @@ type DangerousArtifact struct {
 	Critical, High, Medium int
 }
 
-// SecuritySummary sums up every successful vulnerability report of the default scanner.
-func (s *Service) SecuritySummary(ctx context.Context) (SecuritySummary, error) {
+// SecuritySummary sums up every successful vulnerability report of the default scanner, with
+// the lists opt asks for.
+func (s *Service) SecuritySummary(ctx context.Context, opt SummaryOptions) (SecuritySummary, error) {
 	if err := s.Authz.RequireSystem(ctx, rbac.ResSecurityHub, rbac.ActRead); err != nil {
 		return SecuritySummary{}, err
 	}
-	out := SecuritySummary{Counts: map[string]int{}, DangerousArtifacts: []DangerousArtifact{}}
+	out := SecuritySummary{Counts: map[string]int{}}
+	if opt.DangerousArtifacts {
+		out.DangerousArtifacts = []DangerousArtifact{}
+	}
 	cves := map[string]DangerousCVE{}
 	projects := map[string]int64{}
 	err := s.eachSummary(ctx, func(r meta.ScanReport, sum Summary) error {
@@ -60,13 +73,13 @@ func (s *Service) SecuritySummary(ctx context.Context) (SecuritySummary, error) 
 			out.Counts[k] += v
 		}
 		for _, v := range sum.Vulns {
-			if v.Severity == "Critical" {
+			if opt.DangerousCVEs && v.Severity == "Critical" {
 				if cur, ok := cves[v.ID]; !ok || v.Score > cur.Score {
 					cves[v.ID] = DangerousCVE{ID: v.ID, Severity: v.Severity, Score: v.Score, Description: v.Desc, Package: v.Package, Version: v.Version}
 				}
 			}
 		}
-		if sum.Counts["Critical"]+sum.Counts["High"] > 0 {
+		if opt.DangerousArtifacts && sum.Counts["Critical"]+sum.Counts["High"] > 0 {
 			arts := append(out.DangerousArtifacts, DangerousArtifact{ProjectID: s.cachedProjectID(ctx, r.Repository, projects),
 				Repository: r.Repository, Digest: r.Digest, Critical: sum.Counts["Critical"], High: sum.Counts["High"], Medium: sum.Counts["Medium"]})
 			sort.Slice(arts, func(i, j int) bool {
@@ -87,6 +100,9 @@ func (s *Service) SecuritySummary(ctx context.Context) (SecuritySummary, error) 
 	}
 	if out.Artifacts, err = s.Store.CountScannableArtifacts(ctx); err != nil {
 		return out, err
+	}
+	if !opt.DangerousCVEs {
+		return out, nil
 	}
 	out.DangerousCVEs = make([]DangerousCVE, 0, len(cves))
 	for _, v := range cves {
@@ -112,12 +128,15 @@ type Vulnerability struct {
 	ID, Severity, Package, Version, FixedVersion, Description string
 	Score                                                     float64
 	Links                                                     []string
+	// Tags are the artifact's tags, newest first, when asked for (Harbor's with_tag).
+	Tags []string
 }
 
 // Vulnerabilities returns one page of the vulnerabilities of every scanned artifact that
 // match lq's filters (cve_id, severity, repository_name, package, digest, project_id exactly;
-// cvss_score_v3 as a range; status and tag are accepted and match everything), and the total.
-func (s *Service) Vulnerabilities(ctx context.Context, lq meta.ListQuery) ([]Vulnerability, int64, error) {
+// cvss_score_v3 as a range; status and tag are accepted and match everything), and the total;
+// withTags fills in each row's tags.
+func (s *Service) Vulnerabilities(ctx context.Context, lq meta.ListQuery, withTags bool) ([]Vulnerability, int64, error) {
 	if err := s.Authz.RequireSystem(ctx, rbac.ResSecurityHub, rbac.ActList); err != nil {
 		return nil, 0, err
 	}
@@ -143,7 +162,46 @@ func (s *Service) Vulnerabilities(ctx context.Context, lq meta.ListQuery) ([]Vul
 		}
 		return nil
 	})
-	return out, total, err
+	if err != nil || !withTags {
+		return out, total, err
+	}
+	return out, total, s.fillTags(ctx, out)
+}
+
+// fillTags sets the tags of the artifacts of a page of vulnerabilities: every row has a
+// list, empty for an untagged artifact or one deleted meanwhile.
+func (s *Service) fillTags(ctx context.Context, vs []Vulnerability) error {
+	type artifact struct{ repo, digest string }
+	ids := map[artifact]int64{}
+	var manifestIDs []int64
+	for _, v := range vs {
+		a := artifact{v.Repository, v.Digest}
+		if _, seen := ids[a]; seen {
+			continue
+		}
+		m, err := s.Store.ManifestByDigest(ctx, v.Repository, v.Digest)
+		if errors.Is(err, meta.ErrNotFound) {
+			ids[a] = 0
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		ids[a] = m.ID
+		manifestIDs = append(manifestIDs, m.ID)
+	}
+	tags, err := s.Store.TagsOfManifests(ctx, manifestIDs)
+	if err != nil {
+		return err
+	}
+	for i := range vs {
+		names := []string{}
+		for _, t := range tags[ids[artifact{vs[i].Repository, vs[i].Digest}]] {
+			names = append(names, t.Name)
+		}
+		vs[i].Tags = names
+	}
+	return nil
 }
 
 // vulnerabilityFilter is the test of every filter together.

@@ -184,7 +184,9 @@ func (s *Service) scannerInfo(ctx context.Context, sc Scanner) report.Scanner {
 	return md.Scanner
 }
 
-// stop asks the scan of an artifact of the given type to stop; false if none was going.
+// stop asks the scan of an artifact of the given type by the project's scanner to stop, if it
+// is pending or running; false if the artifact was never scanned so (a scan that has ended
+// stays as it ended).
 func (s *Service) stop(ctx context.Context, project meta.Project, dgst, scanType string) (bool, error) {
 	sc, err := s.Scanners.ForProject(ctx, project.ID)
 	if err != nil {
@@ -197,7 +199,8 @@ func (s *Service) stop(ctx context.Context, project meta.Project, dgst, scanType
 	if err != nil {
 		return false, err
 	}
-	return s.Store.StopScanReport(ctx, r.ID)
+	_, err = s.Store.StopScanReport(ctx, r.ID)
+	return true, err
 }
 
 // Reports returns the reports of the digests by the project's scanner, by digest then MIME.

@@ -41,6 +41,7 @@ type Store interface {
 
 	// What is scanned, and the projects' policies.
 	ManifestByDigest(ctx context.Context, repo, digest string) (meta.Manifest, error)
+	TagsOfManifests(ctx context.Context, ids []int64) (map[int64][]meta.Tag, error)
 	ScannableArtifacts(ctx context.Context, afterID int64, limit int) ([]meta.ArtifactRef, error)
 	CountScannableArtifacts(ctx context.Context) (int64, error)
 	ProjectByID(ctx context.Context, id int64) (meta.Project, error)

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/meta/metatest"
 )
 
 // Online garbage collection through Harbor's GC API: exact bytes freed, dry runs, schedules and
@@ -316,4 +319,131 @@ func TestGCSchedule(t *testing.T) {
 			t.Fatalf("stopping a finished run changed it: %+v", got)
 		}
 	})
+}
+
+// gcLog reads the log of collection id.
+func (ts *testServer) gcLog(t *testing.T, id int64) string {
+	t.Helper()
+	resp := ts.do(t, http.MethodGet, fmt.Sprintf("/api/v2.0/system/gc/%d/log", id), nil, nil)
+	expectStatus(t, resp, http.StatusOK)
+	return string(respBody(t, resp))
+}
+
+// TestGCLogShowsWhatTheGracePeriodHoldsBack: content unreferenced a moment ago waits for the
+// grace period, Harbor's 2 hours by default; a run's log says how many blobs and bytes (and
+// manifests) it held back, so an operator sees why no space was freed yet and when it will be.
+func TestGCLogShowsWhatTheGracePeriodHoldsBack(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		grace  time.Duration // -1: the configured default
+		params string
+		// What the run frees, and the line its log ends with; held is a format taking the
+		// unreferenced bytes.
+		freedBlobs, freedManifests int
+		held                       string
+	}{
+		{"default grace", -1, `{"delete_untagged":true}`, 0, 0,
+			"held back by the grace period (2h0m0s): 3 blobs that nothing references, %s (%d bytes), and 1 manifests; the first is due at "},
+		{"default grace, dry run", -1, `{"delete_untagged":true,"dry_run":true}`, 0, 0,
+			"held back by the grace period (2h0m0s): 3 blobs that nothing references, %s (%d bytes), and 1 manifests; the first is due at "},
+		{"default grace, untagged kept", -1, `{"delete_untagged":false}`, 0, 0,
+			"held back by the grace period (2h0m0s): 3 blobs that nothing references, %s (%d bytes), and 0 manifests; the first is due at "},
+		{"no grace", 0, `{"delete_untagged":true}`, 5, 1, "held back by the grace period (0s): nothing"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			for _, d := range metatest.Dialects {
+				t.Run(d, func(t *testing.T) {
+					ts := newTestServer(t, d)
+					if got := ts.srv.db.GCGrace(); got != 2*time.Hour {
+						t.Fatalf("default grace period %s, want Harbor's 2h", got)
+					}
+					if c.grace >= 0 {
+						ts.srv.db.SetGCGrace(c.grace)
+					}
+					repo := newRepo("held")
+					// A blob never used, an image deleted (its two blobs unreferenced at once)
+					// and an image that lost its tag (the manifest waits; its blobs are still
+					// referenced by it).
+					stray := randomBytes(1500)
+					ts.pushBlob(t, repo, stray)
+					deleted := ts.imageManifest(t, repo, mtOCIManifest)
+					ts.pushManifest(t, repo, "deleted", mtOCIManifest, mustJSON(t, deleted))
+					expectStatus(t, ts.do(t, http.MethodDelete, "/v2/"+repo+"/manifests/"+sha256Digest(mustJSON(t, deleted)), nil, nil), http.StatusAccepted)
+					ts.pushImage(t, repo, "untagged", mtOCIManifest)
+					expectStatus(t, ts.do(t, http.MethodDelete, "/v2/"+repo+"/manifests/untagged", nil, nil), http.StatusAccepted)
+					unreferenced := int64(len(stray)) + deleted.Config.Size + deleted.Layers[0].Size
+
+					h := ts.runGC(t, c.params)
+					if h.BlobsDeleted != c.freedBlobs || h.ManifestsDeleted != c.freedManifests {
+						t.Errorf("run %+v: want %d blobs and %d manifests deleted", h, c.freedBlobs, c.freedManifests)
+					}
+					want := c.held
+					if strings.Contains(want, "%") {
+						want = fmt.Sprintf(want, meta.FormatStorage(unreferenced), unreferenced)
+					}
+					if log := ts.gcLog(t, h.ID); !strings.Contains(log, want) {
+						t.Errorf("log lacks %q:\n%s", want, log)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestGCLeavesPushesInProgressAlone: an upload session is never garbage, whatever the grace
+// period — even none — and layers uploaded for a manifest not pushed yet wait for the grace
+// period, which is what keeps a push in progress whole (with none, they go).
+func TestGCLeavesPushesInProgressAlone(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		grace time.Duration // -1: the configured default
+		run   func(t *testing.T, ts *testServer, repo string)
+	}{
+		{"an upload session between its chunks, no grace", 0, func(t *testing.T, ts *testServer, repo string) {
+			data := randomBytes(3000)
+			path, _ := ts.startUpload(t, repo)
+			expectUploadState(t, ts, ts.patchChunk(t, path, 0, data[:1000]), http.StatusAccepted, path, "0-999")
+			ts.runGC(t, `{"delete_untagged":true}`)
+			expectUploadState(t, ts, ts.do(t, http.MethodGet, path, nil, nil), http.StatusNoContent, path, "0-999")
+			expectUploadState(t, ts, ts.patchChunk(t, path, 1000, data[1000:2000]), http.StatusAccepted, path, "0-1999")
+			ts.runGC(t, `{"delete_untagged":true}`)
+			resp := ts.do(t, http.MethodPut, path+"?digest="+sha256Digest(data), hdr(nil, "Content-Type", octet, "Content-Range", "2000-2999"), data[2000:])
+			expectStatus(t, resp, http.StatusCreated)
+			expectBlob(t, ts, repo, sha256Digest(data), data)
+		}},
+		{"layers uploaded, manifest not yet, default grace", -1, func(t *testing.T, ts *testServer, repo string) {
+			m := ts.imageManifest(t, repo, mtOCIManifest)
+			if h := ts.runGC(t, `{"delete_untagged":true}`); h.BlobsDeleted != 0 {
+				t.Fatalf("a run deleted the layers of a push in progress: %+v", h)
+			}
+			ts.pushManifest(t, repo, "v1", mtOCIManifest, mustJSON(t, m))
+			expectStatus(t, ts.do(t, http.MethodGet, "/v2/"+repo+"/blobs/"+m.Layers[0].Digest, nil, nil), http.StatusOK)
+		}},
+		{"layers uploaded, manifest not yet, no grace", 0, func(t *testing.T, ts *testServer, repo string) {
+			m := ts.imageManifest(t, repo, mtOCIManifest)
+			if h := ts.runGC(t, `{"delete_untagged":true}`); h.BlobsDeleted != 2 {
+				t.Fatalf("run %+v: want the two unreferenced blobs deleted", h)
+			}
+			resp := ts.do(t, http.MethodPut, "/v2/"+repo+"/manifests/v1", hdr(nil, "Content-Type", mtOCIManifest), mustJSON(t, m))
+			assertOCIError(t, resp, http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN")
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			for _, d := range metatest.Dialects {
+				t.Run(d, func(t *testing.T) {
+					ts := newTestServer(t, d)
+					if c.grace >= 0 {
+						ts.srv.db.SetGCGrace(c.grace)
+					}
+					c.run(t, ts, newRepo("inflight"))
+				})
+			}
+		})
+	}
 }

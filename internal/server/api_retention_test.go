@@ -685,3 +685,92 @@ func TestRetentionSparesImmutableTagsIndexChildrenAndAccessories(t *testing.T) {
 		}
 	})
 }
+
+// TestSelectorsWithoutKind: retention and immutability rules whose selectors leave out kind,
+// as Harbor accepts and stores them, are accepted with Harbor's default kind, doublestar, on
+// creation and update, and read back with it; an unknown kind is a 400 that names the selector.
+func TestSelectorsWithoutKind(t *testing.T) {
+	t.Parallel()
+	tagSel := func(rule map[string]any) map[string]string { return rule["tag_selectors"].([]map[string]string)[0] }
+	repoSel := func(rule map[string]any) map[string]string {
+		return rule["scope_selectors"].(map[string]any)["repository"].([]map[string]string)[0]
+	}
+	cases := []struct {
+		name    string
+		change  func(rule map[string]any)
+		refused string // in the 400's message; "" = accepted
+	}{
+		{"no tag selector kind", func(r map[string]any) { delete(tagSel(r), "kind") }, ""},
+		{"no repository selector kind", func(r map[string]any) { delete(repoSel(r), "kind") }, ""},
+		{"no kind at all", func(r map[string]any) { delete(tagSel(r), "kind"); delete(repoSel(r), "kind") }, ""},
+		{"empty kinds", func(r map[string]any) { tagSel(r)["kind"] = ""; repoSel(r)["kind"] = "" }, ""},
+		{"unknown tag selector kind", func(r map[string]any) { tagSel(r)["kind"] = "regexp" },
+			`tag_selectors[0].kind: unknown selector kind "regexp" (want "doublestar")`},
+		{"unknown repository selector kind", func(r map[string]any) { delete(tagSel(r), "kind"); repoSel(r)["kind"] = "label" },
+			`scope_selectors.repository[0].kind: unknown selector kind "label" (want "doublestar")`},
+	}
+	forEachDialect(t, func(t *testing.T, ts *testServer) {
+		imm := artProject(t, ts, "kinds"+uniqueSuffix(), false)
+		immPath := immRulesPath(imm.Name)
+		// immKinds reads back the kinds of rule id's selectors.
+		immKinds := func(t *testing.T, id int64) (string, string) {
+			t.Helper()
+			rules, _ := immList(t, ts, immPath+"?q=id%3D"+strconv.FormatInt(id, 10))
+			if len(rules) != 1 || len(rules[0].TagSelectors) != 1 || len(rules[0].ScopeSelectors["repository"]) != 1 {
+				t.Fatalf("rule %d: %+v", id, rules)
+			}
+			return rules[0].TagSelectors[0].Kind, rules[0].ScopeSelectors["repository"][0].Kind
+		}
+		retKinds := func(t *testing.T, id int64) (string, string) {
+			t.Helper()
+			var pol retention.Policy
+			artGet(t, ts, retPath(id), nil, &pol)
+			if len(pol.Rules) != 1 || len(pol.Rules[0].Tags) != 1 || len(pol.Rules[0].Repositories()) != 1 {
+				t.Fatalf("policy %d: %+v", id, pol)
+			}
+			return pol.Rules[0].Tags[0].Kind, pol.Rules[0].Repositories()[0].Kind
+		}
+		for i, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				check := func(what string, resp *http.Response, status int, kinds func() (string, string)) {
+					t.Helper()
+					if c.refused != "" {
+						if msg := artErr(t, resp, http.StatusBadRequest, "BAD_REQUEST"); !strings.Contains(msg, c.refused) {
+							t.Errorf("%s: message %q lacks %q", what, msg, c.refused)
+						}
+						return
+					}
+					expectStatus(t, resp, status)
+					if tk, rk := kinds(); tk != retention.KindDoublestar || rk != retention.KindDoublestar {
+						t.Errorf("%s: read back with kinds %q and %q, want doublestar", what, tk, rk)
+					}
+				}
+				tagPattern := fmt.Sprintf("case%d-*", i)
+
+				// Immutability rules: created, then an existing rule updated.
+				rule := immRule(tagPattern, "**")
+				c.change(rule)
+				resp := artCall(t, ts, http.MethodPost, immPath, nil, rule)
+				check("immutable rule created", resp, http.StatusCreated, func() (string, string) { return immKinds(t, mrLocationID(t, resp)) })
+				existing := immCreate(t, ts, imm.Name, nil, immRule(tagPattern+"-old", "**"))
+				rule = immRule(tagPattern+"-new", "**")
+				c.change(rule)
+				check("immutable rule updated", artCall(t, ts, http.MethodPut, immPath+"/"+strconv.FormatInt(existing, 10), nil, rule),
+					http.StatusOK, func() (string, string) { return immKinds(t, existing) })
+
+				// Retention policies: created (one per project), then one updated.
+				p := artProject(t, ts, "kindsret"+uniqueSuffix(), false)
+				rr := retRule("latestPushedK", 3, tagPattern, "**")
+				c.change(rr)
+				resp = artCall(t, ts, http.MethodPost, "/retentions", nil, retPolicy(p.ID, "", rr))
+				check("retention policy created", resp, http.StatusCreated, func() (string, string) { return retKinds(t, mrLocationID(t, resp)) })
+				q := artProject(t, ts, "kindsret"+uniqueSuffix(), false)
+				id := retCreate(t, ts, nil, retPolicy(q.ID, "", retRule("latestPushedK", 3, "**", "**")))
+				rr = retRule("latestPushedK", 5, tagPattern, "**")
+				c.change(rr)
+				check("retention policy updated", artCall(t, ts, http.MethodPut, retPath(id), nil, retPolicy(q.ID, "", rr)),
+					http.StatusOK, func() (string, string) { return retKinds(t, id) })
+			})
+		}
+	})
+}

@@ -579,8 +579,12 @@ func TestRobotLogin(t *testing.T) {
 			}
 			assertOCIError(t, ts.do(t, http.MethodGet, "/v2/", old, nil), http.StatusUnauthorized, "UNAUTHORIZED")
 			expectStatus(t, ts.do(t, http.MethodGet, "/v2/", basicAuth(x.Name, sec), nil), http.StatusOK)
-			// A secret of the caller's choosing.
-			expectStatus(t, ts.mrJSON(t, http.MethodPatch, one, nil, map[string]any{"secret": "MyOwnSecret42"}), http.StatusOK)
+			// A secret of the caller's choosing is not sent back: the answer is {}, as Harbor's.
+			resp = ts.mrJSON(t, http.MethodPatch, one, nil, map[string]any{"secret": "MyOwnSecret42"})
+			expectStatus(t, resp, http.StatusOK)
+			if body := strings.TrimSpace(string(respBody(t, resp))); body != "{}" {
+				t.Errorf("refresh with a chosen secret answered %s, want {}", body)
+			}
 			expectStatus(t, ts.do(t, http.MethodGet, "/v2/", basicAuth(x.Name, "MyOwnSecret42"), nil), http.StatusOK)
 			assertOCIError(t, ts.do(t, http.MethodGet, "/v2/", basicAuth(x.Name, sec), nil), http.StatusUnauthorized, "UNAUTHORIZED")
 			mrExpectAPIError(t, ts.mrJSON(t, http.MethodPatch, one, nil, map[string]any{"secret": "weak"}), http.StatusBadRequest, "BAD_REQUEST")

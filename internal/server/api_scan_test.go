@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -387,7 +388,7 @@ func TestScanOnPushScanAllSBOMAndSecurityHub(t *testing.T) {
 		}
 
 		// The security hub.
-		resp = ts.do(t, http.MethodGet, "/api/v2.0/security/summary", nil, nil)
+		resp = ts.do(t, http.MethodGet, "/api/v2.0/security/summary?with_dangerous_cve=true", nil, nil)
 		expectStatus(t, resp, http.StatusOK)
 		var sum struct {
 			Critical  int `json:"critical_cnt"`
@@ -628,6 +629,190 @@ func TestScanRealGoVulnDB(t *testing.T) {
 		}
 		if !osvIDs["GO-2022-1059"] || osvIDs["GO-2021-0113"] {
 			t.Fatalf("want GO-2022-1059 and not GO-2021-0113; found %v", osvIDs)
+		}
+	})
+}
+
+// TestStopScanThatIsNotRunning: stopping a scan that has ended, or a scan-all that has ended,
+// is accepted (202) and changes nothing, as in Harbor; only what never ran is refused with a
+// 400 in Harbor's words.
+func TestStopScanThatIsNotRunning(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, ts *testServer) {
+		ts.importVulnDB(t, osvRecord("DEBIAN-CVE-2024-0001", "CVE-2024-0001", "openssl", "3.0.13-1~deb12u1", vecCritical))
+		project := "stopidle" + uniqueSuffix()
+		projAPI{ts}.create(t, map[string]any{"project_name": project})
+		ts.pushDebianImage(t, project+"/app", "scanned", "openssl 3.0.11-1~deb12u1")
+		ts.pushDebianImage(t, project+"/app", "never", "openssl 3.0.11-1~deb12u1")
+		art := func(ref string) string {
+			return apiBase + "/projects/" + project + "/repositories/app/artifacts/" + ref
+		}
+		expectStatus(t, ts.do(t, http.MethodPost, art("scanned")+"/scan", nil, nil), http.StatusAccepted)
+		ended := ts.waitScan(t, project, "app", "scanned")
+		if ended.Status != "Success" {
+			t.Fatalf("scan: %+v", ended)
+		}
+		cases := []struct {
+			name, path, body string
+			status           int
+			inMessage        string // of a 400
+		}{
+			{"a scan that has ended", art("scanned") + "/scan/stop", "", http.StatusAccepted, ""},
+			{"a vulnerability scan that has ended", art("scanned") + "/scan/stop", `{"scan_type":"vulnerability"}`, http.StatusAccepted, ""},
+			{"an artifact never scanned", art("never") + "/scan/stop", "", http.StatusBadRequest, "no scan job for artifact digest=sha256:"},
+			{"an SBOM never generated", art("scanned") + "/scan/stop", `{"scan_type":"sbom"}`, http.StatusBadRequest, "no scan job for artifact digest=sha256:"},
+			{"an unknown scan type", art("scanned") + "/scan/stop", `{"scan_type":"malware"}`, http.StatusBadRequest, "malware"},
+			{"an unknown artifact", art("nosuch") + "/scan/stop", "", http.StatusNotFound, ""},
+			{"a scan-all that never ran", apiBase + "/system/scanAll/stop", "", http.StatusBadRequest, "no scan all job is found currently"},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				var body []byte
+				if c.body != "" {
+					body = []byte(c.body)
+				}
+				resp := ts.do(t, http.MethodPost, c.path, nil, body)
+				switch c.status {
+				case http.StatusAccepted:
+					expectStatus(t, resp, c.status)
+				case http.StatusNotFound:
+					expectAPIError(t, resp, c.status, "NOT_FOUND")
+				default:
+					if msg := artErr(t, resp, c.status, "BAD_REQUEST"); !strings.Contains(msg, c.inMessage) {
+						t.Errorf("message %q lacks %q", msg, c.inMessage)
+					}
+				}
+			})
+		}
+		if o := ts.waitScan(t, project, "app", "scanned"); o.Status != "Success" || o.ReportID != ended.ReportID {
+			t.Errorf("the ended scan after stop requests: %+v, was %+v", o, ended)
+		}
+
+		// A scan-all that has ended: its stop is accepted and it stays as it ended.
+		expectStatus(t, ts.do(t, http.MethodPost, apiBase+"/system/scanAll/schedule", nil, []byte(`{"schedule":{"type":"Manual"}}`)), http.StatusCreated)
+		type metrics struct {
+			Ongoing   bool  `json:"ongoing"`
+			Total     int64 `json:"total"`
+			Completed int64 `json:"completed"`
+		}
+		var before metrics
+		deadline := time.Now().Add(time.Minute)
+		for {
+			before = metrics{}
+			json.Unmarshal(respBody(t, ts.do(t, http.MethodGet, apiBase+"/scans/all/metrics", nil, nil)), &before)
+			if !before.Ongoing {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("scan-all did not end")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		expectStatus(t, ts.do(t, http.MethodPost, apiBase+"/system/scanAll/stop", nil, nil), http.StatusAccepted)
+		var after metrics
+		json.Unmarshal(respBody(t, ts.do(t, http.MethodGet, apiBase+"/scans/all/metrics", nil, nil)), &after)
+		if after != before || after.Total != 2 || after.Completed != 2 {
+			t.Errorf("scan-all metrics after a stop of the ended run: %+v, were %+v", after, before)
+		}
+	})
+}
+
+// TestSecurityHubOptionalParts: the security summary has its lists of dangerous CVEs and
+// artifacts only when asked for (with_dangerous_cve, with_dangerous_artifact; both false by
+// default, as in Harbor), and the vulnerability list has each row's tags only with with_tag.
+func TestSecurityHubOptionalParts(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, ts *testServer) {
+		ts.importVulnDB(t, osvRecord("DEBIAN-CVE-2024-0001", "CVE-2024-0001", "openssl", "3.0.13-1~deb12u1", vecCritical))
+		project := "hub" + uniqueSuffix()
+		projAPI{ts}.create(t, map[string]any{"project_name": project})
+		arts := apiBase + "/projects/" + project + "/repositories/app/artifacts/"
+		digests := map[string]string{}
+		for _, tag := range []string{"v1", "v2", "gone"} {
+			digests[tag] = ts.pushDebianImage(t, project+"/app", tag, "openssl 3.0.11-1~deb12u1")
+			expectStatus(t, ts.do(t, http.MethodPost, arts+tag+"/scan", nil, nil), http.StatusAccepted)
+			if o := ts.waitScan(t, project, "app", tag); o.Status != "Success" {
+				t.Fatalf("scan of %s: %+v", tag, o)
+			}
+		}
+		// v1's artifact gets a second tag; "gone" loses its only one.
+		expectStatus(t, ts.do(t, http.MethodPost, arts+"v1/tags", nil, []byte(`{"name":"stable"}`)), http.StatusCreated)
+		expectStatus(t, ts.do(t, http.MethodDelete, arts+"gone/tags/gone", nil, nil), http.StatusOK)
+
+		for _, c := range []struct {
+			name, query    string
+			cves, artifact bool
+		}{
+			{"by default", "", false, false},
+			{"both false", "?with_dangerous_cve=false&with_dangerous_artifact=false", false, false},
+			{"CVEs", "?with_dangerous_cve=true", true, false},
+			{"artifacts", "?with_dangerous_artifact=true", false, true},
+			{"both", "?with_dangerous_cve=true&with_dangerous_artifact=1", true, true},
+		} {
+			t.Run("summary "+c.name, func(t *testing.T) {
+				resp := ts.do(t, http.MethodGet, apiBase+"/security/summary"+c.query, nil, nil)
+				expectStatus(t, resp, http.StatusOK)
+				body := respBody(t, resp)
+				var sum map[string]json.RawMessage
+				if err := json.Unmarshal(body, &sum); err != nil {
+					t.Fatal(err)
+				}
+				if string(sum["critical_cnt"]) != "3" || string(sum["scanned_cnt"]) != "3" || string(sum["total_vuls"]) != "3" {
+					t.Errorf("counts: %s", body)
+				}
+				cves, hasCVEs := sum["dangerous_cves"]
+				artifacts, hasArtifacts := sum["dangerous_artifacts"]
+				if hasCVEs != c.cves || hasArtifacts != c.artifact {
+					t.Fatalf("dangerous_cves present %t, dangerous_artifacts present %t; want %t, %t: %s", hasCVEs, hasArtifacts, c.cves, c.artifact, body)
+				}
+				var list []map[string]any
+				if hasCVEs {
+					if err := json.Unmarshal(cves, &list); err != nil || len(list) != 1 || list[0]["cve_id"] != "CVE-2024-0001" {
+						t.Errorf("dangerous_cves %s (%v)", cves, err)
+					}
+				}
+				if hasArtifacts {
+					if err := json.Unmarshal(artifacts, &list); err != nil || len(list) != 3 || list[0]["critical_cnt"] != float64(1) {
+						t.Errorf("dangerous_artifacts %s (%v)", artifacts, err)
+					}
+				}
+			})
+		}
+
+		for _, c := range []struct {
+			name, query string
+			want        map[string][]string // tags by digest
+		}{
+			{"without tags by default", "", map[string][]string{digests["v1"]: {}, digests["v2"]: {}, digests["gone"]: {}}},
+			{"without tags when not asked", "&with_tag=false", map[string][]string{digests["v1"]: {}, digests["v2"]: {}, digests["gone"]: {}}},
+			{"with tags", "&with_tag=true", map[string][]string{digests["v1"]: {"stable", "v1"}, digests["v2"]: {"v2"}, digests["gone"]: {}}},
+			{"one page with tags", "&with_tag=true&q=digest%3D" + digests["v1"], map[string][]string{digests["v1"]: {"stable", "v1"}}},
+		} {
+			t.Run("vulnerabilities "+c.name, func(t *testing.T) {
+				resp := ts.do(t, http.MethodGet, apiBase+"/security/vul?page_size=10"+c.query, nil, nil)
+				expectStatus(t, resp, http.StatusOK)
+				body := respBody(t, resp)
+				var rows []struct {
+					Digest string    `json:"digest"`
+					Tags   *[]string `json:"tags"`
+				}
+				if err := json.Unmarshal(body, &rows); err != nil {
+					t.Fatal(err)
+				}
+				if len(rows) != len(c.want) {
+					t.Fatalf("%d rows, want %d: %s", len(rows), len(c.want), body)
+				}
+				for _, r := range rows {
+					want, ok := c.want[r.Digest]
+					if !ok || r.Tags == nil || !slices.Equal(*r.Tags, want) {
+						t.Errorf("row of %s: tags %v, want %v", r.Digest, r.Tags, want)
+					}
+				}
+			})
+		}
+
+		for _, q := range []string{"/security/summary?with_dangerous_cve=maybe", "/security/summary?with_dangerous_artifact=2", "/security/vul?with_tag=yes"} {
+			expectAPIError(t, ts.do(t, http.MethodGet, apiBase+q, nil, nil), http.StatusBadRequest, "BAD_REQUEST")
 		}
 	})
 }

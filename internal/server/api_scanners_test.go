@@ -484,7 +484,11 @@ func TestScanStop(t *testing.T) {
 		if o := ts.waitScan(t, project, "app", "v1"); o.Status != "Stopped" {
 			t.Fatalf("after stop: %+v", o)
 		}
-		expectAPIError(t, ts.do(t, http.MethodPost, art+"/scan/stop", nil, nil), http.StatusBadRequest, "BAD_REQUEST")
+		// Stopping it again is accepted and changes nothing, as in Harbor.
+		expectStatus(t, ts.do(t, http.MethodPost, art+"/scan/stop", nil, nil), http.StatusAccepted)
+		if o := ts.waitScan(t, project, "app", "v1"); o.Status != "Stopped" {
+			t.Fatalf("after a second stop: %+v", o)
+		}
 
 		// Scan-all stops too.
 		expectStatus(t, ts.do(t, http.MethodPost, apiBase+"/system/scanAll/schedule", nil, []byte(`{"schedule":{"type":"Manual"}}`)), http.StatusCreated)

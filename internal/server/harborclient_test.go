@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -161,16 +162,6 @@ func mustCode(t *testing.T, err error, code int) {
 		return
 	}
 	t.Fatalf("want status %d, got %v", code, describe(err))
-}
-
-// mustListed fails the test unless the answer is one the swagger lists: a success, or an
-// error the client knows for the operation.
-func mustListed(t *testing.T, err error) {
-	t.Helper()
-	var c coded
-	if err != nil && !errors.As(err, &c) {
-		t.Fatalf("%s", describe(err))
-	}
 }
 
 // pointer is what optional parameters and fields of the client take.
@@ -580,6 +571,13 @@ func hcRobots(t *testing.T, f *hcFixture) {
 	if sec.Payload.Secret == "" {
 		t.Error("refreshed secret is empty")
 	}
+	// A secret of the caller's choosing is not answered back, as Harbor does not; it works.
+	sec, err = c.Robot.RefreshSec(ctx, hrobot.NewRefreshSecParams().WithRobotID(ids[1]).WithRobotSec(&models.RobotSec{Secret: "Chosen4Pipeline"}))
+	mustOK(t, err)
+	if sec.Payload.Secret != "" {
+		t.Errorf("refresh with a chosen secret answered it back: %q", sec.Payload.Secret)
+	}
+	expectStatus(t, f.ts.do(t, http.MethodGet, "/v2/", basicAuth("robot$"+f.project+"+ci1", "Chosen4Pipeline"), nil), http.StatusOK)
 	_, err = c.Robot.DeleteRobot(ctx, hrobot.NewDeleteRobotParams().WithRobotID(ids[2]))
 	mustOK(t, err)
 	_, err = c.Robot.GetRobotByID(ctx, hrobot.NewGetRobotByIDParams().WithRobotID(ids[2]))
@@ -819,11 +817,21 @@ func hcImmutable(t *testing.T, f *hcFixture) {
 	created, err := c.Immutable.CreateImmuRule(ctx, himmutable.NewCreateImmuRuleParams().WithProjectNameOrID(f.project).WithImmutableRule(rule("release-*")))
 	mustOK(t, err)
 	id := locationID(t, created.Location)
-	_, err = c.Immutable.CreateImmuRule(ctx, himmutable.NewCreateImmuRuleParams().WithProjectNameOrID(f.project).WithImmutableRule(rule("frozen-*")))
+	// Selectors without a kind (the client leaves an empty one out) have Harbor's default.
+	kindless := rule("frozen-*")
+	kindless.TagSelectors[0].Kind = ""
+	kindless.ScopeSelectors["repository"][0].Kind = ""
+	_, err = c.Immutable.CreateImmuRule(ctx, himmutable.NewCreateImmuRuleParams().WithProjectNameOrID(f.project).WithImmutableRule(kindless))
 	mustOK(t, err)
 	list, err := c.Immutable.ListImmuRules(ctx, himmutable.NewListImmuRulesParams().WithProjectNameOrID(f.project).WithPage(everything.page).WithPageSize(everything.size))
 	mustOK(t, err)
 	wantAll(t, "immutability rules", list.Payload, list.XTotalCount, list.Link, 2)
+	for _, r := range list.Payload {
+		if len(r.TagSelectors) != 1 || r.TagSelectors[0].Kind != "doublestar" || len(r.ScopeSelectors["repository"]) != 1 ||
+			r.ScopeSelectors["repository"][0].Kind != "doublestar" {
+			t.Errorf("immutability rule %d: selectors %+v %+v, want kind doublestar", r.ID, r.TagSelectors, r.ScopeSelectors)
+		}
+	}
 	// The update sends back the rule as listed.
 	for _, r := range list.Payload {
 		if r.ID == id {
@@ -876,9 +884,17 @@ func hcRetention(t *testing.T, f *hcFixture) {
 	mustOK(t, err)
 	got, err := c.Retention.GetRetention(ctx, hretention.NewGetRetentionParams().WithID(id))
 	mustOK(t, err)
+	// An update whose selectors leave out their kind: Harbor's default, doublestar, is kept.
 	got.Payload.Rules[0].Params = map[string]any{"latestPushedK": 2}
+	got.Payload.Rules[0].TagSelectors[0].Kind = ""
+	got.Payload.Rules[0].ScopeSelectors["repository"][0].Kind = ""
 	_, err = c.Retention.UpdateRetention(ctx, hretention.NewUpdateRetentionParams().WithID(id).WithPolicy(got.Payload))
 	mustOK(t, err)
+	got, err = c.Retention.GetRetention(ctx, hretention.NewGetRetentionParams().WithID(id))
+	mustOK(t, err)
+	if r := got.Payload.Rules[0]; r.TagSelectors[0].Kind != "doublestar" || r.ScopeSelectors["repository"][0].Kind != "doublestar" {
+		t.Errorf("retention rule after an update without selector kinds: %+v %+v", r.TagSelectors[0], r.ScopeSelectors)
+	}
 
 	_, run, err := c.Retention.TriggerRetentionExecution(ctx, hretention.NewTriggerRetentionExecutionParams().WithID(id).
 		WithBody(hretention.TriggerRetentionExecutionBody{DryRun: true}))
@@ -1002,10 +1018,17 @@ func hcScanning(t *testing.T, f *hcFixture) {
 	_, err = c.Scan.GetReportLog(ctx, hscan.NewGetReportLogParams().WithProjectName(f.project).WithRepositoryName("deb").WithReference("v1").
 		WithReportID(o.ReportID))
 	mustOK(t, err)
-	// Nothing runs any more: the swagger's 400... or whatever it lists for a stop of nothing.
+	// The scan has ended: stopping it is accepted (202) and changes nothing, as in Harbor…
 	_, err = c.Scan.StopScanArtifact(ctx, hscan.NewStopScanArtifactParams().WithProjectName(f.project).WithRepositoryName("deb").WithReference("v1").
 		WithScanType(&models.ScanType{ScanType: "vulnerability"}))
-	mustListed(t, err)
+	mustOK(t, err)
+	if again := ts.waitScan(t, f.project, "deb", "v1"); again.Status != "Success" || again.ReportID != o.ReportID {
+		t.Errorf("the ended scan after a stop: %+v, was %+v", again, o)
+	}
+	// …while an SBOM never generated has no scan to stop: 400.
+	_, err = c.Scan.StopScanArtifact(ctx, hscan.NewStopScanArtifactParams().WithProjectName(f.project).WithRepositoryName("deb").WithReference("v1").
+		WithScanType(&models.ScanType{ScanType: "sbom"}))
+	mustCode(t, err, http.StatusBadRequest)
 
 	_, err = c.ScanAll.GetScanAllSchedule(ctx, hscanall.NewGetScanAllScheduleParams())
 	mustOK(t, err)
@@ -1023,20 +1046,47 @@ func hcScanning(t *testing.T, f *hcFixture) {
 		Schedule: &models.ScheduleObj{Type: "Manual"},
 	}))
 	mustOK(t, err)
+	// Running or ended, the scan-all just started can be stopped.
 	_, err = c.ScanAll.StopScanAll(ctx, hscanall.NewStopScanAllParams())
-	mustListed(t, err)
+	mustOK(t, err)
 	_, err = c.ScanAll.GetLatestScanAllMetrics(ctx, hscanall.NewGetLatestScanAllMetricsParams())
 	mustOK(t, err)
 	_, err = c.ScanAll.GetLatestScheduledScanAllMetrics(ctx, hscanall.NewGetLatestScheduledScanAllMetricsParams())
 	mustOK(t, err)
 
-	_, err = c.Securityhub.GetSecuritySummary(ctx, hsecurity.NewGetSecuritySummaryParams().WithWithDangerousCVE(pointer(true)).WithWithDangerousArtifact(pointer(true)))
-	mustOK(t, err)
+	// The summary's lists are there when asked for, and only then (Harbor's default: not).
+	for _, sc := range []struct {
+		name           string
+		cves, artifact *bool
+		want           bool
+	}{
+		{"by default", nil, nil, false},
+		{"not asked", pointer(false), pointer(false), false},
+		{"asked", pointer(true), pointer(true), true},
+	} {
+		sum, err := c.Securityhub.GetSecuritySummary(ctx, hsecurity.NewGetSecuritySummaryParams().WithWithDangerousCVE(sc.cves).WithWithDangerousArtifact(sc.artifact))
+		mustOK(t, err)
+		if got := len(sum.Payload.DangerousCves) == 1 && len(sum.Payload.DangerousArtifacts) == 1; got != sc.want ||
+			!sc.want && (sum.Payload.DangerousCves != nil || sum.Payload.DangerousArtifacts != nil) {
+			t.Errorf("security summary %s: dangerous CVEs %+v, artifacts %+v", sc.name, sum.Payload.DangerousCves, sum.Payload.DangerousArtifacts)
+		}
+		if sum.Payload.CriticalCnt != 1 || sum.Payload.ScannedCnt != 1 {
+			t.Errorf("security summary %s: %+v", sc.name, sum.Payload)
+		}
+	}
 	for _, e := range escapings {
 		vulns, err := c.Securityhub.ListVulnerabilities(ctx, hsecurity.NewListVulnerabilitiesParams().WithQ(e.q("cve_id=CVE-2024-0001")).
 			WithPage(everything.page).WithPageSize(everything.size).WithTuneCount(pointer(true)).WithWithTag(pointer(true)))
 		mustOK(t, err)
 		wantAll(t, "vulnerabilities, "+e.name, vulns.Payload, vulns.XTotalCount, vulns.Link, 1)
+		if len(vulns.Payload) == 1 && !slices.Equal(vulns.Payload[0].Tags, []string{"v1"}) {
+			t.Errorf("vulnerability with its tags, %s: %+v", e.name, vulns.Payload[0])
+		}
+	}
+	untagged, err := c.Securityhub.ListVulnerabilities(ctx, hsecurity.NewListVulnerabilitiesParams().WithPage(everything.page).WithPageSize(everything.size))
+	mustOK(t, err)
+	if len(untagged.Payload) != 1 || len(untagged.Payload[0].Tags) != 0 {
+		t.Errorf("vulnerabilities without with_tag: %+v", untagged.Payload)
 	}
 }
 

@@ -503,7 +503,8 @@ func (s *Service) Update(ctx context.Context, id int64, c Change) error {
 }
 
 // RefreshSecret replaces a robot's secret with the one given, or a generated one, and returns
-// it; the old secret stops working at once (the Authenticator's cache is keyed by the stored
+// the generated one — "" when the caller chose the secret, which, as in Harbor, is not sent
+// back. The old secret stops working at once (the Authenticator's cache is keyed by the stored
 // hash).
 func (s *Service) RefreshSecret(ctx context.Context, id int64, given string) (string, error) {
 	r, _, err := s.robot(ctx, id, rbac.ActUpdate)
@@ -534,6 +535,9 @@ func (s *Service) RefreshSecret(ctx context.Context, id int64, given string) (st
 	}
 	if err != nil {
 		return "", err
+	}
+	if given != "" {
+		return "", nil
 	}
 	return sec, nil
 }

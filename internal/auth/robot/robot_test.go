@@ -77,3 +77,58 @@ func TestRobotChangesAreAuditedWithTheChange(t *testing.T) {
 		}
 	})
 }
+
+// TestRefreshSecretAnswersOnlyAGeneratedSecret: a refresh without a secret generates one and
+// returns it; a refresh with a secret of the caller's choosing stores it and returns "" (Harbor
+// does not send a chosen secret back); a chosen secret that breaks the rules changes nothing.
+// Either way the stored secret is the new one.
+func TestRefreshSecretAnswersOnlyAGeneratedSecret(t *testing.T) {
+	t.Parallel()
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		admin := auth.WithPrincipal(context.Background(), auth.Principal{Kind: auth.User, ID: 1, Name: "admin", SysAdmin: true})
+		metatest.NewProject(t, db, "owner", "proj")
+		authz := &rbac.Authorizer{Members: db, Robots: db}
+		s := &robot.Service{Store: db, Authz: authz, Projects: &project.Service{Store: db, Authz: authz}}
+		r, first, err := s.Create(admin, robot.Spec{Name: "ci", Level: robot.LevelProject,
+			Permissions: []meta.RobotPermission{{Kind: meta.RobotKindProject, Namespace: "proj", Access: []meta.RobotAccess{{Resource: "repository", Action: "pull"}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := first
+		for _, c := range []struct {
+			name, given string
+			refusal     fault.Kind
+		}{
+			{"generated", "", 0},
+			{"chosen", "MyOwnSecret42", 0},
+			{"generated again", "", 0},
+			{"chosen, too weak", "weak", fault.Invalid},
+			{"chosen again", "AnotherSecret7", 0},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				got, err := s.RefreshSecret(admin, r.ID, c.given)
+				if fault.KindOf(err) != c.refusal || c.refusal == 0 && err != nil {
+					t.Fatalf("RefreshSecret: %v, want refusal kind %d", err, c.refusal)
+				}
+				switch {
+				case c.refusal != 0:
+				case c.given != "" && got != "":
+					t.Errorf("a chosen secret was answered back: %q", got)
+				case c.given == "" && (got == "" || got == stored):
+					t.Errorf("generated secret %q (the previous one was %q)", got, stored)
+				case c.given != "":
+					stored = c.given
+				default:
+					stored = got
+				}
+				row, err := db.RobotByID(context.Background(), r.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ok, err := auth.VerifyPassword(row.SecretHash, stored); err != nil || !ok {
+					t.Errorf("the stored secret is not %q (%v)", stored, err)
+				}
+			})
+		}
+	})
+}
