@@ -28,6 +28,7 @@ import (
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/health"
+	"github.com/berthreg/berth/internal/jobmonitor"
 	"github.com/berthreg/berth/internal/label"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/project"
@@ -78,6 +79,8 @@ type Deps struct {
 	Catalog *catalog.Service
 	// AuditLog answers who may read which audit entries.
 	AuditLog *audit.Service
+	// JobMonitor looks at and acts on the job queue (Harbor's job service monitor).
+	JobMonitor *jobmonitor.Service
 	// ExternalURL is where clients reach the registry (/systeminfo, secure cookies).
 	ExternalURL string
 }
