@@ -42,14 +42,14 @@ type Record struct {
 
 // Track tells the queue how jobs of a kind keep their record. Call before Start.
 func (q *Queue) Track(kind string, r Record) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	q.regMu.Lock()
+	defer q.regMu.Unlock()
 	q.records[kind] = r
 }
 
 func (q *Queue) record(kind string) Record {
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	q.regMu.Lock()
+	defer q.regMu.Unlock()
 	return q.records[kind]
 }
 
@@ -106,8 +106,8 @@ func ExecutionRecord(logs ExecutionLogs) Record {
 func (q *Queue) Kinds() []string { return q.knownKinds() }
 
 func (q *Queue) knownKinds() []string {
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	q.regMu.Lock()
+	defer q.regMu.Unlock()
 	out := make([]string, 0, len(q.kinds))
 	for k := range q.kinds {
 		out = append(out, k)
@@ -118,8 +118,8 @@ func (q *Queue) knownKinds() []string {
 
 // checkKinds refuses kinds no worker is registered for.
 func (q *Queue) checkKinds(kinds []string) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	q.regMu.Lock()
+	defer q.regMu.Unlock()
 	for _, k := range kinds {
 		if !q.kinds[k] {
 			return fmt.Errorf("%w: %q", ErrUnknownKind, k)

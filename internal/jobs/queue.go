@@ -63,10 +63,15 @@ type Queue struct {
 	// pauses keeps the paused kinds from being fetched (see pause.go).
 	pauses *pauseGate
 
+	// regMu guards what is registered before Start and read while jobs run: its own lock, not
+	// mu, which Start holds while it writes to the database (a fetch of jobs, or a stop in a
+	// transaction, must never wait for it).
+	regMu   sync.Mutex
+	kinds   map[string]bool   // the kinds of job workers are registered for
+	records map[string]Record // kind → how its jobs keep their record (admin.go)
+
 	mu        sync.Mutex
 	scheduled map[string]ScheduleHandler // schedule name prefix → what a due schedule queues
-	kinds     map[string]bool            // the kinds of job workers are registered for
-	records   map[string]Record          // kind → how its jobs keep their record (admin.go)
 	started   bool
 	// stopPool ends the heartbeat of this process's pool (admin.go).
 	stopPool func()
@@ -169,9 +174,9 @@ func (f levelFilter) WithGroup(n string) slog.Handler {
 func Register[T Args](q *Queue, w Worker[T]) {
 	river.AddWorker(q.workers, w)
 	var args T
-	q.mu.Lock()
+	q.regMu.Lock()
 	q.kinds[args.Kind()] = true
-	q.mu.Unlock()
+	q.regMu.Unlock()
 }
 
 // Start begins working jobs in this process, until Stop.
