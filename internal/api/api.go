@@ -28,6 +28,7 @@ import (
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/health"
+	"github.com/berthreg/berth/internal/jobmonitor"
 	"github.com/berthreg/berth/internal/label"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/origin"
@@ -81,6 +82,8 @@ type Deps struct {
 	AuditLog *audit.Service
 	// Origin is the URL clients reached the registry at (/systeminfo, secure cookies).
 	Origin *origin.Resolver
+	// JobMonitor looks at and acts on the job queue (Harbor's job service monitor).
+	JobMonitor *jobmonitor.Service
 }
 
 // Handler serves /api/v2.0.

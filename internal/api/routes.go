@@ -35,6 +35,7 @@ func (h *Handler) routes() (*http.ServeMux, []string) {
 	h.gcRoutes(r)
 	h.scanRoutes(r)
 	h.scannerRoutes(r)
+	h.jobServiceRoutes(r)
 	return m, slices.Sorted(maps.Keys(methods))
 }
 

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/berthreg/berth/internal/events"
@@ -19,6 +20,7 @@ var entryOf = map[events.Type]struct{ operation, resourceType string }{
 	events.TagDeleted:        {"delete", "tag"},
 	events.RepositoryDeleted: {"delete", "repository"},
 	events.ProjectCreated:    {"create", "project"},
+	events.ProjectUpdated:    {"update", "project"},
 	events.ProjectDeleted:    {"delete", "project"},
 	events.MemberAdded:       {"create", "project_member"},
 	events.MemberUpdated:     {"update", "project_member"},
@@ -57,13 +59,15 @@ func Subscriber(store Store, log *slog.Logger) events.Handler {
 			}
 			entry := meta.AuditEntry{EventID: e.ID, ProjectID: e.ProjectID, Username: e.Actor,
 				Resource: e.Resource, ResourceType: k.resourceType, Operation: k.operation, OpTime: e.CreatedAt}
+			var err error
+			if entry.OpDesc, err = describe(e, k.operation, extResourceType(k.resourceType)); err != nil {
+				log.Warn("audit: unreadable event", "event", e.ID, "type", e.Type, "err", err)
+			}
 			entries = append(entries, entry)
 			if e.Type == events.ArtifactPulled {
 				// One entry per pull, as Harbor keeps them; the event stands for several.
 				var a events.Artifact
-				if err := events.Decode(e, &a); err != nil {
-					log.Warn("audit: unreadable pull event", "event", e.ID, "err", err)
-				}
+				events.Decode(e, &a) // unreadable: reported by describe
 				for i := 1; i < a.Count; i++ {
 					entry.EventSeq = i
 					entries = append(entries, entry)
@@ -72,4 +76,37 @@ func Subscriber(store Store, log *slog.Logger) events.Handler {
 		}
 		return store.InsertAudit(ctx, entries...)
 	}
+}
+
+// describe is an entry's description in Harbor's extended audit log, worded as Harbor words
+// it ("push artifact: library/app@sha256:…", "create user member alice in project library");
+// the kinds of entry Harbor does not describe read "<operation> <resource type>: <resource>".
+// An unreadable payload gives that too, with the error.
+func describe(e meta.Event, operation, resourceType string) (string, error) {
+	plain := fmt.Sprintf("%s %s: %s", operation, resourceType, e.Resource)
+	switch e.Type {
+	case events.ArtifactPushed, events.ArtifactPulled, events.ArtifactDeleted:
+		var a events.Artifact
+		if err := events.Decode(e, &a); err != nil || a.Digest == "" {
+			return plain, err
+		}
+		verb := map[events.Type]string{events.ArtifactPushed: "push", events.ArtifactPulled: "pull", events.ArtifactDeleted: "delete"}[e.Type]
+		return fmt.Sprintf("%s artifact: %s@%s", verb, a.Repository, a.Digest), nil
+	case events.MemberAdded, events.MemberUpdated, events.MemberRemoved:
+		var m events.Member
+		if err := events.Decode(e, &m); err != nil || m.Project == "" {
+			return plain, err
+		}
+		kind, prep := "user", "in"
+		if m.Group {
+			kind = "group"
+		}
+		if e.Type == events.MemberRemoved {
+			prep = "from"
+		}
+		return fmt.Sprintf("%s %s member %s %s project %s", operation, kind, e.Resource, prep, m.Project), nil
+	case events.UserCreated, events.UserDeleted:
+		return fmt.Sprintf("%s user with name: %s", operation, e.Resource), nil
+	}
+	return plain, nil
 }

@@ -102,6 +102,13 @@ type Quota struct {
 	Message    string `json:"message,omitempty"`
 }
 
+// Member is the payload of member events: the project, and whether the member is a user or a
+// group.
+type Member struct {
+	Project string `json:"project"`
+	Group   bool   `json:"group,omitempty"`
+}
+
 // Run is the payload of the events of a finished background run (GC, retention).
 type Run struct {
 	ExecutionID int64  `json:"execution_id"`

@@ -70,6 +70,7 @@ func (runArgs) Kind() string { return "gc" }
 // Register adds the collection worker and the schedule handler to q (before q starts).
 func Register(q *jobs.Queue, s *Service) {
 	jobs.Register(q, &worker{s: s})
+	q.Track(runArgs{}.Kind(), jobs.ExecutionRecord(s.Store))
 	q.HandleSchedules(ScheduleName, func(ctx context.Context, tx *meta.Tx, _ string, params json.RawMessage) error {
 		var p Params
 		if err := json.Unmarshal(params, &p); err != nil {

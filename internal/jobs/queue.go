@@ -35,13 +35,21 @@ type Options struct {
 	PollInterval time.Duration
 }
 
-// Store is what the queue keeps its own tables and the schedules in; *meta.DB satisfies it.
+// Store is what the queue keeps its own tables, the schedules and its administration (paused
+// kinds, the processes working jobs) in; *meta.DB satisfies it.
 type Store interface {
 	Dialect() string
 	WritePool() *sql.DB
 	Tx(ctx context.Context, fn func(*meta.Tx) error) error
 	Schedule(ctx context.Context, name string) (meta.StoredSchedule, error)
 	Schedules(ctx context.Context) ([]meta.StoredSchedule, error)
+	PausedJobKinds(ctx context.Context) (map[string]time.Time, error)
+	SetJobKindsPaused(ctx context.Context, kinds []string, paused bool) error
+	WaitingJobs(ctx context.Context) (map[string]meta.Waiting, error)
+	PutJobPool(ctx context.Context, p meta.JobPool) error
+	TouchJobPool(ctx context.Context, id string) error
+	DeleteJobPools(ctx context.Context, id string, before time.Time) error
+	JobPools(ctx context.Context, aliveAfter time.Time) ([]meta.JobPool, error)
 }
 
 // Queue is the job queue of one process. Register workers, then Start; Insert from anywhere.
@@ -52,9 +60,21 @@ type Queue struct {
 	workers *river.Workers
 	client  *river.Client[*sql.Tx]
 
+	// pauses keeps the paused kinds from being fetched (see pause.go).
+	pauses *pauseGate
+
+	// regMu guards what is registered before Start and read while jobs run: its own lock, not
+	// mu, which Start holds while it writes to the database (a fetch of jobs, or a stop in a
+	// transaction, must never wait for it).
+	regMu   sync.Mutex
+	kinds   map[string]bool   // the kinds of job workers are registered for
+	records map[string]Record // kind → how its jobs keep their record (admin.go)
+
 	mu        sync.Mutex
 	scheduled map[string]ScheduleHandler // schedule name prefix → what a due schedule queues
 	started   bool
+	// stopPool ends the heartbeat of this process's pool (admin.go).
+	stopPool func()
 }
 
 // Args is a job's payload; Kind names the worker that runs it.
@@ -83,7 +103,9 @@ func New(ctx context.Context, db Store, opt Options) (*Queue, error) {
 	if opt.PollInterval <= 0 {
 		opt.PollInterval = 200 * time.Millisecond
 	}
-	q := &Queue{db: db, log: opt.Logger, opt: opt, workers: river.NewWorkers(), scheduled: map[string]ScheduleHandler{}}
+	q := &Queue{db: db, log: opt.Logger, opt: opt, workers: river.NewWorkers(), scheduled: map[string]ScheduleHandler{},
+		kinds: map[string]bool{}, records: map[string]Record{}}
+	q.pauses = &pauseGate{store: db, kinds: q.knownKinds, ttl: pauseRefresh}
 	migrator, err := rivermigrate.New(q.driver(), &rivermigrate.Config{Logger: quiet(opt.Logger)})
 	if err != nil {
 		return nil, fmt.Errorf("job queue: %w", err)
@@ -91,10 +113,11 @@ func New(ctx context.Context, db Store, opt Options) (*Queue, error) {
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return nil, fmt.Errorf("job queue: migrate: %w", err)
 	}
-	river.AddWorker(q.workers, &scheduleWorker{q: q})
+	Register[scheduleArgs](q, &scheduleWorker{q: q})
+	q.Track(scheduleArgs{}.Kind(), Record{Stop: q.skipScheduledRun})
 	// Workers registered later (before Start) join this bundle; the client looks them up when
-	// it works a job.
-	client, err := river.NewClient(q.driver(), &river.Config{
+	// it works a job. The client fetches through the pause gate.
+	client, err := river.NewClient[*sql.Tx](pausingDriver{q.driver(), q.pauses}, &river.Config{
 		Logger:            quiet(opt.Logger),
 		Workers:           q.workers,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opt.Workers}},
@@ -150,6 +173,10 @@ func (f levelFilter) WithGroup(n string) slog.Handler {
 // Register adds the worker for jobs of kind T. All workers are registered before Start.
 func Register[T Args](q *Queue, w Worker[T]) {
 	river.AddWorker(q.workers, w)
+	var args T
+	q.regMu.Lock()
+	q.kinds[args.Kind()] = true
+	q.regMu.Unlock()
 }
 
 // Start begins working jobs in this process, until Stop.
@@ -164,6 +191,7 @@ func (q *Queue) Start(ctx context.Context) error {
 		return fmt.Errorf("job queue: start: %w", err)
 	}
 	q.started = true
+	q.stopPool = q.keepPool(ctx)
 	if err := q.reconcileSchedules(ctx); err != nil {
 		q.log.Error("job queue: schedules", "err", err)
 	}
@@ -173,12 +201,13 @@ func (q *Queue) Start(ctx context.Context) error {
 // Stop lets running jobs finish until ctx ends, then cancels them.
 func (q *Queue) Stop(ctx context.Context) error {
 	q.mu.Lock()
-	started := q.started
+	started, stopPool := q.started, q.stopPool
 	q.started = false
 	q.mu.Unlock()
 	if !started {
 		return nil
 	}
+	stopPool()
 	if err := q.client.Stop(ctx); err != nil {
 		// Past the deadline: cancel what still runs, so its work stops at the next check.
 		return q.client.StopAndCancel(context.WithoutCancel(ctx))

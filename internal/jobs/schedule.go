@@ -295,6 +295,33 @@ func (w *scheduleWorker) Work(ctx context.Context, job *Job[scheduleArgs]) error
 	})
 }
 
+// skipScheduledRun is the Stop of a schedule's run stopped from outside (StopJob,
+// StopWaiting): that run is skipped, and the schedule goes on with the run after it. A run
+// that is no longer the schedule's current one changes nothing.
+func (q *Queue) skipScheduledRun(ctx context.Context, tx *meta.Tx, jobID int64, args json.RawMessage) error {
+	var a scheduleArgs
+	if err := json.Unmarshal(args, &a); err != nil {
+		return fmt.Errorf("schedule run arguments: %w", err)
+	}
+	st, err := tx.Schedule(ctx, a.Name)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil
+	}
+	if err != nil || st.JobID != jobID {
+		return err
+	}
+	after := a.At
+	if now := time.Now(); now.After(after) {
+		after = now
+	}
+	next, id, err := q.queueNext(ctx, tx, st.Name, st.Cron, after)
+	if err != nil {
+		return err
+	}
+	st.NextAt, st.JobID = next, id
+	return tx.PutSchedule(ctx, st)
+}
+
 type scheduledAtKey struct{}
 
 // ScheduledAt is, in a ScheduleHandler, the time the run was due: one value per run of a

@@ -40,6 +40,7 @@ var layers = map[string]int{
 	"internal/scan/vulndb": 1,
 	// 2: services, which hold the rules.
 	"internal/audit":        2,
+	"internal/jobmonitor":   2,
 	"internal/project":      2,
 	"internal/registry":     2,
 	"internal/retention":    2,

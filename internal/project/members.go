@@ -81,7 +81,7 @@ func (s *Service) AddMember(ctx context.Context, ref string, byName bool, m NewM
 		if id, err = tx.AddMember(ctx, p.ID, entityType, entityID, m.Role); err != nil {
 			return err
 		}
-		tx.Emit(events.OfProject(ctx, events.MemberAdded, p.ID, name, nil))
+		tx.Emit(events.OfProject(ctx, events.MemberAdded, p.ID, name, events.Member{Project: p.Name, Group: entityType == meta.MemberGroup}))
 		return nil
 	})
 	switch {
@@ -184,13 +184,17 @@ func (s *Service) SetMemberRole(ctx context.Context, ref string, byName bool, id
 		if err := tx.SetMemberRole(ctx, p.ID, id, role); err != nil {
 			return err
 		}
-		tx.Emit(events.OfProject(ctx, events.MemberUpdated, p.ID, m.EntityName, nil))
+		tx.Emit(events.OfProject(ctx, events.MemberUpdated, p.ID, m.EntityName, memberPayload(p, m)))
 		return nil
 	})
 	if errors.Is(err, meta.ErrNotFound) {
 		return memberNotFound(id, p)
 	}
 	return err
+}
+
+func memberPayload(p meta.Project, m meta.Member) events.Member {
+	return events.Member{Project: p.Name, Group: m.EntityType == meta.MemberGroup}
 }
 
 // RemoveMember removes a member from the project.
@@ -204,7 +208,7 @@ func (s *Service) RemoveMember(ctx context.Context, ref string, byName bool, id 
 		if err != nil {
 			return err
 		}
-		tx.Emit(events.OfProject(ctx, events.MemberRemoved, p.ID, m.EntityName, nil))
+		tx.Emit(events.OfProject(ctx, events.MemberRemoved, p.ID, m.EntityName, memberPayload(p, m)))
 		return nil
 	})
 	if errors.Is(err, meta.ErrNotFound) {

@@ -127,8 +127,9 @@ func TestChangesEmitTheirEventsAndAuditEntries(t *testing.T) {
 			t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 
-		// The audit log's reading of them is Harbor's: project creation and deletion, and
-		// membership changes named for the member; project updates are not audited.
+		// The audit log's reading of them is Harbor's: project creation, updates (the project's
+		// and its metadata's, Harbor's update_project) and deletion, and membership changes
+		// named for the member.
 		if err := audit.Subscriber(db, slog.New(slog.DiscardHandler))(context.Background(), evs); err != nil {
 			t.Fatal(err)
 		}
@@ -140,6 +141,10 @@ func TestChangesEmitTheirEventsAndAuditEntries(t *testing.T) {
 		}
 		want = []string{
 			fmt.Sprintf("create project team %d admin", id),
+			fmt.Sprintf("update project team %d admin", id),
+			fmt.Sprintf("update project team %d admin", id),
+			fmt.Sprintf("update project team %d admin", id),
+			fmt.Sprintf("update project team %d admin", id),
 			fmt.Sprintf("create project_member dave %d admin", id),
 			fmt.Sprintf("update project_member dave %d admin", id),
 			fmt.Sprintf("delete project_member dave %d admin", id),

@@ -60,6 +60,7 @@ type RunStore interface {
 	SetTaskStatus(ctx context.Context, id int64, status string) error
 	SetTaskResult(ctx context.Context, id int64, result string) error
 	AppendTaskLog(ctx context.Context, id int64, text string) error
+	TaskLog(ctx context.Context, id int64) (string, error)
 	RetentionPolicy(ctx context.Context, id int64) (meta.RetentionPolicy, error)
 	ProjectByID(ctx context.Context, id int64) (meta.Project, error)
 	ProjectRepositories(ctx context.Context, projectID int64) ([]meta.Repository, error)
@@ -72,6 +73,8 @@ type RunStore interface {
 func Register(q *jobs.Queue, db RunStore, reg Registry, log *slog.Logger) {
 	r := &runner{db: db, reg: reg, q: q, log: log, now: time.Now}
 	jobs.Register(q, &worker{r: r})
+	// A run's log is in its tasks, one per repository.
+	q.Track(runArgs{}.Kind(), jobs.Record{Stop: jobs.StopExecution, Log: r.jobLog})
 	q.HandleSchedules(schedulePrefix, r.scheduled)
 }
 
@@ -119,6 +122,27 @@ func ResultOf(t meta.Task) TaskResult {
 
 // Removed is how many artifacts the task deleted (a dry run's: would have deleted).
 func (r TaskResult) Removed() int { return r.Total - r.Retained }
+
+// jobLog is the log of a run's job: its tasks' logs, one after the other.
+func (r *runner) jobLog(ctx context.Context, args json.RawMessage) (string, error) {
+	var a runArgs
+	if err := json.Unmarshal(args, &a); err != nil {
+		return "", fmt.Errorf("retention job arguments: %w", err)
+	}
+	tasks, _, err := r.db.ListTasks(ctx, a.ExecutionID, meta.ListQuery{Limit: 10000})
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, t := range tasks {
+		l, err := r.db.TaskLog(ctx, t.ID)
+		if err != nil && !errors.Is(err, meta.ErrNotFound) {
+			return "", err
+		}
+		fmt.Fprintf(&b, "task %d (%s): %s\n%s", t.ID, t.Name, t.Status, l)
+	}
+	return b.String(), nil
+}
 
 // runArgs is the job of one execution.
 type runArgs struct {

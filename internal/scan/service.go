@@ -113,6 +113,30 @@ func newID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// stopScanJob ends the report of a scan job stopped from the job queue's administration: a
+// pending scan ends as stopped, a running one is asked to stop.
+func stopScanJob(ctx context.Context, tx *meta.Tx, _ int64, args json.RawMessage) error {
+	var a scanArgs
+	if err := json.Unmarshal(args, &a); err != nil {
+		return fmt.Errorf("scan job arguments: %w", err)
+	}
+	_, err := tx.StopScanReport(ctx, a.ReportID)
+	return err
+}
+
+// scanJobLog is the log of a scan job: its report's.
+func (s *Service) scanJobLog(ctx context.Context, args json.RawMessage) (string, error) {
+	var a scanArgs
+	if err := json.Unmarshal(args, &a); err != nil {
+		return "", fmt.Errorf("scan job arguments: %w", err)
+	}
+	l, err := s.Store.ScanLog(ctx, a.ReportID)
+	if errors.Is(err, meta.ErrNotFound) {
+		return "", nil
+	}
+	return l, err
+}
+
 // scanArgs is a queued scan: the report row says what, by which scanner, of which type.
 type scanArgs struct {
 	ReportID string `json:"report_id"`
@@ -127,6 +151,8 @@ func Register(q *jobs.Queue, s *Service) {
 	jobs.Register(q, &scanWorker{s: s})
 	jobs.Register(q, &rematchWorker{s: s})
 	jobs.Register(q, &scanAllWorker{s: s})
+	q.Track(scanArgs{}.Kind(), jobs.Record{Stop: stopScanJob, Log: s.scanJobLog})
+	q.Track(scanAllArgs{}.Kind(), jobs.ExecutionRecord(s.Store))
 	jobs.Register(q, &vulndbImportWorker{s: s})
 	registerVulnDBUpdates(q, s)
 	q.HandleSchedules(ScanAllScheduleName, func(ctx context.Context, tx *meta.Tx, _ string, _ json.RawMessage) error {

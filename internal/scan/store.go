@@ -31,6 +31,7 @@ type Store interface {
 	ListExecutions(ctx context.Context, kind string, refID int64, lq meta.ListQuery) ([]meta.Execution, int64, error)
 	SetExecutionStatus(ctx context.Context, id int64, status, text string) error
 	SetExecutionResult(ctx context.Context, id int64, result string) error
+	ExecutionLog(ctx context.Context, id int64) (string, error)
 	RequestExecutionStop(ctx context.Context, id int64) (bool, error)
 	StopRequested(ctx context.Context, id int64) (bool, error)
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"reflect"
@@ -29,6 +30,7 @@ import (
 	hgc "github.com/goharbor/go-client/pkg/sdk/v2.0/client/gc"
 	hhealth "github.com/goharbor/go-client/pkg/sdk/v2.0/client/health"
 	himmutable "github.com/goharbor/go-client/pkg/sdk/v2.0/client/immutable"
+	hjobservice "github.com/goharbor/go-client/pkg/sdk/v2.0/client/jobservice"
 	hlabel "github.com/goharbor/go-client/pkg/sdk/v2.0/client/label"
 	hmember "github.com/goharbor/go-client/pkg/sdk/v2.0/client/member"
 	hpermissions "github.com/goharbor/go-client/pkg/sdk/v2.0/client/permissions"
@@ -42,6 +44,7 @@ import (
 	hscan "github.com/goharbor/go-client/pkg/sdk/v2.0/client/scan"
 	hscanall "github.com/goharbor/go-client/pkg/sdk/v2.0/client/scan_all"
 	hscanner "github.com/goharbor/go-client/pkg/sdk/v2.0/client/scanner"
+	hschedule "github.com/goharbor/go-client/pkg/sdk/v2.0/client/schedule"
 	hsearch "github.com/goharbor/go-client/pkg/sdk/v2.0/client/search"
 	hsecurity "github.com/goharbor/go-client/pkg/sdk/v2.0/client/securityhub"
 	hstatistic "github.com/goharbor/go-client/pkg/sdk/v2.0/client/statistic"
@@ -52,6 +55,7 @@ import (
 	"github.com/goharbor/go-client/pkg/sdk/v2.0/models"
 
 	"github.com/berthreg/berth/internal/scan"
+	"github.com/berthreg/berth/internal/scan/adapter"
 )
 
 // The contract suite through Harbor's generated Go client (github.com/goharbor/go-client, the
@@ -225,6 +229,7 @@ func TestHarborGoClientOnEveryEndpoint(t *testing.T) {
 			{"scanning", hcScanning},
 			{"garbage collection", hcGC},
 			{"audit logs", hcAudit},
+			{"job service", hcJobService},
 			{"deletions", hcDeletions},
 		}
 		for _, s := range steps {
@@ -1135,6 +1140,107 @@ func hcAudit(t *testing.T, f *hcFixture) {
 	plogs, err := c.Project.GetLogs(ctx, hproject.NewGetLogsParams().WithProjectName(f.project).WithPage(everything.page).WithPageSize(everything.size))
 	mustOK(t, err)
 	wantAll(t, "project logs", plogs.Payload, plogs.XTotalCount, plogs.Link, 0)
+
+	// Harbor 2.13's extended audit log.
+	ext, err := c.Auditlog.ListAuditLogExts(ctx, haudit.NewListAuditLogExtsParams().WithPage(everything.page).WithPageSize(everything.size))
+	mustOK(t, err)
+	wantAll(t, "extended audit logs", ext.Payload, ext.XTotalCount, ext.Link, 1)
+	for _, e := range escapings {
+		found, err := c.Auditlog.ListAuditLogExts(ctx, haudit.NewListAuditLogExtsParams().WithQ(e.q("operation=create,resource_type=project,resource="+f.project)).
+			WithPage(everything.page).WithPageSize(everything.size))
+		mustOK(t, err)
+		if len(found.Payload) != 1 || found.Payload[0].OperationDescription != "create project: "+f.project || !found.Payload[0].OperationResult {
+			t.Errorf("the project's creation, %s: %+v", e.name, found.Payload)
+		}
+	}
+	pext, err := c.Project.GetLogExts(ctx, hproject.NewGetLogExtsParams().WithProjectName(f.project).WithPage(everything.page).WithPageSize(everything.size))
+	mustOK(t, err)
+	wantAll(t, "project's extended audit logs", pext.Payload, pext.XTotalCount, pext.Link, 1)
+	types, err := c.Auditlog.ListAuditLogEventTypes(ctx, haudit.NewListAuditLogEventTypesParams())
+	mustOK(t, err)
+	if len(types.Payload) == 0 || types.Payload[0].EventType != "create_artifact" {
+		t.Errorf("event types: %+v", types.Payload)
+	}
+}
+
+// hcJobService looks at and acts on the job service monitor: queues (paused and resumed),
+// pools and workers, schedules, and a running scan's job, whose log is read and which is
+// stopped.
+func hcJobService(t *testing.T, f *hcFixture) {
+	c, ctx := f.c, f.ctx
+	queue := func(typ string) *models.JobQueue {
+		t.Helper()
+		qs, err := c.Jobservice.ListJobQueues(ctx, hjobservice.NewListJobQueuesParams())
+		mustOK(t, err)
+		for _, q := range qs.Payload {
+			if q.JobType == typ {
+				return q
+			}
+		}
+		t.Fatalf("no queue %s in %+v", typ, qs.Payload)
+		return nil
+	}
+	for _, action := range []string{"pause", "stop", "resume"} {
+		_, err := c.Jobservice.ActionPendingJobs(ctx, hjobservice.NewActionPendingJobsParams().WithJobType("VULNDB_IMPORT").
+			WithActionRequest(&models.ActionRequest{Action: action}))
+		mustOK(t, err)
+		if q := queue("VULNDB_IMPORT"); q.Paused != (action != "resume") {
+			t.Errorf("after %s: %+v", action, q)
+		}
+	}
+	pools, err := c.Jobservice.GetWorkerPools(ctx, hjobservice.NewGetWorkerPoolsParams())
+	mustOK(t, err)
+	if len(pools.Payload) != 1 || pools.Payload[0].Concurrency != int64(f.ts.cfg.JobWorkers) {
+		t.Fatalf("pools: %+v", pools.Payload)
+	}
+	workers, err := c.Jobservice.GetWorkers(ctx, hjobservice.NewGetWorkersParams().WithPoolID(pools.Payload[0].WorkerPoolID))
+	mustOK(t, err)
+	if len(workers.Payload) != f.ts.cfg.JobWorkers {
+		t.Errorf("workers: %+v", workers.Payload)
+	}
+	schedules, err := c.Schedule.ListSchedules(ctx, hschedule.NewListSchedulesParams().WithPage(everything.page).WithPageSize(everything.size))
+	mustOK(t, err)
+	wantAll(t, "schedules", schedules.Payload, schedules.XTotalCount, schedules.Link, 1)
+	paused, err := c.Schedule.GetSchedulePaused(ctx, hschedule.NewGetSchedulePausedParams().WithJobType("all"))
+	mustOK(t, err)
+	if paused.Payload.Paused {
+		t.Error("schedules paused")
+	}
+
+	// A scan that runs until it is stopped: its job shows on a worker.
+	srv := adapter.NewServer(slowEngine{scEngine{"Slow"}}, func(*http.Request) bool { return true }, nil)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	resp := f.ts.mrJSON(t, http.MethodPost, apiBase+"/scanners", nil, map[string]any{"name": "slow-" + uniqueSuffix(), "url": hs.URL})
+	expectStatus(t, resp, http.StatusCreated)
+	uuid := resp.Header.Get("Location")[strings.LastIndex(resp.Header.Get("Location"), "/")+1:]
+	_, err = c.Project.SetScannerOfProject(ctx, hproject.NewSetScannerOfProjectParams().WithProjectNameOrID(f.project).
+		WithPayload(&models.ProjectScanner{UUID: &uuid}))
+	mustOK(t, err)
+	_, err = c.Scan.ScanArtifact(ctx, hscan.NewScanArtifactParams().WithProjectName(f.project).WithRepositoryName("app").WithReference(f.digest))
+	mustOK(t, err)
+	var job string
+	for deadline := time.Now().Add(time.Minute); job == ""; time.Sleep(50 * time.Millisecond) {
+		ws, err := c.Jobservice.GetWorkers(ctx, hjobservice.NewGetWorkersParams().WithPoolID("all"))
+		mustOK(t, err)
+		for _, w := range ws.Payload {
+			if w.JobName == "IMAGE_SCAN" {
+				job = w.JobID
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the scan's job never ran: %+v", ws.Payload)
+		}
+	}
+	log, err := c.Jobservice.ActionGetJobLog(ctx, hjobservice.NewActionGetJobLogParams().WithJobID(job))
+	mustOK(t, err)
+	if !strings.Contains(log.Payload, "queued scan job "+job) {
+		t.Errorf("job log:\n%s", log.Payload)
+	}
+	_, err = c.Jobservice.StopRunningJob(ctx, hjobservice.NewStopRunningJobParams().WithJobID(job))
+	mustOK(t, err)
+	_, err = c.Jobservice.StopRunningJob(ctx, hjobservice.NewStopRunningJobParams().WithJobID("all"))
+	mustOK(t, err)
 }
 
 func hcDeletions(t *testing.T, f *hcFixture) {

@@ -279,6 +279,15 @@ func pmRows() []*pmRow {
 		// without the system permission see none (Harbor's ListAuditLogs).
 		{name: "audit-logs", sysPerms: []string{"audit-log:list"}, run: pmAuditLogs,
 			allow: func(col pmCol) bool { return pmSystemAdmins(col) || col.role == meta.RoleProjectAdmin }},
+		// /auditlog-exts/events: those who may read the whole audit log (Harbor's
+		// RequireSystemAccess).
+		{name: "audit-log-event-types", sysPerms: []string{"audit-log:list"}, run: pmAuditLogEventTypes, allow: pmSystemAdmins},
+		// The job service monitor: jobservice-monitor list to look, stop to act.
+		{name: "jobservice-monitor-list", sysPerms: []string{"jobservice-monitor:list"}, run: pmJobServiceList, allow: pmSystemAdmins},
+		{name: "jobservice-monitor-stop", sysPerms: []string{"jobservice-monitor:stop"}, run: pmJobServiceStop, allow: pmSystemAdmins},
+		// Whether schedules are paused: anyone signed in (Harbor's RequireAuthenticated).
+		{name: "schedules-paused", sysPerms: []string{"jobservice-monitor:list"}, run: pmSchedulesPaused,
+			allow: func(col pmCol) bool { return col.kind != pmAnonymous }},
 		{name: "quota-list", sysPerms: []string{"quota:list", "quota:read"}, run: pmQuotaList, allow: pmSystemAdmins},
 		{name: "scanner-registrations", sysPerms: []string{"scanner:list", "scanner:read"}, run: pmScannerRegistrations, allow: pmSystemAdmins},
 	}
@@ -1108,6 +1117,7 @@ func pmProjectDelete(t *testing.T, c *pmCell) {
 
 func pmProjectLogs(t *testing.T, c *pmCell) {
 	c.api(t, http.MethodGet, c.apiProject()+"/logs", nil, http.StatusOK)
+	c.api(t, http.MethodGet, c.apiProject()+"/auditlog-exts", nil, http.StatusOK)
 }
 
 // Rows: project read, quota read.
@@ -1232,10 +1242,17 @@ func pmUsersRead(t *testing.T, c *pmCell) {
 	c.api(t, http.MethodGet, apiBase+"/users/"+strconv.FormatInt(id, 10), nil, http.StatusOK)
 }
 
-// pmAuditLogs reads /audit-logs for the entry of the private project's creation. Everyone
-// signed in may list; the allowed cells see the entry, the denied ones an answer without it.
+// pmAuditLogs reads /audit-logs and /auditlog-exts for the entry of the private project's
+// creation. Everyone signed in may list; the allowed cells see the entry, the denied ones an
+// answer without it.
 func pmAuditLogs(t *testing.T, c *pmCell) {
-	path := apiBase + "/audit-logs?q=" + url.QueryEscape("resource="+c.p.name)
+	for _, list := range []string{"/audit-logs", "/auditlog-exts"} {
+		t.Run(strings.TrimPrefix(list, "/"), func(t *testing.T) { pmAuditLog(t, c, list) })
+	}
+}
+
+func pmAuditLog(t *testing.T, c *pmCell, list string) {
+	path := apiBase + list + "?q=" + url.QueryEscape("resource="+c.p.name)
 	// The audit log is written in batches: wait until the administrator sees the entry.
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		logs, _ := pmDecode[[]tAuditLog](t, c.admin(t, http.MethodGet, path, nil))
@@ -1253,7 +1270,7 @@ func pmAuditLogs(t *testing.T, c *pmCell) {
 		return
 	}
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /audit-logs: status %d; body %.300s", resp.StatusCode, respBody(t, resp))
+		t.Fatalf("GET %s: status %d; body %.300s", list, resp.StatusCode, respBody(t, resp))
 	}
 	logs, _ := pmDecode[[]tAuditLog](t, resp)
 	seen := slices.ContainsFunc(logs, func(l tAuditLog) bool {
@@ -1262,6 +1279,52 @@ func pmAuditLogs(t *testing.T, c *pmCell) {
 	if seen != c.allowed {
 		t.Errorf("audit log shows the creation of %s: %v, want %v; entries %v", c.p.name, seen, c.allowed, logs)
 	}
+}
+
+func pmAuditLogEventTypes(t *testing.T, c *pmCell) {
+	c.api(t, http.MethodGet, apiBase+"/auditlog-exts/events", nil, http.StatusOK)
+}
+
+// pmJobServiceList looks at the job service: queues, pools, workers, schedules, and a job's
+// log — of a job that does not exist, so an allowed cell gets past the permission to the
+// lookup (404) and a denied one is refused before it.
+func pmJobServiceList(t *testing.T, c *pmCell) {
+	for _, path := range []string{"/jobservice/queues", "/jobservice/pools", "/jobservice/pools/all/workers", "/schedules"} {
+		c.api(t, http.MethodGet, apiBase+path, nil, http.StatusOK)
+	}
+	c.api(t, http.MethodGet, apiBase+"/jobservice/jobs/987654321/log", nil, http.StatusNotFound)
+}
+
+// pmJobServiceStop pauses and resumes a job type no other row uses (VULNDB_IMPORT), checking
+// the effect, stops its waiting jobs, and stops a job that does not exist (allowed: 404).
+func pmJobServiceStop(t *testing.T, c *pmCell) {
+	paused := func() bool {
+		t.Helper()
+		qs, _ := pmDecode[[]tJobQueue](t, c.admin(t, http.MethodGet, apiBase+"/jobservice/queues", nil))
+		for _, q := range qs {
+			if q.JobType == "VULNDB_IMPORT" {
+				return q.Paused
+			}
+		}
+		t.Fatalf("no VULNDB_IMPORT queue in %+v", qs)
+		return false
+	}
+	queue := apiBase + "/jobservice/queues/VULNDB_IMPORT"
+	c.api(t, http.MethodPut, queue, map[string]string{"action": "pause"}, http.StatusOK)
+	if paused() != c.allowed {
+		t.Errorf("after the %s pause: paused %t", c.verdict(), !c.allowed)
+	}
+	c.api(t, http.MethodPut, queue, map[string]string{"action": "stop"}, http.StatusOK)
+	c.api(t, http.MethodPut, queue, map[string]string{"action": "resume"}, http.StatusOK)
+	if c.allowed && paused() {
+		t.Error("still paused after the resume")
+	}
+	c.admin(t, http.MethodPut, queue, map[string]string{"action": "resume"})
+	c.api(t, http.MethodPut, apiBase+"/jobservice/jobs/987654321", nil, http.StatusNotFound)
+}
+
+func pmSchedulesPaused(t *testing.T, c *pmCell) {
+	c.api(t, http.MethodGet, apiBase+"/schedules/all/paused", nil, http.StatusOK)
 }
 
 func pmQuotaList(t *testing.T, c *pmCell) {

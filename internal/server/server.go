@@ -30,6 +30,7 @@ import (
 	"github.com/berthreg/berth/internal/events"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/health"
+	"github.com/berthreg/berth/internal/jobmonitor"
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/label"
 	"github.com/berthreg/berth/internal/logctx"
@@ -147,7 +148,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Settings:     s.settings,
 		Health:       &health.Checker{Log: log, Components: []health.Component{{Name: "database", Ping: db.Ping}, {Name: "registry", Ping: blobs.Ping}}},
 		Catalog:      s.catalog,
-		AuditLog:     &audit.Service{Store: db, Authz: authz, Projects: projects}})
+		AuditLog:     &audit.Service{Store: db, Authz: authz, Projects: projects},
+		JobMonitor:   &jobmonitor.Service{Queue: s.jobs, Authz: authz}})
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
