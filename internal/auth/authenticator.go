@@ -23,6 +23,14 @@ type Account struct {
 	Robot bool
 }
 
+// Principal is the principal the account logs in as.
+func (a Account) Principal() Principal {
+	if a.Robot {
+		return Principal{Kind: Robot, ID: a.ID, Name: a.Name}
+	}
+	return Principal{Kind: User, ID: a.ID, Name: a.Name, SysAdmin: a.SysAdmin}
+}
+
 // AccountLookup finds a local account by login name; it returns ErrNoAccount
 // if there is none.
 type AccountLookup func(ctx context.Context, name string) (Account, error)
@@ -83,43 +91,48 @@ var dummyHash = sync.OnceValue(func() string {
 // both yield ErrBadCredentials; other errors (lookup failures, a corrupted
 // stored hash, a cancelled context) are returned wrapped.
 func (a *Authenticator) Basic(ctx context.Context, name, password string) (Principal, error) {
+	acct, err := a.BasicAccount(ctx, name, password)
+	if err != nil {
+		return Principal{}, err
+	}
+	return acct.Principal(), nil
+}
+
+// BasicAccount is Basic answering with the account itself (the token service binds refresh
+// tokens to its credential).
+func (a *Authenticator) BasicAccount(ctx context.Context, name, password string) (Account, error) {
 	if name == "" || password == "" {
-		return Principal{}, ErrBadCredentials
+		return Account{}, ErrBadCredentials
 	}
 	acct, err := a.lookup(ctx, name)
 	if errors.Is(err, ErrNoAccount) {
 		if _, err := a.verifyLimited(ctx, dummyHash, password); err != nil {
-			return Principal{}, err
+			return Account{}, err
 		}
-		return Principal{}, ErrBadCredentials
+		return Account{}, ErrBadCredentials
 	}
 	if err != nil {
-		return Principal{}, fmt.Errorf("auth: look up account %q: %w", name, err)
+		return Account{}, fmt.Errorf("auth: look up account %q: %w", name, err)
 	}
 	if acct.PasswordHash == "" {
 		// Accounts without a local password (e.g. from an external identity
 		// provider) cannot log in with a password here.
-		return Principal{}, ErrBadCredentials
+		return Account{}, ErrBadCredentials
 	}
-	p := Principal{Kind: User, ID: acct.ID, Name: acct.Name, SysAdmin: acct.SysAdmin}
-	if acct.Robot {
-		p = Principal{Kind: Robot, ID: acct.ID, Name: acct.Name}
-	}
-
 	key := a.cacheKey(name, password, acct.PasswordHash)
 	if _, ok := a.cache.get(key, a.now()); ok {
-		return p, nil
+		return acct, nil
 	}
 	ok, err := a.verifyLimited(ctx, func() string { return acct.PasswordHash }, password)
 	if err != nil {
-		return Principal{}, fmt.Errorf("auth: verify password of %q: %w", name, err)
+		return Account{}, fmt.Errorf("auth: verify password of %q: %w", name, err)
 	}
 	if !ok {
-		return Principal{}, ErrBadCredentials
+		return Account{}, ErrBadCredentials
 	}
 	now := a.now()
 	a.cache.put(key, struct{}{}, now.Add(verifyCacheTTL), now)
-	return p, nil
+	return acct, nil
 }
 
 // verifyLimited runs a.verify once a semaphore slot is free. The hash is

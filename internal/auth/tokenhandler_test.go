@@ -67,18 +67,12 @@ func newTestTokenHandler(t *testing.T, logs *syncBuffer) *TokenHandler {
 		"dev":   {ID: 7, Name: "dev", PasswordHash: mustHash(t, "Dev12345")},
 	}}
 	return &TokenHandler{
-		Auth:    NewAuthenticator(accounts.lookup),
-		Tokens:  NewTokenService(newTestKey(t), testIssuer, testService, 30*time.Minute),
-		Service: testService,
-		Grant:   fakeGrant,
-		Resolve: func(ctx context.Context, name string) (Principal, error) {
-			a, err := accounts.lookup(ctx, name)
-			if err != nil {
-				return Principal{}, err
-			}
-			return Principal{Kind: User, ID: a.ID, Name: a.Name, SysAdmin: a.SysAdmin}, nil
-		},
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Auth:     NewAuthenticator(accounts.lookup),
+		Tokens:   NewTokenService(newTestKey(t), testIssuer, testService, 30*time.Minute),
+		Service:  testService,
+		Grant:    fakeGrant,
+		Accounts: accounts.lookup,
+		Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
 
@@ -100,7 +94,11 @@ func TestTokenHandler(t *testing.T) {
 	}
 	refreshFor := func(name string) func(*TokenHandler) string {
 		return func(h *TokenHandler) string {
-			rt, err := h.Tokens.IssueRefresh(Principal{Kind: User, ID: 7, Name: name})
+			a, err := h.Accounts(t.Context(), name)
+			if errors.Is(err, ErrNoAccount) {
+				a = Account{ID: 99, Name: name, PasswordHash: "$argon2id$gone"}
+			}
+			rt, err := h.Tokens.IssueRefresh(a)
 			if err != nil {
 				panic(err)
 			}
@@ -304,8 +302,8 @@ func checkTokenResponse(t *testing.T, h *TokenHandler, body []byte, logs, wantSu
 		t.Fatalf("refresh_token present = %v, want %v", got.RefreshToken != nil, wantRefresh)
 	}
 	if got.RefreshToken != nil {
-		if name, err := h.Tokens.VerifyRefresh(*got.RefreshToken); err != nil || name != wantSubject {
-			t.Fatalf("refresh token: VerifyRefresh = %q, %v; want %q", name, err, wantSubject)
+		if a, err := h.Tokens.VerifyRefresh(t.Context(), *got.RefreshToken, h.Accounts); err != nil || a.Name != wantSubject {
+			t.Fatalf("refresh token: VerifyRefresh = %+v, %v; want %q", a, err, wantSubject)
 		}
 	}
 }

@@ -113,7 +113,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	gc.Register(s.jobs, gcService)
 
 	v2 := &oci.Handler{Reg: s.reg, Authz: authz, Auth: s.auth, Tokens: tokens, ExternalURL: cfg.ExternalURL, Service: TokenService, Log: log}
-	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Resolve: accounts.Principal, Logger: log}
+	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Accounts: accounts.Account, Logger: log}
 	artifacts := &registry.Artifacts{Registry: s.reg, Store: db, Projects: projects}
 	if s.scan, err = newScanService(ctx, s.reg, db, blobs, s.jobs, tokens, authz, projects, artifacts, cfg, log); err != nil {
 		s.reg.Close()

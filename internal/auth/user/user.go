@@ -298,7 +298,8 @@ func (s *Service) SetSysAdmin(ctx context.Context, id int64, admin bool) error {
 // ChangePassword follows Harbor: users changing their own password (administrators included)
 // prove the current one (old); administrators reset others' without it. The next password must
 // follow the rules and differ from the current one. The user's sessions end, except the one
-// the change is made through (keepSession, a session id; "" for none).
+// the change is made through (keepSession, a session id; "" for none), and so do its refresh
+// tokens (they are bound to the password, see auth.TokenService.IssueRefresh).
 func (s *Service) ChangePassword(ctx context.Context, id int64, old, next, keepSession string) error {
 	if err := requireModifiable(ctx, id); err != nil {
 		return err
