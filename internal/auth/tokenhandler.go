@@ -112,8 +112,8 @@ func (h *TokenHandler) servePost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case "refresh_token":
-		// The token is checked against the account as it is now: gone, recreated, or with a
-		// changed password or secret, it is refused.
+		// A refresh token is not a password: it is checked against the account as it is
+		// now (gone, recreated, or with a changed password or secret: refused), not throttled.
 		var err error
 		acct, err = h.Tokens.VerifyRefresh(r.Context(), form.Get("refresh_token"), h.Accounts)
 		if errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrNoAccount) {
@@ -197,11 +197,18 @@ func (h *TokenHandler) respond(w http.ResponseWriter, r *http.Request, acct Acco
 }
 
 // authFailed maps an authentication error to a response: bad credentials are
-// the client's problem (401), anything else is ours (500).
+// the client's problem (401), as is a lockout (429 with Retry-After); anything else is
+// ours (500).
 func (h *TokenHandler) authFailed(w http.ResponseWriter, r *http.Request, name string, err error) {
 	if errors.Is(err, ErrBadCredentials) || errors.Is(err, ErrNoAccount) {
 		h.logger().InfoContext(r.Context(), "token request with bad credentials", "user", name)
 		h.unauthorized(w, r, "")
+		return
+	}
+	if te, ok := errors.AsType[*ThrottledError](err); ok {
+		h.logger().InfoContext(r.Context(), "token request refused during a login lockout", "user", name)
+		w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
+		writeTokenError(w, http.StatusTooManyRequests, "TOOMANYREQUESTS", te.Message())
 		return
 	}
 	h.internalError(w, r, "authenticate "+strconv.Quote(name), err)
