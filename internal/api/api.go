@@ -225,6 +225,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="harbor"`)
 	}
+	if te, ok := errors.AsType[*auth.ThrottledError](err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
+	}
 	writeJSON(w, e.Status, map[string]any{"errors": []map[string]string{{"code": e.Code, "message": e.Message}}})
 }
 
@@ -265,6 +268,10 @@ func harborError(err error) *Error {
 	}
 	if e := registryError(err); e != nil {
 		return e
+	}
+	// A login attempt during a lockout (fail adds Retry-After): Harbor's code for 429.
+	if te, ok := errors.AsType[*auth.ThrottledError](err); ok {
+		return &Error{http.StatusTooManyRequests, "TOO_MANY_REQUEST", te.Message()}
 	}
 	if errors.Is(err, meta.ErrBadQuery) {
 		return badRequest(err.Error())

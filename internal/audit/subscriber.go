@@ -36,6 +36,9 @@ var entryOf = map[events.Type]struct{ operation, resourceType string }{
 	events.ProjectScannerSet: {"update", "project_scanner"},
 	events.ScanRequested:     {"create", "scan"},
 	events.GCRequested:       {"create", "gc"},
+	// A login lockout: the client address as the username (nobody is signed in), the account
+	// name tried as the resource.
+	events.LoginLocked: {"lockout", "user"},
 }
 
 // Types are the event types the audit log records.

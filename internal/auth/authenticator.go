@@ -23,6 +23,14 @@ type Account struct {
 	Robot bool
 }
 
+// Principal is the principal the account logs in as.
+func (a Account) Principal() Principal {
+	if a.Robot {
+		return Principal{Kind: Robot, ID: a.ID, Name: a.Name}
+	}
+	return Principal{Kind: User, ID: a.ID, Name: a.Name, SysAdmin: a.SysAdmin}
+}
+
 // AccountLookup finds a local account by login name; it returns ErrNoAccount
 // if there is none.
 type AccountLookup func(ctx context.Context, name string) (Account, error)
@@ -32,7 +40,8 @@ const (
 	verifyCacheSize = 10000
 )
 
-// Authenticator checks Basic credentials against local accounts.
+// Authenticator checks Basic credentials against local accounts, throttling guesses (see
+// throttle.go): every entry point that takes a password or a robot secret checks it here.
 //
 // Clients send Basic credentials on every request and argon2id costs tens of
 // milliseconds, so successful verifications are remembered for a minute. The
@@ -51,22 +60,34 @@ type Authenticator struct {
 	now func() time.Time
 	// verify is VerifyPassword; tests replace it to count calls.
 	verify func(encoded, password string) (bool, error)
+	// throttle slows and locks out guessing; nil throttles nothing.
+	throttle  *Throttle
+	onLockout func(context.Context, Lockout)
 }
 
-// NewAuthenticator returns an Authenticator that resolves names with lookup.
+// NewAuthenticator returns an Authenticator that resolves names with lookup, throttling
+// failed logins with the default thresholds.
 func NewAuthenticator(lookup AccountLookup) *Authenticator {
 	key := make([]byte, 32)
 	// crypto/rand.Read never fails since Go 1.24; it aborts the process instead.
 	_, _ = rand.Read(key)
 	return &Authenticator{
-		lookup:  lookup,
-		hmacKey: key,
-		cache:   newTTLCache[[sha256.Size]byte, struct{}](verifyCacheSize),
-		sem:     make(chan struct{}, runtime.NumCPU()),
-		now:     time.Now,
-		verify:  VerifyPassword,
+		lookup:   lookup,
+		hmacKey:  key,
+		cache:    newTTLCache[[sha256.Size]byte, struct{}](verifyCacheSize),
+		sem:      make(chan struct{}, runtime.NumCPU()),
+		now:      time.Now,
+		verify:   VerifyPassword,
+		throttle: NewThrottle(DefaultThrottleConfig()),
 	}
 }
+
+// SetThrottle replaces the login throttle; nil turns throttling off. Call it before use.
+func (a *Authenticator) SetThrottle(t *Throttle) { a.throttle = t }
+
+// OnLockout sets f to be told of each lockout as it begins (to record it in the audit log).
+// f runs on the request that failed, after the throttle's lock is released. Call it before use.
+func (a *Authenticator) OnLockout(f func(context.Context, Lockout)) { a.onLockout = f }
 
 // dummyHash is verified against when the account does not exist, so that an
 // unknown name costs the same argon2 work as a wrong password and response
@@ -80,57 +101,110 @@ var dummyHash = sync.OnceValue(func() string {
 })
 
 // Basic authenticates a name and password. Unknown names and wrong passwords
-// both yield ErrBadCredentials; other errors (lookup failures, a corrupted
-// stored hash, a cancelled context) are returned wrapped.
+// both yield ErrBadCredentials; a client locked out by the throttle (the client address comes
+// from ctx, see WithClientAddr) gets a *ThrottledError without its password being checked;
+// other errors (lookup failures, a corrupted stored hash, a cancelled context) are returned
+// wrapped.
 func (a *Authenticator) Basic(ctx context.Context, name, password string) (Principal, error) {
-	if name == "" || password == "" {
-		return Principal{}, ErrBadCredentials
-	}
-	acct, err := a.lookup(ctx, name)
-	if errors.Is(err, ErrNoAccount) {
-		if _, err := a.verifyLimited(ctx, dummyHash, password); err != nil {
-			return Principal{}, err
-		}
-		return Principal{}, ErrBadCredentials
-	}
+	acct, err := a.BasicAccount(ctx, name, password)
 	if err != nil {
-		return Principal{}, fmt.Errorf("auth: look up account %q: %w", name, err)
+		return Principal{}, err
 	}
-	if acct.PasswordHash == "" {
-		// Accounts without a local password (e.g. from an external identity
-		// provider) cannot log in with a password here.
-		return Principal{}, ErrBadCredentials
-	}
-	p := Principal{Kind: User, ID: acct.ID, Name: acct.Name, SysAdmin: acct.SysAdmin}
-	if acct.Robot {
-		p = Principal{Kind: Robot, ID: acct.ID, Name: acct.Name}
-	}
+	return acct.Principal(), nil
+}
 
-	key := a.cacheKey(name, password, acct.PasswordHash)
-	if _, ok := a.cache.get(key, a.now()); ok {
-		return p, nil
+// BasicAccount is Basic answering with the account itself (the token service binds refresh
+// tokens to its credential).
+func (a *Authenticator) BasicAccount(ctx context.Context, name, password string) (Account, error) {
+	if name == "" || password == "" {
+		return Account{}, ErrBadCredentials
 	}
-	ok, err := a.verifyLimited(ctx, func() string { return acct.PasswordHash }, password)
+	client := ClientAddrFrom(ctx)
+	allow := func() error { return a.throttle.Allow(name, client, a.now()) }
+	if err := allow(); err != nil {
+		return Account{}, err
+	}
+	acct, ok, err := a.check(ctx, name, password, allow)
 	if err != nil {
-		return Principal{}, fmt.Errorf("auth: verify password of %q: %w", name, err)
+		return Account{}, err
 	}
 	if !ok {
-		return Principal{}, ErrBadCredentials
+		started, err := a.throttle.Failed(name, client, a.now())
+		if a.onLockout != nil {
+			for _, l := range started {
+				a.onLockout(ctx, l)
+			}
+		}
+		if err != nil {
+			return Account{}, err
+		}
+		return Account{}, ErrBadCredentials
+	}
+	a.throttle.Succeeded(name, client, a.now())
+	return acct, nil
+}
+
+// PasswordMatches reports whether password is the password of account name, without
+// throttling and without counting a mismatch as a failed login: for callers that have
+// authenticated the caller otherwise (a password change checks that the new password differs
+// from the current one). It bounds the argon2 work like Basic.
+func (a *Authenticator) PasswordMatches(ctx context.Context, name, password string) (bool, error) {
+	if name == "" || password == "" {
+		return false, nil
+	}
+	_, ok, err := a.check(ctx, name, password, nil)
+	return ok, err
+}
+
+// check looks the account up and verifies the password: ok is false for an unknown name, an
+// account without a local password (e.g. from an external identity provider) and a wrong
+// password, each at the cost of one argon2 verification so that response times do not tell
+// them apart. recheck, when set, runs once a verification slot is free: concurrent guesses
+// queued behind the slots are refused if the ones before them started a lockout.
+func (a *Authenticator) check(ctx context.Context, name, password string, recheck func() error) (Account, bool, error) {
+	acct, err := a.lookup(ctx, name)
+	if errors.Is(err, ErrNoAccount) || err == nil && acct.PasswordHash == "" {
+		if _, err := a.verifyLimited(ctx, dummyHash, password, recheck); err != nil {
+			return Account{}, false, err
+		}
+		return Account{}, false, nil
+	}
+	if err != nil {
+		return Account{}, false, fmt.Errorf("auth: look up account %q: %w", name, err)
+	}
+	key := a.cacheKey(name, password, acct.PasswordHash)
+	if _, ok := a.cache.get(key, a.now()); ok {
+		return acct, true, nil
+	}
+	ok, err := a.verifyLimited(ctx, func() string { return acct.PasswordHash }, password, recheck)
+	if err != nil {
+		if errors.Is(err, ErrThrottled) {
+			return Account{}, false, err
+		}
+		return Account{}, false, fmt.Errorf("auth: verify password of %q: %w", name, err)
+	}
+	if !ok {
+		return Account{}, false, nil
 	}
 	now := a.now()
 	a.cache.put(key, struct{}{}, now.Add(verifyCacheTTL), now)
-	return p, nil
+	return acct, true, nil
 }
 
-// verifyLimited runs a.verify once a semaphore slot is free. The hash is
-// passed as a function so the dummy hash is computed inside the slot too.
-func (a *Authenticator) verifyLimited(ctx context.Context, hash func() string, password string) (bool, error) {
+// verifyLimited runs a.verify once a semaphore slot is free, and recheck (if set) first. The
+// hash is passed as a function so the dummy hash is computed inside the slot too.
+func (a *Authenticator) verifyLimited(ctx context.Context, hash func() string, password string, recheck func() error) (bool, error) {
 	select {
 	case a.sem <- struct{}{}:
 	case <-ctx.Done():
 		return false, fmt.Errorf("auth: wait for password verification: %w", ctx.Err())
 	}
 	defer func() { <-a.sem }()
+	if recheck != nil {
+		if err := recheck(); err != nil {
+			return false, err
+		}
+	}
 	return a.verify(hash(), password)
 }
 

@@ -4,13 +4,17 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -63,6 +67,8 @@ type TokenService struct {
 	accessParser  *jwt.Parser
 	refreshParser *jwt.Parser
 	cache         *ttlCache[[sha256.Size]byte, *Claims]
+	// stampKey keys the credential stamps of refresh tokens (credentialStamp).
+	stampKey []byte
 }
 
 // NewTokenService returns a service that signs with key and issues tokens for
@@ -73,13 +79,14 @@ func NewTokenService(key *ecdsa.PrivateKey, issuer, service string, ttl time.Dur
 		panic("auth: NewTokenService needs a P-256 key")
 	}
 	s := &TokenService{
-		key:     key,
-		kid:     keyID(&key.PublicKey),
-		issuer:  issuer,
-		service: service,
-		ttl:     ttl,
-		now:     time.Now,
-		cache:   newTTLCache[[sha256.Size]byte, *Claims](tokenCacheSize),
+		key:      key,
+		kid:      keyID(&key.PublicKey),
+		issuer:   issuer,
+		service:  service,
+		ttl:      ttl,
+		now:      time.Now,
+		cache:    newTTLCache[[sha256.Size]byte, *Claims](tokenCacheSize),
+		stampKey: deriveStampKey(key),
 	}
 	opts := func(aud string) []jwt.ParserOption {
 		return []jwt.ParserOption{
@@ -96,6 +103,20 @@ func NewTokenService(key *ecdsa.PrivateKey, issuer, service string, ttl time.Dur
 	s.accessParser = jwt.NewParser(opts(service)...)
 	s.refreshParser = jwt.NewParser(opts(service + refreshAudienceSuffix)...)
 	return s
+}
+
+// deriveStampKey derives the key of refresh tokens' credential stamps from the signing key,
+// which every replica shares.
+func deriveStampKey(key *ecdsa.PrivateKey) []byte {
+	secret, err := key.Bytes()
+	if err != nil {
+		panic(fmt.Sprintf("auth: encode token signing key: %v", err))
+	}
+	k, err := hkdf.Key(sha256.New, secret, nil, "berth refresh token credential stamp v1", 32)
+	if err != nil {
+		panic(fmt.Sprintf("auth: derive credential stamp key: %v", err))
+	}
+	return k
 }
 
 // keyID is a short fingerprint of the public key for the JWT "kid" header:
@@ -234,25 +255,73 @@ func (c *Claims) clone() *Claims {
 	return &out
 }
 
-// IssueRefresh signs an OAuth2 refresh token for p (audience service+"#refresh",
-// no access, valid 30 days). Anonymous principals get none.
-func (s *TokenService) IssueRefresh(p Principal) (string, error) {
-	if p.IsAnonymous() || p.Name == "" {
-		return "", errors.New("auth: refresh token needs an authenticated principal")
-	}
-	now := s.now().UTC().Truncate(time.Second)
-	return s.sign(s.registered(p.Name, s.service+refreshAudienceSuffix, now, refreshTokenTTL))
+// refreshClaims is the JWT payload of a refresh token: the account it was issued to, by name,
+// kind and id, and a stamp of the credential it was issued against.
+type refreshClaims struct {
+	jwt.RegisteredClaims
+	Kind string `json:"berth_kind"`
+	UID  int64  `json:"berth_uid"`
+	Cred string `json:"berth_cred"`
 }
 
-// VerifyRefresh checks a refresh token and returns the name it was issued to.
-// The caller must still confirm that the account exists.
-func (s *TokenService) VerifyRefresh(token string) (name string, err error) {
-	var rc jwt.RegisteredClaims
+// IssueRefresh signs an OAuth2 refresh token for the account (audience service+"#refresh", no
+// access, valid 30 days). It is bound to the account's id and to its current password or
+// secret: VerifyRefresh refuses it once either changes.
+func (s *TokenService) IssueRefresh(a Account) (string, error) {
+	if a.Name == "" || a.ID == 0 || a.PasswordHash == "" {
+		return "", errors.New("auth: refresh token needs an account with a credential")
+	}
+	now := s.now().UTC().Truncate(time.Second)
+	return s.sign(refreshClaims{
+		RegisteredClaims: s.registered(a.Name, s.service+refreshAudienceSuffix, now, refreshTokenTTL),
+		Kind:             a.Principal().Kind.String(),
+		UID:              a.ID,
+		Cred:             s.credentialStamp(a),
+	})
+}
+
+// credentialStamp identifies the credential an account has now: an HMAC, under a key derived
+// from the signing key (so every replica computes the same), of the account's kind, id and
+// stored password hash. Every change of a password or secret stores a new hash (each has a
+// fresh salt) — a user's change, an administrator's reset, a robot's secret refresh, and a
+// deleted account created again under the same name — so the stamp changes with each, and no
+// counter needs storing. The hash itself is never revealed: the stamp is a keyed digest of it.
+func (s *TokenService) credentialStamp(a Account) string {
+	m := hmac.New(sha256.New, s.stampKey)
+	var buf []byte
+	for _, f := range []string{a.Principal().Kind.String(), strconv.FormatInt(a.ID, 10), a.PasswordHash} {
+		buf = binary.AppendUvarint(buf[:0], uint64(len(f)))
+		m.Write(buf)
+		m.Write([]byte(f))
+	}
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// VerifyRefresh checks a refresh token and finds the account it was issued to with lookup:
+// still there under the same name, with the same id and kind, and the same password or
+// secret. A token that fails any of these is ErrInvalidToken; an account that is gone is the
+// lookup's ErrNoAccount; a lookup failure is returned wrapped.
+func (s *TokenService) VerifyRefresh(ctx context.Context, token string, lookup AccountLookup) (Account, error) {
+	var rc refreshClaims
 	if _, err := s.refreshParser.ParseWithClaims(token, &rc, s.keyFunc); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return Account{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	if rc.Subject == "" {
-		return "", fmt.Errorf("%w: refresh token without subject", ErrInvalidToken)
+	if rc.Subject == "" || rc.UID == 0 || rc.Cred == "" {
+		// Tokens issued before refresh tokens were bound to a credential carry none.
+		return Account{}, fmt.Errorf("%w: refresh token without subject or credential", ErrInvalidToken)
 	}
-	return rc.Subject, nil
+	a, err := lookup(ctx, rc.Subject)
+	if errors.Is(err, ErrNoAccount) {
+		return Account{}, err
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("auth: look up account %q: %w", rc.Subject, err)
+	}
+	if a.ID != rc.UID || a.Principal().Kind.String() != rc.Kind {
+		return Account{}, fmt.Errorf("%w: refresh token of another account named %q", ErrInvalidToken, rc.Subject)
+	}
+	if a.PasswordHash == "" || !hmac.Equal([]byte(s.credentialStamp(a)), []byte(rc.Cred)) {
+		return Account{}, fmt.Errorf("%w: the password or secret of %q changed", ErrInvalidToken, rc.Subject)
+	}
+	return a, nil
 }

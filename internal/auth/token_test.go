@@ -5,8 +5,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -195,7 +197,7 @@ func TestTokenVerifyRejects(t *testing.T) {
 			return signWith(t, jwt.SigningMethodES256, key, c, s.kid)
 		}, 0},
 		{"refresh token", func(t *testing.T, s *TokenService) string {
-			tok, err := s.IssueRefresh(user)
+			tok, err := s.IssueRefresh(Account{ID: user.ID, Name: user.Name, PasswordHash: "$argon2id$hash"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -287,28 +289,34 @@ func TestRefreshToken(t *testing.T) {
 	t.Parallel()
 	key := newTestKey(t)
 	s, clock := newTestTokenService(t, key, testIssuer, testService, 30*time.Minute)
-	dev := Principal{Kind: User, ID: 42, Name: "dev"}
+	devHash := mustHash(t, "Dev12345")
+	accounts := &fakeAccounts{accounts: map[string]Account{"dev": {ID: 42, Name: "dev", PasswordHash: devHash}}}
+	dev := accounts.accounts["dev"]
 
 	rt, err := s.IssueRefresh(dev)
 	if err != nil {
 		t.Fatalf("IssueRefresh: %v", err)
 	}
-	if name, err := s.VerifyRefresh(rt); err != nil || name != "dev" {
-		t.Fatalf("VerifyRefresh = %q, %v; want dev", name, err)
+	if got, err := s.VerifyRefresh(t.Context(), rt, accounts.lookup); err != nil || got != dev {
+		t.Fatalf("VerifyRefresh = %+v, %v; want %+v", got, err, dev)
 	}
-	var rc jwt.RegisteredClaims
+	var rc refreshClaims
 	if _, _, err := jwt.NewParser().ParseUnverified(rt, &rc); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(rc.Audience, jwt.ClaimStrings{testService + "#refresh"}) || !rc.ExpiresAt.Equal(testBaseTime.Add(30*24*time.Hour)) {
+	if !reflect.DeepEqual(rc.Audience, jwt.ClaimStrings{testService + "#refresh"}) || !rc.ExpiresAt.Equal(testBaseTime.Add(30*24*time.Hour)) ||
+		rc.Subject != "dev" || rc.UID != 42 || rc.Kind != "user" || rc.Cred == "" {
 		t.Fatalf("refresh claims %+v", rc)
 	}
+	if strings.Contains(rt, devHash) || strings.Contains(string(mustDecodeJWTPayload(t, rt)), devHash) {
+		t.Fatal("refresh token carries the password hash")
+	}
 
-	access, _, _, err := s.Issue(t.Context(), dev, nil)
+	access, _, _, err := s.Issue(t.Context(), dev.Principal(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.VerifyRefresh(access); !errors.Is(err, ErrInvalidToken) {
+	if _, err := s.VerifyRefresh(t.Context(), access, accounts.lookup); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("VerifyRefresh(access token) = %v; want ErrInvalidToken", err)
 	}
 	if _, err := s.Verify(rt); !errors.Is(err, ErrInvalidToken) {
@@ -319,16 +327,129 @@ func TestRefreshToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.VerifyRefresh(foreign); !errors.Is(err, ErrInvalidToken) {
+	if _, err := s.VerifyRefresh(t.Context(), foreign, accounts.lookup); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("VerifyRefresh(other key) = %v; want ErrInvalidToken", err)
 	}
-	if _, err := s.IssueRefresh(Principal{Kind: Anonymous}); err == nil {
-		t.Fatal("IssueRefresh(anonymous) succeeded")
+	// A refresh token as issued before they were bound to a credential: subject only.
+	legacy, err := s.sign(s.registered("dev", testService+refreshAudienceSuffix, testBaseTime, refreshTokenTTL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.VerifyRefresh(t.Context(), legacy, accounts.lookup); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("VerifyRefresh(unbound token) = %v; want ErrInvalidToken", err)
+	}
+	for _, a := range []Account{{}, {Name: "dev", ID: 42}, {Name: "", ID: 42, PasswordHash: devHash}} {
+		if _, err := s.IssueRefresh(a); err == nil {
+			t.Fatalf("IssueRefresh(%+v) succeeded", a)
+		}
 	}
 	clock.set(30*24*time.Hour + time.Minute)
-	if _, err := s.VerifyRefresh(rt); !errors.Is(err, ErrInvalidToken) {
+	if _, err := s.VerifyRefresh(t.Context(), rt, accounts.lookup); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("VerifyRefresh after 30 days = %v; want ErrInvalidToken", err)
 	}
+}
+
+// TestRefreshTokenBoundToCredential: a refresh token stops working as soon as the account it
+// was issued to changes its password or secret, or is replaced by another account with the
+// same name; an unchanged account keeps refreshing, its administrator flag read afresh.
+func TestRefreshTokenBoundToCredential(t *testing.T) {
+	t.Parallel()
+	devHash, robotHash := mustHash(t, "Dev12345"), mustHash(t, "Robot1234")
+	tests := []struct {
+		name   string
+		change func(a *fakeAccounts)
+		// wantErr nil: the token still refreshes.
+		wantErr error
+	}{
+		{"unchanged", func(*fakeAccounts) {}, nil},
+		{"promoted to administrator", func(a *fakeAccounts) {
+			a.set(Account{ID: 42, Name: "dev", PasswordHash: devHash, SysAdmin: true})
+		}, nil},
+		{"password changed", func(a *fakeAccounts) {
+			a.set(Account{ID: 42, Name: "dev", PasswordHash: mustHash(t, "Dev12345-new")})
+		}, ErrInvalidToken},
+		// Even the same password, set again, is a new hash (a new salt): a reset always revokes.
+		{"password reset to the same", func(a *fakeAccounts) {
+			a.set(Account{ID: 42, Name: "dev", PasswordHash: mustHash(t, "Dev12345")})
+		}, ErrInvalidToken},
+		{"deleted", func(a *fakeAccounts) { delete(a.accounts, "dev") }, ErrNoAccount},
+		{"recreated under the same name", func(a *fakeAccounts) {
+			a.set(Account{ID: 43, Name: "dev", PasswordHash: devHash})
+		}, ErrInvalidToken},
+		{"replaced by a robot of the same name", func(a *fakeAccounts) {
+			a.set(Account{ID: 42, Name: "dev", PasswordHash: devHash, Robot: true})
+		}, ErrInvalidToken},
+		{"password removed", func(a *fakeAccounts) {
+			a.set(Account{ID: 42, Name: "dev"})
+		}, ErrInvalidToken},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, _ := newTestTokenService(t, newTestKey(t), testIssuer, testService, 30*time.Minute)
+			accounts := &fakeAccounts{accounts: map[string]Account{
+				"dev":       {ID: 42, Name: "dev", PasswordHash: devHash},
+				"robot$bot": {ID: 42, Name: "robot$bot", PasswordHash: robotHash, Robot: true},
+			}}
+			rt, err := s.IssueRefresh(accounts.accounts["dev"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.change(accounts)
+			got, err := s.VerifyRefresh(t.Context(), rt, accounts.lookup)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("VerifyRefresh = %+v, %v; want %v", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != accounts.accounts["dev"] {
+				t.Fatalf("VerifyRefresh = %+v, %v; want %+v", got, err, accounts.accounts["dev"])
+			}
+		})
+	}
+	t.Run("robot secret refreshed", func(t *testing.T) {
+		t.Parallel()
+		s, _ := newTestTokenService(t, newTestKey(t), testIssuer, testService, 30*time.Minute)
+		accounts := &fakeAccounts{accounts: map[string]Account{"robot$bot": {ID: 5, Name: "robot$bot", PasswordHash: robotHash, Robot: true}}}
+		rt, err := s.IssueRefresh(accounts.accounts["robot$bot"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.VerifyRefresh(t.Context(), rt, accounts.lookup); err != nil || got.Principal().Kind != Robot {
+			t.Fatalf("VerifyRefresh = %+v, %v; want the robot", got, err)
+		}
+		accounts.set(Account{ID: 5, Name: "robot$bot", PasswordHash: mustHash(t, "Robot1234-new"), Robot: true})
+		if _, err := s.VerifyRefresh(t.Context(), rt, accounts.lookup); !errors.Is(err, ErrInvalidToken) {
+			t.Fatalf("VerifyRefresh after the secret changed = %v; want ErrInvalidToken", err)
+		}
+	})
+	t.Run("lookup failure", func(t *testing.T) {
+		t.Parallel()
+		s, _ := newTestTokenService(t, newTestKey(t), testIssuer, testService, 30*time.Minute)
+		accounts := &fakeAccounts{accounts: map[string]Account{"dev": {ID: 42, Name: "dev", PasswordHash: devHash}}}
+		rt, err := s.IssueRefresh(accounts.accounts["dev"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		accounts.err = errors.New("db down")
+		if _, err := s.VerifyRefresh(t.Context(), rt, accounts.lookup); err == nil || errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrNoAccount) {
+			t.Fatalf("VerifyRefresh with the store down = %v; want the lookup error", err)
+		}
+	})
+}
+
+func mustDecodeJWTPayload(t *testing.T, tok string) []byte {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("%q is not a JWT", tok)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestNewTokenServiceNeedsP256(t *testing.T) {

@@ -26,10 +26,9 @@ type TokenHandler struct {
 	// Grant trims the requested access to what the principal may do; it
 	// returns only granted actions (entries left without actions are dropped).
 	Grant func(ctx context.Context, p Principal, requested []Access) ([]Access, error)
-	// Resolve rebuilds a principal from a name (for refresh tokens); it
-	// returns ErrNoAccount or ErrBadCredentials if the account is gone.
-	Resolve func(ctx context.Context, name string) (Principal, error)
-	Logger  *slog.Logger // nil means slog.Default()
+	// Accounts finds the account a refresh token was issued to (the Authenticator's lookup).
+	Accounts AccountLookup
+	Logger   *slog.Logger // nil means slog.Default()
 }
 
 type tokenResponse struct {
@@ -60,7 +59,7 @@ func (h *TokenHandler) serveGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p := Principal{Kind: Anonymous}
+	var acct Account // zero: anonymous
 	if r.Header.Get("Authorization") != "" {
 		name, password, ok := r.BasicAuth()
 		if !ok {
@@ -68,7 +67,7 @@ func (h *TokenHandler) serveGet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var err error
-		if p, err = h.Auth.Basic(r.Context(), name, password); err != nil {
+		if acct, err = h.Auth.BasicAccount(r.Context(), name, password); err != nil {
 			h.authFailed(w, r, name, err)
 			return
 		}
@@ -79,7 +78,7 @@ func (h *TokenHandler) serveGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	offline, _ := strconv.ParseBool(q.Get("offline_token"))
-	h.respond(w, r, p, access, offline)
+	h.respond(w, r, acct, access, offline)
 }
 
 // servePost handles the OAuth2 form (RFC 6749 password and refresh_token
@@ -103,23 +102,26 @@ func (h *TokenHandler) servePost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var p Principal
+	var acct Account
 	switch grant := form.Get("grant_type"); grant {
 	case "password":
 		name := form.Get("username")
 		var err error
-		if p, err = h.Auth.Basic(r.Context(), name, form.Get("password")); err != nil {
+		if acct, err = h.Auth.BasicAccount(r.Context(), name, form.Get("password")); err != nil {
 			h.authFailed(w, r, name, err)
 			return
 		}
 	case "refresh_token":
-		name, err := h.Tokens.VerifyRefresh(form.Get("refresh_token"))
-		if err != nil {
-			h.unauthorized(w, r, "invalid refresh token")
+		// A refresh token is not a password: it is checked against the account as it is
+		// now (gone, recreated, or with a changed password or secret: refused), not throttled.
+		var err error
+		acct, err = h.Tokens.VerifyRefresh(r.Context(), form.Get("refresh_token"), h.Accounts)
+		if errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrNoAccount) {
+			h.unauthorized(w, r, "refresh token refused: "+err.Error())
 			return
 		}
-		if p, err = h.Resolve(r.Context(), name); err != nil {
-			h.authFailed(w, r, name, err)
+		if err != nil {
+			h.internalError(w, r, "verify refresh token", err)
 			return
 		}
 	case "":
@@ -129,7 +131,7 @@ func (h *TokenHandler) servePost(w http.ResponseWriter, r *http.Request) {
 		writeTokenError(w, http.StatusBadRequest, "UNSUPPORTED", "unsupported grant_type "+strconv.Quote(grant))
 		return
 	}
-	h.respond(w, r, p, access, form.Get("access_type") == "offline")
+	h.respond(w, r, acct, access, form.Get("access_type") == "offline")
 }
 
 // checkRequest validates the parameters both forms share, service and scope,
@@ -147,7 +149,13 @@ func (h *TokenHandler) checkRequest(w http.ResponseWriter, params url.Values) ([
 	return access, true
 }
 
-func (h *TokenHandler) respond(w http.ResponseWriter, r *http.Request, p Principal, requested []Access, offline bool) {
+// respond issues a token for the account (the zero Account: anonymous), with a refresh token
+// bound to it when offline access was asked for.
+func (h *TokenHandler) respond(w http.ResponseWriter, r *http.Request, acct Account, requested []Access, offline bool) {
+	p := Principal{Kind: Anonymous}
+	if acct.Name != "" {
+		p = acct.Principal()
+	}
 	granted := []Access{}
 	if len(requested) > 0 {
 		g, err := h.Grant(r.Context(), p, requested)
@@ -173,7 +181,7 @@ func (h *TokenHandler) respond(w http.ResponseWriter, r *http.Request, p Princip
 		IssuedAt:    issuedAt.UTC().Format(time.RFC3339),
 	}
 	if offline && !p.IsAnonymous() {
-		if resp.RefreshToken, err = h.Tokens.IssueRefresh(p); err != nil {
+		if resp.RefreshToken, err = h.Tokens.IssueRefresh(acct); err != nil {
 			h.internalError(w, r, "issue refresh token", err)
 			return
 		}
@@ -189,11 +197,18 @@ func (h *TokenHandler) respond(w http.ResponseWriter, r *http.Request, p Princip
 }
 
 // authFailed maps an authentication error to a response: bad credentials are
-// the client's problem (401), anything else is ours (500).
+// the client's problem (401), as is a lockout (429 with Retry-After); anything else is
+// ours (500).
 func (h *TokenHandler) authFailed(w http.ResponseWriter, r *http.Request, name string, err error) {
 	if errors.Is(err, ErrBadCredentials) || errors.Is(err, ErrNoAccount) {
 		h.logger().InfoContext(r.Context(), "token request with bad credentials", "user", name)
 		h.unauthorized(w, r, "")
+		return
+	}
+	if te, ok := errors.AsType[*ThrottledError](err); ok {
+		h.logger().InfoContext(r.Context(), "token request refused during a login lockout", "user", name)
+		w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
+		writeTokenError(w, http.StatusTooManyRequests, "TOOMANYREQUESTS", te.Message())
 		return
 	}
 	h.internalError(w, r, "authenticate "+strconv.Quote(name), err)

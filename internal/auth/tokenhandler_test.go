@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"slices"
@@ -67,18 +68,12 @@ func newTestTokenHandler(t *testing.T, logs *syncBuffer) *TokenHandler {
 		"dev":   {ID: 7, Name: "dev", PasswordHash: mustHash(t, "Dev12345")},
 	}}
 	return &TokenHandler{
-		Auth:    NewAuthenticator(accounts.lookup),
-		Tokens:  NewTokenService(newTestKey(t), testIssuer, testService, 30*time.Minute),
-		Service: testService,
-		Grant:   fakeGrant,
-		Resolve: func(ctx context.Context, name string) (Principal, error) {
-			a, err := accounts.lookup(ctx, name)
-			if err != nil {
-				return Principal{}, err
-			}
-			return Principal{Kind: User, ID: a.ID, Name: a.Name, SysAdmin: a.SysAdmin}, nil
-		},
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Auth:     NewAuthenticator(accounts.lookup),
+		Tokens:   NewTokenService(newTestKey(t), testIssuer, testService, 30*time.Minute),
+		Service:  testService,
+		Grant:    fakeGrant,
+		Accounts: accounts.lookup,
+		Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
 
@@ -100,7 +95,11 @@ func TestTokenHandler(t *testing.T) {
 	}
 	refreshFor := func(name string) func(*TokenHandler) string {
 		return func(h *TokenHandler) string {
-			rt, err := h.Tokens.IssueRefresh(Principal{Kind: User, ID: 7, Name: name})
+			a, err := h.Accounts(t.Context(), name)
+			if errors.Is(err, ErrNoAccount) {
+				a = Account{ID: 99, Name: name, PasswordHash: "$argon2id$gone"}
+			}
+			rt, err := h.Tokens.IssueRefresh(a)
 			if err != nil {
 				panic(err)
 			}
@@ -304,8 +303,66 @@ func checkTokenResponse(t *testing.T, h *TokenHandler, body []byte, logs, wantSu
 		t.Fatalf("refresh_token present = %v, want %v", got.RefreshToken != nil, wantRefresh)
 	}
 	if got.RefreshToken != nil {
-		if name, err := h.Tokens.VerifyRefresh(*got.RefreshToken); err != nil || name != wantSubject {
-			t.Fatalf("refresh token: VerifyRefresh = %q, %v; want %q", name, err, wantSubject)
+		if a, err := h.Tokens.VerifyRefresh(t.Context(), *got.RefreshToken, h.Accounts); err != nil || a.Name != wantSubject {
+			t.Fatalf("refresh token: VerifyRefresh = %+v, %v; want %q", a, err, wantSubject)
+		}
+	}
+}
+
+// TestTokenHandlerThrottles: after five wrong passwords from one address, both forms of the
+// token request answer 429 TOOMANYREQUESTS with Retry-After — for the right password too, and
+// for an unknown name alike — while another address still gets its token.
+func TestTokenHandlerThrottles(t *testing.T) {
+	t.Parallel()
+	get := func(name, password string) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/service/token?service=harbor-registry&scope=repository:p/r:pull", nil)
+		r.SetBasicAuth(name, password)
+		return r
+	}
+	post := func(name, password string) *http.Request {
+		body := url.Values{"grant_type": {"password"}, "username": {name}, "password": {password}, "scope": {"repository:p/r:pull"}}.Encode()
+		r := httptest.NewRequest(http.MethodPost, "/service/token", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return r
+	}
+	for _, form := range []struct {
+		name string
+		req  func(name, password string) *http.Request
+	}{{"GET", get}, {"POST", post}} {
+		for _, name := range []string{"dev", "ghost"} {
+			t.Run(form.name+" "+name, func(t *testing.T) {
+				t.Parallel()
+				h := newTestTokenHandler(t, &syncBuffer{})
+				// A stopped clock: Retry-After is exactly the first lockout.
+				h.Auth.now = func() time.Time { return testBaseTime }
+				serve := func(addr netip.Addr, password string) *httptest.ResponseRecorder {
+					r := form.req(name, password)
+					r = r.WithContext(WithClientAddr(r.Context(), addr))
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, r)
+					return rec
+				}
+				for i := 1; i <= 5; i++ {
+					rec := serve(addrA, "wrong-Pass1")
+					want := http.StatusUnauthorized
+					if i == 5 {
+						want = http.StatusTooManyRequests
+					}
+					if rec.Code != want {
+						t.Fatalf("attempt %d: status %d, want %d; body %s", i, rec.Code, want, rec.Body)
+					}
+				}
+				rec := serve(addrA, "Dev12345")
+				if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "30" {
+					t.Fatalf("right password during the lockout: %d, Retry-After %q; want 429, 30", rec.Code, rec.Header().Get("Retry-After"))
+				}
+				checkTokenError(t, rec.Body.Bytes(), "TOOMANYREQUESTS")
+				if name == "dev" {
+					if rec := serve(addrB, "Dev12345"); rec.Code != http.StatusOK {
+						t.Fatalf("from another address: %d %s", rec.Code, rec.Body)
+					}
+				}
+			})
 		}
 	}
 }

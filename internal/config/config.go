@@ -55,6 +55,14 @@ type Config struct {
 	// TrustedProxies lists the peers (CIDRs or IPs, comma-separated) whose X-Forwarded-* and
 	// Forwarded headers say which URL a client used; see TrustedProxyPrefixes.
 	TrustedProxies string `yaml:"trusted_proxies"`
+	// Login throttling (internal/auth/throttle.go): failures before a lockout, per account
+	// and client address, per address and per account, and the lockout's first and longest
+	// duration.
+	LoginMaxFailures        int           `yaml:"login_max_failures"`
+	LoginAddressMaxFailures int           `yaml:"login_address_max_failures"`
+	LoginAccountMaxFailures int           `yaml:"login_account_max_failures"`
+	LoginLockoutMin         time.Duration `yaml:"login_lockout_min"`
+	LoginLockoutMax         time.Duration `yaml:"login_lockout_max"`
 }
 
 const (
@@ -125,6 +133,16 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.AirGapped }},
 	{yaml: "trusted_proxies", flag: true, list: true, usage: "comma-separated `CIDRs` or IPs of proxies whose X-Forwarded-Proto/-Host and Forwarded headers are believed; empty: none",
 		field: func(c *Config) any { return &c.TrustedProxies }},
+	{yaml: "login_max_failures", usage: "failed logins of one account from one client address before that address is locked out of it; 0 turns login throttling off",
+		field: func(c *Config) any { return &c.LoginMaxFailures }},
+	{yaml: "login_address_max_failures", usage: "failed logins from one client address, over all accounts, before it is locked out of the accounts it has not signed in to",
+		field: func(c *Config) any { return &c.LoginAddressMaxFailures }},
+	{yaml: "login_account_max_failures", usage: "failed logins of one account, over all addresses, before it is locked for addresses that have failed recently",
+		field: func(c *Config) any { return &c.LoginAccountMaxFailures }},
+	{yaml: "login_lockout_min", usage: "the first lockout after too many failed logins; each further failure doubles it",
+		field: func(c *Config) any { return &c.LoginLockoutMin }},
+	{yaml: "login_lockout_max", usage: "the longest lockout after failed logins; failure counts halve every four times this",
+		field: func(c *Config) any { return &c.LoginLockoutMax }},
 }
 
 // DefaultGCGracePeriod is how long unreferenced content waits before a collection may delete
@@ -168,6 +186,12 @@ func Default() Config {
 		VulnDBUpdateURL:        DefaultVulnDBUpdateURL,
 		VulnDBUpdateEcosystems: strings.Join(DefaultVulnDBEcosystems, ","),
 		VulnDBUpdateInterval:   24 * time.Hour,
+
+		LoginMaxFailures:        5,
+		LoginAddressMaxFailures: 20,
+		LoginAccountMaxFailures: 100,
+		LoginLockoutMin:         30 * time.Second,
+		LoginLockoutMax:         15 * time.Minute,
 	}
 	return c
 }
@@ -479,7 +503,33 @@ func (c *Config) Validate() error {
 	if d := c.VulnDBUpdateInterval; d < 0 || d > 0 && d < minVulnDBUpdateInterval {
 		bad("vulndb_update_interval", "%v is neither 0s (no scheduled update) nor at least %v (e.g. 24h)", d, minVulnDBUpdateInterval)
 	}
+	c.validateLoginThrottle(bad)
 	return errors.Join(errs...)
+}
+
+// validateLoginThrottle checks the login throttling keys; with login_max_failures 0 (off) the
+// others are not used, and not checked.
+func (c *Config) validateLoginThrottle(bad func(key, format string, args ...any)) {
+	if c.LoginMaxFailures < 0 {
+		bad("login_max_failures", "%d is negative; use 0 to turn login throttling off, or a positive count (default 5)", c.LoginMaxFailures)
+	}
+	if c.LoginMaxFailures <= 0 {
+		return
+	}
+	if c.LoginAddressMaxFailures < c.LoginMaxFailures {
+		bad("login_address_max_failures", "%d is below login_max_failures (%d): one address's failures over all accounts include those at one account (default 20)", c.LoginAddressMaxFailures, c.LoginMaxFailures)
+	}
+	if c.LoginAccountMaxFailures < c.LoginMaxFailures {
+		bad("login_account_max_failures", "%d is below login_max_failures (%d): one account's failures over all addresses include those from one address (default 100)", c.LoginAccountMaxFailures, c.LoginMaxFailures)
+	}
+	if c.LoginLockoutMin < time.Second {
+		bad("login_lockout_min", "%v is shorter than 1s (default 30s)", c.LoginLockoutMin)
+	}
+	if c.LoginLockoutMax < c.LoginLockoutMin {
+		bad("login_lockout_max", "%v is shorter than login_lockout_min (%v) (default 15m)", c.LoginLockoutMax, c.LoginLockoutMin)
+	} else if c.LoginLockoutMax > 24*time.Hour {
+		bad("login_lockout_max", "%v is longer than 24h (default 15m)", c.LoginLockoutMax)
+	}
 }
 
 // VulnDBEcosystems is vulndb_update_ecosystems as a list.

@@ -46,6 +46,12 @@ func TestDefault(t *testing.T) {
 		VulnDBUpdateEcosystems: "Debian,Ubuntu,Alpine,Wolfi,Chainguard,MinimOS,Red Hat,AlmaLinux,Rocky Linux,SUSE,openSUSE,Mageia,openEuler," +
 			"Go,crates.io,npm,PyPI,RubyGems",
 		VulnDBUpdateInterval: 24 * time.Hour,
+
+		LoginMaxFailures:        5,
+		LoginAddressMaxFailures: 20,
+		LoginAccountMaxFailures: 100,
+		LoginLockoutMin:         30 * time.Second,
+		LoginLockoutMax:         15 * time.Minute,
 	}
 	c := Default()
 	if c != want {
@@ -335,7 +341,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown yaml key",
 			yaml: "addr: :5000\nregistry_url: x\n",
-			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, vulndb_repository, vulndb_update_url, vulndb_update_ecosystems, vulndb_update_interval, air_gapped, trusted_proxies)`,
+			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, vulndb_repository, vulndb_update_url, vulndb_update_ecosystems, vulndb_update_interval, air_gapped, trusted_proxies, login_max_failures, login_address_max_failures, login_account_max_failures, login_lockout_min, login_lockout_max)`,
 		},
 		{
 			name: "yaml duration",
@@ -594,6 +600,26 @@ func TestValidate(t *testing.T) {
 			`BERTH_VULNDB_UPDATE_INTERVAL (vulndb_update_interval): -1h0m0s is neither 0s (no scheduled update) nor at least 10m0s (e.g. 24h)`},
 		{"vulndb_update_interval off", func(c *Config) { c.VulnDBUpdateInterval = 0 }, ""},
 
+		{"login_max_failures negative", func(c *Config) { c.LoginMaxFailures = -1 },
+			`BERTH_LOGIN_MAX_FAILURES (login_max_failures): -1 is negative; use 0 to turn login throttling off, or a positive count (default 5)`},
+		{"login throttling off ignores the rest", func(c *Config) {
+			c.LoginMaxFailures, c.LoginAddressMaxFailures, c.LoginLockoutMin = 0, 0, 0
+		}, ""},
+		{"login_address_max_failures below login_max_failures", func(c *Config) { c.LoginAddressMaxFailures = 4 },
+			`BERTH_LOGIN_ADDRESS_MAX_FAILURES (login_address_max_failures): 4 is below login_max_failures (5): one address's failures over all accounts include those at one account (default 20)`},
+		{"login_account_max_failures below login_max_failures", func(c *Config) { c.LoginMaxFailures, c.LoginAccountMaxFailures = 10, 9 },
+			`BERTH_LOGIN_ACCOUNT_MAX_FAILURES (login_account_max_failures): 9 is below login_max_failures (10): one account's failures over all addresses include those from one address (default 100)`},
+		{"login_lockout_min too short", func(c *Config) { c.LoginLockoutMin = 500 * time.Millisecond },
+			`BERTH_LOGIN_LOCKOUT_MIN (login_lockout_min): 500ms is shorter than 1s (default 30s)`},
+		{"login_lockout_max below min", func(c *Config) { c.LoginLockoutMax = 10 * time.Second },
+			`BERTH_LOGIN_LOCKOUT_MAX (login_lockout_max): 10s is shorter than login_lockout_min (30s) (default 15m)`},
+		{"login_lockout_max too long", func(c *Config) { c.LoginLockoutMax = 25 * time.Hour },
+			`BERTH_LOGIN_LOCKOUT_MAX (login_lockout_max): 25h0m0s is longer than 24h (default 15m)`},
+		{"login throttling strict", func(c *Config) {
+			c.LoginMaxFailures, c.LoginAddressMaxFailures, c.LoginAccountMaxFailures = 3, 3, 3
+			c.LoginLockoutMin, c.LoginLockoutMax = time.Minute, time.Hour
+		}, ""},
+
 		{"every problem is listed", func(c *Config) {
 			c.DataDir = ""
 			c.LogFormat = "xml"
@@ -708,9 +734,10 @@ func TestUsage(t *testing.T) {
 		"-pprof",
 		"-config file",
 		"BERTH_CONFIG",
-		"BERTH_MAX_MANIFEST_SIZE         4194304",
-		"BERTH_VULNDB_UPDATE_URL         https://osv-vulnerabilities.storage.googleapis.com",
-		"BERTH_VULNDB_UPDATE_ECOSYSTEMS  (below)",
+		"BERTH_MAX_MANIFEST_SIZE           4194304",
+		"BERTH_VULNDB_UPDATE_URL           https://osv-vulnerabilities.storage.googleapis.com",
+		"BERTH_VULNDB_UPDATE_ECOSYSTEMS    (below)",
+		"BERTH_LOGIN_LOCKOUT_MAX           15m0s",
 		"BERTH_VULNDB_UPDATE_ECOSYSTEMS defaults to Debian,Ubuntu,",
 	} {
 		if !strings.Contains(out, want) {

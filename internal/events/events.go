@@ -54,6 +54,10 @@ const (
 	ScannerDeleted    Type = "scanner.deleted"
 	ProjectScannerSet Type = "project.scanner_set"
 
+	// LoginLocked is the start of a lockout of login throttling: too many failed logins of an
+	// account, from an address, or both (Lockout).
+	LoginLocked Type = "login.locked"
+
 	GCRequested        Type = "gc.requested"
 	GCCompleted        Type = "gc.completed"
 	RetentionCompleted Type = "retention.completed"
@@ -116,6 +120,26 @@ type Run struct {
 	DryRun      bool   `json:"dry_run,omitempty"`
 	Deleted     int    `json:"deleted,omitempty"`
 	Freed       int64  `json:"freed,omitempty"`
+}
+
+// Lockout is the payload of a login.locked event.
+type Lockout struct {
+	// Account is the login name the failed attempts gave, whether or not it exists.
+	Account string `json:"account"`
+	// Client is the address of the client whose failure started the lockout.
+	Client string `json:"client"`
+	// Scope is what is locked out: "account_address" (the account, for that address),
+	// "address" (that address, for accounts it has not logged in to) or "account" (the account,
+	// for addresses that have failed recently).
+	Scope    string `json:"scope"`
+	Failures int    `json:"failures"`
+	Seconds  int64  `json:"seconds"`
+}
+
+// Locked is the event of a login lockout. Nobody is signed in to make it: its actor is the
+// client's address, its resource the account name the attempts gave.
+func Locked(l Lockout) meta.Event {
+	return meta.Event{Type: LoginLocked, Stream: systemStream, Resource: l.Account, Actor: l.Client, Payload: encode(l)}
 }
 
 // Actor is the name the event gives for the caller in ctx: the principal's name, or

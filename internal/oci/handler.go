@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/meta"
@@ -173,6 +174,12 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var re *registry.Error
 	if errors.As(err, &re) && re.Code == registry.CodeUnauthorized {
 		h.challenge(w, r, "", false)
+	}
+	// Basic credentials during a login lockout: the distribution spec's TOOMANYREQUESTS.
+	if te, ok := errors.AsType[*auth.ThrottledError](err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
+		writeBody(w, http.StatusTooManyRequests, errorEntry{Code: "TOOMANYREQUESTS", Message: te.Message()})
+		return
 	}
 	writeError(w, r, h.Log, err)
 }

@@ -74,15 +74,7 @@ func (o *Resolver) fromTrustedProxy(r *http.Request) bool {
 		return false
 	}
 	ip, ok := peerIP(r.RemoteAddr)
-	if !ok {
-		return false
-	}
-	for _, p := range o.trusted {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return ok && o.trusts(ip)
 }
 
 // peerIP parses http.Request.RemoteAddr, "ip:port" (IPv6 in brackets), as the server sets it.
@@ -219,4 +211,42 @@ func validPort(p string) bool {
 		}
 	}
 	return true
+}
+
+// Client is the address of the client a request comes from. It is the TCP peer, unless the
+// peer is a trusted proxy: then X-Forwarded-For is read from its right end (the hop the proxy
+// itself appended) leftwards, past further trusted proxies, and the first address not among
+// them is the client. Addresses left of it were written by the client or by proxies nobody
+// vouches for, so they are never believed. A malformed entry stops the walk at the last
+// address known to be good.
+func (o *Resolver) Client(r *http.Request) netip.Addr {
+	peer, ok := peerIP(r.RemoteAddr)
+	if !ok || !o.trusts(peer) {
+		return peer
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	client := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		list := strings.Split(hops[i], ",")
+		for j := len(list) - 1; j >= 0; j-- {
+			ip, err := netip.ParseAddr(strings.TrimSpace(list[j]))
+			if err != nil {
+				return client
+			}
+			client = ip.Unmap()
+			if !o.trusts(client) {
+				return client
+			}
+		}
+	}
+	return client
+}
+
+func (o *Resolver) trusts(ip netip.Addr) bool {
+	for _, p := range o.trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

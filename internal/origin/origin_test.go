@@ -189,3 +189,39 @@ func TestURLFixedDoesNotAllocate(t *testing.T) {
 		t.Errorf("URL() with external_url allocates %v times", n)
 	}
 }
+
+func TestClient(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32")}
+	tests := []struct {
+		name    string
+		trusted []netip.Prefix
+		remote  string
+		xff     []string
+		want    string
+	}{
+		{"no proxies trusted: the peer", nil, "203.0.113.7:5000", []string{"198.51.100.1"}, "203.0.113.7"},
+		{"untrusted peer's header ignored", trusted, "203.0.113.7:5000", []string{"198.51.100.1"}, "203.0.113.7"},
+		{"trusted peer without header", trusted, "127.0.0.1:5000", nil, "127.0.0.1"},
+		{"trusted peer names the client", trusted, "127.0.0.1:5000", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"client-written entries left of the proxy's are not believed", trusted, "127.0.0.1:5000", []string{"192.0.2.99, 198.51.100.1"}, "198.51.100.1"},
+		{"a chain of trusted proxies is walked", trusted, "127.0.0.1:5000", []string{"198.51.100.1, 10.1.2.3"}, "198.51.100.1"},
+		{"several header lines read as one list", trusted, "127.0.0.1:5000", []string{"192.0.2.99", "198.51.100.1, 10.1.2.3"}, "198.51.100.1"},
+		{"garbage stops the walk at the last good hop", trusted, "127.0.0.1:5000", []string{"198.51.100.1, not-an-ip, 10.1.2.3"}, "10.1.2.3"},
+		{"all trusted: the leftmost", trusted, "127.0.0.1:5000", []string{"10.9.9.9, 10.1.2.3"}, "10.9.9.9"},
+		{"IPv4-mapped IPv6 peer", trusted, "[::ffff:127.0.0.1]:5000", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"IPv6 client", trusted, "127.0.0.1:5000", []string{"2001:db8::1"}, "2001:db8::1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/v2/", nil)
+			r.RemoteAddr = tc.remote
+			for _, v := range tc.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			got := New("", "127.0.0.1:5000", tc.trusted).Client(r)
+			if got.String() != tc.want {
+				t.Errorf("Client = %v, want %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -6,10 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/logctx"
 	"github.com/berthreg/berth/internal/oci"
 )
@@ -93,8 +95,14 @@ func newRequestID() string {
 	return hex.EncodeToString(b)
 }
 
+// clientAddr is the address of the client a request comes from, as login throttling sees it
+// (auth.WithClientAddr): the TCP peer, or behind a proxy listed in trusted_proxies the
+// address that proxy puts into X-Forwarded-For (origin.Resolver.Client).
+func (s *Server) clientAddr(r *http.Request) netip.Addr { return s.origin.Client(r) }
+
 // observe wraps the whole server: request id, panic recovery, one access-log line, metrics. The
-// request id goes into the request's context, so every line logged with it carries the id.
+// request id goes into the request's context, so every line logged with it carries the id, and
+// so does the client's address (clientAddr), for login throttling.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -103,7 +111,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-Id", id)
-		r = r.WithContext(logctx.With(r.Context(), slog.String("request_id", id)))
+		r = r.WithContext(auth.WithClientAddr(logctx.With(r.Context(), slog.String("request_id", id)), s.clientAddr(r)))
 		rec := &recorder{ResponseWriter: w}
 		body := &countingBody{ReadCloser: r.Body}
 		r.Body = body

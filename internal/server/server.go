@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,6 +58,7 @@ type Server struct {
 	blobs   blob.Store
 	reg     *registry.Service
 	auth    *auth.Authenticator
+	origin  *origin.Resolver // the URL and client address a request came from
 	jobs    *jobs.Queue
 	scan    *scan.Service
 	events  *events.Bus
@@ -100,6 +102,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.settings = &settings.Service{Store: db, Authz: authz}
 	accounts := &account.Lookup{Store: db, Config: s.settings}
 	s.auth = auth.NewAuthenticator(accounts.Account)
+	s.auth.SetThrottle(auth.NewThrottle(throttleConfig(cfg)))
+	s.auth.OnLockout((&account.Lockouts{Store: db, Log: log}).Record)
 	projects := &project.Service{Store: db, Authz: authz}
 	s.reg = &registry.Service{DB: db, Blobs: blobs, MaxManifestSize: cfg.MaxManifestSize, Log: log, Config: s.settings}
 	s.metrics = newMetrics(db.CountUploads)
@@ -115,8 +119,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	gc.Register(s.jobs, gcService)
 
 	urls := origin.New(cfg.ExternalURL, cfg.ListenHost(), cfg.TrustedProxyPrefixes())
+	s.origin = urls
 	v2 := &oci.Handler{Reg: s.reg, Authz: authz, Auth: s.auth, Tokens: tokens, Origin: urls, Service: TokenService, Log: log}
-	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Resolve: accounts.Principal, Logger: log}
+	tokenHandler := &auth.TokenHandler{Auth: s.auth, Tokens: tokens, Service: TokenService, Grant: v2.Grant, Accounts: accounts.Account, Logger: log}
 	artifacts := &registry.Artifacts{Registry: s.reg, Store: db, Projects: projects}
 	if s.scan, err = newScanService(ctx, s.reg, db, blobs, s.jobs, tokens, authz, projects, artifacts, cfg, log); err != nil {
 		s.reg.Close()
@@ -202,6 +207,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	return s, nil
 }
 
+// throttleConfig is the login throttle's part of the configuration.
+func throttleConfig(cfg config.Config) auth.ThrottleConfig {
+	return auth.ThrottleConfig{
+		MaxFailures:        cfg.LoginMaxFailures,
+		AddressMaxFailures: cfg.LoginAddressMaxFailures,
+		AccountMaxFailures: cfg.LoginAccountMaxFailures,
+		LockoutMin:         cfg.LoginLockoutMin,
+		LockoutMax:         cfg.LoginLockoutMax,
+	}
+}
+
 // tokenLifetime is Harbor's token_expiration setting (minutes): it is changed through
 // /api/v2.0/configurations and shared by all replicas.
 func (s *Server) tokenLifetime(ctx context.Context) time.Duration {
@@ -239,7 +255,8 @@ func (s *Server) scannerAdapterAuth(authz *rbac.Authorizer) func(*http.Request) 
 	return adapter.CredentialAuth(func(ctx context.Context, name, secret string) bool {
 		p, err := s.auth.Basic(ctx, name, secret)
 		if err != nil {
-			if !errors.Is(err, auth.ErrBadCredentials) {
+			// A wrong credential, or one refused during a login lockout, is a plain refusal.
+			if !errors.Is(err, auth.ErrBadCredentials) && !errors.Is(err, auth.ErrThrottled) {
 				s.log.WarnContext(ctx, "scanner adapter: check credentials", "err", err)
 			}
 			return false
@@ -254,8 +271,14 @@ func (s *Server) adminOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, password, ok := r.BasicAuth()
 		if ok {
-			if p, err := s.auth.Basic(r.Context(), name, password); err == nil && p.SysAdmin {
+			p, err := s.auth.Basic(r.Context(), name, password)
+			if err == nil && p.SysAdmin {
 				next.ServeHTTP(w, r)
+				return
+			}
+			if te, ok := errors.AsType[*auth.ThrottledError](err); ok {
+				w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
+				http.Error(w, te.Message(), http.StatusTooManyRequests)
 				return
 			}
 		}

@@ -1,6 +1,7 @@
 // Package account finds the accounts that log in with a name and a password — local users and
 // robot accounts — by that name: what the Authenticator checks every Basic credential against,
-// and what the token service rebuilds a principal from when it refreshes a token.
+// and what the token service checks a refresh token against. It also records the lockouts of
+// login throttling in the audit log (Lockouts).
 package account
 
 import (
@@ -66,17 +67,4 @@ func (l *Lookup) robot(ctx context.Context, login, name string) (auth.Account, e
 		return auth.Account{}, auth.ErrNoAccount
 	}
 	return auth.Account{ID: r.ID, Name: login, PasswordHash: r.SecretHash, Robot: true}, nil
-}
-
-// Principal is the principal of the account with this login name, for the token service's
-// refresh tokens; auth.ErrNoAccount when it is gone.
-func (l *Lookup) Principal(ctx context.Context, name string) (auth.Principal, error) {
-	a, err := l.Account(ctx, name)
-	if err != nil {
-		return auth.Principal{}, err
-	}
-	if a.Robot {
-		return auth.Principal{Kind: auth.Robot, ID: a.ID, Name: a.Name}, nil
-	}
-	return auth.Principal{Kind: auth.User, ID: a.ID, Name: a.Name, SysAdmin: a.SysAdmin}, nil
 }

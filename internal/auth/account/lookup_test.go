@@ -13,15 +13,16 @@ import (
 	"github.com/berthreg/berth/internal/settings"
 )
 
-// TestPrincipalOfLogin: the principal a login name stands for now, as the token service
-// rebuilds it for a refresh token — a user with their current administrator flag, a robot by
-// its prefixed name — and no account for a name that is gone, a robot that may not log in, or a
-// robot's name without the prefix.
-func TestPrincipalOfLogin(t *testing.T) {
+// TestAccountOfLogin: the account a login name stands for now, as the Authenticator checks a
+// password and the token service a refresh token against it — a user with their current
+// administrator flag and password hash, a robot by its prefixed name with its secret's hash —
+// and no account for a name that is gone, a robot that may not log in, or a robot's name
+// without the prefix.
+func TestAccountOfLogin(t *testing.T) {
 	t.Parallel()
 	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
 		ctx := context.Background()
-		alice, err := db.CreateUser(ctx, meta.User{Username: "alice", PasswordHash: "x"})
+		alice, err := db.CreateUser(ctx, meta.User{Username: "alice", PasswordHash: "alice-hash"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +47,7 @@ func TestPrincipalOfLogin(t *testing.T) {
 				{Name: "off", ExpiresAt: -1, Disabled: true},
 				{Name: "old", ExpiresAt: time.Now().Add(-time.Hour).Unix()},
 			} {
-				r.SecretHash, r.CreatorType = "x", "local"
+				r.SecretHash, r.CreatorType = r.Name+"-hash", "local"
 				id, err := tx.CreateRobot(ctx, r)
 				if err != nil {
 					return err
@@ -61,26 +62,26 @@ func TestPrincipalOfLogin(t *testing.T) {
 		lookup := &account.Lookup{Store: db, Config: &settings.Service{Store: db}}
 		for _, c := range []struct {
 			login string
-			want  auth.Principal // zero: no account
+			want  auth.Account // zero: no account
 		}{
-			{"alice", auth.Principal{Kind: auth.User, ID: alice, Name: "alice", SysAdmin: true}},
-			{"robot$bot", auth.Principal{Kind: auth.Robot, ID: robots["bot"], Name: "robot$bot"}},
-			{"gone", auth.Principal{}},
-			{"nobody", auth.Principal{}},
-			{"bot", auth.Principal{}},
-			{"robot$off", auth.Principal{}},
-			{"robot$old", auth.Principal{}},
+			{"alice", auth.Account{ID: alice, Name: "alice", PasswordHash: "alice-hash", SysAdmin: true}},
+			{"robot$bot", auth.Account{ID: robots["bot"], Name: "robot$bot", PasswordHash: "bot-hash", Robot: true}},
+			{"gone", auth.Account{}},
+			{"nobody", auth.Account{}},
+			{"bot", auth.Account{}},
+			{"robot$off", auth.Account{}},
+			{"robot$old", auth.Account{}},
 		} {
 			t.Run(c.login, func(t *testing.T) {
-				p, err := lookup.Principal(ctx, c.login)
-				if c.want == (auth.Principal{}) {
+				a, err := lookup.Account(ctx, c.login)
+				if c.want == (auth.Account{}) {
 					if !errors.Is(err, auth.ErrNoAccount) {
-						t.Fatalf("%+v, %v; want ErrNoAccount", p, err)
+						t.Fatalf("%+v, %v; want ErrNoAccount", a, err)
 					}
 					return
 				}
-				if err != nil || p != c.want {
-					t.Fatalf("%+v, %v; want %+v", p, err, c.want)
+				if err != nil || a != c.want {
+					t.Fatalf("%+v, %v; want %+v", a, err, c.want)
 				}
 			})
 		}

@@ -298,7 +298,8 @@ func (s *Service) SetSysAdmin(ctx context.Context, id int64, admin bool) error {
 // ChangePassword follows Harbor: users changing their own password (administrators included)
 // prove the current one (old); administrators reset others' without it. The next password must
 // follow the rules and differ from the current one. The user's sessions end, except the one
-// the change is made through (keepSession, a session id; "" for none).
+// the change is made through (keepSession, a session id; "" for none), and so do its refresh
+// tokens (they are bound to the password, see auth.TokenService.IssueRefresh).
 func (s *Service) ChangePassword(ctx context.Context, id int64, old, next, keepSession string) error {
 	if err := requireModifiable(ctx, id); err != nil {
 		return err
@@ -308,26 +309,22 @@ func (s *Service) ChangePassword(ctx context.Context, id int64, old, next, keepS
 		return err
 	}
 	// Passwords are checked through the authenticator, which bounds concurrent argon2 work.
-	matches := func(pw string) (bool, error) {
-		_, err := s.Auth.Basic(ctx, u.Username, pw)
-		if errors.Is(err, auth.ErrBadCredentials) {
-			return false, nil
-		}
-		return err == nil, err
-	}
+	// The current password is a login: guessing it is throttled like any other (a client
+	// locked out gets the authenticator's *auth.ThrottledError).
 	if isSelf(ctx, id) {
-		okOld, err := matches(old)
+		_, err := s.Auth.Basic(ctx, u.Username, old)
+		if errors.Is(err, auth.ErrBadCredentials) {
+			return fault.Forbiddenf("Current password is incorrect")
+		}
 		if err != nil {
 			return err
-		}
-		if !okOld {
-			return fault.Forbiddenf("Current password is incorrect")
 		}
 	}
 	if err := checkPassword(next); err != nil {
 		return err
 	}
-	same, err := matches(next)
+	// Whether the new password is the current one is no login attempt: not throttled.
+	same, err := s.Auth.PasswordMatches(ctx, u.Username, next)
 	if err != nil {
 		return err
 	}
