@@ -301,6 +301,7 @@ func TestScheduledVulnDBUpdateRunsOnceAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
 
 	scheduled := map[time.Time]int{}
+	succeeded := 0
 	deadline := time.Now().Add(2 * time.Minute)
 	for len(scheduled) < 3 {
 		if time.Now().After(deadline) {
@@ -312,7 +313,11 @@ func TestScheduledVulnDBUpdateRunsOnceAcrossReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		clear(scheduled)
+		succeeded = 0
 		for _, e := range es {
+			if e.Status == meta.StatusSuccess {
+				succeeded++
+			}
 			var p struct {
 				ScheduledAt time.Time `json:"scheduled_at"`
 			}
@@ -329,10 +334,11 @@ func TestScheduledVulnDBUpdateRunsOnceAcrossReplicas(t *testing.T) {
 			t.Errorf("the run due at %v was worked %d times", at, n)
 		}
 	}
-	// Every run asked the archive server once (the first downloaded, the others got 304), plus
-	// the update queued at the first start.
-	if n := osv.requestCount(); n < len(scheduled)+1 {
-		t.Errorf("%d requests for %d runs", n, len(scheduled)+1)
+	// Every run that succeeded asked the archive server (the first downloaded, the others got
+	// 304). Runs still going, or refused because another was (on a slow machine a run can
+	// outlast the one-second interval), need not have asked yet.
+	if n := osv.requestCount(); n < succeeded {
+		t.Errorf("%d requests for %d successful runs", n, succeeded)
 	}
 }
 
