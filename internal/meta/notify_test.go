@@ -230,6 +230,13 @@ func TestContentNotifications(t *testing.T) {
 		{"UPDATE manifests SET media_type = media_type", []string{content, removal}},
 		{"BEGIN; UPDATE tags SET manifest_id = manifest_id; UPDATE manifests SET payload = payload; COMMIT", []string{content, removal}},
 		{"UPDATE repositories SET name = name", []string{content, removal}},
+		// Uploads into a name without a repository: a link added notifies nobody, nor does one
+		// that a first push moves into repository_blobs; one removed is a removal.
+		{"INSERT INTO pending_blobs (project_id, repository, digest, created_at) SELECT id, 'proj/other', '" + blob3 + "', 0 FROM projects", nil},
+		{"BEGIN; INSERT INTO repository_blobs (repository_id, digest, created_at) SELECT r.id, pb.digest, 0 FROM pending_blobs pb JOIN repositories r ON r.name = pb.repository; DELETE FROM pending_blobs; COMMIT", nil},
+		{"DELETE FROM pending_blobs", nil},
+		{"INSERT INTO pending_blobs (project_id, repository, digest, created_at) SELECT id, 'proj/new', '" + blob3 + "', 0 FROM projects", nil},
+		{"DELETE FROM pending_blobs WHERE repository = 'proj/new'", []string{removal}},
 		{"DELETE FROM repository_blobs WHERE digest = '" + blob3 + "'", []string{removal}},
 		{"DELETE FROM blobs WHERE digest = '" + blob3 + "'", []string{removal}},
 	} {
@@ -307,3 +314,4 @@ func TestGenerationsMoveWithContent(t *testing.T) {
 		}
 	})
 }
+
