@@ -221,7 +221,8 @@ func TestMigrationRemovesRepositoriesOnlyUploadsCreated(t *testing.T) {
 			err = db.Tx(ctx, func(tx *meta.Tx) error {
 				stmts := []string{"DROP TABLE pending_blobs", "DELETE FROM schema_migrations WHERE version = 17"}
 				if dialect == "postgres" {
-					stmts = append(stmts, "DROP FUNCTION berth_pending_blob_removed()")
+					stmts = append(stmts, "DROP FUNCTION berth_pending_blob_removed()", "DROP TRIGGER projects_changed ON projects",
+						"DROP TRIGGER project_metadata_changed ON project_metadata", "DROP TRIGGER cve_allowlists_changed ON cve_allowlists")
 				}
 				stmts = append(stmts,
 					fmt.Sprintf("INSERT INTO repositories (project_id, name, created_at, updated_at) VALUES (%d, 'proj/uploaded', 5, 5)", pid),

@@ -1,3 +1,6 @@
+-- Two changes: repositories created by their first manifest (pending_blobs), and PostgreSQL
+-- notifications of project changes (berth_projects, at the end).
+--
 -- A repository exists once a manifest is pushed into it, as in Harbor: uploading or mounting a
 -- blob into a name creates no repository row (none in the catalog, the project's repo_count or
 -- its repository list, and none to keep the project from being deleted).
@@ -50,3 +53,17 @@ CREATE TRIGGER pending_blobs_truncated AFTER TRUNCATE ON pending_blobs
     FOR EACH STATEMENT EXECUTE FUNCTION berth_notify('berth_removal');
 {{/PG}}
 
+-- PostgreSQL: replicas remember projects — their rows (visibility), metadata (the
+-- vulnerability policy of pulls, scan on push) and CVE allowlists, the system's included — and
+-- forget them when berth_projects is notified (meta.Changes.Projects), so a policy changed
+-- through one replica applies on every other at once. Projects change rarely: statement
+-- triggers, whatever the statement changed. A project created notifies nobody (nothing
+-- remembers a project that does not exist), but its metadata and allowlist rows do.
+{{PG}}
+CREATE TRIGGER projects_changed AFTER UPDATE OR DELETE OR TRUNCATE ON projects
+    FOR EACH STATEMENT EXECUTE FUNCTION berth_notify('berth_projects');
+CREATE TRIGGER project_metadata_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON project_metadata
+    FOR EACH STATEMENT EXECUTE FUNCTION berth_notify('berth_projects');
+CREATE TRIGGER cve_allowlists_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cve_allowlists
+    FOR EACH STATEMENT EXECUTE FUNCTION berth_notify('berth_projects');
+{{/PG}}
