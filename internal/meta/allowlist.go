@@ -84,6 +84,14 @@ func (q q) CVEAllowlists(ctx context.Context, projectIDs []int64) (map[int64]CVE
 	return out, rows.Err()
 }
 
+// SetCVEAllowlist stores (creates or replaces) the allowlist of l.ProjectID (the system's,
+// outside a project's transaction) and announces it as a change of projects before it returns:
+// the pull gate of every project that reuses the system's list applies it at once.
+func (db *DB) SetCVEAllowlist(ctx context.Context, l CVEAllowlist) error {
+	defer db.changed(Changes{Projects: true})
+	return db.q.SetCVEAllowlist(ctx, l)
+}
+
 // SetCVEAllowlist stores (creates or replaces) the allowlist of l.ProjectID. The caller has
 // validated the items (non-empty, unique).
 func (q q) SetCVEAllowlist(ctx context.Context, l CVEAllowlist) error {

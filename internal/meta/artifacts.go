@@ -168,9 +168,12 @@ func (q q) RootManifestDigests(ctx context.Context, repoID int64, n int) ([]stri
 }
 
 // DeleteEmptyRepository removes, in the transaction, a repository that holds no manifest (its
-// blob links go with it). ErrNotEmpty when content arrived meanwhile, ErrNotFound when it is
-// gone.
+// blob links go with it, also those of uploads into its name that no push has adopted yet).
+// ErrNotEmpty when content arrived meanwhile, ErrNotFound when it is gone.
 func (tx *Tx) DeleteEmptyRepository(ctx context.Context, id int64) error {
+	if _, err := tx.exec(ctx, "DELETE FROM pending_blobs WHERE repository = (SELECT name FROM repositories WHERE id = $1)", id); err != nil {
+		return fmt.Errorf("delete repository %d: %w", id, err)
+	}
 	res, err := tx.exec(ctx, "DELETE FROM repositories WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM manifests WHERE repository_id = $1)", id)
 	if err != nil {
 		return fmt.Errorf("delete repository %d: %w", id, err)

@@ -72,32 +72,69 @@ func (q q) RepositoryByName(ctx context.Context, name string) (Repository, error
 	return r, notFound(err)
 }
 
-// ensureRepository returns the id of the repository, creating it in the transaction if needed.
-func (tx *Tx) ensureRepository(ctx context.Context, projectID int64, name string) (int64, error) {
-	var id int64
-	err := tx.queryRowW(ctx, "SELECT id FROM repositories WHERE name = $1", name).Scan(&id)
+// ensureRepository returns the id of the repository, creating it in the transaction if needed
+// (created). Only a manifest push creates a repository: one that creates it also moves into it
+// the blobs uploaded into its name before (adoptPending).
+func (tx *Tx) ensureRepository(ctx context.Context, projectID int64, name string) (id int64, created bool, err error) {
+	err = tx.queryRowW(ctx, "SELECT id FROM repositories WHERE name = $1", name).Scan(&id)
 	if err == nil {
-		return id, nil
+		return id, false, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("repository %s: %w", name, err)
+		return 0, false, fmt.Errorf("repository %s: %w", name, err)
 	}
-	t := now()
 	err = tx.queryRowW(ctx, `INSERT INTO repositories (project_id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)
-		ON CONFLICT (name) DO UPDATE SET updated_at = repositories.updated_at RETURNING id`, projectID, name, t).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("create repository %s: %w", name, err)
+		ON CONFLICT (name) DO NOTHING RETURNING id`, projectID, name, now()).Scan(&id)
+	if err == nil {
+		return id, true, nil
 	}
-	return id, nil
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, false, fmt.Errorf("create repository %s: %w", name, err)
+	}
+	// A concurrent first push created it meanwhile (PostgreSQL).
+	if err := tx.queryRowW(ctx, "SELECT id FROM repositories WHERE name = $1", name).Scan(&id); err != nil {
+		return 0, false, fmt.Errorf("repository %s: %w", name, err)
+	}
+	return id, false, nil
 }
 
-// LinkedBlobSize returns the size of a blob if the repository links it; ErrNotFound otherwise.
+// adoptPending moves the links of blobs uploaded or mounted into name while it had no
+// repository (pending_blobs) into repository repoID, and reports how many there were. On
+// PostgreSQL the pending links and their blobs are share-locked first, as checkLinked locks
+// links: a collector deleting one of these blobs either commits first (and the link is gone)
+// or waits until this transaction ends.
+func (tx *Tx) adoptPending(ctx context.Context, repoID int64, name string) (int64, error) {
+	if lock := tx.d.lockShared(); lock != "" {
+		rows, err := tx.queryW(ctx, `SELECT pb.digest FROM pending_blobs pb JOIN blobs b ON b.digest = pb.digest
+			WHERE pb.repository = $1`+lock, name)
+		if err != nil {
+			return 0, fmt.Errorf("blobs uploaded into %s: %w", name, err)
+		}
+		if err := rows.Close(); err != nil {
+			return 0, fmt.Errorf("blobs uploaded into %s: %w", name, err)
+		}
+	}
+	if _, err := tx.exec(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at)
+		SELECT $1, digest, created_at FROM pending_blobs WHERE repository = $2
+		ON CONFLICT (repository_id, digest) DO NOTHING`, repoID, name); err != nil {
+		return 0, fmt.Errorf("link blobs uploaded into %s: %w", name, err)
+	}
+	res, err := tx.exec(ctx, "DELETE FROM pending_blobs WHERE repository = $1", name)
+	if err != nil {
+		return 0, fmt.Errorf("link blobs uploaded into %s: %w", name, err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// LinkedBlobSize returns the size of a blob if the repository links it, or it was uploaded
+// into the repository's name before its first manifest; ErrNotFound otherwise.
 func (q q) LinkedBlobSize(ctx context.Context, repo, digest string) (int64, error) {
 	var size int64
-	err := q.queryRow(ctx, `SELECT b.size FROM repositories r
-		JOIN repository_blobs rb ON rb.repository_id = r.id
-		JOIN blobs b ON b.digest = rb.digest
-		WHERE r.name = $1 AND rb.digest = $2`, repo, digest).Scan(&size)
+	err := q.queryRow(ctx, `SELECT b.size FROM blobs b WHERE b.digest = $2 AND (
+		EXISTS (SELECT 1 FROM repositories r JOIN repository_blobs rb ON rb.repository_id = r.id
+			WHERE r.name = $1 AND rb.digest = $2)
+		OR EXISTS (SELECT 1 FROM pending_blobs pb WHERE pb.repository = $1 AND pb.digest = $2))`, repo, digest).Scan(&size)
 	return size, notFound(err)
 }
 
@@ -131,8 +168,9 @@ func (q q) BlobSize(ctx context.Context, digest string) (int64, error) {
 	return size, notFound(err)
 }
 
-// LinkBlob records a blob (if new) and links it into the repository, creating the repository
-// row on its first content. present, if not nil, runs in the transaction when the blob row is
+// LinkBlob records a blob (if new) and links it into the repository, or, while the name has no
+// repository (no manifest was ever pushed into it), into the name (pending_blobs): an upload
+// creates no repository. present, if not nil, runs in the transaction when the blob row is
 // new and must confirm that the stored object exists: a collector may have removed it after
 // the caller found it (ErrBlobCollected then).
 func (db *DB) LinkBlob(ctx context.Context, projectID int64, repo, digest string, size int64, present func() error) error {
@@ -196,7 +234,7 @@ func (tx *Tx) linkBlob(ctx context.Context, projectID int64, repo, digest string
 		}
 	}
 	// The repository usually exists: link in one statement, and only when nothing was linked
-	// find out whether it was there already or the repository is new.
+	// find out whether it was linked already or the name has no repository yet.
 	link := `INSERT INTO repository_blobs (repository_id, digest, created_at)
 		SELECT id, $2, $3 FROM repositories WHERE name = $1
 		ON CONFLICT (repository_id, digest) DO NOTHING`
@@ -216,12 +254,21 @@ func (tx *Tx) linkBlob(ctx context.Context, projectID int64, repo, digest string
 	if n, _ := res.RowsAffected(); n > 0 {
 		return nil
 	}
-	repoID, err := tx.ensureRepository(ctx, projectID, repo)
-	if err != nil {
-		return err
+	var repoID int64
+	err = tx.queryRowW(ctx, "SELECT id FROM repositories WHERE name = $1", repo).Scan(&repoID)
+	switch {
+	case err == nil:
+		// Linked already, or the repository's first push committed just now (PostgreSQL).
+		_, err = tx.exec(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
+			ON CONFLICT (repository_id, digest) DO NOTHING`, repoID, digest, t)
+	case errors.Is(err, sql.ErrNoRows):
+		// A push into a new name: the repository comes with its first manifest, which
+		// adopts this link. Should a concurrent first push miss it (PostgreSQL), the next
+		// push that references the blob adopts it.
+		_, err = tx.exec(ctx, `INSERT INTO pending_blobs (project_id, repository, digest, created_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (repository, digest) DO NOTHING`, projectID, repo, digest, t)
 	}
-	if _, err := tx.exec(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
-		ON CONFLICT (repository_id, digest) DO NOTHING`, repoID, digest, t); err != nil {
+	if err != nil {
 		return fmt.Errorf("link blob %s into %s: %w", digest, repo, err)
 	}
 	return nil
@@ -231,12 +278,19 @@ func (tx *Tx) linkBlob(ctx context.Context, projectID int64, repo, digest string
 // nothing else using them.
 func (db *DB) UnlinkBlob(ctx context.Context, repo, digest string) error {
 	return db.Tx(ctx, func(tx *Tx) error {
-		res, err := tx.exec(ctx, `DELETE FROM repository_blobs WHERE digest = $2
-			AND repository_id = (SELECT id FROM repositories WHERE name = $1)`, repo, digest)
-		if err != nil {
-			return fmt.Errorf("unlink blob %s from %s: %w", digest, repo, err)
+		var unlinked int64
+		for _, stmt := range []string{
+			`DELETE FROM repository_blobs WHERE digest = $2 AND repository_id = (SELECT id FROM repositories WHERE name = $1)`,
+			`DELETE FROM pending_blobs WHERE repository = $1 AND digest = $2`,
+		} {
+			res, err := tx.exec(ctx, stmt, repo, digest)
+			if err != nil {
+				return fmt.Errorf("unlink blob %s from %s: %w", digest, repo, err)
+			}
+			n, _ := res.RowsAffected()
+			unlinked += n
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if unlinked == 0 {
 			return ErrNotFound
 		}
 		return tx.reviewBlobs(ctx, []string{digest})
@@ -321,13 +375,32 @@ func (tx *Tx) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 	var res PutManifestResult
 	// A push adds rows; only moving a tag changes an answer a replica may remember.
 	tx.keepsAnswers, tx.removesNothing = true, true
-	repoID, err := tx.ensureRepository(ctx, p.ProjectID, p.Repository)
+	// The repository is created here, by its first manifest, and goes with the push if the
+	// push is refused.
+	repoID, created, err := tx.ensureRepository(ctx, p.ProjectID, p.Repository)
 	if err != nil {
 		return res, err
 	}
+	if created {
+		if _, err := tx.adoptPending(ctx, repoID, p.Repository); err != nil {
+			return res, err
+		}
+	}
 	blobs := dedupeRefs(p.Blobs)
 	if len(blobs) > 0 {
-		if err := tx.checkLinked(ctx, repoID, blobs); err != nil {
+		err := tx.checkLinked(ctx, repoID, blobs)
+		var unknown *BlobUnknownError
+		if errors.As(err, &unknown) && !created {
+			// Uploaded while a concurrent first push was creating the repository: adopt.
+			var n int64
+			if n, err = tx.adoptPending(ctx, repoID, p.Repository); err == nil {
+				err = unknown
+				if n > 0 {
+					err = tx.checkLinked(ctx, repoID, blobs)
+				}
+			}
+		}
+		if err != nil {
 			return res, err
 		}
 	}
@@ -723,10 +796,13 @@ func dedupe(in []string) []string {
 	return out
 }
 
-// RepositoriesLinking lists up to limit repositories that link the blob.
+// RepositoriesLinking lists up to limit repositories that link the blob, including names it
+// was uploaded into that have no manifest yet.
 func (q q) RepositoriesLinking(ctx context.Context, digest string, limit int) ([]string, error) {
 	rows, err := q.query(ctx, `SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
-		WHERE rb.digest = $1 ORDER BY r.name LIMIT $2`, digest, limit)
+		WHERE rb.digest = $1
+		UNION SELECT repository FROM pending_blobs WHERE digest = $1
+		ORDER BY 1 LIMIT $2`, digest, limit)
 	if err != nil {
 		return nil, fmt.Errorf("repositories linking %s: %w", digest, err)
 	}

@@ -62,10 +62,12 @@ type Changes struct {
 	// Removal: a repository, manifest, blob link or blob was removed (manifest rows never
 	// change but by deletion, so answers about them are wrong only after one).
 	Removal bool
-	// Projects: a project row changed (created, updated, deleted). Announced for this
-	// process's commits only: other replicas' readers bound how long they remember.
+	// Projects: a project row, its metadata (the vulnerability policy among them) or a CVE
+	// allowlist (the system's too) changed. Announced for this process's commits and, on
+	// PostgreSQL, every other writer's (migration 0017).
 	Projects bool
-	// ImmutableRules: a project's tag immutability rules changed; this process's only, too.
+	// ImmutableRules: a project's tag immutability rules changed. Announced for this
+	// process's commits only: other replicas' readers bound how long they remember.
 	ImmutableRules bool
 	// Quotas: a project's storage limit changed; this process's only, too.
 	Quotas bool

@@ -204,8 +204,10 @@ func (q q) DeleteIdleUpload(ctx context.Context, id string, updatedAt time.Time)
 // the push finds no link, or this finds the reference and rolls back.
 func (db *DB) RemoveBrokenBlob(ctx context.Context, digest string, size int64, tombstone bool) error {
 	return db.Tx(ctx, func(tx *Tx) error {
-		if _, err := tx.exec(ctx, "DELETE FROM repository_blobs WHERE digest = $1", digest); err != nil {
-			return fmt.Errorf("remove blob %s: %w", digest, err)
+		for _, stmt := range []string{"DELETE FROM repository_blobs WHERE digest = $1", "DELETE FROM pending_blobs WHERE digest = $1"} {
+			if _, err := tx.exec(ctx, stmt, digest); err != nil {
+				return fmt.Errorf("remove blob %s: %w", digest, err)
+			}
 		}
 		var rowSize int64
 		err := tx.queryRowW(ctx, "SELECT size FROM blobs WHERE digest = $1"+tx.d.lockUpdate(), digest).Scan(&rowSize)

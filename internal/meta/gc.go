@@ -258,12 +258,19 @@ func (db *DB) CollectBlob(ctx context.Context, digest string) (BlobVerdict, erro
 		// Row locks order this against a manifest push, which share-locks the blob's link
 		// and then its row: whichever commits first, the other sees its outcome. Taking them
 		// in the push's order (links, then the blob) keeps the two from deadlocking.
-		links, err := tx.queryW(ctx, "SELECT repository_id FROM repository_blobs WHERE digest = $1"+tx.d.lockUpdate(), digest)
-		if err != nil {
-			return err
-		}
-		if err := links.Close(); err != nil {
-			return err
+		// Links of names without a repository yet (pending_blobs) are locked as a first push
+		// adopting them locks them, before the blob too.
+		for _, q := range []string{
+			"SELECT repository_id FROM repository_blobs WHERE digest = $1",
+			"SELECT project_id FROM pending_blobs WHERE digest = $1",
+		} {
+			links, err := tx.queryW(ctx, q+tx.d.lockUpdate(), digest)
+			if err != nil {
+				return err
+			}
+			if err := links.Close(); err != nil {
+				return err
+			}
 		}
 		var size int64
 		err = tx.queryRowW(ctx, "SELECT size FROM blobs WHERE digest = $1"+tx.d.lockUpdate(), digest).Scan(&size)
@@ -281,6 +288,7 @@ func (db *DB) CollectBlob(ctx context.Context, digest string) (BlobVerdict, erro
 		}
 		for _, stmt := range []string{
 			"DELETE FROM repository_blobs WHERE digest = $1",
+			"DELETE FROM pending_blobs WHERE digest = $1",
 			"DELETE FROM blobs WHERE digest = $1",
 		} {
 			if _, err := tx.exec(ctx, stmt, digest); err != nil {

@@ -73,7 +73,8 @@ func TestProjects(t *testing.T) {
 		if err != nil || total != 1 || ps[0].Name != "proj" {
 			t.Fatalf("alice sees %v (%d), %v", ps, total, err)
 		}
-		if err := db.LinkBlob(ctx, pid, "proj/app", digestOf(1), 10, nil); err != nil {
+		if _, err := db.PutManifest(ctx, meta.PutManifestParams{ProjectID: pid, Repository: "proj/app", Digest: digestOf(1),
+			MediaType: "m", Payload: []byte("x"), Tags: []string{"v1"}}); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.DeleteProject(ctx, pid); !errors.Is(err, meta.ErrNotEmpty) {
@@ -165,9 +166,13 @@ func TestTagsAndCatalogInByteOrder(t *testing.T) {
 			t.Fatalf("page after Z = %v", got)
 		}
 		for _, r := range []string{"proj/b", "proj/a/x", "proj/A"} {
-			if err := db.LinkBlob(ctx, pid, r, digestOf(1), 1, nil); err != nil {
+			if _, err := db.PutManifest(ctx, meta.PutManifestParams{ProjectID: pid, Repository: r, Digest: digestOf(1), MediaType: "m", Payload: []byte("x")}); err != nil {
 				t.Fatal(err)
 			}
+		}
+		// A name blobs were uploaded into, with no manifest, is no repository.
+		if err := db.LinkBlob(ctx, pid, "proj/0-uploads-only", digestOf(1), 1, nil); err != nil {
+			t.Fatal(err)
 		}
 		cat, err := db.Catalog(ctx, meta.CatalogFilter{Visibility: meta.ProjectVisibility{All: true}, N: 10})
 		if err != nil || fmt.Sprint(cat) != "[proj/A proj/a/x proj/app proj/b]" {

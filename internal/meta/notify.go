@@ -10,11 +10,13 @@ import (
 )
 
 // PostgreSQL notifies contentChannel at the commit of every change to repositories, tags or
-// manifests, and removalChannel at the commit of every removal of a repository, manifest, blob
-// or blob link (migration 0013).
+// manifests, removalChannel at the commit of every removal of a repository, manifest, blob or
+// blob link (migrations 0013, 0017), and projectsChannel at the commit of every change to a
+// project, its metadata or a CVE allowlist (migration 0017).
 const (
-	contentChannel = "berth_content"
-	removalChannel = "berth_removal"
+	contentChannel  = "berth_content"
+	removalChannel  = "berth_removal"
+	projectsChannel = "berth_projects"
 )
 
 // contentListener keeps one PostgreSQL connection listening on the channels and tells the
@@ -79,7 +81,7 @@ func (l *contentListener) listen(ctx context.Context) {
 		return
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+contentChannel+"; LISTEN "+removalChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+contentChannel+"; LISTEN "+removalChannel+"; LISTEN "+projectsChannel); err != nil {
 		return
 	}
 	// Commits made before LISTEN took effect sent notifications to nobody: forget what was
@@ -94,6 +96,8 @@ func (l *contentListener) listen(ctx context.Context) {
 		switch n.Channel {
 		case removalChannel:
 			l.changed(Changes{Removal: true})
+		case projectsChannel:
+			l.changed(Changes{Projects: true})
 		default:
 			l.changed(Changes{Content: true})
 		}

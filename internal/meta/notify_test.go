@@ -230,6 +230,13 @@ func TestContentNotifications(t *testing.T) {
 		{"UPDATE manifests SET media_type = media_type", []string{content, removal}},
 		{"BEGIN; UPDATE tags SET manifest_id = manifest_id; UPDATE manifests SET payload = payload; COMMIT", []string{content, removal}},
 		{"UPDATE repositories SET name = name", []string{content, removal}},
+		// Uploads into a name without a repository: a link added notifies nobody, nor does one
+		// that a first push moves into repository_blobs; one removed is a removal.
+		{"INSERT INTO pending_blobs (project_id, repository, digest, created_at) SELECT id, 'proj/other', '" + blob3 + "', 0 FROM projects", nil},
+		{"BEGIN; INSERT INTO repository_blobs (repository_id, digest, created_at) SELECT r.id, pb.digest, 0 FROM pending_blobs pb JOIN repositories r ON r.name = pb.repository; DELETE FROM pending_blobs; COMMIT", nil},
+		{"DELETE FROM pending_blobs", nil},
+		{"INSERT INTO pending_blobs (project_id, repository, digest, created_at) SELECT id, 'proj/new', '" + blob3 + "', 0 FROM projects", nil},
+		{"DELETE FROM pending_blobs WHERE repository = 'proj/new'", []string{removal}},
 		{"DELETE FROM repository_blobs WHERE digest = '" + blob3 + "'", []string{removal}},
 		{"DELETE FROM blobs WHERE digest = '" + blob3 + "'", []string{removal}},
 	} {
@@ -306,4 +313,84 @@ func TestGenerationsMoveWithContent(t *testing.T) {
 			t.Fatal("deleting a manifest did not move the removal generation")
 		}
 	})
+}
+
+// TestProjectChangesReachEveryReplica: a change of a project's metadata, its CVE allowlist or
+// the system's is announced as a change of projects — to the writing replica before the call
+// returns, on both databases, and on PostgreSQL to another replica and for a write by any
+// other client of the database.
+func TestProjectChangesReachEveryReplica(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	projectsSeen := func(db *meta.DB) *atomic.Uint64 {
+		var n atomic.Uint64
+		db.WatchChanges(func(ch meta.Changes) {
+			if ch.Projects {
+				n.Add(1)
+			}
+		})
+		return &n
+	}
+	changes := []struct {
+		name  string
+		write func(db *meta.DB, pid int64) error
+	}{
+		{"metadata", func(db *meta.DB, pid int64) error {
+			return db.Tx(ctx, func(tx *meta.Tx) error {
+				return tx.UpdateProject(ctx, pid, meta.ProjectUpdate{Metadata: map[string]string{"prevent_vul": "true", "severity": "low"}})
+			})
+		}},
+		{"project allowlist", func(db *meta.DB, pid int64) error {
+			return db.Tx(ctx, func(tx *meta.Tx) error {
+				return tx.UpdateProject(ctx, pid, meta.ProjectUpdate{Allowlist: &meta.CVEAllowlist{Items: []string{"CVE-2024-0001"}}})
+			})
+		}},
+		{"system allowlist", func(db *meta.DB, _ int64) error {
+			return db.SetCVEAllowlist(ctx, meta.CVEAllowlist{ProjectID: meta.SystemAllowlistProject, Items: []string{"CVE-2024-0002"}})
+		}},
+	}
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		_, pid := setup(t, db)
+		seen := projectsSeen(db)
+		for _, c := range changes {
+			n := seen.Load()
+			if err := c.write(db, pid); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if seen.Load() == n {
+				t.Errorf("%s: the writing store did not announce a change of projects before returning", c.name)
+			}
+		}
+	})
+
+	url := metatest.NewDatabase(t)
+	open := func() *meta.DB {
+		db, err := meta.Open(ctx, url, "", meta.Options{MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	a, b := open(), open()
+	_, pid := setup(t, a)
+	seen := projectsSeen(b)
+	metatest.WaitListening(t, b)
+	for _, c := range changes {
+		n := seen.Load()
+		if err := c.write(a, pid); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		waitFor(t, "the other replica hears of the change of "+c.name, func() bool { return seen.Load() != n })
+	}
+	raw, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	n := seen.Load()
+	if _, err := raw.ExecContext(ctx, "DELETE FROM project_metadata WHERE name = 'prevent_vul'"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the replica hears of a direct write", func() bool { return seen.Load() != n })
 }

@@ -31,7 +31,7 @@ const maxNamed = 10
 // the severity that the CVE allowlist does not cover are refused. Indexes pass (each platform
 // image is checked when it is pulled), as do artifacts that are not images.
 func (s *Service) Gate(ctx context.Context, project meta.Project, m meta.Manifest) error {
-	md, err := s.policies.get(ctx, s.Store, project.ID)
+	md, err := s.projectPolicy(ctx, project.ID)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berthreg/berth/internal/events"
@@ -274,7 +275,7 @@ func (s *Service) HandlePushes(ctx context.Context, evs []meta.Event) error {
 }
 
 func (s *Service) scanPushed(ctx context.Context, projectID int64, a events.Artifact) error {
-	md, err := s.policies.get(ctx, s.Store, projectID)
+	md, err := s.projectPolicy(ctx, projectID)
 	if err != nil {
 		return fmt.Errorf("scan on push: metadata of project %d: %w", projectID, err)
 	}
@@ -390,27 +391,57 @@ func normSeverity(s string) string {
 	return s
 }
 
-// policyCache keeps projects' metadata (auto_scan, prevent_vul, severity, allowlist reuse)
-// for a second: it is read on every push and every manifest pull, so reads take no lock.
+// policyCache keeps projects' metadata (auto_scan, prevent_vul, severity, allowlist reuse):
+// it is read on every push and every manifest pull, so reads take no lock. It subscribes to
+// the store's changes (meta.DB.WatchChanges): a change of a project (its metadata included) made
+// through this process forgets what it holds before the change's commit returns, and on
+// PostgreSQL one made by another replica as soon as the database announces it. Entries also
+// expire after policyTTL, which bounds how long a change goes unseen while announcements
+// cannot be heard (a listening connection being re-established).
 type policyCache struct {
-	m sync.Map // project id → policyEntry
+	watch sync.Once
+	gen   atomic.Uint64 // moves at every announced change of a project
+	m     sync.Map      // project id → policyEntry
 }
+
+const policyTTL = time.Second
 
 type policyEntry struct {
-	md map[string]string
-	at time.Time
+	md  map[string]string
+	gen uint64
+	at  time.Time
 }
 
-func (c *policyCache) get(ctx context.Context, db interface {
-	ProjectMetadata(ctx context.Context, projectID int64) (map[string]string, error)
-}, projectID int64) (map[string]string, error) {
-	if e, ok := c.m.Load(projectID); ok && time.Since(e.(policyEntry).at) < time.Second {
-		return e.(policyEntry).md, nil
+// PolicyGeneration moves whenever the store announces a change of projects: what the pull gate
+// and scan on push remember of a project's policy is read again after it moves.
+func (s *Service) PolicyGeneration() uint64 {
+	c := &s.policies
+	c.watch.Do(func() {
+		s.Store.WatchChanges(func(ch meta.Changes) {
+			if ch.Projects {
+				c.gen.Add(1)
+			}
+		})
+	})
+	return c.gen.Load()
+}
+
+// projectPolicy returns the metadata of a project, from memory when no change of a project has
+// been announced since it was read.
+func (s *Service) projectPolicy(ctx context.Context, projectID int64) (map[string]string, error) {
+	c := &s.policies
+	// The generation is read before the lookup: a change committed meanwhile makes what the
+	// lookup read stale at once.
+	gen := s.PolicyGeneration()
+	if e, ok := c.m.Load(projectID); ok {
+		if e := e.(policyEntry); e.gen == gen && time.Since(e.at) < policyTTL {
+			return e.md, nil
+		}
 	}
-	md, err := db.ProjectMetadata(ctx, projectID)
+	md, err := s.Store.ProjectMetadata(ctx, projectID)
 	if err != nil {
 		return nil, err
 	}
-	c.m.Store(projectID, policyEntry{md, time.Now()})
+	c.m.Store(projectID, policyEntry{md: md, gen: gen, at: time.Now()})
 	return md, nil
 }

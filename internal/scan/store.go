@@ -11,6 +11,9 @@ import (
 // event (a scan requested or ended, a registration changed) go through Tx.
 type Store interface {
 	Tx(ctx context.Context, fn func(*meta.Tx) error) error
+	// WatchChanges tells what the store's commits changed: the projects' policies are
+	// remembered until a project changes.
+	WatchChanges(fn func(meta.Changes))
 
 	// Reports.
 	ScanReportByID(ctx context.Context, id string) (meta.ScanReport, error)

@@ -217,7 +217,6 @@ func TestScanReportsAndPullGate(t *testing.T) {
 		setMeta := func(md map[string]string) {
 			t.Helper()
 			expectStatus(t, ts.do(t, http.MethodPut, fmt.Sprintf("/api/v2.0/projects/%d", pid), nil, mustJSON(t, map[string]any{"metadata": md})), http.StatusOK)
-			time.Sleep(1100 * time.Millisecond) // the policy cache holds a second
 		}
 		pull := func(ref string) *http.Response {
 			return ts.do(t, http.MethodGet, "/v2/sec/app/manifests/"+ref, hdr(nil, "Accept", mtOCIManifest), nil)
