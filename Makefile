@@ -22,7 +22,7 @@ run:
 	$(GO) run ./cmd/berth serve
 
 test:
-	$(GO) test -count=1 -parallel 8 ./...
+	$(GO) test -count=1 -parallel 8 -timeout 30m ./...
 
 # Under the race detector internal/server alone takes 8 to 11 minutes on two cores, past
 # go test's default limit of 10 minutes per package.

@@ -169,7 +169,11 @@ func TestClientServerRoundTrip(t *testing.T) {
 			req := testRequest("https://registry.example.com", report.MimeNative, report.MimeGeneric, report.MimeSBOM)
 			req.SBOMMediaType = report.MediaCDX
 			go func() {
-				time.Sleep(50 * time.Millisecond) // let the client poll while the scan runs
+				// The scan ends only once the client has polled it while it ran (a 302), however
+				// slow the machine; the deadline only keeps a broken client from hanging the test.
+				for deadline := time.Now().Add(30 * time.Second); !rec.saw(http.StatusFound) && time.Now().Before(deadline); {
+					time.Sleep(5 * time.Millisecond)
+				}
 				close(eng.gate)
 			}()
 			res, err := c.Scan(context.Background(), req)
