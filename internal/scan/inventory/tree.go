@@ -44,11 +44,13 @@ type node struct {
 }
 
 type tree struct {
-	dir   string
-	root  *os.Root
-	nodes map[string]node // by resolved path in the image, without leading slash
-	links int             // number of linkNodes; zero lets resolve skip the lookups
-	bytes int64           // bytes held by fileNodes
+	dir    string
+	root   *os.Root
+	nodes  map[string]node // by resolved path in the image, without leading slash
+	links  int             // number of linkNodes; zero lets resolve skip the lookups
+	bytes  int64           // bytes held by fileNodes
+	nfiles int64           // number of fileNodes
+	names  int64           // bytes of the names and link targets in nodes (Limits.MaxNameBytes)
 }
 
 func openTree(dir string) (*tree, error) {
@@ -132,7 +134,7 @@ func (t *tree) mkdirAll(d string, layer int) error {
 		if err := t.root.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
 		}
-		t.nodes[p] = node{kind: dirNode, layer: layer}
+		t.put(p, node{kind: dirNode, layer: layer})
 	}
 	return nil
 }
@@ -159,13 +161,31 @@ func (t *tree) remove(p string) error {
 	return nil
 }
 
+// put records n at p, accounting for what it replaces.
+func (t *tree) put(p string, n node) {
+	if old, ok := t.nodes[p]; ok {
+		t.forget(p, old)
+	}
+	switch n.kind {
+	case fileNode:
+		t.bytes += n.size
+		t.nfiles++
+	case linkNode:
+		t.links++
+	}
+	t.names += int64(len(p) + len(n.target))
+	t.nodes[p] = n
+}
+
 func (t *tree) forget(p string, n node) {
 	switch n.kind {
 	case fileNode:
 		t.bytes -= n.size
+		t.nfiles--
 	case linkNode:
 		t.links--
 	}
+	t.names -= int64(len(p) + len(n.target))
 	delete(t.nodes, p)
 }
 
@@ -294,7 +314,7 @@ func (t *tree) create(p string, mode fs.FileMode, layer int) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.nodes[p] = node{kind: fileNode, layer: layer}
+	t.put(p, node{kind: fileNode, layer: layer})
 	return f, nil
 }
 
@@ -307,8 +327,13 @@ func (t *tree) grow(p string, n int64) {
 
 // symlink records a symbolic link at p (resolved) to target.
 func (t *tree) symlink(p, target string, layer int) {
-	t.nodes[p] = node{kind: linkNode, layer: layer, target: target}
-	t.links++
+	t.put(p, node{kind: linkNode, layer: layer, target: target})
+}
+
+// link records the regular file p (resolved), just hard-linked on disk to another file of
+// size bytes.
+func (t *tree) link(p string, size int64, layer int) {
+	t.put(p, node{kind: fileNode, layer: layer, size: size})
 }
 
 func splitPath(p string) []string {
