@@ -42,6 +42,8 @@ func TestDefault(t *testing.T) {
 		UploadTTL:       24 * time.Hour,
 		GCGracePeriod:   24 * time.Hour,
 		JobWorkers:      4,
+		ScanScratchSize: 8 << 30,
+		ScanParsers:     1,
 
 		VulnDBUpdateURL: "https://osv-vulnerabilities.storage.googleapis.com",
 		VulnDBUpdateEcosystems: "Debian,Ubuntu,Alpine,Wolfi,Chainguard,MinimOS,Red Hat,AlmaLinux,Rocky Linux,SUSE,openSUSE,Mageia,openEuler," +
@@ -103,6 +105,8 @@ max_manifest_size: 1048576
 upload_ttl: 2h
 pprof: true
 db_max_conns: 8
+scan_scratch_size: 1073741824
+scan_parsers: 2
 `,
 			want: func(c *Config) {
 				c.Addr = "127.0.0.1:6000"
@@ -117,6 +121,8 @@ db_max_conns: 8
 				c.UploadTTL = 2 * time.Hour
 				c.Pprof = true
 				c.DBMaxConns = 8
+				c.ScanScratchSize = 1 << 30
+				c.ScanParsers = 2
 			},
 		},
 		{
@@ -319,7 +325,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown yaml key",
 			yaml: "addr: :5000\nregistry_url: x\n",
-			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, vulndb_repository, vulndb_update_url, vulndb_update_ecosystems, vulndb_update_interval, air_gapped)`,
+			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, scan_scratch_size, scan_parsers, vulndb_repository, vulndb_update_url, vulndb_update_ecosystems, vulndb_update_interval, air_gapped)`,
 		},
 		{
 			name: "yaml duration",
@@ -524,6 +530,14 @@ func TestValidate(t *testing.T) {
 
 		{"db_max_conns", func(c *Config) { c.DBMaxConns = -1 },
 			`BERTH_DB_MAX_CONNS (db_max_conns): -1 is negative; use 0 for automatic or a positive limit`},
+
+		{"scan_scratch_size too small", func(c *Config) { c.ScanScratchSize = 64<<20 - 1 },
+			`BERTH_SCAN_SCRATCH_SIZE (scan_scratch_size): 67108863 is less than 67108864 bytes (64 MiB; default 8589934592, 8 GiB)`},
+		{"scan_scratch_size smallest", func(c *Config) { c.ScanScratchSize = 64 << 20 }, ""},
+		{"scan_parsers zero", func(c *Config) { c.ScanParsers = 0 },
+			`BERTH_SCAN_PARSERS (scan_parsers): 0 is outside 1 to 64`},
+		{"scan_parsers too many", func(c *Config) { c.ScanParsers = 65 },
+			`BERTH_SCAN_PARSERS (scan_parsers): 65 is outside 1 to 64`},
 
 		{"vulndb_update_url not http", func(c *Config) { c.VulnDBUpdateURL = "gs://osv-vulnerabilities" },
 			`BERTH_VULNDB_UPDATE_URL (vulndb_update_url): "gs://osv-vulnerabilities" is not an absolute http(s) URL (e.g. https://osv-vulnerabilities.storage.googleapis.com)`},

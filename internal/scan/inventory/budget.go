@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -10,10 +11,12 @@ import (
 // take a whole allowance of their Limits:
 //
 //   - scratch space: a scan reserves bytes from one total as it writes files into its scratch
-//     directory, and gives them back when it ends. A scan that finds the total taken waits
-//     for other scans to end. When every scan holding scratch space is itself waiting for
-//     more, none can end: the one holding the most fails (a *LimitError), which lets the
-//     others go on.
+//     directory, and gives them back when it ends. A scan that finds the total taken waits,
+//     in order of arrival, for other scans to give some back. When every scan holding
+//     scratch space is itself waiting for more, none would ever end: the one that started
+//     last gives way. It drops its scratch directory and starts again, behind the others;
+//     a scan keeps its place in that order across restarts, so the oldest always ends. Only
+//     an image needing more than the whole total on its own fails (a *LimitError).
 //   - parse slots: a scan holds one while the extractors run over its files, the phase whose
 //     memory grows with what the image lists. Applying layers streams, in a few megabytes,
 //     and does not need one.
@@ -22,12 +25,14 @@ type Budget struct {
 	parses  chan struct{} // one token per parse slot; nil: no bound
 
 	mu      sync.Mutex
+	leases  int64 // leases handed out, for their order
 	used    int64 // bytes granted to leases
 	holders int   // leases holding bytes
 	blocked int   // holders waiting for more
 	queue   []*scratchWaiter
-	// For tests: the most bytes granted and parses running at any one time.
-	peakUsed, parsing, peakParsing int
+	// For tests: the most bytes granted and parses running at any one time, how many
+	// reservations waited, and how many scans gave way.
+	peakUsed, parsing, peakParsing, waits, restarts int
 }
 
 // scratchChunk is the step in which a scan reserves scratch space, so that the budget's lock
@@ -79,6 +84,7 @@ func (b *Budget) parseSlot(ctx context.Context) (release func(), err error) {
 // lease is one scan's share of the scratch space.
 type lease struct {
 	b    *Budget // nil: no shared total
+	seq  int64   // order of the scan: a later one gives way to an earlier one
 	held int64
 }
 
@@ -88,7 +94,18 @@ type scratchWaiter struct {
 	done chan error // receives nil once granted, or why not
 }
 
-func (b *Budget) lease() *lease { return &lease{b: b} }
+func (b *Budget) lease() *lease {
+	if b == nil {
+		return &lease{}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.leases++
+	return &lease{b: b, seq: b.leases}
+}
+
+// errGiveWay tells a scan to drop its scratch directory and start again (Budget).
+var errGiveWay = errors.New("scratch space taken by scans started earlier: starting again after them")
 
 // reserve makes the lease hold at least need bytes, waiting for other scans to give some back
 // if the total is taken.
@@ -115,6 +132,7 @@ func (l *lease) reserve(ctx context.Context, need int64) error {
 	}
 	w := &scratchWaiter{l: l, n: n, done: make(chan error, 1)}
 	b.queue = append(b.queue, w)
+	b.waits++
 	if l.held > 0 {
 		b.blocked++
 	}
@@ -179,8 +197,8 @@ func (b *Budget) dequeue(w *scratchWaiter) bool {
 }
 
 // dispatch grants waiting reservations in order while they fit, and breaks a deadlock: when
-// every scan holding scratch space waits for more, nothing will be given back, so the waiter
-// holding the most is refused. It ends its scan and gives its space back.
+// every scan holding scratch space waits for more, nothing will be given back, so the latest
+// of them gives way (errGiveWay). It gives its space back and starts again.
 func (b *Budget) dispatch() {
 	for len(b.queue) > 0 {
 		w := b.queue[0]
@@ -193,14 +211,17 @@ func (b *Budget) dispatch() {
 		if b.holders > b.blocked {
 			return // a running scan will give space back
 		}
-		victim := w
+		var victim *scratchWaiter
 		for _, q := range b.queue {
-			if q.l.held > victim.l.held {
+			if q.l.held > 0 && (victim == nil || q.l.seq > victim.l.seq) {
 				victim = q
 			}
 		}
+		if victim == nil {
+			return // cannot be: with no holder, the head fits
+		}
 		b.dequeue(victim)
-		victim.done <- &LimitError{Limit: "scan scratch budget", Max: b.scratch,
-			What: fmt.Sprintf("the scans running at once need more than the %d bytes of scratch space they share; this one, holding %d bytes, gives way", b.scratch, victim.l.held)}
+		b.restarts++
+		victim.done <- errGiveWay
 	}
 }

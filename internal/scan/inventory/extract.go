@@ -48,6 +48,22 @@ var (
 // extractors takes a parse slot of lim.Budget, waiting for one if need be.
 func Extract(ctx context.Context, layers []Layer, lim Limits) (Inventory, error) {
 	lim = lim.withDefaults()
+	ex, err := wiredExtractors()
+	if err != nil {
+		return Inventory{}, err
+	}
+	scratch := lim.Budget.lease()
+	for {
+		inv, err := extract(ctx, layers, lim, ex, scratch)
+		scratch.release()
+		if !errors.Is(err, errGiveWay) {
+			return inv, err
+		}
+	}
+}
+
+// extract is one attempt of Extract, which the scratch space budget may ask to start again.
+func extract(ctx context.Context, layers []Layer, lim Limits, ex []wiredExtractor, scratch *lease) (Inventory, error) {
 	dir, err := os.MkdirTemp(lim.ScratchDir, "berth-inventory-")
 	if err != nil {
 		return Inventory{}, fmt.Errorf("create scratch directory: %w", err)
@@ -58,14 +74,7 @@ func Extract(ctx context.Context, layers []Layer, lim Limits) (Inventory, error)
 		return Inventory{}, fmt.Errorf("open scratch directory: %w", err)
 	}
 	defer t.close()
-	// Given back once the scratch directory is gone (deferred calls run last first).
-	scratch := lim.Budget.lease()
-	defer scratch.release()
 
-	ex, err := wiredExtractors()
-	if err != nil {
-		return Inventory{}, err
-	}
 	a := &applier{ctx: ctx, t: t, lim: lim, scratch: scratch, ex: ex, layers: layers, buf: make([]byte, 32<<10)}
 	for i, l := range layers {
 		if err := a.apply(ctx, i, l); err != nil {
