@@ -48,7 +48,7 @@ var (
 // extractors takes a parse slot of lim.Budget, waiting for one if need be.
 func Extract(ctx context.Context, layers []Layer, lim Limits) (Inventory, error) {
 	lim = lim.withDefaults()
-	ex, err := wiredExtractors()
+	ex, err := wiredExtractors(lim)
 	if err != nil {
 		return Inventory{}, err
 	}

@@ -89,7 +89,8 @@ func (w wiredExtractor) sizeLimit(l Limits, path string) (string, int64) {
 //
 //	os/dpkg                 Debian, Ubuntu (var/lib/dpkg/status, distroless status.d/*)
 //	os/apk                  Alpine (lib/apk/db/installed)
-//	os/rpm                  Red Hat, AlmaLinux, Rocky Linux (BerkeleyDB, NDB and SQLite rpmdb)
+//	os/rpm                  Red Hat, AlmaLinux, Rocky Linux (BerkeleyDB, NDB and SQLite rpmdb),
+//	                        read by Berth's own reader (rpmdb.go)
 //	go/binary               Go modules and the toolchain ("stdlib") of Go executables
 //	rust/cargoauditable     crates.io dependencies embedded by cargo-auditable
 //	rust/cargolock          crates.io, Cargo.lock
@@ -99,18 +100,26 @@ func (w wiredExtractor) sizeLimit(l Limits, path string) (string, int64) {
 //
 // Java archives are not read: scalibr's java/archive extractor imports its Maven resolution
 // client (gRPC, deps.dev, Google auth), over a hundred packages this one does not need.
-func wiredExtractors() ([]wiredExtractor, error) {
+func wiredExtractors(lim Limits) ([]wiredExtractor, error) {
 	setScalibrLogger()
 	// Berth enforces its own size limits while writing the scratch directory (Limits), so
 	// the extractors' own, which would pass over a large file silently, are lifted.
 	cfg := &cpb.PluginConfig{MaxFileSizeBytes: math.MaxInt64}
+	// rpm databases are read by Berth (rpmdb.go), for the files os/rpm reads.
+	newRPM := func(cfg *cpb.PluginConfig) (filesystem.Extractor, error) {
+		e, err := rpm.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return rpmExtractor{Extractor: e, lim: lim}, nil
+	}
 	constructors := []struct {
 		new func(*cpb.PluginConfig) (filesystem.Extractor, error)
 		wiredExtractor
 	}{
 		{dpkg.New, wiredExtractor{size: always(database), check: checkParagraphs}},
 		{apk.New, wiredExtractor{size: always(database), check: checkParagraphs}},
-		{rpm.New, wiredExtractor{}},
+		{newRPM, wiredExtractor{}},
 		{gobinary.New, wiredExtractor{binary: true}},
 		{cargoauditable.New, wiredExtractor{binary: true}},
 		{cargolock.New, wiredExtractor{size: always(manifest), check: checkTables}},
@@ -189,6 +198,9 @@ func (a *applier) inventory(ctx context.Context) (Inventory, error) {
 				a.packages -= n // counted again, exactly, below
 			}
 			pkgs, err := a.run(ctx, w.ex, fsys, p, info)
+			if le := (*LimitError)(nil); errors.As(err, &le) {
+				return Inventory{}, err
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return Inventory{}, ctx.Err()
