@@ -12,12 +12,15 @@ package inventory
 // paragraph of many megabytes, a file whose structure sends a parser out of its buffers.
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/google/osv-scalibr/extractor/filesystem"
 )
@@ -157,4 +160,58 @@ func countOpeners(ctx context.Context, r io.Reader, max int64) (int64, error) {
 			return n, fmt.Errorf("read: %w", rerr)
 		}
 	}
+}
+
+// checkPython bounds what the python/wheelegg extractor reads of an egg or wheel archive:
+// archive/zip reads its whole central directory, then the extractor reads every metadata
+// file it holds (a wheel has one), decompressed. The directory must lie in the last
+// MaxManifestBytes of the archive, and the metadata files it lists must not decompress to
+// more than MaxManifestBytes together (archive/zip refuses to decompress a file beyond the
+// size the directory gives it). A metadata file outside an archive is one package.
+func checkPython(in checkInput) (int64, error) {
+	if !strings.HasSuffix(in.path, ".egg") && !strings.HasSuffix(in.path, ".whl") {
+		return 1, nil
+	}
+	size := in.info.Size()
+	floor := int64(0)
+	if max := in.lim.MaxManifestBytes; max > 0 {
+		floor = size - max
+	}
+	zr, err := zip.NewReader(&tailReader{r: in.f, floor: floor}, size)
+	if errors.Is(err, errBeforeTail) {
+		return 0, limitErr("MaxManifestBytes", in.lim.MaxManifestBytes, in.path, "has a zip directory of more than %d bytes", in.lim.MaxManifestBytes)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("zip: %w", err)
+	}
+	var n int64
+	var total uint64
+	for _, f := range zr.File {
+		if !in.ex.FileRequired(fileAPI{path: f.Name, info: f.FileInfo()}) {
+			continue
+		}
+		if n++; n > in.maxPackages {
+			return n, nil
+		}
+		total += f.UncompressedSize64
+		if max := in.lim.MaxManifestBytes; max > 0 && total > uint64(max) {
+			return n, limitErr("MaxManifestBytes", max, in.path, "holds more than %d bytes of package metadata, decompressed", max)
+		}
+	}
+	return n, nil
+}
+
+var errBeforeTail = errors.New("read before the part of the file allowed")
+
+// tailReader reads r from floor on only.
+type tailReader struct {
+	r     io.ReaderAt
+	floor int64
+}
+
+func (t *tailReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < t.floor {
+		return 0, errBeforeTail
+	}
+	return t.r.ReadAt(p, off)
 }

@@ -1,6 +1,8 @@
 package inventory
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -143,6 +145,30 @@ func TestInventoryLimits(t *testing.T) {
 			want: "inventory limit exceeded: the image holds more than 15 packages (MaxPackages)",
 		},
 		{
+			name: "a wheel listing too many metadata files",
+			lim:  Limits{MaxFilePackages: 2},
+			layers: func(t *testing.T) []Layer {
+				return []Layer{gzLayer(t, ent{name: "usr/share/python-wheels/x-1-py3-none-any.whl", body: wheel(t, 3, 100, 0)})}
+			},
+			want: "inventory limit exceeded: /usr/share/python-wheels/x-1-py3-none-any.whl holds more than 2 packages (MaxFilePackages)",
+		},
+		{
+			name: "a wheel whose metadata decompresses to too much",
+			lim:  Limits{MaxManifestBytes: 10 << 10},
+			layers: func(t *testing.T) []Layer {
+				return []Layer{gzLayer(t, ent{name: "usr/share/python-wheels/x-1-py3-none-any.whl", body: wheel(t, 1, 20<<10, 0)})}
+			},
+			want: "inventory limit exceeded: /usr/share/python-wheels/x-1-py3-none-any.whl holds more than 10240 bytes of package metadata, decompressed (MaxManifestBytes)",
+		},
+		{
+			name: "a wheel with a large zip directory",
+			lim:  Limits{MaxManifestBytes: 10 << 10},
+			layers: func(t *testing.T) []Layer {
+				return []Layer{gzLayer(t, ent{name: "usr/share/python-wheels/x-1-py3-none-any.whl", body: wheel(t, 1, 100, 1000)})}
+			},
+			want: "inventory limit exceeded: /usr/share/python-wheels/x-1-py3-none-any.whl has a zip directory of more than 10240 bytes (MaxManifestBytes)",
+		},
+		{
 			name: "too many files kept",
 			lim:  Limits{MaxKeptFiles: 2},
 			layers: func(t *testing.T) []Layer {
@@ -241,4 +267,41 @@ func TestInventoryWithinLimits(t *testing.T) {
 	if len(inv.Packages) != 5 {
 		t.Errorf("packages: %s", describe(inv))
 	}
+}
+
+// wheel is a Python wheel holding metadata files of about size bytes each, and other files.
+func wheel(t *testing.T, metadata, size, others int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for i := range metadata {
+		w, err := zw.Create(fmt.Sprintf("x%d-1.dist-info/METADATA", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(w, "Metadata-Version: 2.1\nName: x%d\nVersion: 1\n\n%s", i, strings.Repeat("d", size))
+	}
+	for i := range others {
+		if _, err := zw.Create(fmt.Sprintf("x/module_with_a_long_name_%d.py", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// The metadata of a wheel within the limits is read.
+func TestPythonWheelIsRead(t *testing.T) {
+	t.Parallel()
+	lim, clean := scratch(t, Limits{})
+	inv, err := Extract(context.Background(), []Layer{gzLayer(t,
+		ent{name: "usr/share/python-wheels/x-1-py3-none-any.whl", body: wheel(t, 2, 100, 50)})}, lim)
+	clean()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgIn(t, inv, "PyPI", "x0")
+	pkgIn(t, inv, "PyPI", "x1")
 }

@@ -66,6 +66,15 @@ const (
 
 func always(c sizeClass) func(string) sizeClass { return func(string) sizeClass { return c } }
 
+// pythonSize: eggs and wheels are archives (checkPython bounds what is read of them), the
+// rest metadata files.
+func pythonSize(path string) sizeClass {
+	if strings.HasSuffix(path, ".egg") || strings.HasSuffix(path, ".whl") {
+		return anyFile
+	}
+	return manifest
+}
+
 func (w wiredExtractor) wants(api filesystem.FileAPI) bool {
 	return (w.accept == nil || w.accept(api.Path())) && w.ex.FileRequired(api)
 }
@@ -120,13 +129,13 @@ func wiredExtractors(lim Limits) ([]wiredExtractor, error) {
 		{dpkg.New, wiredExtractor{size: always(database), check: checkParagraphs}},
 		{apk.New, wiredExtractor{size: always(database), check: checkParagraphs}},
 		{newRPM, wiredExtractor{}},
-		{gobinary.New, wiredExtractor{binary: true}},
-		{cargoauditable.New, wiredExtractor{binary: true}},
+		{gobinary.New, wiredExtractor{binary: true, check: checkGoBinary}},
+		{cargoauditable.New, wiredExtractor{binary: true, check: checkCargoAuditable}},
 		{cargolock.New, wiredExtractor{size: always(manifest), check: checkTables}},
 		// A package.json outside node_modules is the application's own manifest, not an
 		// installed package.
 		{packagejson.New, wiredExtractor{accept: inNodeModules, size: always(manifest)}},
-		{wheelegg.New, wiredExtractor{size: always(manifest)}},
+		{wheelegg.New, wiredExtractor{size: pythonSize, check: checkPython}},
 		{gemspec.New, wiredExtractor{size: always(manifest)}},
 	}
 	out := make([]wiredExtractor, 0, len(constructors))
