@@ -18,8 +18,9 @@ import (
 //     a scan keeps its place in that order across restarts, so the oldest always ends. Only
 //     an image needing more than the whole total on its own fails (a *LimitError).
 //   - parse slots: a scan holds one while the extractors run over its files, the phase whose
-//     memory grows with what the image lists. Applying layers streams, in a few megabytes,
-//     and does not need one.
+//     memory grows with what the image lists (and its caller while it encodes and matches
+//     the inventory: Acquire). Applying layers streams, in a few megabytes (a zstd layer's
+//     window, up to 128 MiB, aside), and does not need one.
 type Budget struct {
 	scratch int64         // bytes all scans may hold at once; 0: no total
 	parses  chan struct{} // one token per parse slot; nil: no bound
@@ -56,8 +57,11 @@ func (b *Budget) ScratchInUse() int64 {
 	return b.used
 }
 
-// parseSlot waits for a parse slot; release gives it back. A nil Budget has unlimited slots.
-func (b *Budget) parseSlot(ctx context.Context) (release func(), err error) {
+// Acquire waits for a parse slot; release gives it back. Extract takes one to run the
+// extractors; a caller takes one for its own work proportional to an inventory (encoding it,
+// matching it), so that it is not done by more scans at once either. A nil Budget has
+// unlimited slots.
+func (b *Budget) Acquire(ctx context.Context) (release func(), err error) {
 	if b == nil || b.parses == nil {
 		return func() {}, nil
 	}

@@ -47,7 +47,7 @@ var (
 // Applying layers streams them, in a few megabytes of memory whatever the layer. Running the
 // extractors takes a parse slot of lim.Budget, waiting for one if need be.
 func Extract(ctx context.Context, layers []Layer, lim Limits) (Inventory, error) {
-	lim = lim.withDefaults()
+	lim = lim.WithDefaults()
 	ex, err := wiredExtractors(lim)
 	if err != nil {
 		return Inventory{}, err
@@ -81,7 +81,7 @@ func extract(ctx context.Context, layers []Layer, lim Limits, ex []wiredExtracto
 			return Inventory{}, fmt.Errorf("layer %s: %w", l.Digest, err)
 		}
 	}
-	release, err := lim.Budget.parseSlot(ctx)
+	release, err := lim.Budget.Acquire(ctx)
 	if err != nil {
 		return Inventory{}, err
 	}

@@ -87,7 +87,9 @@ func DefaultLimits() Limits {
 	}
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with its zero fields set to their defaults, and its negative ones to
+// zero (no limit).
+func (l Limits) WithDefaults() Limits {
 	d := DefaultLimits()
 	pick := func(v, def int64) int64 {
 		switch {
