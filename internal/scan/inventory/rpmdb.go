@@ -194,6 +194,9 @@ func readNDB(ctx context.Context, ra io.ReaderAt, size int64, fn func([]byte) er
 	if _, err := ra.ReadAt(slots, 32); err != nil {
 		return fmt.Errorf("NDB rpm database: slots: %w", err)
 	}
+	// Blobs do not overlap, so together they are no larger than the file after the slot
+	// pages: slots naming the same blob again and again cannot make the reading longer.
+	var read int64
 	for off := 0; off+16 <= len(slots); off += 16 {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -222,6 +225,9 @@ func readNDB(ctx context.Context, ra io.ReaderAt, size int64, fn func([]byte) er
 		}
 		if blk+16+n > size {
 			return fmt.Errorf("NDB rpm database: package %d: blob past the end of the file", pkg)
+		}
+		if read += 16 + n; read > size-int64(slotPages)*ndbSlotPage {
+			return fmt.Errorf("NDB rpm database: package %d: blobs overlap", pkg)
 		}
 		h := make([]byte, n)
 		if _, err := ra.ReadAt(h, blk+16); err != nil {
@@ -278,6 +284,9 @@ func readBDB(ctx context.Context, ra io.ReaderAt, size int64, fn func([]byte) er
 		return p[25], int64(bo.Uint32(p[16:])), int(bo.Uint16(p[22:])), nil
 	}
 	overflow := make([]byte, pageSize)
+	// An overflow page belongs to one item: a page met twice is a loop or two items sharing
+	// it, either of which could make the reading quadratic in the pages.
+	used := make([]bool, pages)
 	for pn := int64(0); pn < pages; pn++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -302,13 +311,14 @@ func readBDB(ctx context.Context, ra io.ReaderAt, size int64, fn func([]byte) er
 			if at+bdbOffPageLength > pageSize {
 				return fmt.Errorf("Berkeley DB rpm database: page %d: item past the page", pn)
 			}
-			// Follow the chain of overflow pages; it cannot be longer than the file.
+			// Follow the chain of overflow pages.
 			var h []byte
 			next := int64(bo.Uint32(page[at+4:]))
-			for hops := int64(0); next != 0; hops++ {
-				if hops >= pages {
-					return fmt.Errorf("Berkeley DB rpm database: page %d: overflow pages loop", pn)
+			for next != 0 {
+				if next < 0 || next >= pages || used[next] {
+					return fmt.Errorf("Berkeley DB rpm database: page %d: overflow page %d out of range or met twice", pn, next)
 				}
+				used[next] = true
 				typ, after, free, err := readPage(next, overflow)
 				if err != nil {
 					return err

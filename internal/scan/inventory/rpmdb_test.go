@@ -278,7 +278,28 @@ func TestRPMReaderHostileDatabases(t *testing.T) {
 			db: func(*testing.T) []byte {
 				return bdbFile(two, func(pages [][]byte) { binary.LittleEndian.PutUint32(pages[2][16:], 2) })
 			},
-			err: "overflow pages loop",
+			err: "overflow page 2 out of range or met twice",
+		},
+		{
+			name: "Berkeley DB items sharing overflow pages",
+			db: func(*testing.T) []byte {
+				return bdbFile(two, func(pages [][]byte) {
+					// The second item's chain is the first one's.
+					binary.LittleEndian.PutUint32(pages[1][512-4-bdbOffPageLength-4-bdbOffPageLength+4:], 2)
+				})
+			},
+			err: "overflow page 2 out of range or met twice",
+		},
+		{
+			name: "NDB slots naming the same blob",
+			db: func(*testing.T) []byte {
+				f := ndbFile(two, nil)
+				for off := 32 + 16; off+16 <= ndbSlotPage; off += 16 {
+					copy(f[off:off+16], f[32:48]) // every slot is the first one
+				}
+				return f
+			},
+			err: "blobs overlap",
 		},
 		{
 			name: "Berkeley DB chain through a page that is not an overflow page",
