@@ -251,6 +251,9 @@ func (a *applier) entry(layer int, hdr *tar.Header, r io.Reader) (err error) {
 	if len(name) > maxNameLength || len(hdr.Linkname) > maxNameLength {
 		return limitErr("maxNameLength", maxNameLength, "", "entry %.64q… has a name or link target longer than %d bytes (PATH_MAX)", hdr.Name, maxNameLength)
 	}
+	if strings.Count(name, "/") >= maxPathDepth {
+		return limitErr("maxPathDepth", maxPathDepth, "", "entry %.64q… is more than %d directories deep", hdr.Name, maxPathDepth)
+	}
 	defer func() {
 		if err == nil {
 			err = a.checkTree()

@@ -128,6 +128,10 @@ const (
 	maxOSReleaseBytes = 64 << 10
 	// maxNameLength is Linux's PATH_MAX: no container runtime can create a longer name.
 	maxNameLength = 4096
+	// maxPathDepth bounds how many directories deep a name is, in the archive or once its
+	// symbolic links are resolved: creating a file walks its directories one by one, and
+	// the deepest real trees (nested node_modules) are some tens of levels deep.
+	maxPathDepth = 256
 )
 
 // LimitError reports that an image exceeded one of its Limits, or a bound of a file format.

@@ -200,6 +200,23 @@ func TestInventoryLimits(t *testing.T) {
 			want: `inventory limit exceeded: entry "usr/lib/x"… has a name or link target longer than 4096 bytes (PATH_MAX) (maxNameLength)`,
 		},
 		{
+			name: "a name too many directories deep",
+			layers: func(t *testing.T) []Layer {
+				return []Layer{gzLayer(t, text(strings.Repeat("d/", 256)+"node_modules/x/package.json", "{}"))}
+			},
+			want: `inventory limit exceeded: entry "d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/"… is more than 256 directories deep (maxPathDepth)`,
+		},
+		{
+			// Each name is short enough; the symbolic links make them deeper at every step.
+			name: "a name resolving too many directories deep",
+			layers: func(t *testing.T) []Layer {
+				deep := strings.Repeat("d/", 200)
+				return []Layer{gzLayer(t, symlink("a", deep+"b"), symlink(deep+"b", deep+"c"),
+					text("a/node_modules/x/package.json", "{}"))}
+			},
+			want: `inventory limit exceeded: "a/node_modules/x"… resolves to a path more than 256 directories deep (maxPathDepth)`,
+		},
+		{
 			name: "a paragraph of many megabytes",
 			layers: func(t *testing.T) []Layer {
 				return []Layer{gzLayer(t, text("var/lib/dpkg/status", "Package: a\nDescription: "+strings.Repeat("x", maxEntryBytes)+"\n"))}

@@ -85,6 +85,13 @@ func (t *tree) resolve(p string, followLast bool) (string, error) {
 			continue
 		}
 		cur := strings.Join(append(out, c), "/")
+		switch {
+		// The cost of each step, and of creating what is at the end, grows with these.
+		case len(cur) > maxNameLength:
+			return "", limitErr("maxNameLength", maxNameLength, "", "%.64q… resolves to a path longer than %d bytes (PATH_MAX)", p, maxNameLength)
+		case len(out) >= maxPathDepth:
+			return "", limitErr("maxPathDepth", maxPathDepth, "", "%.64q… resolves to a path more than %d directories deep", p, maxPathDepth)
+		}
 		if n, ok := t.nodes[cur]; ok && n.kind == linkNode && (len(rest) > 0 || followLast) {
 			if hops++; hops > maxLinkHops {
 				return "", fmt.Errorf("%w: %q: too many levels of symbolic links", ErrUnsafePath, p)
@@ -114,27 +121,58 @@ func (t *tree) resolveParent(p string) (string, error) {
 }
 
 // mkdirAll creates the directory d (already resolved) and its parents. A file in the way is
-// replaced, as a later layer's directory would replace it.
+// replaced, as a later layer's directory would replace it. The directories are created each
+// in its parent, opened once, so that a deep path costs a system call or two per level rather
+// than a walk from the root per level.
 func (t *tree) mkdirAll(d string, layer int) error {
 	if d == "" {
 		return nil
 	}
 	parts := splitPath(d)
-	for i := range parts {
-		p := strings.Join(parts[:i+1], "/")
-		n, ok := t.nodes[p]
-		if ok && n.kind == dirNode {
-			continue
+	i := 0 // the first level that is not a directory of the tree yet
+	for ; i < len(parts); i++ {
+		if n, ok := t.nodes[strings.Join(parts[:i+1], "/")]; !ok || n.kind != dirNode {
+			break
 		}
-		if ok {
+	}
+	if i == len(parts) {
+		return nil
+	}
+	parent := t.root
+	if i > 0 {
+		r, err := t.root.OpenRoot(strings.Join(parts[:i], "/"))
+		if err != nil {
+			return err
+		}
+		parent = r
+	}
+	defer func() {
+		if parent != t.root {
+			parent.Close()
+		}
+	}()
+	for ; i < len(parts); i++ {
+		p := strings.Join(parts[:i+1], "/")
+		if n, ok := t.nodes[p]; ok && n.kind != dirNode {
 			if err := t.remove(p); err != nil {
 				return err
 			}
 		}
-		if err := t.root.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := parent.Mkdir(parts[i], 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
 		}
 		t.put(p, node{kind: dirNode, layer: layer})
+		if i == len(parts)-1 {
+			break
+		}
+		next, err := parent.OpenRoot(parts[i])
+		if err != nil {
+			return err
+		}
+		if parent != t.root {
+			parent.Close()
+		}
+		parent = next
 	}
 	return nil
 }
