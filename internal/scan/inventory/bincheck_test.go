@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"context"
+	"debug/buildinfo"
 	"debug/elf"
 	"encoding/binary"
 	"errors"
@@ -195,5 +196,89 @@ func TestCargoAuditableBounds(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// elfGo is a minimal ELF executable whose .go.buildinfo section, loaded writable at 0x1000,
+// holds info: what the Go linker writes there.
+func elfGo(info []byte) []byte {
+	le := binary.LittleEndian
+	const ehsize, phentsize, shentsize, vaddr = 64, 56, 64, 0x1000
+	name := ".go.buildinfo"
+	shstrtab := append(append([]byte{0}, name...), append([]byte{0}, ".shstrtab\x00"...)...)
+	dataOff := uint64(ehsize + phentsize)
+	strOff := dataOff + uint64(len(info))
+	shOff := strOff + uint64(len(shstrtab))
+	f := make([]byte, ehsize)
+	copy(f, "\x7fELF\x02\x01\x01")
+	le.PutUint16(f[16:], uint16(elf.ET_EXEC))
+	le.PutUint16(f[18:], uint16(elf.EM_X86_64))
+	le.PutUint32(f[20:], 1)
+	le.PutUint64(f[32:], ehsize) // program headers
+	le.PutUint64(f[40:], shOff)
+	le.PutUint16(f[52:], ehsize)
+	le.PutUint16(f[54:], phentsize)
+	le.PutUint16(f[56:], 1)
+	le.PutUint16(f[58:], shentsize)
+	le.PutUint16(f[60:], 3)
+	le.PutUint16(f[62:], 2)
+	ph := make([]byte, phentsize)
+	le.PutUint32(ph, uint32(elf.PT_LOAD))
+	le.PutUint32(ph[4:], uint32(elf.PF_R|elf.PF_W))
+	le.PutUint64(ph[8:], dataOff)
+	le.PutUint64(ph[16:], vaddr)
+	le.PutUint64(ph[24:], vaddr)
+	le.PutUint64(ph[32:], uint64(len(info)))
+	le.PutUint64(ph[40:], uint64(len(info)))
+	f = append(append(append(f, ph...), info...), shstrtab...)
+	section := func(nameAt uint32, typ elf.SectionType, addr, off, size uint64) []byte {
+		s := make([]byte, shentsize)
+		le.PutUint32(s, nameAt)
+		le.PutUint32(s[4:], uint32(typ))
+		le.PutUint64(s[16:], addr)
+		le.PutUint64(s[24:], off)
+		le.PutUint64(s[32:], size)
+		le.PutUint64(s[48:], 16)
+		return s
+	}
+	f = append(f, make([]byte, shentsize)...)
+	f = append(f, section(1, elf.SHT_PROGBITS, vaddr, dataOff, uint64(len(info)))...)
+	f = append(f, section(uint32(2+len(name)), elf.SHT_STRTAB, 0, strOff, uint64(len(shstrtab)))...)
+	return f
+}
+
+// goBuildInfo is the build information Go 1.18 and later write: the header, then the version
+// and the module information (framed by 16-byte sentinels), each after its varint length.
+func goBuildInfo(version string, modules ...string) []byte {
+	h := make([]byte, goBuildInfoHeaderSize)
+	copy(h, goBuildInfoMagic)
+	h[14], h[15] = 8, 2
+	mod := "path\texample.com/hello\nmod\texample.com/hello\t(devel)\t\n"
+	for _, m := range modules {
+		mod += "dep\t" + m + "\tv1.0.0\th1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+	}
+	mod = "0123456789abcdef" + mod + "0123456789abcde\n"
+	h = binary.AppendUvarint(h, uint64(len(version)))
+	h = append(h, version...)
+	h = binary.AppendUvarint(h, uint64(len(mod)))
+	return append(h, mod...)
+}
+
+// The check finds the build information where debug/buildinfo does, and counts its modules.
+func TestGoBuildInfoCheckOfAMinimalExecutable(t *testing.T) {
+	t.Parallel()
+	bin := elfGo(goBuildInfo("go1.22.1", "golang.org/x/text", "golang.org/x/net"))
+	bi, err := buildinfo.Read(bytes.NewReader(bin))
+	if err != nil || len(bi.Deps) != 2 {
+		t.Fatalf("debug/buildinfo: %v %+v", err, bi)
+	}
+	in := checkInput{ctx: context.Background(), path: "bin", f: bytes.NewReader(bin), info: sizeInfo(len(bin)),
+		lim: Limits{MaxManifestBytes: 1 << 20}, maxPackages: 100}
+	if n, err := checkGoBinary(in); err != nil || n != 7 { // five lines, the toolchain, the main module
+		t.Fatalf("checkGoBinary = %d, %v; want 7", n, err)
+	}
+	in.lim.MaxManifestBytes = 100
+	if _, err := checkGoBinary(in); err == nil {
+		t.Fatal("module information over MaxManifestBytes let through")
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/google/osv-scalibr/extractor/filesystem"
@@ -34,11 +33,17 @@ type check func(in checkInput) (int64, error)
 type checkInput struct {
 	ctx         context.Context
 	path        string // in the image, without leading slash
-	f           *os.File
+	f           checkFile
 	info        fs.FileInfo
 	lim         Limits
 	maxPackages int64 // MaxFilePackages, or math.MaxInt64 without one
 	ex          filesystem.Extractor
+}
+
+// checkFile is a kept file as a check reads it: from its start, or anywhere.
+type checkFile interface {
+	io.Reader
+	io.ReaderAt
 }
 
 func (a *applier) check(ctx context.Context, w wiredExtractor, p string, info fs.FileInfo) (int64, error) {
