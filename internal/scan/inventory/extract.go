@@ -44,8 +44,9 @@ var (
 // packages, the scratch space its scans share) is an error of its own. A package database
 // or manifest an extractor cannot parse is not an error: it is listed in Inventory.Problems.
 //
-// Applying layers streams them, in a few megabytes of memory whatever the layer. Running the
-// extractors takes a parse slot of lim.Budget, waiting for one if need be.
+// Applying layers streams them, in a few megabytes of memory whatever the layer (a zstd
+// layer's window aside, at most 128 MiB). Running the extractors takes a parse slot of
+// lim.Budget, waiting for one if need be.
 func Extract(ctx context.Context, layers []Layer, lim Limits) (Inventory, error) {
 	lim = lim.WithDefaults()
 	ex, err := wiredExtractors(lim)
@@ -53,12 +54,13 @@ func Extract(ctx context.Context, layers []Layer, lim Limits) (Inventory, error)
 		return Inventory{}, err
 	}
 	scratch := lim.Budget.lease()
+	defer scratch.release() // whatever happens, a panic included
 	for {
 		inv, err := extract(ctx, layers, lim, ex, scratch)
-		scratch.release()
 		if !errors.Is(err, errGiveWay) {
 			return inv, err
 		}
+		scratch.release()
 	}
 }
 

@@ -262,9 +262,11 @@ func TestCancelledScanStops(t *testing.T) {
 	clean()
 }
 
+// A panic leaves neither scratch files nor a reservation of the shared budget behind.
 func TestScratchRemovedOnPanic(t *testing.T) {
 	t.Parallel()
-	lim, clean := scratch(t, Limits{})
+	b := NewBudget(64<<20, 1)
+	lim, clean := scratch(t, Limits{Budget: b})
 	func() {
 		defer func() {
 			if recover() == nil {
@@ -277,6 +279,9 @@ func TestScratchRemovedOnPanic(t *testing.T) {
 		}, lim)
 	}()
 	clean()
+	if n := b.ScratchInUse(); n != 0 {
+		t.Errorf("%d bytes of scratch space still reserved", n)
+	}
 }
 
 // A package database that cannot be parsed does not fail the scan: the problem is recorded
