@@ -50,8 +50,11 @@ func NewBudget(scratchBytes int64, parses int) *Budget {
 	return b
 }
 
-// ScratchInUse is the scratch space reserved by running scans.
+// ScratchInUse is the scratch space reserved by running scans (0 for a nil Budget).
 func (b *Budget) ScratchInUse() int64 {
+	if b == nil {
+		return 0
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.used
