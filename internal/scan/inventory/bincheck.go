@@ -489,6 +489,10 @@ func wasmDepSection(r io.ReaderAt, fileSize, max int64) (io.Reader, int64, error
 			off = next
 			continue
 		}
+		if next < off {
+			// go-rustaudit would allocate a negative length, and panic.
+			return nil, 0, errors.New("WebAssembly custom section .dep-v0 shorter than its name")
+		}
 		if next-off > max {
 			return nil, next - off, nil
 		}

@@ -171,6 +171,12 @@ func TestCargoAuditableBounds(t *testing.T) {
 			}(),
 			problem: "WebAssembly custom section name of 268435455 bytes",
 		},
+		{
+			// Found by FuzzCargoAuditable: go-rustaudit panics, allocating a negative length.
+			name:    "WebAssembly, section shorter than its name",
+			file:    []byte("\x00asm\x01\x00\x00\x00\x00\x01\a.dep-v0"),
+			problem: "WebAssembly custom section .dep-v0 shorter than its name",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
