@@ -46,7 +46,10 @@ type Config struct {
 	DBMaxConns      int           `yaml:"db_max_conns"`
 	GCGracePeriod   time.Duration `yaml:"gc_grace_period"`
 	JobWorkers      int           `yaml:"job_workers"`
-	VulnDBRepo      string        `yaml:"vulndb_repository"`
+	// What the built-in scanner's scans share (internal/scan/inventory.Budget).
+	ScanScratchSize int64  `yaml:"scan_scratch_size"`
+	ScanParsers     int    `yaml:"scan_parsers"`
+	VulnDBRepo      string `yaml:"vulndb_repository"`
 	// The scheduled download of the vulnerability database (see VulnDBEcosystems).
 	VulnDBUpdateURL        string        `yaml:"vulndb_update_url"`
 	VulnDBUpdateEcosystems string        `yaml:"vulndb_update_ecosystems"`
@@ -121,6 +124,10 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.GCGracePeriod }},
 	{yaml: "job_workers", usage: "background jobs (GC, retention, ...) this process runs at once",
 		field: func(c *Config) any { return &c.JobWorkers }},
+	{yaml: "scan_scratch_size", usage: "bytes of data_dir/tmp all scans of this process may fill at once, at least 67108864; a scan finding it taken waits",
+		field: func(c *Config) any { return &c.ScanScratchSize }},
+	{yaml: "scan_parsers", usage: "images whose package databases this process parses at once, 1 to 64 (each may take a few hundred megabytes)",
+		field: func(c *Config) any { return &c.ScanParsers }},
 	{yaml: "vulndb_repository", usage: "repository (project/name) whose pushes are OSV vulnerability database bundles to import; empty: none",
 		field: func(c *Config) any { return &c.VulnDBRepo }},
 	{yaml: "vulndb_update_url", usage: "base `URL` of OSV's vulnerability archives, downloaded as <url>/<ecosystem>/all.zip",
@@ -165,6 +172,9 @@ var DefaultVulnDBEcosystems = []string{
 	"Go", "crates.io", "npm", "PyPI", "RubyGems",
 }
 
+// minScanScratchSize leaves a scan room for the package databases of a large image.
+const minScanScratchSize = 64 << 20
+
 // minVulnDBUpdateInterval keeps a scheduled update from hammering the archive server: osv.dev
 // rebuilds its archives a few times a day, and each download is hundreds of megabytes.
 const minVulnDBUpdateInterval = 10 * time.Minute
@@ -182,6 +192,8 @@ func Default() Config {
 		UploadTTL:       24 * time.Hour,
 		GCGracePeriod:   DefaultGCGracePeriod,
 		JobWorkers:      4,
+		ScanScratchSize: 8 << 30,
+		ScanParsers:     1,
 
 		VulnDBUpdateURL:        DefaultVulnDBUpdateURL,
 		VulnDBUpdateEcosystems: strings.Join(DefaultVulnDBEcosystems, ","),
@@ -490,6 +502,12 @@ func (c *Config) Validate() error {
 	}
 	if c.JobWorkers < 1 || c.JobWorkers > 64 {
 		bad("job_workers", "%d is outside 1 to 64", c.JobWorkers)
+	}
+	if c.ScanScratchSize < minScanScratchSize {
+		bad("scan_scratch_size", "%d is less than %d bytes (64 MiB; default 8589934592, 8 GiB)", c.ScanScratchSize, int64(minScanScratchSize))
+	}
+	if c.ScanParsers < 1 || c.ScanParsers > 64 {
+		bad("scan_parsers", "%d is outside 1 to 64", c.ScanParsers)
 	}
 	if c.DBMaxConns < 0 {
 		bad("db_max_conns", "%d is negative; use 0 for automatic or a positive limit", c.DBMaxConns)

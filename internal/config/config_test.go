@@ -41,6 +41,8 @@ func TestDefault(t *testing.T) {
 		UploadTTL:       24 * time.Hour,
 		GCGracePeriod:   2 * time.Hour,
 		JobWorkers:      4,
+		ScanScratchSize: 8 << 30,
+		ScanParsers:     1,
 
 		VulnDBUpdateURL: "https://osv-vulnerabilities.storage.googleapis.com",
 		VulnDBUpdateEcosystems: "Debian,Ubuntu,Alpine,Wolfi,Chainguard,MinimOS,Red Hat,AlmaLinux,Rocky Linux,SUSE,openSUSE,Mageia,openEuler," +
@@ -108,6 +110,8 @@ max_manifest_size: 1048576
 upload_ttl: 2h
 pprof: true
 db_max_conns: 8
+scan_scratch_size: 1073741824
+scan_parsers: 2
 `,
 			want: func(c *Config) {
 				c.Addr = "127.0.0.1:6000"
@@ -122,6 +126,8 @@ db_max_conns: 8
 				c.UploadTTL = 2 * time.Hour
 				c.Pprof = true
 				c.DBMaxConns = 8
+				c.ScanScratchSize = 1 << 30
+				c.ScanParsers = 2
 			},
 		},
 		{
@@ -341,7 +347,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown yaml key",
 			yaml: "addr: :5000\nregistry_url: x\n",
-			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, vulndb_repository, vulndb_update_url, vulndb_update_ecosystems, vulndb_update_interval, air_gapped, trusted_proxies, login_max_failures, login_address_max_failures, login_account_max_failures, login_lockout_min, login_lockout_max)`,
+			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, scan_scratch_size, scan_parsers, vulndb_repository, vulndb_update_url, vulndb_update_ecosystems, vulndb_update_interval, air_gapped, trusted_proxies, login_max_failures, login_address_max_failures, login_account_max_failures, login_lockout_min, login_lockout_max)`,
 		},
 		{
 			name: "yaml duration",
@@ -579,6 +585,14 @@ func TestValidate(t *testing.T) {
 
 		{"db_max_conns", func(c *Config) { c.DBMaxConns = -1 },
 			`BERTH_DB_MAX_CONNS (db_max_conns): -1 is negative; use 0 for automatic or a positive limit`},
+
+		{"scan_scratch_size too small", func(c *Config) { c.ScanScratchSize = 64<<20 - 1 },
+			`BERTH_SCAN_SCRATCH_SIZE (scan_scratch_size): 67108863 is less than 67108864 bytes (64 MiB; default 8589934592, 8 GiB)`},
+		{"scan_scratch_size smallest", func(c *Config) { c.ScanScratchSize = 64 << 20 }, ""},
+		{"scan_parsers zero", func(c *Config) { c.ScanParsers = 0 },
+			`BERTH_SCAN_PARSERS (scan_parsers): 0 is outside 1 to 64`},
+		{"scan_parsers too many", func(c *Config) { c.ScanParsers = 65 },
+			`BERTH_SCAN_PARSERS (scan_parsers): 65 is outside 1 to 64`},
 
 		{"vulndb_update_url not http", func(c *Config) { c.VulnDBUpdateURL = "gs://osv-vulnerabilities" },
 			`BERTH_VULNDB_UPDATE_URL (vulndb_update_url): "gs://osv-vulnerabilities" is not an absolute http(s) URL (e.g. https://osv-vulnerabilities.storage.googleapis.com)`},

@@ -115,11 +115,19 @@ func (b *Builtin) Scan(ctx context.Context, req report.Request) (report.Result, 
 		}
 		src = rs
 	}
-	images, err := b.images(ctx, src, req.Artifact.Digest, logf)
+	var held int64
+	images, err := b.images(ctx, src, req.Artifact.Digest, logf, &held)
 	if err != nil {
 		logf("error: %v", err)
 		return res, err
 	}
+	// Matching and writing reports take memory in proportion to the inventory: no more
+	// scans do it at once than parse.
+	release, err := b.Limits.Budget.Acquire(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer release()
 	res.Reports = map[string][]byte{}
 	wantVuln := slices.Contains(req.Want, report.MimeNative) || slices.Contains(req.Want, report.MimeGeneric)
 	if wantVuln {
@@ -197,8 +205,9 @@ func countPackages(images []image) int {
 }
 
 // images returns the inventories of the artifact's platform images (itself, or an index's
-// image children), extracting and storing those not stored yet.
-func (b *Builtin) images(ctx context.Context, src source, dgst string, logf func(string, ...any)) ([]image, error) {
+// image children), extracting and storing those not stored yet. held counts their packages,
+// which together must stay within Limits.MaxPackages: a scan holds them all until it ends.
+func (b *Builtin) images(ctx context.Context, src source, dgst string, logf func(string, ...any), held *int64) ([]image, error) {
 	mt, body, err := src.manifest(ctx, dgst)
 	if err != nil {
 		return nil, err
@@ -239,7 +248,7 @@ func (b *Builtin) images(ctx context.Context, src source, dgst string, logf func
 			if m.Platform["os"] == "unknown" {
 				continue // attestations in BuildKit indexes
 			}
-			ims, err := b.images(ctx, src, m.Digest, logf)
+			ims, err := b.images(ctx, src, m.Digest, logf, held)
 			if err != nil {
 				return nil, fmt.Errorf("platform %s/%s: %w", m.Platform["os"], m.Platform["architecture"], err)
 			}
@@ -254,6 +263,9 @@ func (b *Builtin) images(ctx context.Context, src source, dgst string, logf func
 		var inv inventory.Inventory
 		if err := json.Unmarshal([]byte(stored.JSON), &inv); err == nil {
 			logf("image %s: inventory of %d packages taken on %s reused", dgst, len(inv.Packages), stored.CreatedAt.UTC().Format(time.RFC3339))
+			if err := b.hold(held, inv); err != nil {
+				return nil, err
+			}
 			return []image{{dgst, inv}}, nil
 		}
 	} else if err != nil && !errors.Is(err, meta.ErrNotFound) {
@@ -271,6 +283,9 @@ func (b *Builtin) images(ctx context.Context, src source, dgst string, logf func
 	}
 	logf("image %s: %d layers read in %s: %s, %d packages", dgst, len(layers), time.Since(start).Round(time.Millisecond),
 		osName(inv.OS), len(inv.Packages))
+	if err := b.hold(held, inv); err != nil {
+		return nil, err
+	}
 	for _, p := range inv.Problems {
 		// A broken OS package database leaves the image's main inventory unknown: a report
 		// without it would look clean. A broken language manifest (one package.json among
@@ -280,6 +295,11 @@ func (b *Builtin) images(ctx context.Context, src source, dgst string, logf func
 		}
 		logf("warning: %s: %s: %s", p.Extractor, p.Path, p.Message)
 	}
+	release, err := b.Limits.Budget.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	js, err := json.Marshal(inv)
 	if err != nil {
 		return nil, err
@@ -288,6 +308,16 @@ func (b *Builtin) images(ctx context.Context, src source, dgst string, logf func
 		return nil, err
 	}
 	return []image{{dgst, inv}}, nil
+}
+
+// hold adds the packages of inv to those the scan holds, within Limits.MaxPackages.
+func (b *Builtin) hold(held *int64, inv inventory.Inventory) error {
+	*held += int64(len(inv.Packages))
+	if max := b.Limits.WithDefaults().MaxPackages; max > 0 && *held > max {
+		return &inventory.LimitError{Limit: "MaxPackages", Max: max,
+			What: fmt.Sprintf("the images of the artifact hold more than %d packages together", max)}
+	}
+	return nil
 }
 
 func osName(o inventory.OS) string {

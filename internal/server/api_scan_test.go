@@ -490,15 +490,20 @@ func TestScanFaultsAndIndexes(t *testing.T) {
 		pushWithLayer("library/faults", "escape", escape.Bytes())
 		pushWithLayer("library/faults", "baddb", debianLayerWithStatus(t,
 			"Package: libssl3\nStatus: install ok installed\nVersion: 3.0.11-1~deb12u2\nthis line has no colon\nDescription: x\n\n"))
+		// Issue 14: a status database of one paragraph repeated, which compresses to almost
+		// nothing and listed more packages than the scanner could hold.
+		pushWithLayer("library/faults", "toomany", debianLayerWithStatus(t,
+			strings.Repeat("Package: a\nStatus: install ok installed\nVersion: 1\n\n", 50_001)))
 		ts.pushDebianImage(t, "library/faults", "fine", "openssl 3.0.11-1~deb12u1")
 
-		for _, tag := range []string{"corrupt", "escape", "baddb", "fine"} {
+		for _, tag := range []string{"corrupt", "escape", "baddb", "toomany", "fine"} {
 			expectStatus(t, ts.do(t, http.MethodPost, "/api/v2.0/projects/library/repositories/faults/artifacts/"+tag+"/scan", nil, nil), http.StatusAccepted)
 		}
 		if o := ts.waitScan(t, "library", "faults", "fine"); o.Status != "Success" || o.Summary.Total != 1 {
 			t.Fatalf("a good image next to broken ones: %+v", o)
 		}
-		for tag, want := range map[string]string{"corrupt": "read archive", "escape": "unsafe path", "baddb": "malformed package database /var/lib/dpkg/status"} {
+		for tag, want := range map[string]string{"corrupt": "read archive", "escape": "unsafe path", "baddb": "malformed package database /var/lib/dpkg/status",
+			"toomany": "inventory limit exceeded: /var/lib/dpkg/status holds more than 50000 packages (MaxFilePackages)"} {
 			o := ts.waitScan(t, "library", "faults", tag)
 			if o.Status != "Error" {
 				t.Fatalf("%s: %+v", tag, o)

@@ -37,8 +37,11 @@ func newScanService(ctx context.Context, reg *registry.Service, db *meta.DB, blo
 	if err := os.MkdirAll(scratch, 0o700); err != nil {
 		log.Warn("scan scratch directory", "dir", scratch, "err", err)
 	}
+	// One budget for every scan of this process: job_workers scans at once share the scratch
+	// space and take turns at the memory-hungry parse.
+	budget := inventory.NewBudget(cfg.ScanScratchSize, cfg.ScanParsers)
 	builtin := &scan.Builtin{DB: db, Blobs: blobs, VulnDB: vdb, Version: api.Version(),
-		Limits: inventory.Limits{ScratchDir: scratch},
+		Limits: inventory.Limits{ScratchDir: scratch, Budget: budget},
 		HTTP:   &http.Client{Timeout: 30 * time.Minute}}
 	engines := &adapter.Engines{Builtin: builtin, HTTPClient: &http.Client{Timeout: 2 * time.Minute}}
 	updates := scan.VulnDBUpdates{Interval: cfg.VulnDBUpdateInterval, AirGapped: cfg.AirGapped, Source: VulnDBUpdateSource(cfg)}

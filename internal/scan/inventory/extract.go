@@ -24,73 +24,6 @@ type Layer struct {
 	Open func() (io.ReadCloser, error)
 }
 
-// Limits bound what a hostile or broken image can cost a scan. A zero field selects the
-// default (DefaultLimits); a negative one removes that limit. Exceeding a limit ends Extract
-// with a *LimitError naming it.
-type Limits struct {
-	// ScratchDir is where the scratch directory is created; "" is os.TempDir().
-	ScratchDir string
-	// MaxFileBytes is the largest file kept in the scratch directory. An executable that
-	// only the Go and cargo-auditable extractors would read is skipped with a Problem
-	// instead: native libraries of hundreds of megabytes (CUDA) are common and carry no
-	// Go or Rust build information, and should not fail the scan.
-	MaxFileBytes int64
-	// MaxTotalBytes is the most the scratch directory holds at once.
-	MaxTotalBytes int64
-	// MaxEntries is the most archive entries (files, directories, links) over all layers.
-	MaxEntries int64
-	// MaxLayerBytes is the most bytes one layer may decompress to.
-	MaxLayerBytes int64
-	// MaxCompressionRatio is the most a layer may expand (decompressed to compressed bytes),
-	// checked once it has produced ratioFloor bytes: a decompression bomb fails early,
-	// before MaxLayerBytes. A layer that is mostly zeros (a sparse lastlog file) can trip it.
-	MaxCompressionRatio int64
-}
-
-// ratioFloor is how much a layer must decompress to before MaxCompressionRatio applies, so
-// that small, very compressible layers (a few configuration files) are not refused.
-const ratioFloor = 64 << 20
-
-// DefaultLimits are the limits a zero Limits field stands for.
-func DefaultLimits() Limits {
-	return Limits{
-		MaxFileBytes:        512 << 20,
-		MaxTotalBytes:       4 << 30,
-		MaxEntries:          1_000_000,
-		MaxLayerBytes:       32 << 30,
-		MaxCompressionRatio: 500,
-	}
-}
-
-func (l Limits) withDefaults() Limits {
-	d := DefaultLimits()
-	pick := func(v, def int64) int64 {
-		switch {
-		case v == 0:
-			return def
-		case v < 0:
-			return 0 // no limit
-		}
-		return v
-	}
-	l.MaxFileBytes = pick(l.MaxFileBytes, d.MaxFileBytes)
-	l.MaxTotalBytes = pick(l.MaxTotalBytes, d.MaxTotalBytes)
-	l.MaxEntries = pick(l.MaxEntries, d.MaxEntries)
-	l.MaxLayerBytes = pick(l.MaxLayerBytes, d.MaxLayerBytes)
-	l.MaxCompressionRatio = pick(l.MaxCompressionRatio, d.MaxCompressionRatio)
-	return l
-}
-
-// LimitError reports that an image exceeded one of its Limits.
-type LimitError struct {
-	Limit string // the Limits field, e.g. "MaxLayerBytes"
-	Max   int64
-}
-
-func (e *LimitError) Error() string {
-	return fmt.Sprintf("limit %s (%d) exceeded", e.Limit, e.Max)
-}
-
 var (
 	// ErrUnsafePath reports an archive entry whose name, link target or symbolic link
 	// resolution would leave the image root: an absolute name, a ".." element, a link that
@@ -107,10 +40,32 @@ var (
 //
 // A corrupt layer (its compression or archive), an entry that would leave the image root
 // (ErrUnsafePath), an unknown media type (ErrUnsupportedMediaType) and an exceeded limit
-// (*LimitError) are errors naming the layer's digest. A package database or manifest an
-// extractor cannot parse is not: it is listed in Inventory.Problems.
+// (*LimitError) are errors naming the layer's digest; a limit of the image as a whole (its
+// packages, the scratch space its scans share) is an error of its own. A package database
+// or manifest an extractor cannot parse is not an error: it is listed in Inventory.Problems.
+//
+// Applying layers streams them, in a few megabytes of memory whatever the layer (a zstd
+// layer's window aside, at most 128 MiB). Running the extractors takes a parse slot of
+// lim.Budget, waiting for one if need be.
 func Extract(ctx context.Context, layers []Layer, lim Limits) (Inventory, error) {
-	lim = lim.withDefaults()
+	lim = lim.WithDefaults()
+	ex, err := wiredExtractors(lim)
+	if err != nil {
+		return Inventory{}, err
+	}
+	scratch := lim.Budget.lease()
+	defer scratch.release() // whatever happens, a panic included
+	for {
+		inv, err := extract(ctx, layers, lim, ex, scratch)
+		if !errors.Is(err, errGiveWay) {
+			return inv, err
+		}
+		scratch.release()
+	}
+}
+
+// extract is one attempt of Extract, which the scratch space budget may ask to start again.
+func extract(ctx context.Context, layers []Layer, lim Limits, ex []wiredExtractor, scratch *lease) (Inventory, error) {
 	dir, err := os.MkdirTemp(lim.ScratchDir, "berth-inventory-")
 	if err != nil {
 		return Inventory{}, fmt.Errorf("create scratch directory: %w", err)
@@ -122,26 +77,30 @@ func Extract(ctx context.Context, layers []Layer, lim Limits) (Inventory, error)
 	}
 	defer t.close()
 
-	ex, err := wiredExtractors()
-	if err != nil {
-		return Inventory{}, err
-	}
-	a := &applier{t: t, lim: lim, ex: ex, layers: layers, buf: make([]byte, 32<<10)}
+	a := &applier{ctx: ctx, t: t, lim: lim, scratch: scratch, ex: ex, layers: layers, buf: make([]byte, 32<<10)}
 	for i, l := range layers {
 		if err := a.apply(ctx, i, l); err != nil {
 			return Inventory{}, fmt.Errorf("layer %s: %w", l.Digest, err)
 		}
 	}
+	release, err := lim.Budget.Acquire(ctx)
+	if err != nil {
+		return Inventory{}, err
+	}
+	defer release()
 	return a.inventory(ctx)
 }
 
 // applier applies layers to the scratch tree, keeping only the files extractors need.
 type applier struct {
+	ctx      context.Context
 	t        *tree
 	lim      Limits
+	scratch  *lease
 	ex       []wiredExtractor
 	layers   []Layer
 	entries  int64
+	packages int64 // found so far (Limits.MaxPackages)
 	problems []Problem
 	buf      []byte
 }
@@ -255,10 +214,10 @@ func (m *meter) Read(p []byte) (int, error) {
 	m.n += int64(n)
 	if m.compressed != nil {
 		if max := m.lim.MaxLayerBytes; max > 0 && m.n > max {
-			return n, &LimitError{Limit: "MaxLayerBytes", Max: max}
+			return n, limitErr("MaxLayerBytes", max, "", "the layer decompresses to more than %d bytes", max)
 		}
 		if max := m.lim.MaxCompressionRatio; max > 0 && m.n > ratioFloor && m.n/max64(m.compressed.n, 1) > max {
-			return n, &LimitError{Limit: "MaxCompressionRatio", Max: max}
+			return n, limitErr("MaxCompressionRatio", max, "", "the layer expands more than %d times (%d bytes from %d)", max, m.n, m.compressed.n)
 		}
 	}
 	return n, err
@@ -279,18 +238,29 @@ const (
 	opaqueMarker   = ".wh..wh..opq"
 )
 
-func (a *applier) entry(layer int, hdr *tar.Header, r io.Reader) error {
+func (a *applier) entry(layer int, hdr *tar.Header, r io.Reader) (err error) {
 	if hdr.Typeflag == tar.TypeXGlobalHeader {
 		return nil
 	}
 	a.entries++
 	if max := a.lim.MaxEntries; max > 0 && a.entries > max {
-		return &LimitError{Limit: "MaxEntries", Max: max}
+		return limitErr("MaxEntries", max, "", "the image has more than %d archive entries", max)
 	}
 	name, err := cleanName(hdr.Name)
 	if err != nil {
 		return err
 	}
+	if len(name) > maxNameLength || len(hdr.Linkname) > maxNameLength {
+		return limitErr("maxNameLength", maxNameLength, "", "entry %.64q… has a name or link target longer than %d bytes (PATH_MAX)", hdr.Name, maxNameLength)
+	}
+	if strings.Count(name, "/") >= maxPathDepth {
+		return limitErr("maxPathDepth", maxPathDepth, "", "entry %.64q… is more than %d directories deep", hdr.Name, maxPathDepth)
+	}
+	defer func() {
+		if err == nil {
+			err = a.checkTree()
+		}
+	}()
 	if name == "" {
 		return nil // the root directory itself
 	}
@@ -370,8 +340,8 @@ func (a *applier) whiteout(layer int, dir, base string) error {
 // regular keeps a regular file if an extractor needs it (or it is an os-release file).
 func (a *applier) regular(layer int, name string, hdr *tar.Header, r io.Reader) error {
 	real, rerr := a.t.resolveParent(name)
-	want, binaryOnly, names := a.wanted(name, hdr.FileInfo())
-	if !want {
+	want := a.wanted(name, hdr.FileInfo())
+	if !want.any {
 		if rerr == nil {
 			return a.t.remove(real)
 		}
@@ -383,20 +353,23 @@ func (a *applier) regular(layer int, name string, hdr *tar.Header, r io.Reader) 
 	if err := a.t.remove(real); err != nil {
 		return err
 	}
-	if max := a.lim.MaxFileBytes; max > 0 && hdr.Size > max {
-		if !binaryOnly {
-			return &LimitError{Limit: "MaxFileBytes", Max: max}
+	if max := want.maxBytes; max > 0 && hdr.Size > max {
+		if !want.binaryOnly {
+			return limitErr(want.limit, max, name, "is larger than %d bytes (%d)", max, hdr.Size)
 		}
 		a.problems = append(a.problems, Problem{
 			Path:      "/" + name,
-			Extractor: strings.Join(names, ", "),
+			Extractor: strings.Join(want.names, ", "),
 			Message:   fmt.Sprintf("not inspected: %d bytes is over MaxFileBytes (%d)", hdr.Size, max),
 		})
 		return nil
 	}
+	if err := a.checkKept(); err != nil {
+		return err
+	}
 
 	var sniff *markerScanner
-	if binaryOnly {
+	if want.binaryOnly {
 		// Most executables and shared libraries are neither Go nor cargo-auditable
 		// binaries: look at the header before writing anything, and at the content while
 		// writing, and keep only those carrying the marker of one of the two.
@@ -421,7 +394,7 @@ func (a *applier) regular(layer int, name string, hdr *tar.Header, r io.Reader) 
 	if err != nil {
 		return err
 	}
-	err = a.copyFile(f, real, r, sniff)
+	err = a.copyFile(f, real, r, want, sniff)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -434,19 +407,20 @@ func (a *applier) regular(layer int, name string, hdr *tar.Header, r io.Reader) 
 	return nil
 }
 
-// copyFile copies r into f (the tree's file p), enforcing MaxFileBytes (again: a sparse
-// entry may expand beyond its header's size) and MaxTotalBytes.
-func (a *applier) copyFile(f io.Writer, p string, r io.Reader, sniff *markerScanner) error {
+// copyFile copies r into f (the tree's file p), enforcing the file's size limit (again: a
+// sparse entry may expand beyond its header's size) and MaxTotalBytes, and reserving the
+// scratch space it takes from the budget shared with other scans.
+func (a *applier) copyFile(f io.Writer, p string, r io.Reader, want wanted, sniff *markerScanner) error {
 	var written int64
 	for {
 		n, rerr := r.Read(a.buf)
 		if n > 0 {
 			written += int64(n)
-			if max := a.lim.MaxFileBytes; max > 0 && written > max {
-				return &LimitError{Limit: "MaxFileBytes", Max: max}
+			if max := want.maxBytes; max > 0 && written > max {
+				return limitErr(want.limit, max, p, "is larger than %d bytes", max)
 			}
-			if max := a.lim.MaxTotalBytes; max > 0 && a.t.bytes+int64(n) > max {
-				return &LimitError{Limit: "MaxTotalBytes", Max: max}
+			if err := a.reserve(int64(n)); err != nil {
+				return err
 			}
 			if sniff != nil {
 				sniff.feed(a.buf[:n])
@@ -463,6 +437,31 @@ func (a *applier) copyFile(f io.Writer, p string, r io.Reader, sniff *markerScan
 			return rerr
 		}
 	}
+}
+
+// reserve makes room for n more bytes in the scratch directory: within MaxTotalBytes, and
+// reserved from the budget all scans share.
+func (a *applier) reserve(n int64) error {
+	if max := a.lim.MaxTotalBytes; max > 0 && a.t.bytes+n > max {
+		return limitErr("MaxTotalBytes", max, "", "the files kept for the extractors take more than %d bytes", max)
+	}
+	return a.scratch.reserve(a.ctx, a.t.bytes+n)
+}
+
+// checkKept is called before a file is added to the tree.
+func (a *applier) checkKept() error {
+	if max := a.lim.MaxKeptFiles; max > 0 && a.t.nfiles >= max {
+		return limitErr("MaxKeptFiles", max, "", "the image has more than %d files for the extractors to read", max)
+	}
+	return nil
+}
+
+// checkTree is called after each archive entry.
+func (a *applier) checkTree() error {
+	if max := a.lim.MaxNameBytes; max > 0 && a.t.names > max {
+		return limitErr("MaxNameBytes", max, "", "the names of the files, directories and symbolic links kept take more than %d bytes", max)
+	}
+	return nil
 }
 
 func (a *applier) symlink(layer int, name, target string) error {
@@ -513,8 +512,16 @@ func (a *applier) hardlink(layer int, name, linkname string) error {
 	if err != nil {
 		return err
 	}
-	if want, _, _ := a.wanted(name, info); !want {
+	if !a.wanted(name, info).any {
 		return nil
+	}
+	if err := a.checkKept(); err != nil {
+		return err
+	}
+	// A link is accounted as a copy: the content stays on disk as long as either name does,
+	// so removing one must not let the scan write the same bytes again.
+	if err := a.reserve(n.size); err != nil {
+		return err
 	}
 	if d := path.Dir(real); d != "." {
 		if err := a.t.mkdirAll(d, layer); err != nil {
@@ -524,7 +531,7 @@ func (a *applier) hardlink(layer int, name, linkname string) error {
 	if err := a.t.root.Link(realTarget, real); err != nil {
 		return err
 	}
-	a.t.nodes[real] = node{kind: fileNode, layer: layer}
+	a.t.link(real, n.size, layer)
 	return nil
 }
 
@@ -537,22 +544,44 @@ func companion(name string) bool {
 	return path.Base(name) == "rpmdb.sqlite-wal"
 }
 
-// wanted tells whether some extractor needs the file at name, whether only the binary
-// extractors do, and which ones.
-func (a *applier) wanted(name string, info os.FileInfo) (want, binaryOnly bool, names []string) {
+// wanted is what the extractors want of a file.
+type wanted struct {
+	any        bool     // some extractor reads it
+	binaryOnly bool     // only the binary extractors do
+	names      []string // the extractors that do
+	// maxBytes is the file's size limit, the least of those of the extractors reading it
+	// (0: none), and limit the name of that limit.
+	maxBytes int64
+	limit    string
+}
+
+// wanted tells what the extractors want of the file at name.
+func (a *applier) wanted(name string, info os.FileInfo) wanted {
 	api := fileAPI{path: name, info: info}
-	binaryOnly = true
-	for _, w := range a.ex {
-		if w.wants(api) {
-			want = true
-			binaryOnly = binaryOnly && w.binary
-			names = append(names, w.ex.Name())
+	w := wanted{binaryOnly: true}
+	bound := func(limit string, max int64) {
+		if max > 0 && (w.maxBytes == 0 || max < w.maxBytes) {
+			w.limit, w.maxBytes = limit, max
 		}
 	}
-	if osReleaseFiles[name] || companion(name) {
-		want, binaryOnly = true, false
+	for _, e := range a.ex {
+		if e.wants(api) {
+			w.any = true
+			w.binaryOnly = w.binaryOnly && e.binary
+			w.names = append(w.names, e.ex.Name())
+			bound(e.sizeLimit(a.lim, name))
+		}
 	}
-	return want, want && binaryOnly, names
+	switch {
+	case osReleaseFiles[name]:
+		w.any, w.binaryOnly = true, false
+		bound("maxOSReleaseBytes", maxOSReleaseBytes)
+	case companion(name):
+		w.any, w.binaryOnly = true, false
+		bound("MaxFileBytes", a.lim.MaxFileBytes)
+	}
+	w.binaryOnly = w.any && w.binaryOnly
+	return w
 }
 
 // executableHeader tells whether a file starts like an ELF, PE, Mach-O or WebAssembly

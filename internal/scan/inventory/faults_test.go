@@ -143,9 +143,32 @@ func TestFaultsFailTheScanAndLeaveNothingBehind(t *testing.T) {
 			name: "file over the per-file cap",
 			lim:  Limits{MaxFileBytes: 1024},
 			layers: func(t *testing.T) []Layer {
-				return []Layer{gzLayer(t, reg("var/lib/dpkg/status", "debian/status"))}
+				return []Layer{gzLayer(t, reg("var/lib/rpm/rpmdb.sqlite", "rocky/rpmdb.sqlite"))}
 			},
 			limit: "MaxFileBytes",
+		},
+		{
+			name: "package database over its cap",
+			lim:  Limits{MaxDatabaseBytes: 1024},
+			layers: func(t *testing.T) []Layer {
+				return []Layer{gzLayer(t, reg("var/lib/dpkg/status", "debian/status"))}
+			},
+			limit: "MaxDatabaseBytes",
+		},
+		{
+			name: "manifest over its cap",
+			lim:  Limits{MaxManifestBytes: 100},
+			layers: func(t *testing.T) []Layer {
+				return []Layer{gzLayer(t, reg("app/node_modules/lodash/package.json", "npm/package.json"))}
+			},
+			limit: "MaxManifestBytes",
+		},
+		{
+			name: "os-release over its cap",
+			layers: func(t *testing.T) []Layer {
+				return []Layer{gzLayer(t, text("etc/os-release", strings.Repeat("X=y\n", 20<<10)))}
+			},
+			limit: "maxOSReleaseBytes",
 		},
 		{
 			name: "scratch directory over the total cap",
@@ -239,9 +262,11 @@ func TestCancelledScanStops(t *testing.T) {
 	clean()
 }
 
+// A panic leaves neither scratch files nor a reservation of the shared budget behind.
 func TestScratchRemovedOnPanic(t *testing.T) {
 	t.Parallel()
-	lim, clean := scratch(t, Limits{})
+	b := NewBudget(64<<20, 1)
+	lim, clean := scratch(t, Limits{Budget: b})
 	func() {
 		defer func() {
 			if recover() == nil {
@@ -254,6 +279,9 @@ func TestScratchRemovedOnPanic(t *testing.T) {
 		}, lim)
 	}()
 	clean()
+	if n := b.ScratchInUse(); n != 0 {
+		t.Errorf("%d bytes of scratch space still reserved", n)
+	}
 }
 
 // A package database that cannot be parsed does not fail the scan: the problem is recorded

@@ -7,6 +7,7 @@ package inventory
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -47,17 +48,58 @@ type wiredExtractor struct {
 	binary bool
 	// accept narrows the files the extractor is given beyond its FileRequired.
 	accept func(path string) bool
+	// size picks the size limit of the files it reads; nil is MaxFileBytes.
+	size func(path string) sizeClass
+	// check looks at a file before the extractor does (checks.go); nil: nothing to check
+	// beyond its size.
+	check check
+}
+
+// sizeClass is which size limit applies to a file.
+type sizeClass int
+
+const (
+	anyFile  sizeClass = iota // MaxFileBytes
+	database                  // MaxDatabaseBytes
+	manifest                  // MaxManifestBytes
+)
+
+func always(c sizeClass) func(string) sizeClass { return func(string) sizeClass { return c } }
+
+// pythonSize: eggs and wheels are archives (checkPython bounds what is read of them), the
+// rest metadata files.
+func pythonSize(path string) sizeClass {
+	if strings.HasSuffix(path, ".egg") || strings.HasSuffix(path, ".whl") {
+		return anyFile
+	}
+	return manifest
 }
 
 func (w wiredExtractor) wants(api filesystem.FileAPI) bool {
 	return (w.accept == nil || w.accept(api.Path())) && w.ex.FileRequired(api)
 }
 
+// sizeLimit is the size limit of the file at path for this extractor, and its name.
+func (w wiredExtractor) sizeLimit(l Limits, path string) (string, int64) {
+	c := anyFile
+	if w.size != nil {
+		c = w.size(path)
+	}
+	switch c {
+	case database:
+		return "MaxDatabaseBytes", l.MaxDatabaseBytes
+	case manifest:
+		return "MaxManifestBytes", l.MaxManifestBytes
+	}
+	return "MaxFileBytes", l.MaxFileBytes
+}
+
 // wiredExtractors returns the extractors Berth runs, in a fixed order:
 //
 //	os/dpkg                 Debian, Ubuntu (var/lib/dpkg/status, distroless status.d/*)
 //	os/apk                  Alpine (lib/apk/db/installed)
-//	os/rpm                  Red Hat, AlmaLinux, Rocky Linux (BerkeleyDB, NDB and SQLite rpmdb)
+//	os/rpm                  Red Hat, AlmaLinux, Rocky Linux (BerkeleyDB, NDB and SQLite rpmdb),
+//	                        read by Berth's own reader (rpmdb.go)
 //	go/binary               Go modules and the toolchain ("stdlib") of Go executables
 //	rust/cargoauditable     crates.io dependencies embedded by cargo-auditable
 //	rust/cargolock          crates.io, Cargo.lock
@@ -67,27 +109,34 @@ func (w wiredExtractor) wants(api filesystem.FileAPI) bool {
 //
 // Java archives are not read: scalibr's java/archive extractor imports its Maven resolution
 // client (gRPC, deps.dev, Google auth), over a hundred packages this one does not need.
-func wiredExtractors() ([]wiredExtractor, error) {
+func wiredExtractors(lim Limits) ([]wiredExtractor, error) {
 	setScalibrLogger()
 	// Berth enforces its own size limits while writing the scratch directory (Limits), so
 	// the extractors' own, which would pass over a large file silently, are lifted.
 	cfg := &cpb.PluginConfig{MaxFileSizeBytes: math.MaxInt64}
+	// rpm databases are read by Berth (rpmdb.go), for the files os/rpm reads.
+	newRPM := func(cfg *cpb.PluginConfig) (filesystem.Extractor, error) {
+		e, err := rpm.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return rpmExtractor{Extractor: e, lim: lim}, nil
+	}
 	constructors := []struct {
-		new    func(*cpb.PluginConfig) (filesystem.Extractor, error)
-		binary bool
-		accept func(string) bool
+		new func(*cpb.PluginConfig) (filesystem.Extractor, error)
+		wiredExtractor
 	}{
-		{new: dpkg.New},
-		{new: apk.New},
-		{new: rpm.New},
-		{new: gobinary.New, binary: true},
-		{new: cargoauditable.New, binary: true},
-		{new: cargolock.New},
+		{dpkg.New, wiredExtractor{size: always(database), check: checkParagraphs}},
+		{apk.New, wiredExtractor{size: always(database), check: checkParagraphs}},
+		{newRPM, wiredExtractor{}},
+		{gobinary.New, wiredExtractor{binary: true, check: checkGoBinary}},
+		{cargoauditable.New, wiredExtractor{binary: true, check: checkCargoAuditable}},
+		{cargolock.New, wiredExtractor{size: always(manifest), check: checkTables}},
 		// A package.json outside node_modules is the application's own manifest, not an
 		// installed package.
-		{new: packagejson.New, accept: inNodeModules},
-		{new: wheelegg.New},
-		{new: gemspec.New},
+		{packagejson.New, wiredExtractor{accept: inNodeModules, size: always(manifest)}},
+		{wheelegg.New, wiredExtractor{size: pythonSize, check: checkPython}},
+		{gemspec.New, wiredExtractor{size: always(manifest)}},
 	}
 	out := make([]wiredExtractor, 0, len(constructors))
 	for _, c := range constructors {
@@ -95,7 +144,9 @@ func wiredExtractors() ([]wiredExtractor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("create extractor: %w", err)
 		}
-		out = append(out, wiredExtractor{ex: e, binary: c.binary, accept: c.accept})
+		w := c.wiredExtractor
+		w.ex = e
+		out = append(out, w)
 	}
 	return out, nil
 }
@@ -114,7 +165,8 @@ type fileAPI struct {
 func (f fileAPI) Path() string               { return f.path }
 func (f fileAPI) Stat() (fs.FileInfo, error) { return f.info, nil }
 
-// inventory runs the extractors over the files kept in the scratch tree.
+// inventory runs the extractors over the files kept in the scratch tree, each file checked
+// first where its extractor would keep more than its size tells (checks.go).
 func (a *applier) inventory(ctx context.Context) (Inventory, error) {
 	fsys := a.t.fsys()
 	inv := Inventory{Problems: a.problems}
@@ -136,12 +188,36 @@ func (a *applier) inventory(ctx context.Context) (Inventory, error) {
 			if !w.wants(api) {
 				continue
 			}
+			problem := func(err error) {
+				inv.Problems = append(inv.Problems, Problem{Path: "/" + p, Extractor: w.ex.Name(), Message: err.Error()})
+			}
+			if w.check != nil {
+				n, err := a.check(ctx, w, p, info)
+				var le *LimitError
+				switch {
+				case errors.As(err, &le) || ctx.Err() != nil:
+					return Inventory{}, cmp.Or(ctx.Err(), err)
+				case err != nil:
+					problem(fmt.Errorf("not read: %w", err))
+					continue
+				}
+				if err := a.countPackages(n, p); err != nil {
+					return Inventory{}, err
+				}
+				a.packages -= n // counted again, exactly, below
+			}
 			pkgs, err := a.run(ctx, w.ex, fsys, p, info)
+			if le := (*LimitError)(nil); errors.As(err, &le) {
+				return Inventory{}, err
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return Inventory{}, ctx.Err()
 				}
-				inv.Problems = append(inv.Problems, Problem{Path: "/" + p, Extractor: w.ex.Name(), Message: err.Error()})
+				problem(err)
+			}
+			if err := a.countPackages(int64(len(pkgs)), p); err != nil {
+				return Inventory{}, err
 			}
 			for _, sp := range pkgs {
 				found = append(found, convert(sp, "/"+p))
@@ -153,6 +229,19 @@ func (a *applier) inventory(ctx context.Context) (Inventory, error) {
 		return cmp.Or(strings.Compare(x.Path, y.Path), strings.Compare(x.Extractor, y.Extractor), strings.Compare(x.Message, y.Message))
 	})
 	return inv, nil
+}
+
+// countPackages adds the n packages of the file at p to those of the image, within
+// MaxFilePackages and MaxPackages.
+func (a *applier) countPackages(n int64, p string) error {
+	if max := a.lim.MaxFilePackages; max > 0 && n > max {
+		return limitErr("MaxFilePackages", max, p, "holds more than %d packages", max)
+	}
+	a.packages += n
+	if max := a.lim.MaxPackages; max > 0 && a.packages > max {
+		return limitErr("MaxPackages", max, "", "the image holds more than %d packages", max)
+	}
+	return nil
 }
 
 // run runs one extractor on one file. A panic in the extractor (a parser meeting input it

@@ -44,11 +44,13 @@ type node struct {
 }
 
 type tree struct {
-	dir   string
-	root  *os.Root
-	nodes map[string]node // by resolved path in the image, without leading slash
-	links int             // number of linkNodes; zero lets resolve skip the lookups
-	bytes int64           // bytes held by fileNodes
+	dir    string
+	root   *os.Root
+	nodes  map[string]node // by resolved path in the image, without leading slash
+	links  int             // number of linkNodes; zero lets resolve skip the lookups
+	bytes  int64           // bytes held by fileNodes
+	nfiles int64           // number of fileNodes
+	names  int64           // bytes of the names and link targets in nodes (Limits.MaxNameBytes)
 }
 
 func openTree(dir string) (*tree, error) {
@@ -83,6 +85,13 @@ func (t *tree) resolve(p string, followLast bool) (string, error) {
 			continue
 		}
 		cur := strings.Join(append(out, c), "/")
+		switch {
+		// The cost of each step, and of creating what is at the end, grows with these.
+		case len(cur) > maxNameLength:
+			return "", limitErr("maxNameLength", maxNameLength, "", "%.64q… resolves to a path longer than %d bytes (PATH_MAX)", p, maxNameLength)
+		case len(out) >= maxPathDepth:
+			return "", limitErr("maxPathDepth", maxPathDepth, "", "%.64q… resolves to a path more than %d directories deep", p, maxPathDepth)
+		}
 		if n, ok := t.nodes[cur]; ok && n.kind == linkNode && (len(rest) > 0 || followLast) {
 			if hops++; hops > maxLinkHops {
 				return "", fmt.Errorf("%w: %q: too many levels of symbolic links", ErrUnsafePath, p)
@@ -112,27 +121,58 @@ func (t *tree) resolveParent(p string) (string, error) {
 }
 
 // mkdirAll creates the directory d (already resolved) and its parents. A file in the way is
-// replaced, as a later layer's directory would replace it.
+// replaced, as a later layer's directory would replace it. The directories are created each
+// in its parent, opened once, so that a deep path costs a system call or two per level rather
+// than a walk from the root per level.
 func (t *tree) mkdirAll(d string, layer int) error {
 	if d == "" {
 		return nil
 	}
 	parts := splitPath(d)
-	for i := range parts {
-		p := strings.Join(parts[:i+1], "/")
-		n, ok := t.nodes[p]
-		if ok && n.kind == dirNode {
-			continue
+	i := 0 // the first level that is not a directory of the tree yet
+	for ; i < len(parts); i++ {
+		if n, ok := t.nodes[strings.Join(parts[:i+1], "/")]; !ok || n.kind != dirNode {
+			break
 		}
-		if ok {
+	}
+	if i == len(parts) {
+		return nil
+	}
+	parent := t.root
+	if i > 0 {
+		r, err := t.root.OpenRoot(strings.Join(parts[:i], "/"))
+		if err != nil {
+			return err
+		}
+		parent = r
+	}
+	defer func() {
+		if parent != t.root {
+			parent.Close()
+		}
+	}()
+	for ; i < len(parts); i++ {
+		p := strings.Join(parts[:i+1], "/")
+		if n, ok := t.nodes[p]; ok && n.kind != dirNode {
 			if err := t.remove(p); err != nil {
 				return err
 			}
 		}
-		if err := t.root.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := parent.Mkdir(parts[i], 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
 		}
-		t.nodes[p] = node{kind: dirNode, layer: layer}
+		t.put(p, node{kind: dirNode, layer: layer})
+		if i == len(parts)-1 {
+			break
+		}
+		next, err := parent.OpenRoot(parts[i])
+		if err != nil {
+			return err
+		}
+		if parent != t.root {
+			parent.Close()
+		}
+		parent = next
 	}
 	return nil
 }
@@ -159,13 +199,31 @@ func (t *tree) remove(p string) error {
 	return nil
 }
 
+// put records n at p, accounting for what it replaces.
+func (t *tree) put(p string, n node) {
+	if old, ok := t.nodes[p]; ok {
+		t.forget(p, old)
+	}
+	switch n.kind {
+	case fileNode:
+		t.bytes += n.size
+		t.nfiles++
+	case linkNode:
+		t.links++
+	}
+	t.names += int64(len(p) + len(n.target))
+	t.nodes[p] = n
+}
+
 func (t *tree) forget(p string, n node) {
 	switch n.kind {
 	case fileNode:
 		t.bytes -= n.size
+		t.nfiles--
 	case linkNode:
 		t.links--
 	}
+	t.names -= int64(len(p) + len(n.target))
 	delete(t.nodes, p)
 }
 
@@ -294,7 +352,7 @@ func (t *tree) create(p string, mode fs.FileMode, layer int) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.nodes[p] = node{kind: fileNode, layer: layer}
+	t.put(p, node{kind: fileNode, layer: layer})
 	return f, nil
 }
 
@@ -307,8 +365,13 @@ func (t *tree) grow(p string, n int64) {
 
 // symlink records a symbolic link at p (resolved) to target.
 func (t *tree) symlink(p, target string, layer int) {
-	t.nodes[p] = node{kind: linkNode, layer: layer, target: target}
-	t.links++
+	t.put(p, node{kind: linkNode, layer: layer, target: target})
+}
+
+// link records the regular file p (resolved), just hard-linked on disk to another file of
+// size bytes.
+func (t *tree) link(p string, size int64, layer int) {
+	t.put(p, node{kind: fileNode, layer: layer, size: size})
 }
 
 func splitPath(p string) []string {
