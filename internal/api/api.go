@@ -89,6 +89,8 @@ type Handler struct {
 	mux *http.ServeMux
 	// methods are the methods the routes serve, sorted, for the Allow header of a 405.
 	methods []string
+	// patterns are the routes as registered (see Routes).
+	patterns []string
 }
 
 // New returns the API handler serving from deps, its route table built.
