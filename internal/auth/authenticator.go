@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/berthreg/berth/internal/input"
 )
 
 // Account is what the authenticator needs to know about a local user or a robot account.
@@ -86,7 +88,14 @@ func (a *Authenticator) Basic(ctx context.Context, name, password string) (Princ
 	if name == "" || password == "" {
 		return Principal{}, ErrBadCredentials
 	}
-	acct, err := a.lookup(ctx, name)
+	var acct Account
+	var err error
+	if input.Text(name) != "" {
+		// No account has a name that is not text, and no store could look one up.
+		err = ErrNoAccount
+	} else {
+		acct, err = a.lookup(ctx, name)
+	}
 	if errors.Is(err, ErrNoAccount) {
 		if _, err := a.verifyLimited(ctx, dummyHash, password); err != nil {
 			return Principal{}, err
