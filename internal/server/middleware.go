@@ -97,6 +97,7 @@ func newRequestID() string {
 // request id goes into the request's context, so every line logged with it carries the id.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		markHandled(r) // from here on, what the connection writes is this handler's (conn.go)
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
 		if id == "" || len(id) > 64 {
