@@ -38,10 +38,27 @@ type refusalConn struct {
 	// handled is set while a handler serves the current request and until its response is
 	// flushed (StateIdle clears it).
 	handled atomic.Bool
-	tls     *tls.Conn // the same connection as Conn when it is TLS
-	log     *slog.Logger
+}
+
+// tlsRefusalConn is a refusalConn over TLS. Only it has ConnectionState: net/http sets
+// Request.TLS for any connection that has one.
+type tlsRefusalConn struct {
+	*refusalConn
+	tls *tls.Conn // the same connection as refusalConn.Conn
+	log *slog.Logger
 	// handshakeTimeout bounds the TLS handshake, as net/http's own handshake is bounded.
 	handshakeTimeout time.Duration
+}
+
+// refusalOf returns the refusalConn a connection net/http serves is, or nil.
+func refusalOf(c net.Conn) *refusalConn {
+	switch c := c.(type) {
+	case *refusalConn:
+		return c
+	case *tlsRefusalConn:
+		return c.refusalConn
+	}
+	return nil
 }
 
 type refusalListener struct {
@@ -61,8 +78,10 @@ func (l *refusalListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc := &refusalConn{Conn: c, log: l.log, handshakeTimeout: l.handshakeTimeout}
-	rc.tls, _ = c.(*tls.Conn)
+	rc := &refusalConn{Conn: c}
+	if tc, ok := c.(*tls.Conn); ok {
+		return &tlsRefusalConn{refusalConn: rc, tls: tc, log: l.log, handshakeTimeout: l.handshakeTimeout}, nil
+	}
 	return rc, nil
 }
 
@@ -73,7 +92,7 @@ type refusalConnKey struct{}
 func serveRefusals(srv *http.Server) {
 	prevState, prevContext := srv.ConnState, srv.ConnContext
 	srv.ConnState = func(c net.Conn, st http.ConnState) {
-		if rc, ok := c.(*refusalConn); ok && (st == http.StateIdle || st == http.StateActive) {
+		if rc := refusalOf(c); rc != nil && (st == http.StateIdle || st == http.StateActive) {
 			rc.handled.Store(false)
 		}
 		if prevState != nil {
@@ -84,7 +103,7 @@ func serveRefusals(srv *http.Server) {
 		if prevContext != nil {
 			ctx = prevContext(ctx, c)
 		}
-		if rc, ok := c.(*refusalConn); ok {
+		if rc := refusalOf(c); rc != nil {
 			ctx = context.WithValue(ctx, refusalConnKey{}, rc)
 		}
 		return ctx
@@ -131,10 +150,7 @@ func (c *refusalConn) CloseWrite() error {
 
 // ConnectionState makes net/http set Request.TLS, as it does for a *tls.Conn. It asks right
 // after accepting, where it would have done the handshake: so the handshake is done here.
-func (c *refusalConn) ConnectionState() tls.ConnectionState {
-	if c.tls == nil {
-		return tls.ConnectionState{}
-	}
+func (c *tlsRefusalConn) ConnectionState() tls.ConnectionState {
 	if !c.tls.ConnectionState().HandshakeComplete {
 		c.handshake()
 	}
@@ -144,7 +160,7 @@ func (c *refusalConn) ConnectionState() tls.ConnectionState {
 // handshake does what net/http does for a *tls.Conn: a bounded handshake, and the plain-text
 // answer to a client speaking HTTP to the TLS port. A failed handshake leaves the connection
 // failing every read, so net/http closes it.
-func (c *refusalConn) handshake() {
+func (c *tlsRefusalConn) handshake() {
 	if c.handshakeTimeout > 0 {
 		c.tls.SetDeadline(time.Now().Add(c.handshakeTimeout))
 		defer c.tls.SetDeadline(time.Time{})

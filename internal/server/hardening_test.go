@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -391,9 +392,13 @@ func TestNetHTTPRefusalsAreJSON(t *testing.T) {
 
 	t.Run("http", func(t *testing.T) {
 		t.Parallel()
-		ts := newTestServer(t, "sqlite")
+		cfg := offlineConfig()
+		cfg.DataDir = t.TempDir()
+		cfg.AdminPassword = adminPassword
+		// No external_url: the realm follows the request, which must be seen not to be TLS.
+		ts := startTestServerWith(t, cfg, "sqlite", slog.DiscardHandler, serverOptions{FollowRequests: true})
 		addr := strings.TrimPrefix(ts.URL, "http://")
-		check(t, func() (net.Conn, error) { return net.Dial("tcp", addr) }, ts.URL)
+		check(t, func() (net.Conn, error) { return net.Dial("tcp", addr) }, "http://x")
 	})
 	t.Run("https", func(t *testing.T) {
 		t.Parallel()
