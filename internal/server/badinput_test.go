@@ -665,6 +665,14 @@ func (f *biFixture) otherRequests() []biRequest {
 		out = append(out, biRequest{method: http.MethodPost, target: "/c/login", header: form, body: []byte(b), anonymous: true, junk: true, what: "login form " + biShort(b)})
 	}
 	out = append(out, biRequest{method: http.MethodGet, target: "/c/log_out?x=%00", anonymous: true, junk: true, what: "logout query"})
+	// The built-in scanner as a Harbor scanner adapter (its own error body, see check).
+	for _, target := range []string{"/scanner/api/v1/metadata?x=%00", "/scanner/api/v1/scan/%00/report", "/scanner/api/v1/scan/%ff/report",
+		"/scanner/api/v1/scan/" + strings.Repeat("a", 3000) + "/report"} {
+		out = append(out, biRequest{method: http.MethodGet, target: target, junk: true, what: "scanner adapter " + biShort(target)})
+	}
+	for _, b := range biJunkDocuments {
+		out = append(out, biRequest{method: http.MethodPost, target: "/scanner/api/v1/scan", header: biJSON, body: []byte(b), junk: true, what: "scan request " + biShort(b)})
+	}
 	return out
 }
 
@@ -754,6 +762,16 @@ func (b *biRun) check(t *testing.T, r biRequest, resp *http.Response, body []byt
 		return
 	}
 	if resp.StatusCode < 400 || r.method == http.MethodHead {
+		return
+	}
+	if strings.HasPrefix(r.target, "/scanner/") {
+		// The scanner adapter API's error body: {"error":{"message":"..."}}.
+		var doc struct {
+			Error struct{ Message string } `json:"error"`
+		}
+		if json.Unmarshal(body, &doc) != nil || doc.Error.Message == "" {
+			b.failf(t, "%s: %d with a body that is not the scanner adapter's error: %.300s", where, resp.StatusCode, body)
+		}
 		return
 	}
 	if !biJSONError(resp, body) {
