@@ -28,6 +28,7 @@ import (
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/health"
+	"github.com/berthreg/berth/internal/input"
 	"github.com/berthreg/berth/internal/jobmonitor"
 	"github.com/berthreg/berth/internal/label"
 	"github.com/berthreg/berth/internal/meta"
@@ -92,6 +93,8 @@ type Handler struct {
 	mux *http.ServeMux
 	// methods are the methods the routes serve, sorted, for the Allow header of a 405.
 	methods []string
+	// patterns are the routes as registered (see Routes).
+	patterns []string
 }
 
 // New returns the API handler serving from deps, its route table built.
@@ -133,6 +136,18 @@ type call struct {
 type handlerFunc func(c *call) error
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Text no store can hold is refused before any route reads it (see internal/input), also
+	// in path parameters once pathValue decodes them again.
+	if p := input.URL(r.URL); p != nil {
+		h.fail(w, r, badRequest(p.Error()))
+		return
+	}
+	if u, err := url.PathUnescape(r.URL.Path); err == nil {
+		if why := input.Text(u); why != "" {
+			h.fail(w, r, badRequest("invalid path: "+why+" once decoded"))
+			return
+		}
+	}
 	if _, pattern := h.mux.Handler(r); pattern != "" {
 		h.mux.ServeHTTP(w, r)
 		return
@@ -329,7 +344,7 @@ func ok(c *call) error {
 	return nil
 }
 
-// maxBody bounds a JSON request body.
+// maxBody bounds a JSON request body; a larger one is refused with 413.
 const maxBody = 1 << 20
 
 // decode reads a JSON request body strictly: unknown fields, wrong types and trailing data
@@ -337,24 +352,56 @@ const maxBody = 1 << 20
 // read-only ones too (generated clients send the whole model), so that only fields of no
 // model are unknown.
 func decode(r *http.Request, v any) error {
-	return decodeFrom(http.MaxBytesReader(nil, r.Body, maxBody), v)
+	b, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeFrom(b, v)
 }
 
 // decodeOptional is decode for a body the client may leave out: an empty body leaves v as it
 // is.
 func decodeOptional(r *http.Request, v any) error {
-	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	b, err := readBody(r)
 	if err != nil {
-		return badRequest("invalid request body: " + err.Error())
+		return err
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil
 	}
-	return decodeFrom(bytes.NewReader(b), v)
+	return decodeFrom(b, v)
 }
 
-func decodeFrom(rd io.Reader, v any) error {
-	dec := json.NewDecoder(rd)
+// readBody reads a JSON request body of at most maxBody bytes (413 beyond) whose text a store
+// can hold: valid UTF-8, no NUL in any string (see input.JSON).
+func readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > maxBody {
+		return nil, tooLarge(r.ContentLength)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, tooLarge(-1)
+		}
+		return nil, badRequest("invalid request body: " + err.Error())
+	}
+	if why := input.JSON(b); why != "" {
+		return nil, badRequest("invalid request body: the JSON document " + why)
+	}
+	return b, nil
+}
+
+// tooLarge is the 413 of a request body over maxBody (size, when known from Content-Length).
+func tooLarge(size int64) *Error {
+	msg := fmt.Sprintf("the request body is larger than %d bytes", maxBody)
+	if size >= 0 {
+		msg = fmt.Sprintf("the request body of %d bytes is larger than %d bytes", size, maxBody)
+	}
+	return &Error{http.StatusRequestEntityTooLarge, "REQUEST_ENTITY_TOO_LARGE", msg}
+}
+
+func decodeFrom(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return badRequest("invalid request body: " + err.Error())

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/berthreg/berth/internal/input"
 	"github.com/berthreg/berth/internal/meta"
 )
 
@@ -26,7 +27,11 @@ func listQuery(r *http.Request) (meta.ListQuery, int, error) {
 	}
 	lq := meta.ListQuery{Offset: (page - 1) * size, Limit: size}
 	if q := params.Get("q"); q != "" {
-		if lq.Filters, err = parseQ(decodeQ(q)); err != nil {
+		q = decodeQ(q)
+		if why := input.Text(q); why != "" {
+			return lq, 0, badRequest("invalid q: " + why + " once decoded")
+		}
+		if lq.Filters, err = parseQ(q); err != nil {
 			return lq, 0, badRequest(err.Error())
 		}
 	}

@@ -19,6 +19,7 @@ func (h *Handler) routes() (*http.ServeMux, []string) {
 			methods[http.MethodHead] = true // a GET route serves HEAD too
 		}
 		m.Handle(method+" "+base+path, h.handle(fn))
+		h.patterns = append(h.patterns, method+" "+base+path)
 	})
 	r("GET /ping", h.ping)
 	h.projectRoutes(r)
@@ -38,6 +39,10 @@ func (h *Handler) routes() (*http.ServeMux, []string) {
 	h.jobServiceRoutes(r)
 	return m, slices.Sorted(maps.Keys(methods))
 }
+
+// Routes lists every endpoint the handler serves, as "METHOD /api/v2.0/path/{param}" in
+// net/http's pattern syntax (GET routes serve HEAD too), for tests that go through them all.
+func (h *Handler) Routes() []string { return slices.Clone(h.patterns) }
 
 // route registers one endpoint: "METHOD /path/{param}" relative to /api/v2.0.
 type route func(pattern string, fn handlerFunc)

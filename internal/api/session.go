@@ -8,11 +8,14 @@ package api
 // back in the same header.
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/auth/session"
+	"github.com/berthreg/berth/internal/input"
 )
 
 const (
@@ -48,7 +51,9 @@ func (h *Handler) secureCookie(r *http.Request) bool {
 func (h *Handler) SessionHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var err error
-		switch {
+		switch p := input.URL(r.URL); {
+		case p != nil:
+			err = badRequest(p.Error())
 		case r.URL.Path == "/c/login" && r.Method == http.MethodPost:
 			err = h.login(w, r)
 		case r.URL.Path == "/c/log_out" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
@@ -72,7 +77,13 @@ func (h *Handler) SessionHandler() http.Handler {
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
 	if err := r.ParseForm(); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return &Error{http.StatusRequestEntityTooLarge, "REQUEST_ENTITY_TOO_LARGE", fmt.Sprintf("the login form is larger than %d bytes", maxLoginForm)}
+		}
 		return badRequest("invalid login form: " + err.Error())
+	}
+	if p := input.Values(r.PostForm); p != nil {
+		return badRequest("invalid login form: " + p.Error())
 	}
 	// Only the body counts: a password in the query string would end up in access logs.
 	id, err := h.Sessions.Login(r.Context(), r.PostForm.Get("principal"), r.PostForm.Get("password"))

@@ -254,7 +254,11 @@ func (h *Handler) getConfigurations(c *call) error {
 
 // putConfigurations takes plain values for some of the keys (see settings.Service.Update).
 func (h *Handler) putConfigurations(c *call) error {
-	dec := json.NewDecoder(http.MaxBytesReader(c.w, c.r.Body, 1<<20))
+	b, err := readBody(c.r)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	var raw map[string]json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
 		return badRequest("invalid request body: " + err.Error())

@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/berthreg/berth/internal/input"
 )
 
 // Account is what the authenticator needs to know about a local user or a robot account.
@@ -162,7 +164,14 @@ func (a *Authenticator) PasswordMatches(ctx context.Context, name, password stri
 // them apart. recheck, when set, runs once a verification slot is free: concurrent guesses
 // queued behind the slots are refused if the ones before them started a lockout.
 func (a *Authenticator) check(ctx context.Context, name, password string, recheck func() error) (Account, bool, error) {
-	acct, err := a.lookup(ctx, name)
+	var acct Account
+	var err error
+	if input.Text(name) != "" {
+		// No account has a name that is not text, and no store could look one up.
+		err = ErrNoAccount
+	} else {
+		acct, err = a.lookup(ctx, name)
+	}
 	if errors.Is(err, ErrNoAccount) || err == nil && acct.PasswordHash == "" {
 		if _, err := a.verifyLimited(ctx, dummyHash, password, recheck); err != nil {
 			return Account{}, false, err

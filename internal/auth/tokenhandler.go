@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/berthreg/berth/internal/input"
 )
 
 // maxTokenFormBytes bounds an OAuth2 POST body; real requests are a few
@@ -40,6 +42,10 @@ type tokenResponse struct {
 }
 
 func (h *TokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := input.URL(r.URL); p != nil {
+		writeTokenError(w, http.StatusBadRequest, "BAD_REQUEST", p.Error())
+		return
+	}
 	switch r.Method {
 	case http.MethodGet:
 		h.serveGet(w, r)
@@ -98,6 +104,10 @@ func (h *TokenHandler) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := r.PostForm
+	if p := input.Values(form); p != nil {
+		writeTokenError(w, http.StatusBadRequest, "BAD_REQUEST", p.Error())
+		return
+	}
 	access, ok := h.checkRequest(w, form)
 	if !ok {
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -56,6 +57,12 @@ func newQueue(t *testing.T, db *meta.DB) (*jobs.Queue, *echoWorker) {
 	return q, w
 }
 
+// soonCron is a cron expression that runs once a minute, first within a few seconds: at the
+// second of the minute two seconds from now.
+func soonCron() string {
+	return fmt.Sprintf("%d * * * * *", time.Now().Add(2*time.Second).Second())
+}
+
 func wait(t *testing.T, w *echoWorker, want string) {
 	t.Helper()
 	select {
@@ -88,7 +95,8 @@ func TestQueue(t *testing.T) {
 			t.Fatal("transaction should fail")
 		}
 		// A schedule set before the restart survives it too.
-		if err := q1.SetSchedule(ctx, "echo", jobs.TypeCustom, "* * * * * *", json.RawMessage(`{"tag":"scheduled"}`)); err != nil {
+		cron := soonCron()
+		if err := q1.SetSchedule(ctx, "echo", jobs.TypeCustom, cron, json.RawMessage(`{"tag":"scheduled"}`)); err != nil {
 			t.Fatal(err)
 		}
 
@@ -115,7 +123,7 @@ func TestQueue(t *testing.T) {
 			t.Fatal("a job queued in a rolled-back transaction ran")
 		}
 		s, ok, err := q2.GetSchedule(ctx, "echo")
-		if err != nil || !ok || s.Cron != "* * * * * *" || s.NextAt.IsZero() {
+		if err != nil || !ok || s.Cron != cron || s.NextAt.IsZero() {
 			t.Fatalf("schedule = %+v, %v, %v", s, ok, err)
 		}
 		if err := q2.RemoveSchedule(ctx, "echo"); err != nil {
@@ -161,7 +169,12 @@ func TestNormalizeSchedule(t *testing.T) {
 		{"Daily", "", "0 0 0 * * *", true},
 		{"Hourly", "", "0 0 * * * *", true},
 		{"Weekly", "", "0 0 0 * * 0", true},
-		{"Custom", "*/30 * * * * *", "*/30 * * * * *", true},
+		{"Custom", "0 */5 * * * *", "0 */5 * * * *", true},
+		{"Custom", "30 * * * * *", "30 * * * * *", true}, // once a minute, the most allowed
+		{"Custom", "* * * * * *", "", false},             // every second
+		{"Custom", "*/30 * * * * *", "", false},          // twice a minute
+		{"Custom", "0,59 * * * * *", "", false},          // a second apart once a minute
+		{"Custom", "0-1 0 0 * * *", "", false},           // two runs a second apart, daily
 		{"Custom", "", "", false},
 		{"Custom", "0 2 * * *", "", false},      // five fields
 		{"Custom", "0 0 25 * * *", "", false},   // hour 25
@@ -277,4 +290,43 @@ func TestNextRunOfAnInterval(t *testing.T) {
 	if _, err := jobs.NormalizeSchedule(jobs.TypeInterval, "@every 1h"); err == nil {
 		t.Error("Harbor's schedule types include Interval")
 	}
+}
+
+// TestStoredScheduleRunsAtMostOnceAMinute: a cron schedule stored before schedules were held to
+// one run a minute (here "every second", written to the store directly) still runs, and its
+// next run is at least a minute after each run.
+func TestStoredScheduleRunsAtMostOnceAMinute(t *testing.T) {
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		err := db.PutSchedule(ctx, meta.StoredSchedule{Name: "echo", Type: jobs.TypeCustom, Cron: "* * * * * *",
+			Params: `{"tag":"legacy"}`, NextAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, w := newQueue(t, db)
+		// Starting queues the first run, due after this (at the next whole second).
+		start := time.Now()
+		if err := q.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			q.Stop(stopCtx)
+		})
+		wait(t, w, "legacy")
+		// The run queued its successor before the echo job it queued was worked.
+		s, ok, err := q.GetSchedule(ctx, "echo")
+		if err != nil || !ok {
+			t.Fatalf("schedule %+v %v %v", s, ok, err)
+		}
+		if s.NextAt.Before(start.Add(jobs.MinScheduleInterval)) {
+			t.Fatalf("next run at %v, %v after the first was queued: want at least %v after the first run", s.NextAt, s.NextAt.Sub(start), jobs.MinScheduleInterval)
+		}
+		select {
+		case tag := <-w.done:
+			t.Fatalf("ran %q again within seconds", tag)
+		case <-time.After(2 * time.Second):
+		}
+	})
 }

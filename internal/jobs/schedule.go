@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 
@@ -29,8 +30,32 @@ var ErrInvalidSchedule = errors.New("invalid schedule")
 // Harbor's cron has six fields, seconds first ("0 0 2 * * *" is 02:00:00 every day).
 var cronParser = cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
 
-// ParseCron parses a six-field cron expression, evaluated in UTC.
+// MinScheduleInterval is the least time between two runs of a cron schedule: Harbor's cron has
+// a seconds field, and "* * * * * *" would start a garbage collection or a scan of everything
+// every second.
+const MinScheduleInterval = time.Minute
+
+// ParseCron parses a six-field cron expression, evaluated in UTC, that runs at most once a
+// minute (see MinScheduleInterval).
 func ParseCron(expr string) (cron.Schedule, error) {
+	s, err := parseCron(expr)
+	if err != nil {
+		return nil, err
+	}
+	// Runs are a minute apart exactly when the seconds field names one second: with two, both
+	// fire in every minute the schedule runs.
+	if spec, ok := s.(*cron.SpecSchedule); ok && bits.OnesCount64(spec.Second&^starBit) != 1 {
+		return nil, fmt.Errorf("%w: cron %q runs more than once a minute: its first (seconds) field must name one second, such as 0", ErrInvalidSchedule, strings.TrimSpace(expr))
+	}
+	return s, nil
+}
+
+// starBit is robfig/cron's mark of a field written as "*" in a SpecSchedule's bit set.
+const starBit = 1 << 63
+
+// parseCron parses a six-field cron expression without ParseCron's frequency rule: schedules
+// stored before the rule existed still run (Work keeps their runs a minute apart).
+func parseCron(expr string) (cron.Schedule, error) {
 	expr = strings.TrimSpace(expr)
 	if n := len(strings.Fields(expr)); n != 6 {
 		return nil, fmt.Errorf("%w: cron %q has %d fields, want 6 (second minute hour day-of-month month day-of-week)", ErrInvalidSchedule, expr, n)
@@ -69,7 +94,7 @@ func NextRun(expr string, t time.Time) (time.Time, error) {
 	if d, ok, err := parseEvery(expr); ok {
 		return t.Add(d), err
 	}
-	s, err := ParseCron(expr)
+	s, err := parseCron(expr)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -282,6 +307,13 @@ func (w *scheduleWorker) Work(ctx context.Context, job *Job[scheduleArgs]) error
 		after := job.Args.At
 		if now := time.Now(); now.After(after) {
 			after = now
+		}
+		// A cron schedule stored before ParseCron refused more than a run a minute runs once
+		// a minute (the next run after this one's second 59).
+		if _, interval, _ := parseEvery(st.Cron); !interval {
+			if soonest := job.Args.At.Add(MinScheduleInterval - time.Second); after.Before(soonest) {
+				after = soonest
+			}
 		}
 		next, id, err := w.q.queueNext(ctx, tx, st.Name, st.Cron, after)
 		if err != nil {

@@ -213,6 +213,10 @@ func openSQLite(path string, opt Options) (*DB, error) {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
+	if err := sqliteTempDir(w, filepath.Join(filepath.Dir(path), "tmp")); err != nil {
+		w.Close()
+		return nil, err
+	}
 	r, err := sql.Open("sqlite", dsn+"&mode=ro")
 	if err != nil {
 		w.Close()
@@ -233,6 +237,34 @@ func openSQLite(path string, opt Options) (*DB, error) {
 	db.group = newGroupCommitter(db)
 	db.q.group = db.group
 	return db, nil
+}
+
+// sqliteTemp is the directory SQLite's temporary files go to, set by the first SQLite store
+// a process opens.
+var sqliteTemp struct {
+	once sync.Once
+	err  error
+}
+
+// sqliteTempDir points SQLite's temporary files (large sorts, temporary tables and indexes,
+// statement journals) at dir, beside the database, instead of the first of /var/tmp, /usr/tmp
+// and /tmp that exists: so Berth runs with its data directory as the only writable place (a
+// read-only root filesystem). SQLite keeps this directory for the whole process, and changing
+// it while connections run is unsafe, so the first SQLite store a process opens sets it, before
+// any of its connections runs a statement; a Berth process opens one. The files are removed as
+// soon as they are opened, so the directory looks empty.
+func sqliteTempDir(w *sql.DB, dir string) error {
+	sqliteTemp.once.Do(func() {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			sqliteTemp.err = fmt.Errorf("open sqlite: temporary directory: %w", err)
+			return
+		}
+		// The pragma is deprecated in favour of the C variable it sets, which Go cannot reach.
+		if _, err := w.Exec("PRAGMA temp_store_directory = '" + strings.ReplaceAll(dir, "'", "''") + "'"); err != nil {
+			sqliteTemp.err = fmt.Errorf("open sqlite: set the temporary directory to %s: %w", dir, err)
+		}
+	})
+	return sqliteTemp.err
 }
 
 // Dialect names the database in use: "sqlite" or "postgres".

@@ -28,7 +28,7 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, q request) {
 			return
 		}
 	}
-	rd, _, err := h.Reg.OpenBlob(r.Context(), q.repo, q.ref)
+	rd, size, err := h.Reg.OpenBlob(r.Context(), q.repo, q.ref)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -40,9 +40,50 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, q request) {
 	hd.Set("ETag", `"`+q.ref+`"`)
 	hd.Set("Cache-Control", "max-age=31536000")
 	// ServeContent answers Range and HEAD; with an *os.File underneath, the body goes out
-	// through sendfile without passing through user space.
-	http.ServeContent(w, r, "", time.Time{}, rd)
+	// through sendfile without passing through user space. Its answer to a Range it cannot
+	// serve is plain text; rangeErrors makes it the OCI error body.
+	http.ServeContent(&rangeErrors{ResponseWriter: w, r: r, size: size}, r, "", time.Time{}, rd)
 }
+
+// rangeErrors turns http.ServeContent's plain-text 416 (a Range header that does not parse or
+// does not overlap the blob) into the OCI error body. Everything else passes through, and it
+// keeps io.ReaderFrom so that downloads still reach sendfile.
+type rangeErrors struct {
+	http.ResponseWriter
+	r       *http.Request
+	size    int64
+	refused bool // the 416 was answered; ServeContent's text is dropped
+}
+
+func (w *rangeErrors) WriteHeader(code int) {
+	if code != http.StatusRequestedRangeNotSatisfiable {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.refused = true
+	w.Header().Del("X-Content-Type-Options")
+	writeBody(w.ResponseWriter, code, errorEntry{Code: string(registry.CodeRangeInvalid),
+		Message: fmt.Sprintf("the Range %q cannot be served from a blob of %d bytes", w.r.Header.Get("Range"), w.size)})
+}
+
+func (w *rangeErrors) Write(b []byte) (int, error) {
+	if w.refused {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *rangeErrors) ReadFrom(src io.Reader) (int64, error) {
+	if w.refused {
+		return io.Copy(io.Discard, src)
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(w.ResponseWriter, src)
+}
+
+func (w *rangeErrors) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (h *Handler) deleteBlob(w http.ResponseWriter, r *http.Request, q request) {
 	if err := h.Reg.DeleteBlob(r.Context(), q.repo, q.ref); err != nil {

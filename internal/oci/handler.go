@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/berthreg/berth/internal/auth"
+	"github.com/berthreg/berth/internal/input"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/origin"
 	"github.com/berthreg/berth/internal/rbac"
@@ -42,6 +43,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, ok := parseRoute(r.URL.EscapedPath())
 	if !ok {
 		writeError(w, r, h.Log, &registry.Error{Code: registry.CodeNameInvalid, Message: "invalid repository name or path"})
+		return
+	}
+	// Text no store can hold is refused before anything reads it (see internal/input).
+	if p := input.URL(r.URL); p != nil {
+		writeError(w, r, h.Log, &registry.Error{Code: queryCode(rt.kind, p.Param), Message: p.Error()})
 		return
 	}
 	c, err := h.identify(r)
@@ -147,6 +153,25 @@ func (h *Handler) dispatch(rt route, method string) (string, handleFunc) {
 		}
 	}
 	return "", nil
+}
+
+// queryCode is the error code of a query parameter a client got wrong, by what it names.
+func queryCode(kind, param string) registry.Code {
+	switch param {
+	case "n":
+		return registry.CodePaginationInvalid
+	case "digest", "mount":
+		return registry.CodeDigestInvalid
+	case "tag":
+		return registry.CodeTagInvalid
+	case "last":
+		if kind == "tags" {
+			return registry.CodeTagInvalid
+		}
+	case "artifactType":
+		return registry.CodeManifestInvalid
+	}
+	return registry.CodeNameInvalid
 }
 
 func allowed(kind string) string {

@@ -1,6 +1,9 @@
 package oci
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // route is a parsed /v2/ path.
 type route struct {
@@ -53,3 +56,30 @@ func RouteKind(path string) (string, bool) {
 	rt, ok := parseRoute(path)
 	return rt.kind, ok
 }
+
+// Route is one /v2/ endpoint: a method and a path pattern, where {name} is a repository name
+// (one or more segments), {reference} a tag or a digest, {digest} a digest and {uuid} an
+// upload session's id.
+type Route struct {
+	Method, Pattern string
+	kind            string
+}
+
+// routes are the endpoints Handler serves; TestRoutesMatchDispatch keeps the list and dispatch
+// in step.
+var routes = []Route{
+	{"GET", "/v2/", "base"}, {"HEAD", "/v2/", "base"},
+	{"GET", "/v2/_catalog", "catalog"}, {"HEAD", "/v2/_catalog", "catalog"},
+	{"GET", "/v2/{name}/tags/list", "tags"}, {"HEAD", "/v2/{name}/tags/list", "tags"},
+	{"GET", "/v2/{name}/manifests/{reference}", "manifest"}, {"HEAD", "/v2/{name}/manifests/{reference}", "manifest"},
+	{"PUT", "/v2/{name}/manifests/{reference}", "manifest"}, {"DELETE", "/v2/{name}/manifests/{reference}", "manifest"},
+	{"GET", "/v2/{name}/blobs/{digest}", "blob"}, {"HEAD", "/v2/{name}/blobs/{digest}", "blob"},
+	{"DELETE", "/v2/{name}/blobs/{digest}", "blob"},
+	{"POST", "/v2/{name}/blobs/uploads/", "uploads"},
+	{"GET", "/v2/{name}/blobs/uploads/{uuid}", "upload"}, {"PATCH", "/v2/{name}/blobs/uploads/{uuid}", "upload"},
+	{"PUT", "/v2/{name}/blobs/uploads/{uuid}", "upload"}, {"DELETE", "/v2/{name}/blobs/uploads/{uuid}", "upload"},
+	{"GET", "/v2/{name}/referrers/{digest}", "referrers"}, {"HEAD", "/v2/{name}/referrers/{digest}", "referrers"},
+}
+
+// Routes lists every /v2/ endpoint, for tests that go through them all.
+func Routes() []Route { return slices.Clone(routes) }

@@ -1,6 +1,9 @@
 package oci
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseRoute(t *testing.T) {
 	tests := []struct {
@@ -35,6 +38,37 @@ func TestParseRoute(t *testing.T) {
 		got, ok := parseRoute(tt.path)
 		if ok != tt.ok || (ok && got != tt.want) {
 			t.Errorf("parseRoute(%q) = %+v, %v; want %+v, %v", tt.path, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestRoutesMatchDispatch: Routes lists exactly the methods and paths the handler serves.
+func TestRoutesMatchDispatch(t *testing.T) {
+	listed := map[[2]string]bool{}
+	for _, rt := range Routes() {
+		path := strings.NewReplacer("{name}", "library/app", "{reference}", "v1", "{digest}", "sha256:abc", "{uuid}", "u1").Replace(rt.Pattern)
+		got, ok := parseRoute(path)
+		if !ok || got.kind != rt.kind {
+			t.Errorf("%s %s: parses as %+v, %v; want kind %s", rt.Method, rt.Pattern, got, ok, rt.kind)
+		}
+		listed[[2]string{got.kind, rt.Method}] = true
+	}
+	h := &Handler{}
+	methods := []string{"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"}
+	for _, kind := range []string{"tags", "manifest", "blob", "uploads", "upload", "referrers"} {
+		for _, m := range methods {
+			_, fn := h.dispatch(route{kind: kind}, m)
+			if (fn != nil) != listed[[2]string{kind, m}] {
+				t.Errorf("%s %s: served %v, listed %v", m, kind, fn != nil, listed[[2]string{kind, m}])
+			}
+		}
+	}
+	// base and catalog answer GET and HEAD themselves.
+	for _, kind := range []string{"base", "catalog"} {
+		for _, m := range methods {
+			if want := m == "GET" || m == "HEAD"; listed[[2]string{kind, m}] != want {
+				t.Errorf("%s %s: listed %v, want %v", m, kind, !want, want)
+			}
 		}
 	}
 }

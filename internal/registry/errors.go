@@ -19,6 +19,7 @@ const (
 	CodeNameInvalid         Code = "NAME_INVALID"
 	CodeNameUnknown         Code = "NAME_UNKNOWN"
 	CodeSizeInvalid         Code = "SIZE_INVALID"
+	CodeTagInvalid          Code = "TAG_INVALID" // Docker's registry API: a malformed tag
 	CodeUnauthorized        Code = "UNAUTHORIZED"
 	CodeDenied              Code = "DENIED"
 	CodeUnsupported         Code = "UNSUPPORTED"

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"strings"
 
+	"github.com/berthreg/berth/internal/input"
 	"github.com/berthreg/berth/internal/meta"
 )
 
@@ -67,6 +68,10 @@ func parseManifest(contentType string, body []byte) (*parsed, error) {
 	if ct == mediaTypeSchema1 || ct == mediaTypeSchema1Signed {
 		return nil, errorf(CodeManifestInvalid, "Docker schema 1 manifests are not supported: push with a current client (schema 2 or OCI)")
 	}
+	// Its strings are stored as text (artifactType, media types, annotations).
+	if why := input.JSON(body); why != "" {
+		return nil, errorf(CodeManifestInvalid, "the manifest %s", why)
+	}
 	var doc manifestDoc
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&doc); err != nil {
@@ -91,6 +96,9 @@ func parseManifest(contentType string, body []byte) (*parsed, error) {
 		mt = MediaTypeOCIManifest
 	case mt == "" && doc.Manifests != nil:
 		mt = MediaTypeOCIIndex
+	}
+	if err := checkMediaType("artifactType", doc.ArtifactType); err != nil {
+		return nil, err
 	}
 	p := &parsed{mediaType: mt}
 	switch mt {
@@ -163,6 +171,25 @@ func checkDescriptor(what string, d *descriptor) error {
 	}
 	if d.MediaType == "" {
 		return errorf(CodeManifestInvalid, "%s descriptor %s has no mediaType", what, d.Digest)
+	}
+	if err := checkMediaType(what+" descriptor mediaType", d.MediaType); err != nil {
+		return err
+	}
+	return checkMediaType(what+" descriptor artifactType", d.ArtifactType)
+}
+
+// maxMediaTypeLength bounds a media type (RFC 6838 allows 127 characters for the type and the
+// subtype each; parameters may follow).
+const maxMediaTypeLength = 255
+
+// checkMediaType refuses a media type (or artifactType) that is not one: too long, or with
+// control characters. Empty is for the caller to judge.
+func checkMediaType(what, mt string) error {
+	if len(mt) > maxMediaTypeLength {
+		return errorf(CodeManifestInvalid, "%s is %d bytes long, at most %d are accepted", what, len(mt), maxMediaTypeLength)
+	}
+	if strings.IndexFunc(mt, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		return errorf(CodeManifestInvalid, "%s %q holds control characters", what, mt)
 	}
 	return nil
 }

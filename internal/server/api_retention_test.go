@@ -571,9 +571,11 @@ func TestRetentionSchedule(t *testing.T) {
 		p := artProject(t, ts, "retsched"+uniqueSuffix(), false)
 		repo := p.Name + "/app"
 		retPushTags(t, ts, repo, "a", "b", "c")
-		// Every second: the schedule runs the policy without anyone asking.
-		id := retCreate(t, ts, nil, retPolicy(p.ID, "* * * * * *", retRule("latestPushedK", 2, "**", "**")))
-		if s, ok, err := ts.srv.jobs.GetSchedule(ctx, retention.ScheduleName(id)); err != nil || !ok || s.Cron != "* * * * * *" {
+		// Once a minute, first in a few seconds: the schedule runs the policy without anyone
+		// asking.
+		cron := fmt.Sprintf("%d * * * * *", time.Now().Add(3*time.Second).Second())
+		id := retCreate(t, ts, nil, retPolicy(p.ID, cron, retRule("latestPushedK", 2, "**", "**")))
+		if s, ok, err := ts.srv.jobs.GetSchedule(ctx, retention.ScheduleName(id)); err != nil || !ok || s.Cron != cron {
 			t.Fatalf("schedule %+v %v %v", s, ok, err)
 		}
 		deadline := time.Now().Add(time.Minute)
@@ -593,7 +595,7 @@ func TestRetentionSchedule(t *testing.T) {
 		}
 		var pol retention.Policy
 		artGet(t, ts, retPath(id), nil, &pol)
-		if pol.Cron() != "* * * * * *" || pol.Trigger.Kind != "Schedule" {
+		if pol.Cron() != cron || pol.Trigger.Kind != "Schedule" {
 			t.Fatalf("policy trigger %+v", pol.Trigger)
 		}
 

@@ -105,6 +105,7 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr { return s.origin.Client
 // so does the client's address (clientAddr), for login throttling.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		markHandled(r) // from here on, what the connection writes is this handler's (conn.go)
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
 		if id == "" || len(id) > 64 {

@@ -317,13 +317,7 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    1 << 20,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	srv := s.httpServer()
 	if s.cfg.TLSEnabled() {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
 		if err != nil {
@@ -333,6 +327,8 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
+	// Above TLS: the refusals net/http writes itself are answered in JSON (conn.go).
+	ln = jsonRefusals(ln, s.log, srv.ReadHeaderTimeout)
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	go s.expireUploadsLoop(bg)
@@ -360,6 +356,19 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		srv.Close()
 	}
 	return nil
+}
+
+// httpServer is the HTTP server Run serves with, its hooks for jsonRefusals installed.
+func (s *Server) httpServer() *http.Server {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	serveRefusals(srv)
+	return srv
 }
 
 // expireUploadsLoop removes abandoned upload sessions.

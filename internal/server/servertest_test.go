@@ -137,8 +137,13 @@ func startTestServerWith(t *testing.T, cfg config.Config, dialect string, h slog
 	}
 	hs.Config.Handler = srv.Handler()
 	if o.TLS {
+		// httptest puts TLS above the listener it is given, so the JSON refusals (conn.go),
+		// which must sit above TLS, are left out here; TestNetHTTPRefusalsAreJSON covers TLS
+		// through Run.
 		hs.StartTLS()
 	} else {
+		hs.Listener = jsonRefusals(hs.Listener, srv.log, 30*time.Second)
+		serveRefusals(hs.Config)
 		hs.Start()
 	}
 	ts := &testServer{

@@ -492,6 +492,8 @@ func TestServerValidatesScanRequests(t *testing.T) {
 		{"no registry", scanBody("", "library/app", testDigest, ""), http.StatusUnprocessableEntity, "registry.url"},
 		{"registry not a URL", scanBody("registry.example.com", "library/app", testDigest, ""), http.StatusUnprocessableEntity, "registry.url"},
 		{"no repository", scanBody(ok, "", testDigest, ""), http.StatusUnprocessableEntity, "artifact.repository is required"},
+		{"a NUL in the repository", strings.Replace(scanBody(ok, "library/app", testDigest, ""), "library/app", `library/app\u0000`, 1), http.StatusBadRequest, "NUL"},
+		{"invalid UTF-8", strings.Replace(scanBody(ok, "library/app", testDigest, ""), "library/app", "library/app\xff", 1), http.StatusBadRequest, "not valid UTF-8"},
 		{"bad digest", scanBody(ok, "library/app", "sha256:zz", ""), http.StatusUnprocessableEntity, "artifact.digest"},
 		{"bad capability", scanBody(ok, "library/app", testDigest, `[{"type":"malware"}]`), http.StatusUnprocessableEntity, `"malware"`},
 		{"bad SBOM format", scanBody(ok, "library/app", testDigest, `[{"type":"sbom","parameters":{"sbom_media_types":["text/csv"]}}]`),

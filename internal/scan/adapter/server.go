@@ -24,6 +24,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthreg/berth/internal/input"
 	"github.com/berthreg/berth/internal/scan/report"
 )
 
@@ -107,6 +108,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "unauthorized: the scanner adapter needs valid credentials")
 		return
 	}
+	if p := input.URL(r.URL); p != nil {
+		writeError(w, http.StatusBadRequest, p.Error())
+		return
+	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		writeError(w, http.StatusNotFound, "no such operation: "+r.Method+" "+r.URL.Path)
 		return
@@ -167,6 +172,10 @@ func (s *Server) scan(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "reading the scan request: "+err.Error())
+		return
+	}
+	if why := input.JSON(body); why != "" {
+		writeError(w, http.StatusBadRequest, "the scan request "+why)
 		return
 	}
 	var sr scanRequest
