@@ -55,6 +55,12 @@ type Config struct {
 	// TrustedProxies lists the peers (CIDRs or IPs, comma-separated) whose X-Forwarded-* and
 	// Forwarded headers say which URL a client used; see TrustedProxyPrefixes.
 	TrustedProxies string `yaml:"trusted_proxies"`
+
+	// How long a client may take over a request's headers, leave a kept-alive connection idle,
+	// and pause in the middle of a request body (each byte that arrives restarts the wait).
+	HTTPReadHeaderTimeout time.Duration `yaml:"http_read_header_timeout"`
+	HTTPIdleTimeout       time.Duration `yaml:"http_idle_timeout"`
+	HTTPBodyIdleTimeout   time.Duration `yaml:"http_body_idle_timeout"`
 }
 
 const (
@@ -125,6 +131,12 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.AirGapped }},
 	{yaml: "trusted_proxies", flag: true, list: true, usage: "comma-separated `CIDRs` or IPs of proxies whose X-Forwarded-Proto/-Host and Forwarded headers are believed; empty: none",
 		field: func(c *Config) any { return &c.TrustedProxies }},
+	{yaml: "http_read_header_timeout", usage: "how long a client may take to send a request's headers",
+		field: func(c *Config) any { return &c.HTTPReadHeaderTimeout }},
+	{yaml: "http_idle_timeout", usage: "how long a kept-alive connection may wait for its next request",
+		field: func(c *Config) any { return &c.HTTPIdleTimeout }},
+	{yaml: "http_body_idle_timeout", usage: "longest pause in the middle of a request body; every byte that arrives restarts it",
+		field: func(c *Config) any { return &c.HTTPBodyIdleTimeout }},
 }
 
 // DefaultGCGracePeriod is how long unreferenced content waits before a collection may delete
@@ -168,6 +180,10 @@ func Default() Config {
 		VulnDBUpdateURL:        DefaultVulnDBUpdateURL,
 		VulnDBUpdateEcosystems: strings.Join(DefaultVulnDBEcosystems, ","),
 		VulnDBUpdateInterval:   24 * time.Hour,
+
+		HTTPReadHeaderTimeout: 30 * time.Second,
+		HTTPIdleTimeout:       2 * time.Minute,
+		HTTPBodyIdleTimeout:   time.Minute,
 	}
 	return c
 }
@@ -478,6 +494,19 @@ func (c *Config) Validate() error {
 	}
 	if d := c.VulnDBUpdateInterval; d < 0 || d > 0 && d < minVulnDBUpdateInterval {
 		bad("vulndb_update_interval", "%v is neither 0s (no scheduled update) nor at least %v (e.g. 24h)", d, minVulnDBUpdateInterval)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+		eg  string
+	}{
+		{"http_read_header_timeout", c.HTTPReadHeaderTimeout, "30s"},
+		{"http_idle_timeout", c.HTTPIdleTimeout, "2m"},
+		{"http_body_idle_timeout", c.HTTPBodyIdleTimeout, "1m"},
+	} {
+		if d.v <= 0 {
+			bad(d.key, "%v must be positive (e.g. %s)", d.v, d.eg)
+		}
 	}
 	return errors.Join(errs...)
 }

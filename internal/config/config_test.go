@@ -46,6 +46,10 @@ func TestDefault(t *testing.T) {
 		VulnDBUpdateEcosystems: "Debian,Ubuntu,Alpine,Wolfi,Chainguard,MinimOS,Red Hat,AlmaLinux,Rocky Linux,SUSE,openSUSE,Mageia,openEuler," +
 			"Go,crates.io,npm,PyPI,RubyGems",
 		VulnDBUpdateInterval: 24 * time.Hour,
+
+		HTTPReadHeaderTimeout: 30 * time.Second,
+		HTTPIdleTimeout:       2 * time.Minute,
+		HTTPBodyIdleTimeout:   time.Minute,
 	}
 	c := Default()
 	if c != want {
@@ -184,6 +188,10 @@ db_max_conns: 8
 				"BERTH_VULNDB_UPDATE_INTERVAL":   "0s",
 				"BERTH_AIR_GAPPED":               "true",
 				"BERTH_TRUSTED_PROXIES":          "10.1.2.3,10.2.0.0/16",
+
+				"BERTH_HTTP_READ_HEADER_TIMEOUT": "10s",
+				"BERTH_HTTP_IDLE_TIMEOUT":        "30s",
+				"BERTH_HTTP_BODY_IDLE_TIMEOUT":   "5m",
 			},
 			want: func(c *Config) {
 				c.Addr = "127.0.0.1:5001"
@@ -202,6 +210,9 @@ db_max_conns: 8
 				c.VulnDBUpdateInterval = 0
 				c.AirGapped = true
 				c.TrustedProxies = "10.1.2.3,10.2.0.0/16"
+				c.HTTPReadHeaderTimeout = 10 * time.Second
+				c.HTTPIdleTimeout = 30 * time.Second
+				c.HTTPBodyIdleTimeout = 5 * time.Minute
 			},
 		},
 		{
@@ -335,7 +346,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown yaml key",
 			yaml: "addr: :5000\nregistry_url: x\n",
-			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, vulndb_repository, vulndb_update_url, vulndb_update_ecosystems, vulndb_update_interval, air_gapped, trusted_proxies)`,
+			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, vulndb_repository, vulndb_update_url, vulndb_update_ecosystems, vulndb_update_interval, air_gapped, trusted_proxies, http_read_header_timeout, http_idle_timeout, http_body_idle_timeout)`,
 		},
 		{
 			name: "yaml duration",
@@ -531,6 +542,16 @@ func TestValidate(t *testing.T) {
 			`BERTH_TRUSTED_PROXIES (trusted_proxies): "::ffff:0.0.0.0/64" is wider than the IPv4-mapped addresses; write IPv4 ranges as IPv4 CIDRs (e.g. 10.0.0.0/8)`},
 		{"trusted_proxies", func(c *Config) { c.TrustedProxies = " 10.0.0.0/8 , 192.0.2.10,fd00::/8,::1, " }, ""},
 
+		{"http_read_header_timeout zero", func(c *Config) { c.HTTPReadHeaderTimeout = 0 },
+			`BERTH_HTTP_READ_HEADER_TIMEOUT (http_read_header_timeout): 0s must be positive (e.g. 30s)`},
+		{"http_idle_timeout negative", func(c *Config) { c.HTTPIdleTimeout = -time.Second },
+			`BERTH_HTTP_IDLE_TIMEOUT (http_idle_timeout): -1s must be positive (e.g. 2m)`},
+		{"http_body_idle_timeout zero", func(c *Config) { c.HTTPBodyIdleTimeout = 0 },
+			`BERTH_HTTP_BODY_IDLE_TIMEOUT (http_body_idle_timeout): 0s must be positive (e.g. 1m)`},
+		{"http timeouts short", func(c *Config) {
+			c.HTTPReadHeaderTimeout, c.HTTPIdleTimeout, c.HTTPBodyIdleTimeout = time.Second, time.Second, 100*time.Millisecond
+		}, ""},
+
 		{"database_url other scheme", func(c *Config) { c.DatabaseURL = "mysql://u:s3cret@db/berth" },
 			`BERTH_DATABASE_URL (database_url): is not a postgres:// or postgresql:// URL (e.g. postgres://berth:secret@db:5432/berth); leave it empty for SQLite in data_dir`},
 		{"database_url keyword DSN", func(c *Config) { c.DatabaseURL = "host=db password=s3cret" },
@@ -708,12 +729,14 @@ func TestUsage(t *testing.T) {
 		"-pprof",
 		"-config file",
 		"BERTH_CONFIG",
-		"BERTH_MAX_MANIFEST_SIZE         4194304",
-		"BERTH_VULNDB_UPDATE_URL         https://osv-vulnerabilities.storage.googleapis.com",
-		"BERTH_VULNDB_UPDATE_ECOSYSTEMS  (below)",
+		"BERTH_MAX_MANIFEST_SIZE 4194304",
+		"BERTH_VULNDB_UPDATE_URL https://osv-vulnerabilities.storage.googleapis.com",
+		"BERTH_VULNDB_UPDATE_ECOSYSTEMS (below)",
 		"BERTH_VULNDB_UPDATE_ECOSYSTEMS defaults to Debian,Ubuntu,",
+		"BERTH_HTTP_BODY_IDLE_TIMEOUT 1m0s",
 	} {
-		if !strings.Contains(out, want) {
+		// The table's columns are as wide as its longest entries: compare with single spaces.
+		if !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
 			t.Errorf("usage lacks %q:\n%s", want, out)
 		}
 	}
