@@ -98,7 +98,7 @@ func newRequestID() string {
 	return hex.EncodeToString(b)
 }
 
-// observe wraps the whole server: request id, the request body's read
+// observe wraps the whole server: request id, security headers, the request body's read
 // deadline, panic recovery, one access-log line, metrics. The request id goes into the
 // request's context, so every line logged with it carries the id.
 func (s *Server) observe(next http.Handler) http.Handler {
@@ -109,11 +109,13 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-Id", id)
+		setSecurityHeaders(w.Header(), r)
 		r = r.WithContext(logctx.With(r.Context(), slog.String("request_id", id)))
 		body := s.watchBody(w, r)
 		r.Body = body
 		rec := &recorder{ResponseWriter: w}
 		rec.beforeHeader = func(int) {
+			htmlPolicy(rec.Header())
 			body.answered(rec.Header())
 		}
 		route := routeLabel(r.URL.Path)

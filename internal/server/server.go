@@ -11,7 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -63,6 +66,9 @@ type Server struct {
 	// stopBackground ends the loops New starts (watching for vulnerability database imports).
 	stopBackground context.CancelFunc
 	handler        http.Handler
+
+	// certCheckInterval, if not zero, replaces certCheckInterval (tests).
+	certCheckInterval time.Duration
 
 	// settings owns the system configuration and the copy of it that hot paths read.
 	settings *settings.Service
@@ -294,13 +300,31 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	}
 	srv := s.newHTTPServer()
 	if s.cfg.TLSEnabled() {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		every := s.certCheckInterval
+		if every == 0 {
+			every = certCheckInterval
+		}
+		certs, err := newCertReloader(s.cfg.TLSCert, s.cfg.TLSKey, every, s.log)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("load TLS key pair: %w", err)
+			return err
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.TLSConfig = tlsConfig(certs)
 		ln = tls.NewListener(ln, srv.TLSConfig)
+		// SIGHUP loads the certificate again at once.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					certs.Reload()
+				}
+			}
+		}()
 	}
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
