@@ -28,6 +28,7 @@ var layers = map[string]int{
 	"internal/config":         0,
 	"internal/logctx":         0,
 	"internal/origin":         0,
+	"internal/outbound":       0,
 	"internal/meta":           0,
 	"internal/blob":           0,
 	"internal/scan/report":    0,
