@@ -4,14 +4,16 @@
 #   make test     unit tests (go test ./...)
 #   make test-race  the unit tests under the race detector (go test -race ./...)
 #   make e2e      end-to-end tests with real clients (needs `make clients`;
-#                 PostgreSQL on 127.0.0.1:5432 for the postgres half)
+#                 PostgreSQL on 127.0.0.1:5432 for the postgres half); the crash tests
+#                 run a few rounds
+#   make e2e-long the same with the long crash runs (BERTH_E2E_LONG=1: 25 rounds)
 #   make clients  install the pinned clients (scripts/clients.env)
 #   make lint     gofmt check + go vet (including the e2e build tag)
 
 GO ?= go
 E2E_FLAGS ?=
 
-.PHONY: all build run test test-race e2e clients lint
+.PHONY: all build run test test-race e2e e2e-long clients lint
 
 all: build
 
@@ -31,6 +33,9 @@ test-race:
 
 e2e:
 	$(GO) test -count=1 -tags e2e -timeout 40m $(E2E_FLAGS) ./test/e2e/...
+
+e2e-long:
+	BERTH_E2E_LONG=1 $(GO) test -count=1 -tags e2e -timeout 180m $(E2E_FLAGS) ./test/e2e/...
 
 clients:
 	bash scripts/install-clients.sh
