@@ -3,9 +3,10 @@ package server
 // How long a connection may hold the server. net/http bounds only the request headers and the
 // wait between requests by itself (http_read_header_timeout, http_idle_timeout). A request body
 // it bounds only as a whole (ReadTimeout), which would cut off a slow push of a large layer, so
-// Berth keeps a deadline of its own: every read that brings bytes moves it
-// http_body_idle_timeout ahead, and the end of the body lifts it. A client that declares a body
-// and stops sending it is cut off after that long, however large the body it announced.
+// Berth keeps a deadline of its own: each read of the body may wait http_body_idle_timeout for
+// bytes, and the end of the body lifts the deadline. A client that declares a body and stops
+// sending it is cut off after that long, however large the body it announced; a handler busy
+// between two reads (waiting for a lock, writing to slow storage) is not the client's stall.
 //
 // An answer given before the body was read to its end (a refusal: 401, 403, 404, 413 …) closes
 // the connection. Otherwise net/http reads up to 256 KiB of what is left of the body before it
@@ -52,7 +53,7 @@ type requestBody struct {
 	closing bool        // the answer closes the connection
 }
 
-// watchBody wraps r's body and sets its first read deadline.
+// watchBody wraps r's body.
 func (s *Server) watchBody(w http.ResponseWriter, r *http.Request) *requestBody {
 	b := &requestBody{ReadCloser: r.Body, idle: s.cfg.HTTPBodyIdleTimeout}
 	if r.Body == nil || r.Body == http.NoBody || b.idle <= 0 {
@@ -60,14 +61,18 @@ func (s *Server) watchBody(w http.ResponseWriter, r *http.Request) *requestBody 
 		return b
 	}
 	b.rc = http.NewResponseController(w)
-	// Not every ResponseWriter takes deadlines (httptest.ResponseRecorder does not).
-	b.watched = b.rc.SetReadDeadline(time.Now().Add(b.idle)) == nil
+	// Not every ResponseWriter takes deadlines (httptest.ResponseRecorder does not). Clearing
+	// the deadline changes nothing: net/http cleared it after reading the headers.
+	b.watched = b.rc.SetReadDeadline(time.Time{}) == nil
 	return b
 }
 
 func (b *requestBody) Read(p []byte) (int, error) {
 	if b.ReadCloser == nil {
 		return 0, io.EOF
+	}
+	if b.watched {
+		b.rc.SetReadDeadline(time.Now().Add(b.idle))
 	}
 	n, err := b.ReadCloser.Read(p)
 	b.n.Add(int64(n))
@@ -84,8 +89,6 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		if errors.As(err, &ne) && ne.Timeout() {
 			b.timeout.Store(true)
 		}
-	case n > 0 && b.watched:
-		b.rc.SetReadDeadline(time.Now().Add(b.idle))
 	}
 	return n, err
 }

@@ -200,6 +200,20 @@ func TestStalledRequestsAreCutOff(t *testing.T) {
 		}
 		assertClosedByServer(t, c, br)
 	})
+	t.Run("body pauses in the middle of an upload", func(t *testing.T) {
+		t.Parallel()
+		up := newUploader(t, cs)
+		stalled := &trickle{data: randomBytes(20 << 10), chunk: 1 << 10, pause: func(i int) time.Duration {
+			if i == 5 {
+				return 3 * time.Second
+			}
+			return 10 * time.Millisecond
+		}}
+		resp, err := up.send(http.MethodPatch, up.start(), stalled)
+		if err == nil && resp.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("a body that paused for 3 s: %s, want 408 (or a closed connection)", resp.Status)
+		}
+	})
 	t.Run("headers stop", func(t *testing.T) {
 		t.Parallel()
 		c := cs.rawRequest(t, "GET /v2/ HTTP/1.1\r\nHost: registry.test\r\n")
@@ -241,76 +255,74 @@ func (r *trickle) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// uploader sends blob uploads to a countedServer as the administrator.
+type uploader struct {
+	t      *testing.T
+	base   string
+	client *http.Client
+}
+
+func newUploader(t *testing.T, cs *countedServer) *uploader {
+	return &uploader{t: t, base: "http://" + cs.addr, client: &http.Client{Timeout: 2 * generous}}
+}
+
+// send does one request; the answer's body is read and closed.
+func (u *uploader) send(method, target string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequest(method, target, body)
+	if err != nil {
+		return nil, err
+	}
+	req.SetBasicAuth(adminUser, adminPassword)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := u.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp, nil
+}
+
+// start opens an upload session and returns its URL.
+func (u *uploader) start() string {
+	u.t.Helper()
+	resp, err := u.send(http.MethodPost, u.base+"/v2/library/slow/blobs/uploads/", nil)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		u.t.Fatalf("start upload: %v %v", resp, err)
+	}
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	return u.base + loc.RequestURI()
+}
+
 // TestSlowSteadyUploadSucceeds: a body that arrives slowly but without long pauses is not cut
-// off, however long it takes in all; one that pauses longer than http_body_idle_timeout is.
+// off, however long it takes in all. (One that pauses is: TestStalledRequestsAreCutOff.)
 func TestSlowSteadyUploadSucceeds(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "sqlite")
-	cfg.HTTPBodyIdleTimeout = 300 * time.Millisecond
-	cs := serveCounted(t, cfg)
-	base := "http://" + cs.addr
-	client := &http.Client{Timeout: 2 * generous}
-	do := func(method, u string, body io.Reader) *http.Response {
-		t.Helper()
-		req, _ := http.NewRequest(method, u, body)
-		req.SetBasicAuth(adminUser, adminPassword)
-		req.Header.Set("Content-Type", "application/octet-stream")
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, u, err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp
-	}
-	startUpload := func() string {
-		resp := do(http.MethodPost, base+"/v2/library/slow/blobs/uploads/", nil)
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("start upload: %s", resp.Status)
-		}
-		u, err := url.Parse(resp.Header.Get("Location"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return base + u.RequestURI()
-	}
+	// Long enough that a loaded machine does not stall the client's 50 ms cadence for it.
+	cfg.HTTPBodyIdleTimeout = 4 * time.Second
+	up := newUploader(t, serveCounted(t, cfg))
 
-	data := randomBytes(30 << 10)
-	// 30 chunks 100 ms apart: 3 s in all, ten times the idle timeout, never idle for long.
-	steady := &trickle{data: data, chunk: 1 << 10, pause: func(int) time.Duration { return 100 * time.Millisecond }}
-	loc := startUpload()
+	data := randomBytes(100 << 10)
+	// 100 chunks 50 ms apart: over 5 s in all, longer than the idle timeout, never idle long.
+	steady := &trickle{data: data, chunk: 1 << 10, pause: func(int) time.Duration { return 50 * time.Millisecond }}
 	began := time.Now()
-	resp := do(http.MethodPatch, loc, steady)
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("slow PATCH: %s", resp.Status)
+	resp, err := up.send(http.MethodPatch, up.start(), steady)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("slow PATCH: %v %v", resp, err)
 	}
-	if took := time.Since(began); took < 2*time.Second {
+	if took := time.Since(began); took <= cfg.HTTPBodyIdleTimeout {
 		t.Fatalf("the slow body took %v: it did not outlast the idle timeout and proves nothing", took)
 	}
-	u, _ := url.Parse(resp.Header.Get("Location"))
+	loc, _ := url.Parse(resp.Header.Get("Location"))
 	sum := sha256.Sum256(data)
 	dgst := "sha256:" + hex.EncodeToString(sum[:])
-	if resp := do(http.MethodPut, base+u.Path+"?"+withQuery(u.RawQuery, "digest", dgst), nil); resp.StatusCode != http.StatusCreated {
-		t.Fatalf("finish upload: %s", resp.Status)
-	}
-
-	// The same body with one pause of a second in it.
-	stalled := &trickle{data: data, chunk: 1 << 10, pause: func(i int) time.Duration {
-		if i == 5 {
-			return time.Second
-		}
-		return 10 * time.Millisecond
-	}}
-	req, _ := http.NewRequest(http.MethodPatch, startUpload(), stalled)
-	req.SetBasicAuth(adminUser, adminPassword)
-	req.Header.Set("Content-Type", "application/octet-stream")
-	r, err := client.Do(req)
-	if err == nil {
-		io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-		if r.StatusCode != http.StatusRequestTimeout {
-			t.Fatalf("a body that paused for a second: %s, want 408 (or a closed connection)", r.Status)
-		}
+	resp, err = up.send(http.MethodPut, up.base+loc.Path+"?"+withQuery(loc.RawQuery, "digest", dgst), nil)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("finish upload: %v %v", resp, err)
 	}
 }
 
