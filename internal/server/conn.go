@@ -9,9 +9,10 @@ package server
 // between two reads (waiting for a lock, writing to slow storage) is not the client's stall.
 //
 // An answer given before the body was read to its end (a refusal: 401, 403, 404, 413 …) closes
-// the connection. Otherwise net/http reads up to 256 KiB of what is left of the body before it
-// writes the answer, so as to reuse the connection; a client that announced a body and sent
-// none would wait for its answer, and hold the connection, until the body deadline.
+// the connection. Otherwise net/http, to reuse the connection, reads what is left of the body
+// before it writes the answer when less than 256 KiB is left (a chunked body: always); a client
+// that announced such a body and sent none would wait for its answer, and hold the connection,
+// until the body deadline — without one, forever.
 
 import (
 	"errors"
