@@ -4,7 +4,9 @@
 #   make test     unit tests (go test ./...)
 #   make test-race  the unit tests under the race detector (go test -race ./...)
 #   make e2e      end-to-end tests with real clients (needs `make clients`;
-#                 PostgreSQL on 127.0.0.1:5432 for the postgres half)
+#                 PostgreSQL on 127.0.0.1:5432 for the postgres half); the crash tests
+#                 run a few rounds
+#   make e2e-long the same with the long crash runs (BERTH_E2E_LONG=1: 25 rounds)
 #   make clients  install the pinned clients (scripts/clients.env)
 #   make lint     gofmt check + go vet (including the e2e build tag)
 #   make fuzz     every fuzz target for FUZZTIME (15s) each; their seeds run in make test too
@@ -12,7 +14,7 @@
 GO ?= go
 E2E_FLAGS ?=
 
-.PHONY: all build run test test-race e2e clients lint fuzz
+.PHONY: all build run test test-race e2e e2e-long clients lint fuzz
 
 all: build
 
@@ -33,6 +35,9 @@ test-race:
 e2e:
 	$(GO) test -count=1 -tags e2e -timeout 40m $(E2E_FLAGS) ./test/e2e/...
 
+e2e-long:
+	BERTH_E2E_LONG=1 $(GO) test -count=1 -tags e2e -timeout 180m $(E2E_FLAGS) ./test/e2e/...
+
 clients:
 	bash scripts/install-clients.sh
 
@@ -45,14 +50,19 @@ lint:
 
 # The fuzz targets, as package:Target. Each runs on its own (go test -fuzz takes one target);
 # a crasher is written to the package's testdata/fuzz/<Target>/ — commit it with the fix.
-# With FUZZTIME=15s the whole list takes about 4 minutes on two cores.
+# With FUZZTIME=15s the whole list takes about 7 minutes on two cores; CI runs it at 8s.
 FUZZTIME ?= 15s
 FUZZ_TARGETS = \
 	./internal/input:FuzzJSON ./internal/input:FuzzURL \
 	./internal/registry:FuzzValidateRepository ./internal/registry:FuzzReference ./internal/registry:FuzzParseManifest \
 	./internal/oci:FuzzParseRoute ./internal/oci:FuzzChunkStart \
 	./internal/api:FuzzParseQ \
-	./internal/auth:FuzzParseScope ./internal/auth:FuzzParseScopes ./internal/auth:FuzzVerifyToken
+	./internal/auth:FuzzParseScope ./internal/auth:FuzzParseScopes ./internal/auth:FuzzVerifyToken \
+	./internal/scan/vulndb:FuzzOSVRecord \
+	./internal/scan/inventory:FuzzExtractLayers ./internal/scan/inventory:FuzzCountParagraphs \
+	./internal/scan/inventory:FuzzRPMDatabase ./internal/scan/inventory:FuzzRPMHeader \
+	./internal/scan/inventory:FuzzGoBuildInfo ./internal/scan/inventory:FuzzCargoAuditable \
+	./internal/scan/inventory:FuzzPythonArchive
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

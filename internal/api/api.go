@@ -236,6 +236,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if e == nil {
 		h.Log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &Error{http.StatusInternalServerError, "UNKNOWN", "internal server error"}
+	} else if e.Status == http.StatusServiceUnavailable && meta.IsUnavailable(err) {
+		h.Log.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="harbor"`)
@@ -290,6 +292,10 @@ func harborError(err error) *Error {
 	}
 	if errors.Is(err, meta.ErrBadQuery) {
 		return badRequest(err.Error())
+	}
+	if meta.IsUnavailable(err) {
+		// The database is down or restarting: a condition that passes, which clients retry.
+		return &Error{http.StatusServiceUnavailable, "UNAVAILABLE", "the registry's database is unavailable; try again shortly"}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berthreg/berth/internal/input"
+	"github.com/berthreg/berth/internal/meta"
 )
 
 // maxTokenFormBytes bounds an OAuth2 POST body; real requests are a few
@@ -234,6 +235,12 @@ func (h *TokenHandler) unauthorized(w http.ResponseWriter, r *http.Request, reas
 }
 
 func (h *TokenHandler) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if meta.IsUnavailable(err) {
+		// The database is down or restarting: a condition that passes, which clients retry.
+		h.logger().WarnContext(r.Context(), "token request: database unavailable", "op", what, "err", err)
+		writeTokenError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "the registry's database is unavailable; try again shortly")
+		return
+	}
 	h.logger().ErrorContext(r.Context(), "token request failed", "op", what, "err", err)
 	writeTokenError(w, http.StatusInternalServerError, "UNKNOWN", "internal server error")
 }

@@ -66,6 +66,20 @@ type Config struct {
 	LoginAccountMaxFailures int           `yaml:"login_account_max_failures"`
 	LoginLockoutMin         time.Duration `yaml:"login_lockout_min"`
 	LoginLockoutMax         time.Duration `yaml:"login_lockout_max"`
+
+	// How long a client may take over a request's headers, leave a kept-alive connection idle,
+	// and pause in the middle of a request body (each byte that arrives restarts the wait).
+	HTTPReadHeaderTimeout time.Duration `yaml:"http_read_header_timeout"`
+	HTTPIdleTimeout       time.Duration `yaml:"http_idle_timeout"`
+	HTTPBodyIdleTimeout   time.Duration `yaml:"http_body_idle_timeout"`
+
+	// What Berth's own requests (scanner adapters, vulnerability database downloads) may reach
+	// and how long they wait; see internal/outbound.
+	OutboundAllowedCIDRs          string        `yaml:"outbound_allowed_cidrs"`
+	OutboundDeniedCIDRs           string        `yaml:"outbound_denied_cidrs"`
+	OutboundDialTimeout           time.Duration `yaml:"outbound_dial_timeout"`
+	OutboundTLSHandshakeTimeout   time.Duration `yaml:"outbound_tls_handshake_timeout"`
+	OutboundResponseHeaderTimeout time.Duration `yaml:"outbound_response_header_timeout"`
 }
 
 const (
@@ -150,6 +164,22 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.LoginLockoutMin }},
 	{yaml: "login_lockout_max", usage: "the longest lockout after failed logins; failure counts halve every four times this",
 		field: func(c *Config) any { return &c.LoginLockoutMax }},
+	{yaml: "http_read_header_timeout", usage: "how long a client may take to send a request's headers",
+		field: func(c *Config) any { return &c.HTTPReadHeaderTimeout }},
+	{yaml: "http_idle_timeout", usage: "how long a kept-alive connection may wait for its next request",
+		field: func(c *Config) any { return &c.HTTPIdleTimeout }},
+	{yaml: "http_body_idle_timeout", usage: "longest pause in the middle of a request body; every byte that arrives restarts it",
+		field: func(c *Config) any { return &c.HTTPBodyIdleTimeout }},
+	{yaml: "outbound_allowed_cidrs", list: true, usage: "comma-separated `CIDRs` or IPs Berth's own requests may reach even if refused by default or by outbound_denied_cidrs",
+		field: func(c *Config) any { return &c.OutboundAllowedCIDRs }},
+	{yaml: "outbound_denied_cidrs", list: true, usage: "comma-separated `CIDRs` or IPs Berth's own requests may not reach, besides link-local, metadata, multicast and unspecified addresses",
+		field: func(c *Config) any { return &c.OutboundDeniedCIDRs }},
+	{yaml: "outbound_dial_timeout", usage: "how long Berth's own requests wait for a connection",
+		field: func(c *Config) any { return &c.OutboundDialTimeout }},
+	{yaml: "outbound_tls_handshake_timeout", usage: "how long Berth's own requests wait for a TLS handshake",
+		field: func(c *Config) any { return &c.OutboundTLSHandshakeTimeout }},
+	{yaml: "outbound_response_header_timeout", usage: "how long Berth's own requests wait for the headers of an answer",
+		field: func(c *Config) any { return &c.OutboundResponseHeaderTimeout }},
 }
 
 // DefaultGCGracePeriod is how long unreferenced content waits before a collection may delete
@@ -204,6 +234,13 @@ func Default() Config {
 		LoginAccountMaxFailures: 100,
 		LoginLockoutMin:         30 * time.Second,
 		LoginLockoutMax:         15 * time.Minute,
+		HTTPReadHeaderTimeout:   30 * time.Second,
+		HTTPIdleTimeout:         2 * time.Minute,
+		HTTPBodyIdleTimeout:     time.Minute,
+
+		OutboundDialTimeout:           10 * time.Second,
+		OutboundTLSHandshakeTimeout:   10 * time.Second,
+		OutboundResponseHeaderTimeout: time.Minute,
 	}
 	return c
 }
@@ -522,6 +559,28 @@ func (c *Config) Validate() error {
 		bad("vulndb_update_interval", "%v is neither 0s (no scheduled update) nor at least %v (e.g. 24h)", d, minVulnDBUpdateInterval)
 	}
 	c.validateLoginThrottle(bad)
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+		eg  string
+	}{
+		{"http_read_header_timeout", c.HTTPReadHeaderTimeout, "30s"},
+		{"http_idle_timeout", c.HTTPIdleTimeout, "2m"},
+		{"http_body_idle_timeout", c.HTTPBodyIdleTimeout, "1m"},
+		{"outbound_dial_timeout", c.OutboundDialTimeout, "10s"},
+		{"outbound_tls_handshake_timeout", c.OutboundTLSHandshakeTimeout, "10s"},
+		{"outbound_response_header_timeout", c.OutboundResponseHeaderTimeout, "1m"},
+	} {
+		if d.v <= 0 {
+			bad(d.key, "%v must be positive (e.g. %s)", d.v, d.eg)
+		}
+	}
+	if _, err := ParseTrustedProxies(c.OutboundAllowedCIDRs); err != nil {
+		bad("outbound_allowed_cidrs", "%v", err)
+	}
+	if _, err := ParseTrustedProxies(c.OutboundDeniedCIDRs); err != nil {
+		bad("outbound_denied_cidrs", "%v", err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -696,6 +755,14 @@ func (c *Config) TrustedProxyPrefixes() []netip.Prefix {
 		return nil
 	}
 	return p
+}
+
+// OutboundCIDRs are outbound_allowed_cidrs and outbound_denied_cidrs parsed (the syntax of
+// trusted_proxies); Validate has reported any error, after which a list is empty.
+func (c *Config) OutboundCIDRs() (allowed, denied []netip.Prefix) {
+	allowed, _ = ParseTrustedProxies(c.OutboundAllowedCIDRs)
+	denied, _ = ParseTrustedProxies(c.OutboundDeniedCIDRs)
+	return allowed, denied
 }
 
 // TLSEnabled reports whether the server should serve HTTPS.

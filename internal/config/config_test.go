@@ -54,6 +54,13 @@ func TestDefault(t *testing.T) {
 		LoginAccountMaxFailures: 100,
 		LoginLockoutMin:         30 * time.Second,
 		LoginLockoutMax:         15 * time.Minute,
+		HTTPReadHeaderTimeout: 30 * time.Second,
+		HTTPIdleTimeout:       2 * time.Minute,
+		HTTPBodyIdleTimeout:   time.Minute,
+
+		OutboundDialTimeout:           10 * time.Second,
+		OutboundTLSHandshakeTimeout:   10 * time.Second,
+		OutboundResponseHeaderTimeout: time.Minute,
 	}
 	c := Default()
 	if c != want {
@@ -196,6 +203,15 @@ scan_parsers: 2
 				"BERTH_VULNDB_UPDATE_INTERVAL":   "0s",
 				"BERTH_AIR_GAPPED":               "true",
 				"BERTH_TRUSTED_PROXIES":          "10.1.2.3,10.2.0.0/16",
+
+				"BERTH_HTTP_READ_HEADER_TIMEOUT":         "10s",
+				"BERTH_HTTP_IDLE_TIMEOUT":                "30s",
+				"BERTH_HTTP_BODY_IDLE_TIMEOUT":           "5m",
+				"BERTH_OUTBOUND_ALLOWED_CIDRS":           "169.254.10.7",
+				"BERTH_OUTBOUND_DENIED_CIDRS":            "10.0.0.0/8,192.168.0.0/16",
+				"BERTH_OUTBOUND_DIAL_TIMEOUT":            "3s",
+				"BERTH_OUTBOUND_TLS_HANDSHAKE_TIMEOUT":   "4s",
+				"BERTH_OUTBOUND_RESPONSE_HEADER_TIMEOUT": "2m",
 			},
 			want: func(c *Config) {
 				c.Addr = "127.0.0.1:5001"
@@ -214,6 +230,14 @@ scan_parsers: 2
 				c.VulnDBUpdateInterval = 0
 				c.AirGapped = true
 				c.TrustedProxies = "10.1.2.3,10.2.0.0/16"
+				c.HTTPReadHeaderTimeout = 10 * time.Second
+				c.HTTPIdleTimeout = 30 * time.Second
+				c.HTTPBodyIdleTimeout = 5 * time.Minute
+				c.OutboundAllowedCIDRs = "169.254.10.7"
+				c.OutboundDeniedCIDRs = "10.0.0.0/8,192.168.0.0/16"
+				c.OutboundDialTimeout = 3 * time.Second
+				c.OutboundTLSHandshakeTimeout = 4 * time.Second
+				c.OutboundResponseHeaderTimeout = 2 * time.Minute
 			},
 		},
 		{
@@ -347,7 +371,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown yaml key",
 			yaml: "addr: :5000\nregistry_url: x\n",
-			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, scan_scratch_size, scan_parsers, vulndb_repository, vulndb_update_url, vulndb_update_ecosystems, vulndb_update_interval, air_gapped, trusted_proxies, login_max_failures, login_address_max_failures, login_account_max_failures, login_lockout_min, login_lockout_max)`,
+			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, scan_scratch_size, scan_parsers, vulndb_repository, vulndb_update_url, vulndb_update_ecosystems, vulndb_update_interval, air_gapped, trusted_proxies, login_max_failures, login_address_max_failures, login_account_max_failures, login_lockout_min, login_lockout_max, http_read_header_timeout, http_idle_timeout, http_body_idle_timeout, outbound_allowed_cidrs, outbound_denied_cidrs, outbound_dial_timeout, outbound_tls_handshake_timeout, outbound_response_header_timeout)`,
 		},
 		{
 			name: "yaml duration",
@@ -542,6 +566,29 @@ func TestValidate(t *testing.T) {
 		{"trusted_proxies wide mapped prefix", func(c *Config) { c.TrustedProxies = "::ffff:0.0.0.0/64" },
 			`BERTH_TRUSTED_PROXIES (trusted_proxies): "::ffff:0.0.0.0/64" is wider than the IPv4-mapped addresses; write IPv4 ranges as IPv4 CIDRs (e.g. 10.0.0.0/8)`},
 		{"trusted_proxies", func(c *Config) { c.TrustedProxies = " 10.0.0.0/8 , 192.0.2.10,fd00::/8,::1, " }, ""},
+
+		{"http_read_header_timeout zero", func(c *Config) { c.HTTPReadHeaderTimeout = 0 },
+			`BERTH_HTTP_READ_HEADER_TIMEOUT (http_read_header_timeout): 0s must be positive (e.g. 30s)`},
+		{"http_idle_timeout negative", func(c *Config) { c.HTTPIdleTimeout = -time.Second },
+			`BERTH_HTTP_IDLE_TIMEOUT (http_idle_timeout): -1s must be positive (e.g. 2m)`},
+		{"http_body_idle_timeout zero", func(c *Config) { c.HTTPBodyIdleTimeout = 0 },
+			`BERTH_HTTP_BODY_IDLE_TIMEOUT (http_body_idle_timeout): 0s must be positive (e.g. 1m)`},
+		{"http timeouts short", func(c *Config) {
+			c.HTTPReadHeaderTimeout, c.HTTPIdleTimeout, c.HTTPBodyIdleTimeout = time.Second, time.Second, 100*time.Millisecond
+		}, ""},
+		{"outbound_dial_timeout zero", func(c *Config) { c.OutboundDialTimeout = 0 },
+			`BERTH_OUTBOUND_DIAL_TIMEOUT (outbound_dial_timeout): 0s must be positive (e.g. 10s)`},
+		{"outbound_tls_handshake_timeout zero", func(c *Config) { c.OutboundTLSHandshakeTimeout = 0 },
+			`BERTH_OUTBOUND_TLS_HANDSHAKE_TIMEOUT (outbound_tls_handshake_timeout): 0s must be positive (e.g. 10s)`},
+		{"outbound_response_header_timeout zero", func(c *Config) { c.OutboundResponseHeaderTimeout = 0 },
+			`BERTH_OUTBOUND_RESPONSE_HEADER_TIMEOUT (outbound_response_header_timeout): 0s must be positive (e.g. 1m)`},
+		{"outbound_allowed_cidrs bad", func(c *Config) { c.OutboundAllowedCIDRs = "169.254.169.254,scanner.internal" },
+			`BERTH_OUTBOUND_ALLOWED_CIDRS (outbound_allowed_cidrs): "scanner.internal" is neither an IP address nor a CIDR (e.g. 192.0.2.10 or 10.0.0.0/8)`},
+		{"outbound_denied_cidrs bad", func(c *Config) { c.OutboundDeniedCIDRs = "10.0.0.0/33" },
+			`BERTH_OUTBOUND_DENIED_CIDRS (outbound_denied_cidrs): "10.0.0.0/33" is not a CIDR (e.g. 10.0.0.0/8 or fd00::/8)`},
+		{"outbound cidrs", func(c *Config) {
+			c.OutboundAllowedCIDRs, c.OutboundDeniedCIDRs = "169.254.10.0/24", "10.0.0.0/8, 127.0.0.2"
+		}, ""},
 
 		{"database_url other scheme", func(c *Config) { c.DatabaseURL = "mysql://u:s3cret@db/berth" },
 			`BERTH_DATABASE_URL (database_url): is not a postgres:// or postgresql:// URL (e.g. postgres://berth:secret@db:5432/berth); leave it empty for SQLite in data_dir`},
@@ -748,13 +795,15 @@ func TestUsage(t *testing.T) {
 		"-pprof",
 		"-config file",
 		"BERTH_CONFIG",
-		"BERTH_MAX_MANIFEST_SIZE           4194304",
-		"BERTH_VULNDB_UPDATE_URL           https://osv-vulnerabilities.storage.googleapis.com",
-		"BERTH_VULNDB_UPDATE_ECOSYSTEMS    (below)",
-		"BERTH_LOGIN_LOCKOUT_MAX           15m0s",
+		"BERTH_LOGIN_LOCKOUT_MAX 15m0s",
+		"BERTH_MAX_MANIFEST_SIZE 4194304",
+		"BERTH_VULNDB_UPDATE_URL https://osv-vulnerabilities.storage.googleapis.com",
+		"BERTH_VULNDB_UPDATE_ECOSYSTEMS (below)",
 		"BERTH_VULNDB_UPDATE_ECOSYSTEMS defaults to Debian,Ubuntu,",
+		"BERTH_HTTP_BODY_IDLE_TIMEOUT 1m0s",
 	} {
-		if !strings.Contains(out, want) {
+		// The table's columns are as wide as its longest entries: compare with single spaces.
+		if !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
 			t.Errorf("usage lacks %q:\n%s", want, out)
 		}
 	}

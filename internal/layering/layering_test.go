@@ -29,6 +29,7 @@ var layers = map[string]int{
 	"internal/logctx":         0,
 	"internal/origin":         0,
 	"internal/input":          0,
+	"internal/outbound":       0,
 	"internal/meta":           0,
 	"internal/blob":           0,
 	"internal/scan/report":    0,

@@ -6,8 +6,13 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/registry"
 )
+
+// errUnavailableMessage answers a request the database cannot serve just now (Distribution's
+// UNAVAILABLE code, 503).
+const errUnavailableMessage = "the registry's database is unavailable; try again shortly"
 
 // errorBody is the distribution-spec error document.
 type errorBody struct {
@@ -49,6 +54,12 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if !errors.As(err, &re) {
 		if r.Context().Err() != nil {
 			// The client went away; nobody reads the answer.
+			return
+		}
+		if meta.IsUnavailable(err) {
+			// The database is down or restarting: a condition that passes, which clients retry.
+			log.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+			writeBody(w, http.StatusServiceUnavailable, errorEntry{Code: "UNAVAILABLE", Message: errUnavailableMessage})
 			return
 		}
 		log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)

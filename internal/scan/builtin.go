@@ -22,6 +22,7 @@ import (
 
 	"github.com/berthreg/berth/internal/blob"
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/outbound"
 	"github.com/berthreg/berth/internal/scan/inventory"
 	"github.com/berthreg/berth/internal/scan/report"
 	"github.com/berthreg/berth/internal/scan/vulndb"
@@ -50,7 +51,8 @@ type Builtin struct {
 	VulnDB  *vulndb.DB
 	Limits  inventory.Limits
 	Version string
-	// HTTP is the client for pulling from another registry (adapter requests).
+	// HTTP is the client for pulling from another registry (adapter requests), made by
+	// internal/outbound; nil: outbound's defaults.
 	HTTP *http.Client
 }
 
@@ -525,9 +527,12 @@ func newRemoteSource(req report.Request, hc *http.Client) (*remoteSource, error)
 	if err != nil {
 		return nil, fmt.Errorf("registry %s, repository %s: %w", req.Registry, req.Artifact.Repository, err)
 	}
-	base := http.DefaultTransport
-	if hc != nil && hc.Transport != nil {
+	var base http.RoundTripper
+	if hc != nil {
 		base = hc.Transport
+	}
+	if base == nil {
+		base = outbound.NewTransport(outbound.Options{})
 	}
 	rt := &authTransport{base: base, auth: req.Authorization}
 	return &remoteSource{repo: repo, opts: []remote.Option{remote.WithTransport(rt)}}, nil

@@ -1,232 +1,119 @@
 package server
 
-// Requests net/http refuses before any handler runs — a negative or non-numeric Content-Length,
-// a malformed request line or header, an unsupported Transfer-Encoding, headers over
-// MaxHeaderBytes — get an answer net/http writes by itself: plain text ("400 Bad Request"),
-// which no registry or Harbor client can read. http.Server offers no hook for those answers,
-// so the connections it serves are wrapped: while no handler has run for the request being
-// read, what net/http writes is its own refusal, and it is rewritten into the JSON error body
-// every other refusal has ({"errors":[{"code":"BAD_REQUEST","message":"..."}]}, which both
-// /v2/ and /api/v2.0 clients read).
+// How long a connection may hold the server. net/http bounds only the request headers and the
+// wait between requests by itself (http_read_header_timeout, http_idle_timeout). A request body
+// it bounds only as a whole (ReadTimeout), which would cut off a slow push of a large layer, so
+// Berth keeps a deadline of its own: each read of the body may wait http_body_idle_timeout for
+// bytes, and the end of the body lifts the deadline. A client that declares a body and stops
+// sending it is cut off after that long, however large the body it announced; a handler busy
+// between two reads (waiting for a lock, writing to slow storage) is not the client's stall.
 //
-// The state comes from the server's hooks: observe marks the connection when a handler
-// starts, and ConnState's StateIdle, which net/http reports once a response is flushed and
-// before it reads the next request on the connection, clears the mark (StateActive, reported
-// when a request's first bytes come off the wire, clears it too, though not for a request
-// already buffered). So nothing a handler writes is ever taken for a refusal. A TLS connection is wrapped above TLS, so the wrapper does the handshake net/http
-// would have done (it only does it for a *tls.Conn) and reports its state (Request.TLS).
+// An answer given before the body was read to its end (a refusal: 401, 403, 404, 413 …) closes
+// the connection. Otherwise net/http, to reuse the connection, reads what is left of the body
+// before it writes the answer when less than 256 KiB is left (a chunked body: always); a client
+// that announced such a body and sent none would wait for its answer, and hold the connection,
+// until the body deadline — without one, forever.
 
 import (
-	"bytes"
-	"context"
-	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 )
 
-// refusalConn is a connection whose net/http refusals are rewritten (see above).
-type refusalConn struct {
-	net.Conn
-	// handled is set while a handler serves the current request and until its response is
-	// flushed (StateIdle clears it).
-	handled atomic.Bool
-}
+// refusedBodyLinger is how long the connection of an answer given before its body was read
+// stays open for what the client has in flight, so that closing it does not reset it while the
+// answer is on its way (net/http then waits as long again before it closes).
+const refusedBodyLinger = 500 * time.Millisecond
 
-// tlsRefusalConn is a refusalConn over TLS. Only it has ConnectionState: net/http sets
-// Request.TLS for any connection that has one.
-type tlsRefusalConn struct {
-	*refusalConn
-	tls *tls.Conn // the same connection as refusalConn.Conn
-	log *slog.Logger
-	// handshakeTimeout bounds the TLS handshake, as net/http's own handshake is bounded.
-	handshakeTimeout time.Duration
-}
-
-// refusalOf returns the refusalConn a connection net/http serves is, or nil.
-func refusalOf(c net.Conn) *refusalConn {
-	switch c := c.(type) {
-	case *refusalConn:
-		return c
-	case *tlsRefusalConn:
-		return c.refusalConn
+// newHTTPServer is the HTTP server Run serves the handler with.
+func (s *Server) newHTTPServer() *http.Server {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.HTTPReadHeaderTimeout,
+		IdleTimeout:       s.cfg.HTTPIdleTimeout,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	return nil
+	serveRefusals(srv)
+	return srv
 }
 
-type refusalListener struct {
-	net.Listener
-	log              *slog.Logger
-	handshakeTimeout time.Duration
+// requestBody is a request's body as handlers read it: it counts the bytes, keeps the body's
+// read deadline, and closes the connection of an answer given before the body was read.
+type requestBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+	n    atomic.Int64
+	// watched: the request has a body and its connection takes read deadlines.
+	watched bool
+	ended   atomic.Bool // read to its end
+	timeout atomic.Bool // a read failed on the deadline
+	closing bool        // the answer closes the connection
 }
 
-// jsonRefusals wraps ln so that net/http's own refusals are answered in JSON; the server must
-// be configured with serveRefusals.
-func jsonRefusals(ln net.Listener, log *slog.Logger, handshakeTimeout time.Duration) net.Listener {
-	return &refusalListener{Listener: ln, log: log, handshakeTimeout: handshakeTimeout}
-}
-
-func (l *refusalListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+// watchBody wraps r's body.
+func (s *Server) watchBody(w http.ResponseWriter, r *http.Request) *requestBody {
+	b := &requestBody{ReadCloser: r.Body, idle: s.cfg.HTTPBodyIdleTimeout}
+	if r.Body == nil || r.Body == http.NoBody || b.idle <= 0 {
+		b.ended.Store(true)
+		return b
 	}
-	rc := &refusalConn{Conn: c}
-	if tc, ok := c.(*tls.Conn); ok {
-		return &tlsRefusalConn{refusalConn: rc, tls: tc, log: l.log, handshakeTimeout: l.handshakeTimeout}, nil
-	}
-	return rc, nil
+	b.rc = http.NewResponseController(w)
+	// Not every ResponseWriter takes deadlines (httptest.ResponseRecorder does not). Clearing
+	// the deadline changes nothing: net/http cleared it after reading the headers.
+	b.watched = b.rc.SetReadDeadline(time.Time{}) == nil
+	return b
 }
 
-type refusalConnKey struct{}
-
-// serveRefusals installs the hooks the wrapped connections need on srv (ConnState and
-// ConnContext; hooks already set still run).
-func serveRefusals(srv *http.Server) {
-	prevState, prevContext := srv.ConnState, srv.ConnContext
-	srv.ConnState = func(c net.Conn, st http.ConnState) {
-		if rc := refusalOf(c); rc != nil && (st == http.StateIdle || st == http.StateActive) {
-			rc.handled.Store(false)
+func (b *requestBody) Read(p []byte) (int, error) {
+	if b.ReadCloser == nil {
+		return 0, io.EOF
+	}
+	if b.watched {
+		b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	switch {
+	case err == io.EOF:
+		// The deadline is lifted so that it cannot end the connection while the handler
+		// works or answers: net/http's watch for a client that goes away reads from here on.
+		b.ended.Store(true)
+		if b.watched {
+			b.rc.SetReadDeadline(time.Time{})
 		}
-		if prevState != nil {
-			prevState(c, st)
-		}
-	}
-	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		if prevContext != nil {
-			ctx = prevContext(ctx, c)
-		}
-		if rc := refusalOf(c); rc != nil {
-			ctx = context.WithValue(ctx, refusalConnKey{}, rc)
-		}
-		return ctx
-	}
-}
-
-// markHandled tells the connection of r that a handler serves it: what is written from now on
-// is the handler's answer.
-func markHandled(r *http.Request) {
-	if rc, ok := r.Context().Value(refusalConnKey{}).(*refusalConn); ok {
-		rc.handled.Store(true)
-	}
-}
-
-func (c *refusalConn) Write(p []byte) (int, error) {
-	if !c.handled.Load() {
-		if b, ok := jsonRefusal(p); ok {
-			if _, err := c.Conn.Write(b); err != nil {
-				return 0, err
-			}
-			return len(p), nil
+	case err != nil:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			b.timeout.Store(true)
 		}
 	}
-	return c.Conn.Write(p)
+	return n, err
 }
 
-// ReadFrom keeps sendfile for blob downloads: net/http uses it when the connection has it.
-func (c *refusalConn) ReadFrom(r io.Reader) (int64, error) {
-	if rf, ok := c.Conn.(io.ReaderFrom); ok && c.handled.Load() {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(writerOnly{c}, r)
-}
-
-type writerOnly struct{ io.Writer }
-
-// CloseWrite is net/http's way to end a connection gracefully after a refusal.
-func (c *refusalConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
-}
-
-// ConnectionState makes net/http set Request.TLS, as it does for a *tls.Conn. It asks right
-// after accepting, where it would have done the handshake: so the handshake is done here.
-func (c *tlsRefusalConn) ConnectionState() tls.ConnectionState {
-	if !c.tls.ConnectionState().HandshakeComplete {
-		c.handshake()
-	}
-	return c.tls.ConnectionState()
-}
-
-// handshake does what net/http does for a *tls.Conn: a bounded handshake, and the plain-text
-// answer to a client speaking HTTP to the TLS port. A failed handshake leaves the connection
-// failing every read, so net/http closes it.
-func (c *tlsRefusalConn) handshake() {
-	if c.handshakeTimeout > 0 {
-		c.tls.SetDeadline(time.Now().Add(c.handshakeTimeout))
-		defer c.tls.SetDeadline(time.Time{})
-	}
-	err := c.tls.HandshakeContext(context.Background())
-	if err == nil {
+// answered runs just before the answer's header is written: an answer to a body not read to
+// its end closes the connection, so net/http does not wait for the rest of it.
+func (b *requestBody) answered(h http.Header) {
+	if b.ended.Load() {
 		return
 	}
-	var re tls.RecordHeaderError
-	if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
-		io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
-		re.Conn.Close()
-		err = errors.New("client sent an HTTP request to an HTTPS server")
-	}
-	c.log.Warn("TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+	h.Set("Connection", "close")
+	b.closing = true
 }
 
-func looksLikeHTTP(hdr [5]byte) bool {
-	switch string(hdr[:]) {
-	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
-		return true
+// finish runs when the handler has returned. For a connection that closes, what is left of the
+// body is given refusedBodyLinger to arrive, no more.
+func (b *requestBody) finish() {
+	if b.closing && b.watched {
+		linger := min(refusedBodyLinger, b.idle)
+		b.rc.SetReadDeadline(time.Now().Add(linger))
 	}
-	return false
 }
 
-// The shape of every refusal net/http writes itself (server.go, conn.serve): a status line,
-// these headers, and a plain-text body. A handler's answer never has it: net/http writes
-// the headers a handler sets first, sorted, and then Date, which this lacks.
-const refusalHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
-
-// jsonRefusal rewrites one of net/http's refusals into the JSON error body; ok is false for
-// anything else.
-func jsonRefusal(p []byte) ([]byte, bool) {
-	line, body, ok := bytes.Cut(p, []byte(refusalHeaders))
-	if !ok || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) {
-		return nil, false
-	}
-	// "HTTP/1.1 400 Bad Request" or, with a reason, "HTTP/1.1 400 Bad Request: missing
-	// required Host header".
-	status, err := strconv.Atoi(string(line[len("HTTP/1.1 "):min(len(line), len("HTTP/1.1 400"))]))
-	if err != nil || status < 400 || status > 599 {
-		return nil, false
-	}
-	msg := strings.TrimSpace(string(body))
-	if _, reason, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(msg, strconv.Itoa(status)+" ") {
-		msg = reason
-	}
-	switch msg {
-	case "400 Bad Request":
-		// net/http says no more; the usual causes are these.
-		msg = "malformed HTTP request (request line, a header, or Content-Length)"
-	case "431 Request Header Fields Too Large":
-		msg = "the request's header fields are too large"
-	}
-	code := "BAD_REQUEST"
-	switch status {
-	case http.StatusRequestHeaderFieldsTooLarge:
-		code = "REQUEST_HEADER_FIELDS_TOO_LARGE"
-	case http.StatusNotImplemented:
-		code = "UNSUPPORTED"
-	}
-	js, _ := json.Marshal(map[string]any{"errors": []map[string]string{{"code": code, "message": msg}}})
-	var b bytes.Buffer
-	b.WriteString("HTTP/1.1 " + strconv.Itoa(status) + " " + http.StatusText(status) + "\r\n")
-	b.WriteString("Content-Type: application/json\r\nConnection: close\r\n")
-	b.WriteString("Content-Length: " + strconv.Itoa(len(js)) + "\r\n\r\n")
-	b.Write(js)
-	return b.Bytes(), true
-}
+// timedOut reports whether the body stopped arriving for longer than the idle timeout.
+func (b *requestBody) timedOut() bool { return b.timeout.Load() }

@@ -14,6 +14,7 @@ import (
 	"github.com/berthreg/berth/internal/config"
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/outbound"
 	"github.com/berthreg/berth/internal/project"
 	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
@@ -42,8 +43,8 @@ func newScanService(ctx context.Context, reg *registry.Service, db *meta.DB, blo
 	budget := inventory.NewBudget(cfg.ScanScratchSize, cfg.ScanParsers)
 	builtin := &scan.Builtin{DB: db, Blobs: blobs, VulnDB: vdb, Version: api.Version(),
 		Limits: inventory.Limits{ScratchDir: scratch, Budget: budget},
-		HTTP:   &http.Client{Timeout: 30 * time.Minute}}
-	engines := &adapter.Engines{Builtin: builtin, HTTPClient: &http.Client{Timeout: 2 * time.Minute}}
+		HTTP:   outboundClient(cfg, 30*time.Minute)}
+	engines := &adapter.Engines{Builtin: builtin, HTTPClient: outboundClient(cfg, 2*time.Minute)}
 	updates := scan.VulnDBUpdates{Interval: cfg.VulnDBUpdateInterval, AirGapped: cfg.AirGapped, Source: VulnDBUpdateSource(cfg)}
 	return &scan.Service{Store: db, Jobs: q, Builtin: builtin, VulnDB: vdb, Log: log, Updates: updates,
 		Scanners: &scan.Registrations{Store: db, Engines: engines}, Engines: engines,
@@ -59,9 +60,23 @@ func newScanService(ctx context.Context, reg *registry.Service, db *meta.DB, blo
 // database from: the configured URL and ecosystems, with the archives kept in data_dir/vulndb.
 func VulnDBUpdateSource(cfg config.Config) vulndb.UpdateOptions {
 	// No overall timeout (archives are large; the update job has one), but a server that stops
-	// answering is given up.
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.ResponseHeaderTimeout = 2 * time.Minute
+	// answering is given up (outbound_response_header_timeout).
 	return vulndb.UpdateOptions{URL: cfg.VulnDBUpdateURL, Ecosystems: cfg.VulnDBEcosystems(),
-		CacheDir: filepath.Join(cfg.DataDir, "vulndb"), Client: &http.Client{Transport: t}}
+		CacheDir: filepath.Join(cfg.DataDir, "vulndb"), Client: outboundClient(cfg, 0)}
+}
+
+// OutboundOptions are the settings of every request Berth itself sends (outbound_*).
+func OutboundOptions(cfg config.Config) outbound.Options {
+	allow, deny := cfg.OutboundCIDRs()
+	return outbound.Options{Policy: outbound.Policy{Allow: allow, Deny: deny},
+		DialTimeout: cfg.OutboundDialTimeout, TLSHandshakeTimeout: cfg.OutboundTLSHandshakeTimeout,
+		ResponseHeaderTimeout: cfg.OutboundResponseHeaderTimeout}
+}
+
+// outboundClient is a client with OutboundOptions whose requests take at most timeout each
+// (0: no bound).
+func outboundClient(cfg config.Config, timeout time.Duration) *http.Client {
+	o := OutboundOptions(cfg)
+	o.Timeout = timeout
+	return outbound.NewClient(o)
 }

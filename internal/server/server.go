@@ -11,8 +11,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -66,6 +69,9 @@ type Server struct {
 	// stopBackground ends the loops New starts (watching for vulnerability database imports).
 	stopBackground context.CancelFunc
 	handler        http.Handler
+
+	// certCheckInterval, if not zero, replaces certCheckInterval (tests).
+	certCheckInterval time.Duration
 
 	// settings owns the system configuration and the copy of it that hot paths read.
 	settings *settings.Service
@@ -317,15 +323,33 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
-	srv := s.httpServer()
+	srv := s.newHTTPServer()
 	if s.cfg.TLSEnabled() {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		every := s.certCheckInterval
+		if every == 0 {
+			every = certCheckInterval
+		}
+		certs, err := newCertReloader(s.cfg.TLSCert, s.cfg.TLSKey, every, s.log)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("load TLS key pair: %w", err)
+			return err
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.TLSConfig = tlsConfig(certs)
 		ln = tls.NewListener(ln, srv.TLSConfig)
+		// SIGHUP loads the certificate again at once.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					certs.Reload()
+				}
+			}
+		}()
 	}
 	// Above TLS: the refusals net/http writes itself are answered in JSON (conn.go).
 	ln = jsonRefusals(ln, s.log, srv.ReadHeaderTimeout)
@@ -356,19 +380,6 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		srv.Close()
 	}
 	return nil
-}
-
-// httpServer is the HTTP server Run serves with, its hooks for jsonRefusals installed.
-func (s *Server) httpServer() *http.Server {
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    1 << 20,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	serveRefusals(srv)
-	return srv
 }
 
 // expireUploadsLoop removes abandoned upload sessions.

@@ -13,6 +13,11 @@
 //	BERTH_E2E_BIN           use this berth binary instead of building ./cmd/berth
 //	BERTH_E2E_POSTGRES_URL  admin connection (default postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)
 //	BERTH_SHARED_TOOLS      the shared tools folder (default: found by walking up from the repo root)
+//	BERTH_E2E_LONG=1        the crash tests run many long rounds instead of a few (make e2e-long)
+//
+// TestPostgresRestartUnderLoad starts a PostgreSQL server of its own (initdb and pg_ctl from
+// /usr/lib/postgresql/*/bin; as root, run as the postgres user through runuser), since it
+// stops and starts it.
 package e2e
 
 import (
@@ -246,6 +251,9 @@ type serverOptions struct {
 	// FollowRequests leaves BERTH_EXTERNAL_URL unset: the server derives the URLs it writes
 	// (token realm, Location) from each request.
 	FollowRequests bool
+	// DatabaseURL, with DB "postgres", is the database to use instead of a fresh one on the
+	// shared PostgreSQL (a private instance the test controls).
+	DatabaseURL string
 }
 
 // server is one berth process (and its data), restartable on the same port,
@@ -296,7 +304,10 @@ func startServer(t *testing.T, opts serverOptions) *server {
 		follow:   opts.FollowRequests,
 		client:   httpClient,
 	}
-	if opts.DB == "postgres" {
+	switch {
+	case opts.DB == "postgres" && opts.DatabaseURL != "":
+		s.DatabaseURL = opts.DatabaseURL
+	case opts.DB == "postgres":
 		requirePostgres(t)
 		s.DatabaseURL = createDatabase(t)
 	}

@@ -110,7 +110,8 @@ func NormalizeURL(s string) string { return strings.TrimRight(strings.TrimSpace(
 type Engines struct {
 	// Builtin is Berth's own scanner; nil while it is not running.
 	Builtin report.Engine
-	// HTTPClient is the base client for adapters; nil means http.DefaultTransport's.
+	// HTTPClient is the base client for adapters, made by internal/outbound; nil: outbound's
+	// defaults.
 	HTTPClient *http.Client
 }
 

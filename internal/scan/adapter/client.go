@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthreg/berth/internal/outbound"
 	"github.com/berthreg/berth/internal/scan/report"
 )
 
@@ -56,9 +57,9 @@ const (
 	defaultRefresh = 5 * time.Second
 )
 
-// NewClient returns an engine for the adapter at reg.URL. httpClient is the base client (nil:
-// http.DefaultTransport's); the Client never follows redirects (a 302 means "not ready yet")
-// and honours reg.SkipCertVerify.
+// NewClient returns an engine for the adapter at reg.URL. httpClient is the base client, made
+// by internal/outbound (nil: outbound's defaults); the Client never follows redirects (a 302
+// means "not ready yet") and honours reg.SkipCertVerify.
 func NewClient(reg Registration, httpClient *http.Client) *Client {
 	return &Client{
 		reg:            reg,
@@ -73,34 +74,41 @@ func NewClient(reg Registration, httpClient *http.Client) *Client {
 	}
 }
 
-// insecureTransport is http.DefaultTransport without certificate checks, shared by every
-// client that skips them (one connection pool, not one per scan).
-var insecureTransport = sync.OnceValue(func() http.RoundTripper {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the registration asks for it
-	return tr
-})
+// defaultClient and insecureClient are outbound's default clients, with and without
+// certificate checks, shared by every Client made without a base client (one connection pool,
+// not one per scan).
+var (
+	defaultClient  = sync.OnceValue(func() *http.Client { return outbound.NewClient(outbound.Options{}) })
+	insecureClient = sync.OnceValue(func() *http.Client {
+		return outbound.NewClient(outbound.Options{InsecureSkipVerify: true})
+	})
+)
 
 func clientFor(base *http.Client, skipVerify bool) *http.Client {
-	c := &http.Client{}
-	if base != nil {
-		*c = *base
-	}
+	shared := defaultClient
 	if skipVerify {
-		switch tr := c.Transport.(type) {
-		case nil:
-			c.Transport = insecureTransport()
-		case *http.Transport:
+		shared = insecureClient
+	}
+	var c http.Client
+	if base != nil {
+		c = *base
+	}
+	switch tr := c.Transport.(type) {
+	case nil:
+		// Never http.DefaultTransport, which would reach any address.
+		c.Transport = shared().Transport
+	case *http.Transport:
+		if skipVerify {
 			tr = tr.Clone()
 			if tr.TLSClientConfig == nil {
 				tr.TLSClientConfig = &tls.Config{}
 			}
-			tr.TLSClientConfig.InsecureSkipVerify = true
+			tr.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // the registration asks for it
 			c.Transport = tr
 		}
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return c
+	return &c
 }
 
 // errorf prefixes a failure with the adapter it concerns.
@@ -378,12 +386,13 @@ func (c *Client) call(ctx context.Context, method, path, accept, contentType str
 		return nil, nil, c.errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, c.MaxResponse+1))
-	if err != nil {
+	b, err := outbound.ReadAll(resp.Body, c.MaxResponse)
+	var tl *outbound.TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		return nil, nil, c.errorf("%s %s: %w", method, path, err)
+	case err != nil:
 		return nil, nil, c.errorf("%s %s: reading the answer: %w", method, path, err)
-	}
-	if int64(len(b)) > c.MaxResponse {
-		return nil, nil, c.errorf("%s %s: the answer is larger than %d MiB", method, path, c.MaxResponse>>20)
 	}
 	return resp, b, nil
 }

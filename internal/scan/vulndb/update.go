@@ -19,6 +19,7 @@ import (
 
 	"github.com/berthreg/berth/internal/jobs"
 	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/outbound"
 )
 
 // Update: downloading osv.dev's per-ecosystem archives and importing them.
@@ -53,6 +54,9 @@ const (
 	ArchiveFailed      = "failed"
 )
 
+// DefaultMaxArchive bounds a downloaded archive: osv.dev's largest are a few hundred MiB.
+const DefaultMaxArchive = 4 << 30
+
 // UpdateOptions says where an update downloads from and how the run is recorded.
 type UpdateOptions struct {
 	// URL is the base URL of the archives: <URL>/<ecosystem>/all.zip.
@@ -61,8 +65,10 @@ type UpdateOptions struct {
 	Ecosystems []string
 	// CacheDir keeps the archives between updates.
 	CacheDir string
-	// Client makes the requests; nil is http.DefaultClient.
+	// Client makes the requests, made by internal/outbound; nil: outbound's defaults.
 	Client *http.Client
+	// MaxArchive bounds each downloaded archive (0: DefaultMaxArchive).
+	MaxArchive int64
 	// Trigger is recorded with the run: MANUAL (berth vulndb update) or SCHEDULE.
 	Trigger string
 	// ScheduledAt is the schedule's run this update is, recorded with it; zero for one by hand.
@@ -190,7 +196,11 @@ func (d *DB) update(ctx context.Context, opt UpdateOptions, rep *UpdateReport) e
 	}
 	client := opt.Client
 	if client == nil {
-		client = http.DefaultClient
+		client = outbound.NewClient(outbound.Options{})
+	}
+	maxArchive := opt.MaxArchive
+	if maxArchive <= 0 {
+		maxArchive = DefaultMaxArchive
 	}
 	var got []*fetched
 	defer func() {
@@ -202,7 +212,7 @@ func (d *DB) update(ctx context.Context, opt UpdateOptions, rep *UpdateReport) e
 	for _, eco := range opt.Ecosystems {
 		u := base.JoinPath(eco, "all.zip").String()
 		c := &archiveCache{dir: filepath.Join(opt.CacheDir, eco)}
-		f, err := c.fetch(ctx, client, u)
+		f, err := c.fetch(ctx, client, u, maxArchive)
 		ar := ArchiveReport{Ecosystem: eco, URL: u}
 		switch {
 		case err != nil:
@@ -370,7 +380,7 @@ func (f *fetched) keep() error {
 
 // fetch asks for the archive at u, conditionally when a cached copy from u is there. It
 // returns nil, nil when the server has none (404).
-func (c *archiveCache) fetch(ctx context.Context, client *http.Client, u string) (*fetched, error) {
+func (c *archiveCache) fetch(ctx context.Context, client *http.Client, u string, limit int64) (*fetched, error) {
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -408,7 +418,7 @@ func (c *archiveCache) fetch(ctx context.Context, client *http.Client, u string)
 	}
 	defer os.Remove(tmp.Name()) // after the rename, nothing
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), resp.Body)
+	n, err := io.Copy(io.MultiWriter(tmp, h), outbound.LimitReader(resp.Body, limit))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
