@@ -54,9 +54,9 @@ func TestDefault(t *testing.T) {
 		LoginAccountMaxFailures: 100,
 		LoginLockoutMin:         30 * time.Second,
 		LoginLockoutMax:         15 * time.Minute,
-		HTTPReadHeaderTimeout: 30 * time.Second,
-		HTTPIdleTimeout:       2 * time.Minute,
-		HTTPBodyIdleTimeout:   time.Minute,
+		HTTPReadHeaderTimeout:   30 * time.Second,
+		HTTPIdleTimeout:         2 * time.Minute,
+		HTTPBodyIdleTimeout:     time.Minute,
 
 		OutboundDialTimeout:           10 * time.Second,
 		OutboundTLSHandshakeTimeout:   10 * time.Second,

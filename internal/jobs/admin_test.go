@@ -341,7 +341,8 @@ func TestStoppedScheduleRunIsSkipped(t *testing.T) {
 			t.Fatal(err)
 		}
 		start(t, q)
-		if err := q.SetSchedule(ctx, "echo", jobs.TypeCustom, "* * * * * *", json.RawMessage(`{"tag":"scheduled"}`)); err != nil {
+		cron := soonCron()
+		if err := q.SetSchedule(ctx, "echo", jobs.TypeCustom, cron, json.RawMessage(`{"tag":"scheduled"}`)); err != nil {
 			t.Fatal(err)
 		}
 		before, _, err := q.GetSchedule(ctx, "echo")
@@ -364,10 +365,15 @@ func TestStoppedScheduleRunIsSkipped(t *testing.T) {
 			t.Fatalf("schedule after its run was stopped: %+v (was %+v), %v", after, before, err)
 		}
 		all, err := q.Schedules(ctx)
-		if err != nil || len(all) != 1 || all[0].Name != "echo" || all[0].Cron != "* * * * * *" {
+		if err != nil || len(all) != 1 || all[0].Name != "echo" || all[0].Cron != cron {
 			t.Fatalf("schedules: %+v, %v", all, err)
 		}
 		if err := q.Resume(ctx, "schedule"); err != nil {
+			t.Fatal(err)
+		}
+		// The next run is a minute away (schedules run at most once a minute): set the schedule
+		// again so that its next run comes within seconds, and see it worked.
+		if err := q.SetSchedule(ctx, "echo", jobs.TypeCustom, soonCron(), json.RawMessage(`{"tag":"scheduled"}`)); err != nil {
 			t.Fatal(err)
 		}
 		wait(t, w, "scheduled")

@@ -218,10 +218,10 @@ func validPort(p string) bool {
 // itself appended) leftwards, past further trusted proxies, and the first address not among
 // them is the client. Addresses left of it were written by the client or by proxies nobody
 // vouches for, so they are never believed. A malformed entry stops the walk at the last
-// address known to be good.
+// address known to be good. A nil Resolver trusts no proxy.
 func (o *Resolver) Client(r *http.Request) netip.Addr {
 	peer, ok := peerIP(r.RemoteAddr)
-	if !ok || !o.trusts(peer) {
+	if !ok || o == nil || !o.trusts(peer) {
 		return peer
 	}
 	hops := r.Header.Values("X-Forwarded-For")
