@@ -236,6 +236,13 @@ func (f *biFixture) apiParam(pattern, name string) string {
 		return "build_history"
 	case "report_id":
 		return "5f0a7d5e-0d1e-4f6e-8a57-6c0b3d0c9d11"
+	case "job_type":
+		// One kind whose pause or stop the rest of the run does not depend on.
+		return "RETENTION"
+	case "pool_id":
+		return "all"
+	case "job_id":
+		return "1"
 	}
 	panic("no fixture for path parameter " + name + " of " + pattern)
 }
