@@ -362,26 +362,13 @@ func (q *Queue) keepPool(ctx context.Context) (stop func()) {
 	if err := q.db.PutJobPool(ctx, p); err != nil {
 		q.log.Warn("job queue: record pool", "err", err)
 	}
-	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(heartbeat)
-		defer t.Stop()
-		for {
-			select {
-			case <-bg.Done():
-				return
-			case <-t.C:
-				if err := q.db.TouchJobPool(bg, id); err != nil && bg.Err() == nil {
-					q.log.Warn("job queue: pool heartbeat", "err", err)
-				}
-			}
+	beats := every(ctx, heartbeat, func(ctx context.Context) {
+		if err := q.db.TouchJobPool(ctx, id); err != nil && ctx.Err() == nil {
+			q.log.Warn("job queue: pool heartbeat", "err", err)
 		}
-	}()
+	})
 	return func() {
-		cancel()
-		<-done
+		beats()
 		if err := q.db.DeleteJobPools(context.Background(), id, time.Now().Add(-time.Hour)); err != nil {
 			q.log.Warn("job queue: remove pool", "err", err)
 		}

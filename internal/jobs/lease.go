@@ -47,18 +47,25 @@ func Stale(e meta.Execution) bool {
 // Heartbeat keeps a running execution's sign of life until the returned function is called
 // (Hold does it for queued work; berth gc, which runs outside the queue, calls it itself).
 func Heartbeat(db Executions, id int64) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
+	return every(context.Background(), heartbeat, func(ctx context.Context) { db.TouchExecution(ctx, id) })
+}
+
+// every calls beat each period until the returned function is called, which waits for a beat
+// in progress to end. beat's context is cancelled by stop; ctx's own cancellation is ignored,
+// so a beat outlives the request that started it.
+func every(ctx context.Context, period time.Duration, beat func(context.Context)) (stop func()) {
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(heartbeat)
+		t := time.NewTicker(period)
 		defer t.Stop()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-bg.Done():
 				return
 			case <-t.C:
-				db.TouchExecution(ctx, id)
+				beat(bg)
 			}
 		}
 	}()
