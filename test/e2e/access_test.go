@@ -7,8 +7,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAccess checks who may pull and push: anonymous pull of public projects
@@ -18,7 +20,10 @@ import (
 func TestAccess(t *testing.T) {
 	t.Parallel()
 	forEachDB(t, func(t *testing.T, db string) {
-		srv := startServer(t, serverOptions{DB: db})
+		// Throttling off: this test counts every refusal of a wrong password, so
+		// it sends more of them from one address than the lockout allows;
+		// TestLoginLockout covers the lockout itself.
+		srv := startServer(t, serverOptions{DB: db, Env: map[string]string{"BERTH_LOGIN_MAX_FAILURES": "0"}})
 		public := randomImage(t, 64<<10)
 		mustPushImage(t, srv.admin(), "library/x", "v1", public)
 		createProject(t, srv, "secret", false)
@@ -198,4 +203,49 @@ func TestAccess(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestLoginLockout checks the failed-login throttle as clients meet it: after
+// too many wrong passwords from one address, even the right password is
+// refused with 429 and Retry-After (which clients report as "too many
+// requests") until the lockout ends; other accounts are not locked by it.
+func TestLoginLockout(t *testing.T) {
+	t.Parallel()
+	requireClient(t, "skopeo")
+	srv := startServer(t, serverOptions{Env: map[string]string{
+		"BERTH_LOGIN_MAX_FAILURES": "3",
+		"BERTH_LOGIN_LOCKOUT_MIN":  "3s",
+	}})
+	other := newPassword("Other")
+	r := srv.admin().do(t, http.MethodPost, "/api/v2.0/users",
+		[]byte(`{"username":"other","email":"other@example.com","realname":"Other","password":"`+other+`"}`),
+		"Content-Type", "application/json")
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create user other: %s", r)
+	}
+
+	login := func(pass string) []string {
+		return []string{"login", "--tls-verify=false", "-u", srv.User, "-p", pass, srv.Host}
+	}
+	for range 3 {
+		mustFail(t, runOpts{}, "skopeo", login("wrong-"+srv.Password)...)
+	}
+	res := mustFail(t, runOpts{}, "skopeo", login(srv.Password)...)
+	if !strings.Contains(strings.ToLower(res.Stderr), "too many requests") {
+		t.Errorf("skopeo login with the right password while locked out: want \"too many requests\", got %s", res)
+	}
+	tr, _ := fetchToken(t, srv, srv.User, srv.Password, "repository:library/x:pull")
+	if tr.Status != http.StatusTooManyRequests || tr.Header.Get("Retry-After") == "" {
+		t.Fatalf("token request while locked out: want 429 with Retry-After, got %s (Retry-After %q)", tr, tr.Header.Get("Retry-After"))
+	}
+	wait, err := strconv.Atoi(tr.Header.Get("Retry-After"))
+	if err != nil || wait < 1 || wait > 60 {
+		t.Fatalf("Retry-After %q: want whole seconds within the configured lockout", tr.Header.Get("Retry-After"))
+	}
+
+	// The lockout is of this account from this address, not of the address.
+	mustRun(t, runOpts{}, "skopeo", "login", "--tls-verify=false", "-u", "other", "-p", other, srv.Host)
+
+	time.Sleep(time.Duration(wait)*time.Second + 500*time.Millisecond)
+	mustRun(t, runOpts{}, "skopeo", login(srv.Password)...)
 }
