@@ -274,7 +274,13 @@ func (s *Service) scanOne(ctx context.Context, a meta.ArtifactRef) string {
 	if r.Status == meta.StatusRunning {
 		return meta.StatusRunning // someone else's scan of it is under way
 	}
-	if ok, err := s.Store.StartScanReport(ctx, r.ID); err != nil || !ok {
+	// Once prepared, the report is carried to an end even when the scan-all is stopped right
+	// now: left Pending, with no job to run it, it would hold off every later scan of the
+	// artifact ("a scan already pending is left alone").
+	if ok, err := s.Store.StartScanReport(context.WithoutCancel(ctx), r.ID); err != nil || !ok {
+		if err != nil {
+			s.Store.StopScanReport(context.WithoutCancel(ctx), r.ID)
+		}
 		return meta.StatusStopped
 	}
 	res, scanErr := s.run(ctx, r)

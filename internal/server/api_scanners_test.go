@@ -519,6 +519,25 @@ func TestScanStop(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		// Its scan ended with it (none is left Pending without a job to run it), and the
+		// artifact can be scanned again.
+		if o := ts.waitScan(t, project, "app", "v1"); o.Status != "Stopped" {
+			t.Fatalf("the artifact's scan after the scan-all stopped: %+v", o)
+		}
+		expectStatus(t, ts.do(t, http.MethodPost, art+"/scan", nil, nil), http.StatusAccepted)
+		for deadline = time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+			var a struct {
+				ScanOverview map[string]tOverview `json:"scan_overview"`
+			}
+			json.Unmarshal(respBody(t, ts.do(t, http.MethodGet, art+"?with_scan_overview=true", nil, nil)), &a)
+			if a.ScanOverview[mimeGeneric].Status == "Running" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the scan requested after the scan-all stopped never ran: %+v", a)
+			}
+		}
+		expectStatus(t, ts.do(t, http.MethodPost, art+"/scan/stop", nil, nil), http.StatusAccepted)
 	})
 }
 

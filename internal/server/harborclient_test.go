@@ -1035,30 +1035,6 @@ func hcScanning(t *testing.T, f *hcFixture) {
 		WithScanType(&models.ScanType{ScanType: "sbom"}))
 	mustCode(t, err, http.StatusBadRequest)
 
-	_, err = c.ScanAll.GetScanAllSchedule(ctx, hscanall.NewGetScanAllScheduleParams())
-	mustOK(t, err)
-	_, err = c.ScanAll.CreateScanAllSchedule(ctx, hscanall.NewCreateScanAllScheduleParams().WithSchedule(&models.Schedule{
-		Schedule: &models.ScheduleObj{Type: "Daily", Cron: "0 0 3 * * *"},
-	}))
-	mustOK(t, err)
-	sched, err := c.ScanAll.GetScanAllSchedule(ctx, hscanall.NewGetScanAllScheduleParams())
-	mustOK(t, err)
-	// The update sends back the Schedule it read, with a new cron.
-	sched.Payload.Schedule.Type, sched.Payload.Schedule.Cron = "Custom", "0 30 4 * * *"
-	_, err = c.ScanAll.UpdateScanAllSchedule(ctx, hscanall.NewUpdateScanAllScheduleParams().WithSchedule(sched.Payload))
-	mustOK(t, err)
-	_, err = c.ScanAll.CreateScanAllSchedule(ctx, hscanall.NewCreateScanAllScheduleParams().WithSchedule(&models.Schedule{
-		Schedule: &models.ScheduleObj{Type: "Manual"},
-	}))
-	mustOK(t, err)
-	// Running or ended, the scan-all just started can be stopped.
-	_, err = c.ScanAll.StopScanAll(ctx, hscanall.NewStopScanAllParams())
-	mustOK(t, err)
-	_, err = c.ScanAll.GetLatestScanAllMetrics(ctx, hscanall.NewGetLatestScanAllMetricsParams())
-	mustOK(t, err)
-	_, err = c.ScanAll.GetLatestScheduledScanAllMetrics(ctx, hscanall.NewGetLatestScheduledScanAllMetricsParams())
-	mustOK(t, err)
-
 	// The summary's lists are there when asked for, and only then (Harbor's default: not).
 	for _, sc := range []struct {
 		name           string
@@ -1093,6 +1069,41 @@ func hcScanning(t *testing.T, f *hcFixture) {
 	if len(untagged.Payload) != 1 || len(untagged.Payload[0].Tags) != 0 {
 		t.Errorf("vulnerabilities without with_tag: %+v", untagged.Payload)
 	}
+
+	// Scan-all runs last: it scans the image above again.
+	_, err = c.ScanAll.GetScanAllSchedule(ctx, hscanall.NewGetScanAllScheduleParams())
+	mustOK(t, err)
+	_, err = c.ScanAll.CreateScanAllSchedule(ctx, hscanall.NewCreateScanAllScheduleParams().WithSchedule(&models.Schedule{
+		Schedule: &models.ScheduleObj{Type: "Daily", Cron: "0 0 3 * * *"},
+	}))
+	mustOK(t, err)
+	sched, err := c.ScanAll.GetScanAllSchedule(ctx, hscanall.NewGetScanAllScheduleParams())
+	mustOK(t, err)
+	// The update sends back the Schedule it read, with a new cron.
+	sched.Payload.Schedule.Type, sched.Payload.Schedule.Cron = "Custom", "0 30 4 * * *"
+	_, err = c.ScanAll.UpdateScanAllSchedule(ctx, hscanall.NewUpdateScanAllScheduleParams().WithSchedule(sched.Payload))
+	mustOK(t, err)
+	_, err = c.ScanAll.CreateScanAllSchedule(ctx, hscanall.NewCreateScanAllScheduleParams().WithSchedule(&models.Schedule{
+		Schedule: &models.ScheduleObj{Type: "Manual"},
+	}))
+	mustOK(t, err)
+	// Running or ended, the scan-all just started can be stopped.
+	_, err = c.ScanAll.StopScanAll(ctx, hscanall.NewStopScanAllParams())
+	mustOK(t, err)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		m, err := c.ScanAll.GetLatestScanAllMetrics(ctx, hscanall.NewGetLatestScanAllMetricsParams())
+		mustOK(t, err)
+		if !m.Payload.Ongoing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stopped scan-all never ended: %+v", m.Payload)
+		}
+	}
+	_, err = c.ScanAll.GetLatestScanAllMetrics(ctx, hscanall.NewGetLatestScanAllMetricsParams())
+	mustOK(t, err)
+	_, err = c.ScanAll.GetLatestScheduledScanAllMetrics(ctx, hscanall.NewGetLatestScheduledScanAllMetricsParams())
+	mustOK(t, err)
 }
 
 func hcGC(t *testing.T, f *hcFixture) {
