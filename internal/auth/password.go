@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"testing"
 	"unicode"
 
 	"golang.org/x/crypto/argon2"
@@ -24,6 +25,18 @@ type argon2Params struct {
 }
 
 var defaultArgon2Params = argon2Params{memory: 19456, time: 2, threads: 1}
+
+// CheapHashesForTests makes new hashes use argon2id's smallest cost (8 KiB, one pass). Tests
+// that stand up many servers and accounts spend most of their time in argon2 otherwise; they
+// call it from TestMain, before any hash is made. Verification reads the cost from each hash,
+// so nothing else changes. It panics outside a test binary: a program must never weaken its
+// hashes.
+func CheapHashesForTests() {
+	if !testing.Testing() {
+		panic("auth: CheapHashesForTests called outside a test binary")
+	}
+	defaultArgon2Params = argon2Params{memory: 8, time: 1, threads: 1}
+}
 
 const (
 	saltLen = 16

@@ -561,6 +561,9 @@ func TestScanFaultsAndIndexes(t *testing.T) {
 // fixed in 0.3.8) is found; GO-2021-0113 (fixed in 0.3.7) is not. No counts are asserted: they
 // change with the toolchain and the database.
 func TestScanRealGoVulnDB(t *testing.T) {
+	if raceDetector {
+		t.Skip("it builds a Go program and imports thousands of advisories, minutes under the race detector for nothing concurrent; go test without -race runs it")
+	}
 	t.Parallel()
 	env := append(os.Environ(), "GOFLAGS=-mod=mod", "GONOSUMDB=*", "GOSUMDB=off", "CGO_ENABLED=0")
 	goCmd := func(dir string, args ...string) []byte {

@@ -16,6 +16,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi2conv"
 	"github.com/getkin/kin-openapi/openapi3"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/berthreg/berth/internal/auth"
 )
 
 // The contract test: every /api/v2.0 response any test in this package receives is recorded,
@@ -91,9 +93,12 @@ var requiredOperations = []string{
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	auth.CheapHashesForTests()
 	code := m.Run()
 	if code == 0 {
-		if err := checkContract(flag.Lookup("test.run").Value.String() == ""); err != nil {
+		// Under the race detector some tests skip themselves: only a run of them all can tell
+		// whether every operation was exercised.
+		if err := checkContract(flag.Lookup("test.run").Value.String() == "" && !raceDetector); err != nil {
 			fmt.Fprintln(os.Stderr, "FAIL: API contract:", err)
 			code = 1
 		}

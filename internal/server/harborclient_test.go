@@ -205,6 +205,9 @@ func locationID(t *testing.T, loc string) int64 {
 
 // TestHarborGoClientOnEveryEndpoint runs the suite on both databases.
 func TestHarborGoClientOnEveryEndpoint(t *testing.T) {
+	if raceDetector {
+		t.Skip("a sequential walk of every endpoint, whose handlers the other tests also run under the race detector; go test without -race runs it")
+	}
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, ts *testServer) {
 		f := &hcFixture{ts: ts, ctx: t.Context()}
