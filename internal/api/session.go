@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/auth/session"
@@ -36,15 +35,6 @@ func sessionID(r *http.Request) string {
 		return ""
 	}
 	return c.Value
-}
-
-// secureCookie reports whether the session cookie must only travel over TLS: when this
-// request came over TLS, directly or through a proxy that says so, or the URL the client
-// reached the registry at is https. Any proxy is believed here: a cookie marked Secure
-// for no reason only stays off plain HTTP.
-func (h *Handler) secureCookie(r *http.Request) bool {
-	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") ||
-		strings.HasPrefix(strings.ToLower(h.Origin.URL(r)), "https://")
 }
 
 // SessionHandler serves /c/login and /c/log_out, which Harbor keeps outside /api.
@@ -92,7 +82,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: id, Path: "/",
-		HttpOnly: true, Secure: h.secureCookie(r), SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: h.Origin.SecureCookie(r), SameSite: http.SameSiteLaxMode,
 	})
 	w.Header().Set(csrfHeader, session.CSRFToken(id))
 	w.WriteHeader(http.StatusOK)
@@ -106,7 +96,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: h.secureCookie(r), SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: h.Origin.SecureCookie(r), SameSite: http.SameSiteLaxMode,
 	})
 	w.WriteHeader(http.StatusOK)
 	return nil

@@ -66,6 +66,9 @@ type Config struct {
 	LoginAccountMaxFailures int           `yaml:"login_account_max_failures"`
 	LoginLockoutMin         time.Duration `yaml:"login_lockout_min"`
 	LoginLockoutMax         time.Duration `yaml:"login_lockout_max"`
+	// SessionMaxAge ends a portal session this long after its login, however busy it is
+	// (the system setting session_timeout ends an idle one).
+	SessionMaxAge time.Duration `yaml:"session_max_age"`
 
 	// How long a client may take over a request's headers, leave a kept-alive connection idle,
 	// and pause in the middle of a request body (each byte that arrives restarts the wait).
@@ -164,6 +167,8 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.LoginLockoutMin }},
 	{yaml: "login_lockout_max", usage: "the longest lockout after failed logins; failure counts halve every four times this",
 		field: func(c *Config) any { return &c.LoginLockoutMax }},
+	{yaml: "session_max_age", usage: "a portal session ends this long after its login however it is used, 5m to 720h (the system setting session_timeout ends an idle one)",
+		field: func(c *Config) any { return &c.SessionMaxAge }},
 	{yaml: "http_read_header_timeout", usage: "how long a client may take to send a request's headers",
 		field: func(c *Config) any { return &c.HTTPReadHeaderTimeout }},
 	{yaml: "http_idle_timeout", usage: "how long a kept-alive connection may wait for its next request",
@@ -234,6 +239,7 @@ func Default() Config {
 		LoginAccountMaxFailures: 100,
 		LoginLockoutMin:         30 * time.Second,
 		LoginLockoutMax:         15 * time.Minute,
+		SessionMaxAge:           12 * time.Hour,
 		HTTPReadHeaderTimeout:   30 * time.Second,
 		HTTPIdleTimeout:         2 * time.Minute,
 		HTTPBodyIdleTimeout:     time.Minute,
@@ -606,6 +612,9 @@ func (c *Config) validateLoginThrottle(bad func(key, format string, args ...any)
 		bad("login_lockout_max", "%v is shorter than login_lockout_min (%v) (default 15m)", c.LoginLockoutMax, c.LoginLockoutMin)
 	} else if c.LoginLockoutMax > 24*time.Hour {
 		bad("login_lockout_max", "%v is longer than 24h (default 15m)", c.LoginLockoutMax)
+	}
+	if c.SessionMaxAge < 5*time.Minute || c.SessionMaxAge > 720*time.Hour {
+		bad("session_max_age", "%v is outside 5m to 720h (default 12h)", c.SessionMaxAge)
 	}
 }
 

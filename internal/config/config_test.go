@@ -54,6 +54,7 @@ func TestDefault(t *testing.T) {
 		LoginAccountMaxFailures: 100,
 		LoginLockoutMin:         30 * time.Second,
 		LoginLockoutMax:         15 * time.Minute,
+		SessionMaxAge:           12 * time.Hour,
 		HTTPReadHeaderTimeout:   30 * time.Second,
 		HTTPIdleTimeout:         2 * time.Minute,
 		HTTPBodyIdleTimeout:     time.Minute,
@@ -371,7 +372,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown yaml key",
 			yaml: "addr: :5000\nregistry_url: x\n",
-			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, scan_scratch_size, scan_parsers, vulndb_repository, vulndb_update_url, vulndb_update_ecosystems, vulndb_update_interval, air_gapped, trusted_proxies, login_max_failures, login_address_max_failures, login_account_max_failures, login_lockout_min, login_lockout_max, http_read_header_timeout, http_idle_timeout, http_body_idle_timeout, outbound_allowed_cidrs, outbound_denied_cidrs, outbound_dial_timeout, outbound_tls_handshake_timeout, outbound_response_header_timeout)`,
+			want: `{file}:2: unknown key "registry_url" (known keys: addr, data_dir, storage_driver, external_url, database_url, admin_password, tls_cert, tls_key, log_level, log_format, shutdown_timeout, max_manifest_size, upload_ttl, pprof, db_max_conns, gc_grace_period, job_workers, scan_scratch_size, scan_parsers, vulndb_repository, vulndb_update_url, vulndb_update_ecosystems, vulndb_update_interval, air_gapped, trusted_proxies, login_max_failures, login_address_max_failures, login_account_max_failures, login_lockout_min, login_lockout_max, session_max_age, http_read_header_timeout, http_idle_timeout, http_body_idle_timeout, outbound_allowed_cidrs, outbound_denied_cidrs, outbound_dial_timeout, outbound_tls_handshake_timeout, outbound_response_header_timeout)`,
 		},
 		{
 			name: "yaml duration",
@@ -676,6 +677,8 @@ func TestValidate(t *testing.T) {
 			`BERTH_LOGIN_LOCKOUT_MAX (login_lockout_max): 10s is shorter than login_lockout_min (30s) (default 15m)`},
 		{"login_lockout_max too long", func(c *Config) { c.LoginLockoutMax = 25 * time.Hour },
 			`BERTH_LOGIN_LOCKOUT_MAX (login_lockout_max): 25h0m0s is longer than 24h (default 15m)`},
+		{"session_max_age too short", func(c *Config) { c.SessionMaxAge = time.Minute },
+			`BERTH_SESSION_MAX_AGE (session_max_age): 1m0s is outside 5m to 720h (default 12h)`},
 		{"login throttling strict", func(c *Config) {
 			c.LoginMaxFailures, c.LoginAddressMaxFailures, c.LoginAccountMaxFailures = 3, 3, 3
 			c.LoginLockoutMin, c.LoginLockoutMax = time.Minute, time.Hour

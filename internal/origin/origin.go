@@ -68,6 +68,15 @@ func (o *Resolver) URL(r *http.Request) string {
 	return scheme + "://" + host
 }
 
+// SecureCookie reports whether a cookie set in answer to r (the portal's session cookie) must
+// only travel over TLS: when r came over TLS, directly or through a proxy that says so, or the
+// URL the client reached Berth at is https. Any proxy is believed here: a cookie marked Secure
+// for no reason only stays off plain HTTP.
+func (o *Resolver) SecureCookie(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") ||
+		strings.HasPrefix(strings.ToLower(o.URL(r)), "https://")
+}
+
 // fromTrustedProxy reports whether the TCP peer is within the trusted proxies.
 func (o *Resolver) fromTrustedProxy(r *http.Request) bool {
 	if len(o.trusted) == 0 {

@@ -39,6 +39,23 @@ func validStorageLimit(v int64) error {
 	return nil
 }
 
+// CanCreate says whether the caller in ctx may create projects (what Create checks first), so
+// that an entry point offers the form only to those who may use it.
+func (s *Service) CanCreate(ctx context.Context) (bool, error) {
+	if auth.PrincipalFrom(ctx).IsAnonymous() {
+		return false, nil
+	}
+	cfg, err := s.Store.SystemConfig(ctx)
+	if err != nil {
+		return false, err
+	}
+	return s.canCreate(ctx, cfg)
+}
+
+func (s *Service) canCreate(ctx context.Context, cfg meta.SystemConfig) (bool, error) {
+	return s.Authz.CanCreateProject(ctx, auth.PrincipalFrom(ctx), cfg.ProjectCreationRestriction == "adminonly")
+}
+
 // Create creates a project owned by the caller and returns its id. Who may create projects is
 // the system configuration's project_creation_restriction; robots' projects belong to the
 // first system administrator.
@@ -52,7 +69,7 @@ func (s *Service) Create(ctx context.Context, spec Spec) (int64, error) {
 	}
 	caller := auth.PrincipalFrom(ctx)
 	adminOnly := cfg.ProjectCreationRestriction == "adminonly"
-	if ok, err := s.Authz.CanCreateProject(ctx, caller, adminOnly); err != nil {
+	if ok, err := s.canCreate(ctx, cfg); err != nil {
 		return 0, err
 	} else if !ok {
 		if adminOnly {

@@ -98,6 +98,12 @@ func (s *Service) FindFor(ctx context.Context, ref string, byName bool, res rbac
 	return p, s.Authz.Require(ctx, p, res, act)
 }
 
+// Can says whether the caller in ctx may act on a resource in project p, as the operation
+// itself will decide, so that an entry point offers only the actions the caller may take.
+func (s *Service) Can(ctx context.Context, p meta.Project, res rbac.Resource, act rbac.Action) (bool, error) {
+	return s.Authz.Can(ctx, auth.PrincipalFrom(ctx), p, res, act)
+}
+
 // Exists answers whether a project has the name: nil when it has and the caller can see it,
 // not found when the name is free. A taken name the caller cannot see is refused (forbidden,
 // unauthorized for an anonymous caller) rather than not found, as Harbor answers, so that a

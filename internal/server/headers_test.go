@@ -27,7 +27,7 @@ func TestSecurityHeaders(t *testing.T) {
 		{"GET", "/service/token?service=harbor-registry&scope=repository:library/x:pull", nil, http.StatusOK},
 		{"GET", "/service/token?service=harbor-registry", basicAuth(adminUser, "wrong"), http.StatusUnauthorized},
 		{"GET", "/healthz", nil, http.StatusOK},
-		{"GET", "/nothing-here", nil, http.StatusNotFound},
+		{"GET", "/static/nothing-here", nil, http.StatusNotFound},
 	}
 	for _, tls := range []bool{false, true} {
 		name := "http"

@@ -41,6 +41,7 @@ import (
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/oci"
 	"github.com/berthreg/berth/internal/origin"
+	"github.com/berthreg/berth/internal/portal"
 	"github.com/berthreg/berth/internal/project"
 	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
@@ -143,21 +144,25 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return err
 	}
 	s.catalog = &catalog.Service{Store: db, Authz: authz, Blobs: blobs}
+	sessions := &session.Service{Store: db, Auth: s.auth, MaxAge: cfg.SessionMaxAge}
+	users := &user.Service{Store: db, Authz: authz, Auth: s.auth}
+	repositories := &registry.Repositories{Registry: s.reg, Store: db, Projects: projects}
+	checker := &health.Checker{Log: log, Components: []health.Component{{Name: "database", Ping: db.Ping}, {Name: "registry", Ping: blobs.Ping}}}
 	apiHandler := api.New(api.Deps{Reg: s.reg, Auth: s.auth, Log: log,
 		GC: gcService, Scan: s.scan, Origin: urls,
 		Projects:     projects,
-		Repositories: &registry.Repositories{Registry: s.reg, Store: db, Projects: projects},
+		Repositories: repositories,
 		Artifacts:    artifacts,
 		Tags:         &registry.Tags{Registry: s.reg, Store: db, Projects: projects},
 		Immutable:    &retention.ImmutableRules{Store: db, Projects: projects},
 		Retention:    &retention.Service{Store: db, Jobs: s.jobs, Projects: projects},
 		Labels:       &label.Service{Store: db, Authz: authz},
-		Users:        &user.Service{Store: db, Authz: authz, Auth: s.auth},
+		Users:        users,
 		Robots:       &robot.Service{Store: db, Authz: authz, Projects: projects},
 		Groups:       &group.Service{Store: db, Authz: authz},
-		Sessions:     &session.Service{Store: db, Auth: s.auth},
+		Sessions:     sessions,
 		Settings:     s.settings,
-		Health:       &health.Checker{Log: log, Components: []health.Component{{Name: "database", Ping: db.Ping}, {Name: "registry", Ping: blobs.Ping}}},
+		Health:       checker,
 		Catalog:      s.catalog,
 		AuditLog:     &audit.Service{Store: db, Authz: authz, Projects: projects},
 		JobMonitor:   &jobmonitor.Service{Queue: s.jobs, Authz: authz}})
@@ -168,6 +173,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	// Harbor's portal login and logout live outside /api.
 	mux.Handle("/c/login", apiHandler.SessionHandler())
 	mux.Handle("/c/log_out", apiHandler.SessionHandler())
+	// The web portal: every path no other route takes, with its own HTML 404.
+	mux.Handle("/", portal.New(portal.Deps{Reg: s.reg, Sessions: sessions, Users: users, Projects: projects,
+		Repositories: repositories, Artifacts: artifacts, Health: checker, Origin: urls, Log: log, Version: api.Version()}))
 	mux.HandleFunc("/healthz", s.healthz)
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))

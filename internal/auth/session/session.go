@@ -5,7 +5,8 @@
 //     32-byte id that the client keeps (the REST API puts it in the HTTP-only cookie "sid"). The
 //     store keeps only its SHA-256 with the user and an expiry that slides forward with use
 //     (session_timeout, 60 minutes by default), so every replica knows every session and a copy
-//     of the database opens none.
+//     of the database opens none. However busy, a session ends MaxAge after its login (the
+//     configuration's session_max_age), so a stolen cookie cannot be kept alive for ever.
 //   - Resume finds the user of a session for a request that presents its id. A request that
 //     changes something must also present the session's CSRF token (the REST API's
 //     X-Harbor-CSRF-Token header): a page on another site can make a browser send the cookie,
@@ -49,6 +50,9 @@ type Service struct {
 	Store Store
 	// Auth checks passwords: it bounds the concurrent argon2 work of logins.
 	Auth *auth.Authenticator
+	// MaxAge is the absolute expiry: a session ends this long after its login whatever its
+	// use; 0 leaves only the idle expiry.
+	MaxAge time.Duration
 }
 
 // touchEvery limits the writes that slide a session's expiry to one a minute.
@@ -125,6 +129,13 @@ func (s *Service) Resume(ctx context.Context, id, csrf string, change bool) (aut
 	}
 	if err != nil {
 		return auth.Principal{}, "", err
+	}
+	if s.MaxAge > 0 && time.Since(ses.CreatedAt) >= s.MaxAge {
+		// Over its absolute expiry: the session is over, and its row goes at once.
+		if err := s.Store.DeleteSession(ctx, ses.IDHash); err != nil {
+			return auth.Principal{}, "", err
+		}
+		return auth.Principal{}, "", nil
 	}
 	token := CSRFToken(id)
 	if change && subtle.ConstantTimeCompare([]byte(csrf), []byte(token)) != 1 {

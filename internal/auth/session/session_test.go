@@ -109,3 +109,33 @@ func TestSessionUse(t *testing.T) {
 		}
 	})
 }
+
+// TestSessionMaxAge: a session in use still ends MaxAge after its login.
+func TestSessionMaxAge(t *testing.T) {
+	t.Parallel()
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		s := newService(t, db)
+		s.MaxAge = time.Hour
+		ctx := context.Background()
+		id, err := s.Login(ctx, "alice", password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, _, err := s.Resume(ctx, id, "", false); err != nil || p.Name != "alice" {
+			t.Fatalf("a fresh session: %+v, %v", p, err)
+		}
+		// Logged in two hours ago, seen a moment ago, idle expiry far ahead.
+		err = db.QueryRowForTest(ctx, "UPDATE sessions SET created_at = $1, seen_at = $2, expires_at = $3 WHERE id_hash = $4 RETURNING 1",
+			time.Now().Add(-2*time.Hour).UnixMicro(), time.Now().UnixMicro(), time.Now().Add(time.Hour).UnixMicro(), session.Hash(id)).Scan(new(int))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, token, err := s.Resume(ctx, id, "", false)
+		if err != nil || !p.IsAnonymous() || token != "" {
+			t.Fatalf("a session past its absolute expiry: %+v, token %q, %v; want anonymous", p, token, err)
+		}
+		if _, err := db.SessionByHash(ctx, session.Hash(id)); !errors.Is(err, meta.ErrNotFound) {
+			t.Errorf("the expired session's row: %v, want it deleted", err)
+		}
+	})
+}

@@ -1,0 +1,228 @@
+// Package portal is Berth's web portal: server-rendered pages (html/template) with their
+// stylesheet, embedded in the binary and served at "/" beside /v2/ and /api/.
+//
+// The portal holds no rule of its own. Every page gets its data from the same service methods
+// as /api/v2.0, with the signed-in user in the context (auth.WithPrincipal), so the services
+// decide what the user may see and do; a service's refusal (a fault error) becomes a status and
+// its message on the page. Pages need no JavaScript and load nothing inline: the server's
+// Content-Security-Policy for HTML (default-src 'self') holds for every page.
+//
+// Routes are in routes; sessions, CSRF and login in session.go; the pages in projects.go and
+// account.go; templates and static assets in render.go and static.go.
+package portal
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+
+	"github.com/berthreg/berth/internal/auth"
+	"github.com/berthreg/berth/internal/auth/session"
+	"github.com/berthreg/berth/internal/auth/user"
+	"github.com/berthreg/berth/internal/fault"
+	"github.com/berthreg/berth/internal/health"
+	"github.com/berthreg/berth/internal/input"
+	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/origin"
+	"github.com/berthreg/berth/internal/project"
+	"github.com/berthreg/berth/internal/registry"
+)
+
+// Deps are the services the portal shows and acts through.
+type Deps struct {
+	// Reg refuses changes in read-only mode.
+	Reg          *registry.Service
+	Sessions     *session.Service
+	Users        *user.Service
+	Projects     *project.Service
+	Repositories *registry.Repositories
+	Artifacts    *registry.Artifacts
+	// Health checks the database for the status strip.
+	Health *health.Checker
+	// Origin decides whether the session cookie is Secure.
+	Origin  *origin.Resolver
+	Log     *slog.Logger
+	Version string
+}
+
+// Handler serves the portal.
+type Handler struct {
+	Deps
+	mux    *http.ServeMux
+	pages  *pages
+	assets *assets
+}
+
+// New returns the portal's handler.
+func New(deps Deps) *Handler {
+	h := &Handler{Deps: deps, pages: parsePages(), assets: loadAssets()}
+	h.mux = h.routes()
+	return h
+}
+
+// routes is the portal's route table. Each page is a pageFunc: it gets the request with its
+// caller resolved and returns an error for fail to show.
+func (h *Handler) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/{file}", h.assets)
+	mux.Handle("GET /{$}", h.page(h.home))
+	mux.Handle("GET /login", h.page(h.loginForm))
+	mux.Handle("POST /login", h.page(h.login))
+	mux.Handle("POST /logout", h.change(h.logout))
+	mux.Handle("GET /projects", h.page(h.listProjects))
+	mux.Handle("GET /projects/new", h.page(h.newProjectForm))
+	mux.Handle("POST /projects", h.change(h.createProject))
+	mux.Handle("GET /projects/{project}", h.page(h.showProject))
+	mux.Handle("GET /projects/{project}/delete", h.page(h.deleteProjectForm))
+	mux.Handle("POST /projects/{project}/delete", h.change(h.deleteProject))
+	mux.Handle("GET /projects/{project}/repositories/{repo...}", h.page(h.showRepository))
+	mux.Handle("GET /account", h.page(h.account))
+	mux.Handle("GET /account/password", h.page(h.passwordForm))
+	mux.Handle("POST /account/password", h.change(h.changePassword))
+	return mux
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := input.URL(r.URL); p != nil {
+		h.fail(w, r, &call{w: w, r: r}, fault.Invalidf("%s", p.Error()))
+		return
+	}
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		c := h.resume(w, r)
+		h.fail(w, r, c, fault.NotFoundf("There is no page at %s.", r.URL.Path))
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// call is one request with its caller.
+type call struct {
+	w http.ResponseWriter
+	r *http.Request
+	// p is the signed-in user, anonymous without a session.
+	p auth.Principal
+	// sid is the session id and csrf its token; both "" without a session.
+	sid, csrf string
+}
+
+// ctx is the request's context with the caller, for the services.
+func (c *call) ctx() context.Context { return c.r.Context() }
+
+type pageFunc func(c *call) error
+
+// page serves a page that reads (or, for the login form, posts without a session).
+func (h *Handler) page(fn pageFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := h.resume(w, r)
+		if err := fn(c); err != nil {
+			h.fail(w, c.r, c, err)
+		}
+	})
+}
+
+// change serves a form post that changes something: it needs a live session and its CSRF
+// token in the form's csrf field (a page of another site can make the browser send the cookie
+// but can neither read the token nor send it back), and a registry that takes changes.
+func (h *Handler) change(fn pageFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		if err := r.ParseForm(); err != nil {
+			h.fail(w, r, &call{w: w, r: r}, fault.Invalidf("The form could not be read: %v", err))
+			return
+		}
+		if p := input.Values(r.PostForm); p != nil {
+			h.fail(w, r, &call{w: w, r: r}, fault.Invalidf("The form could not be read: %s", p.Error()))
+			return
+		}
+		c, err := h.resumeForChange(w, r)
+		if err != nil {
+			h.fail(w, r, c, err)
+			return
+		}
+		if r.URL.Path != "/logout" {
+			if err := h.Reg.CheckWritable(c.ctx()); err != nil {
+				h.fail(w, c.r, c, err)
+				return
+			}
+		}
+		if err := fn(c); err != nil {
+			h.fail(w, c.r, c, err)
+		}
+	})
+}
+
+// maxForm bounds a form's body.
+const maxForm = 64 << 10
+
+// status is the HTTP status of each kind of refusal.
+var status = map[fault.Kind]int{
+	fault.Invalid:      http.StatusBadRequest,
+	fault.Unauthorized: http.StatusUnauthorized,
+	fault.Forbidden:    http.StatusForbidden,
+	fault.NotFound:     http.StatusNotFound,
+	fault.Conflict:     http.StatusConflict,
+	fault.Precondition: http.StatusPreconditionFailed,
+	fault.TooLarge:     http.StatusRequestEntityTooLarge,
+	fault.Upstream:     http.StatusBadGateway,
+	fault.Unavailable:  http.StatusServiceUnavailable,
+}
+
+// refusal is err as a status and words for a person; ok is false for an internal error,
+// which is logged and shown as such.
+func refusal(err error) (code int, msg string, ok bool) {
+	if f, isFault := errors.AsType[*fault.Error](err); isFault {
+		if code, known := status[f.Kind]; known {
+			return code, sentence(f.Message), true
+		}
+	}
+	if te, isThrottled := errors.AsType[*auth.ThrottledError](err); isThrottled {
+		return http.StatusTooManyRequests, sentence(te.Message()), true
+	}
+	if re, isReg := errors.AsType[*registry.Error](err); isReg {
+		if re.Code == registry.CodeDenied {
+			return http.StatusForbidden, sentence(re.Message), true
+		}
+		return http.StatusBadRequest, sentence(re.Message), true
+	}
+	if errors.Is(err, meta.ErrBadQuery) {
+		return http.StatusBadRequest, sentence(err.Error()), true
+	}
+	if meta.IsUnavailable(err) {
+		return http.StatusServiceUnavailable, "The registry's database is unavailable. Try again shortly.", true
+	}
+	if _, isMBE := errors.AsType[*http.MaxBytesError](err); isMBE {
+		return http.StatusRequestEntityTooLarge, "The form is too large.", true
+	}
+	return 0, "", false
+}
+
+// fail answers a refusal with an error page in words; an anonymous caller refused for want of
+// a sign-in is sent to the login page, to come back after.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, c *call, err error) {
+	code, msg, ok := refusal(err)
+	if !ok {
+		h.Log.ErrorContext(r.Context(), "portal: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		code, msg = http.StatusInternalServerError, "Something went wrong on the server. The error has been logged; please try again."
+	}
+	if code == http.StatusUnauthorized && c.p.IsAnonymous() && r.Method == http.MethodGet {
+		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return
+	}
+	retryAfter(w, err)
+	h.render(w, c, code, "error", errorPage{Status: code, StatusText: http.StatusText(code), Message: msg})
+}
+
+// retryAfter tells a client locked out of logins when to try again.
+func retryAfter(w http.ResponseWriter, err error) {
+	if te, ok := errors.AsType[*auth.ThrottledError](err); ok {
+		w.Header().Set("Retry-After", itoa(te.Seconds()))
+	}
+}
+
+type errorPage struct {
+	Status     int
+	StatusText string
+	Message    string
+}

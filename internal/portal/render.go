@@ -1,0 +1,197 @@
+package portal
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/berthreg/berth/internal/health"
+	"github.com/berthreg/berth/internal/meta"
+)
+
+//go:embed templates
+var templateFS embed.FS
+
+// pageNames are the pages; each is templates/<name>.html with the layout.
+var pageNames = []string{"error", "login", "projects", "project_new", "project", "project_delete", "repository", "account", "password"}
+
+type pages struct{ byName map[string]*template.Template }
+
+func parsePages() *pages {
+	p := &pages{byName: map[string]*template.Template{}}
+	for _, n := range pageNames {
+		t := template.Must(template.New(n).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+n+".html"))
+		p.byName[n] = t
+	}
+	return p
+}
+
+// view is what the layout shows around a page.
+type view struct {
+	User     viewUser
+	CSRF     string
+	Version  string
+	Database string // the database's health: healthy or unhealthy
+	Style    string // the stylesheet's URL, with its content hash
+	Path     string
+	Page     any
+}
+
+type viewUser struct {
+	Name     string
+	SysAdmin bool
+	SignedIn bool
+}
+
+// render writes page name with data and status code. Pages are rendered into a buffer first, so
+// a template error is a clean 500 rather than half a page.
+func (h *Handler) render(w http.ResponseWriter, c *call, code int, name string, data any) {
+	v := view{
+		User:    viewUser{Name: c.p.Name, SysAdmin: c.p.SysAdmin, SignedIn: !c.p.IsAnonymous()},
+		CSRF:    c.csrf,
+		Version: h.Version,
+		Style:   h.assets.url("portal.css"),
+		Path:    c.r.URL.Path,
+		Page:    data,
+	}
+	v.Database = h.databaseHealth(c)
+	var buf bytes.Buffer
+	if err := h.pages.byName[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+		h.Log.ErrorContext(c.r.Context(), "portal: render page", "page", name, "err", err)
+		http.Error(w, "internal server error", http.StatusInternalServerError)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	// Pages show one user's data: never kept by a shared cache, nor shown again from history
+	// after logout.
+	hdr.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	w.Write(buf.Bytes())
+}
+
+// databaseHealth is the database's state for the status strip.
+func (h *Handler) databaseHealth(c *call) string {
+	if h.Health == nil {
+		return ""
+	}
+	for _, cmp := range h.Health.Check(c.r.Context()).Components {
+		if cmp.Name == "database" {
+			return cmp.Status
+		}
+	}
+	return health.Healthy
+}
+
+var funcs = template.FuncMap{
+	"bytes":    humanBytes,
+	"time":     func(t time.Time) string { return formatTime(t) },
+	"role":     roleName,
+	"short":    shortDigest,
+	"pathseg":  url.PathEscape,
+	"repopath": repoPath,
+	"join":     strings.Join,
+	"sortArgs": func(l listing, key, label string) sortArgs { return sortArgs{l, key, label} },
+	"filterArgs": func(label string, l listing, path string) filterArgs {
+		return filterArgs{Label: label, List: l, Path: path}
+	},
+}
+
+// sortArgs and filterArgs are what the layout's "sorthead" and "filter" templates show.
+type sortArgs struct {
+	List       listing
+	Key, Label string
+}
+
+type filterArgs struct {
+	Label string
+	List  listing
+	Path  string
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() || t.Unix() <= 0 {
+		return "never"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// humanBytes is a size in binary units, as Harbor's portal shows sizes.
+func humanBytes(n int64) string {
+	if n < 0 {
+		return "unlimited"
+	}
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+// roleName names a project role as Harbor's portal does; "" for none.
+func roleName(role int) string {
+	switch role {
+	case meta.RoleProjectAdmin:
+		return "Project admin"
+	case meta.RoleMaintainer:
+		return "Maintainer"
+	case meta.RoleDeveloper:
+		return "Developer"
+	case meta.RoleGuest:
+		return "Guest"
+	case meta.RoleLimitedGuest:
+		return "Limited guest"
+	}
+	return ""
+}
+
+// shortDigest is sha256:0123456789ab — enough to tell artifacts apart on a page.
+func shortDigest(d string) string {
+	if alg, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
+		return alg + ":" + hex[:12]
+	}
+	return d
+}
+
+// repoPath escapes each segment of a repository name for a URL path, keeping its slashes.
+func repoPath(name string) string {
+	segs := strings.Split(name, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}
+
+// sentence turns a service's message into a sentence for a person: Harbor's terse refusals in
+// words, the rest capitalised and ended with a full stop.
+func sentence(msg string) string {
+	switch msg {
+	case "forbidden":
+		return "You do not have permission to do this."
+	case "unauthorized":
+		return "Please log in to do this."
+	case "":
+		return "The request was refused."
+	}
+	r, n := utf8.DecodeRuneInString(msg)
+	msg = string(unicode.ToUpper(r)) + msg[n:]
+	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "?") && !strings.HasSuffix(msg, "!") {
+		msg += "."
+	}
+	return msg
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,247 @@
+//go:build e2e
+
+package e2e
+
+// The web portal in a real browser: headless Chromium from Debian's chromium package, driven
+// with chromedp, walks the portal as a person would, and saves a screenshot per step in the
+// test's artifact directory (kept with go test -artifacts; its path is logged).
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// newBrowser starts headless Chromium with a fresh profile. The flags keep it off the network
+// beyond the server under test: the machines that run these tests have no other.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		skipOrFail(t, "no Chromium at %s: install Debian's chromium package (scripts/install-clients.sh, or apt-get install chromium)", chromiumPath)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	// The first call starts the browser, which lives as long as that call's context: no
+	// timeout on this one; each step has its own (walk.step).
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
+
+// stepTimeout bounds one step of the walk.
+const stepTimeout = 30 * time.Second
+
+// walk runs the browser's steps, each with a screenshot under dir.
+type walk struct {
+	t    *testing.T
+	ctx  context.Context
+	base string
+	dir  string
+	n    int
+}
+
+// step runs actions, then saves a screenshot named after the step.
+func (w *walk) step(name string, actions ...chromedp.Action[chromedp.Void]) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(w.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		tctx, cancel := context.WithTimeout(w.ctx, 5*time.Second)
+		defer cancel()
+		loc, _ := chromedp.Run(tctx, chromedp.Location())
+		body, _ := chromedp.Run(tctx, chromedp.Text(chromedp.CSS("main")))
+		w.t.Fatalf("step %q: %v\nat %s: %s", name, err, loc, body)
+	}
+	w.n++
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		w.t.Fatalf("screenshot of %q: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(w.dir, stepFile(w.n, name)), png, 0o644); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// stepFile names a step's screenshot: 03-project-created.png.
+func stepFile(n int, name string) string {
+	return fmt.Sprintf("%02d-%s.png", n, strings.NewReplacer(" ", "-", "/", "-").Replace(strings.ToLower(name)))
+}
+
+// at checks the browser's path (and query) after a step.
+func (w *walk) at(want string) {
+	w.t.Helper()
+	loc, err := chromedp.Run(w.ctx, chromedp.Location())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if got := strings.TrimPrefix(loc, w.base); got != want {
+		w.t.Fatalf("at %s, want %s", got, want)
+	}
+}
+
+// text returns the text of the first element matching sel.
+func (w *walk) text(sel string) string {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(w.ctx, stepTimeout)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		w.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+// login fills the login form and submits it.
+func login(user, password string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.WaitVisible(chromedp.ID("principal")),
+		chromedp.SendKeys(chromedp.ID("principal"), user),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
+	)
+}
+
+// logout submits the header's log-out form.
+func logout() chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(chromedp.ID("principal")),
+	)
+}
+
+// createProjectInPortal fills and submits the new-project form.
+func createProjectInPortal(base, name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Navigate(base+"/projects"),
+		chromedp.Click(chromedp.CSS(`a[href="/projects/new"]`)),
+		chromedp.WaitVisible(chromedp.ID("name")),
+		chromedp.SendKeys(chromedp.ID("name"), name),
+		chromedp.Click(chromedp.CSS(`form[action="/projects"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h1[text()="`+name+`"]`)),
+	)
+}
+
+func TestPortal(t *testing.T) {
+	ctx := newBrowser(t)
+	srv := startServer(t, serverOptions{})
+	dir := t.ArtifactDir()
+	t.Logf("screenshots in %s (kept with go test -artifacts)", dir)
+	w := &walk{t: t, ctx: ctx, base: srv.URL, dir: dir}
+
+	w.step("login page", chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("principal")))
+	w.at("/login")
+
+	w.step("wrong password", login(srv.User, "not-"+srv.Password), chromedp.WaitVisible(chromedp.ID("login-error")))
+	if msg := w.text("#login-error"); !strings.Contains(msg, "Invalid") {
+		t.Errorf("a wrong password says %q", msg)
+	}
+	w.step("projects after login", chromedp.Navigate(srv.URL+"/login"), login(srv.User, srv.Password),
+		chromedp.WaitVisible(chromedp.Search(`//h1[text()="Projects"]`)))
+	w.at("/projects")
+
+	w.step("project created", createProjectInPortal(srv.URL, "myproject"))
+	w.at("/projects/myproject")
+	if access := w.text(".summary dd"); access != "Private" {
+		t.Errorf("myproject, created with public unticked, is %q", access)
+	}
+
+	w.step("project in the list", chromedp.Navigate(srv.URL+"/projects"),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/projects/myproject"]`)))
+	w.step("project page", chromedp.Click(chromedp.CSS(`a[href="/projects/myproject"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h2[text()="Repositories"]`)))
+	w.at("/projects/myproject")
+
+	// Change the password, log out, log in with the new one.
+	next := newPassword("Portal")
+	w.step("change password form", chromedp.Click(chromedp.CSS(`a[href="/account/password"]`)),
+		chromedp.WaitVisible(chromedp.ID("old_password")))
+	w.step("password changed",
+		chromedp.SendKeys(chromedp.ID("old_password"), srv.Password),
+		chromedp.SendKeys(chromedp.ID("new_password"), next),
+		chromedp.SendKeys(chromedp.ID("repeat_password"), next),
+		chromedp.Click(chromedp.CSS(`form[action="/account/password"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+	w.at("/account?changed=password")
+	w.step("logged out", logout())
+	w.step("old password refused", login(srv.User, srv.Password), chromedp.WaitVisible(chromedp.ID("login-error")))
+	w.step("logged in with the new password", chromedp.Navigate(srv.URL+"/login"), login(srv.User, next),
+		chromedp.WaitVisible(chromedp.Search(`//h1[text()="Projects"]`)))
+	srv.Password = next
+
+	// A second project, created and deleted.
+	w.step("second project", createProjectInPortal(srv.URL, "scratch"))
+	w.step("delete confirmation", chromedp.Click(chromedp.CSS(`a[href="/projects/scratch/delete"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/projects/scratch/delete"] button`)))
+	w.step("project deleted", chromedp.Click(chromedp.CSS(`form[action="/projects/scratch/delete"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+	w.at("/projects?deleted=scratch")
+	if res := srv.admin().do(t, http.MethodGet, "/api/v2.0/projects/scratch", nil); res.Status != http.StatusNotFound {
+		t.Errorf("the deleted project through the API: %s, want 404", res)
+	}
+
+	// Forged posts: the browser's own session cookie without the form's CSRF token, and no
+	// session at all. Both are refused with 403 and the project stays.
+	got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookies := got.Cookies
+	sid := ""
+	for _, c := range cookies {
+		if c.Name == "sid" {
+			sid = c.Value
+			if !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax {
+				t.Errorf("session cookie: HttpOnly %v, SameSite %q; want HttpOnly, Lax", c.HTTPOnly, c.SameSite)
+			}
+		}
+	}
+	if sid == "" {
+		t.Fatalf("no session cookie in the browser: %v", cookies)
+	}
+	for _, forged := range []struct {
+		name    string
+		headers []string
+	}{
+		{"with the session, without its token", []string{"Cookie", "sid=" + sid}},
+		{"without a session", nil},
+	} {
+		headers := append([]string{"Content-Type", "application/x-www-form-urlencoded"}, forged.headers...)
+		res := srv.anonymous().do(t, http.MethodPost, "/projects/myproject/delete", []byte("csrf=forged"), headers...)
+		if res.Status != http.StatusForbidden || !strings.Contains(string(res.Body), "nothing was changed") {
+			t.Errorf("forged delete %s: %s, want 403 with the reason", forged.name, res)
+		}
+	}
+	if res := srv.admin().do(t, http.MethodGet, "/api/v2.0/projects/myproject", nil); res.Status != http.StatusOK {
+		t.Errorf("myproject after forged deletes: %s, want 200", res)
+	}
+
+	w.step("final logout", chromedp.Navigate(srv.URL+"/projects"), chromedp.WaitVisible(chromedp.Search(`//h1[text()="Projects"]`)), logout())
+	w.at("/login")
+}
