@@ -37,6 +37,11 @@ type pauseGate struct {
 	mu     sync.Mutex
 	paused map[string]time.Time
 	readAt time.Time
+
+	// fetching is held (shared) by every fetch from its reading of the paused kinds to the end
+	// of its query, and taken by forget: once a pause of this process returns, no fetch that
+	// read the kinds before it is still under way to take a job queued after it.
+	fetching sync.RWMutex
 }
 
 // current returns the paused kinds, read again when the last reading is older than ttl.
@@ -54,8 +59,10 @@ func (g *pauseGate) current(ctx context.Context) (map[string]time.Time, error) {
 	return p, nil
 }
 
-// forget makes the next fetch read the paused kinds again.
+// forget makes the next fetch read the paused kinds again, after the fetches under way end.
 func (g *pauseGate) forget() {
+	g.fetching.Lock()
+	defer g.fetching.Unlock()
 	g.mu.Lock()
 	g.paused = nil
 	g.mu.Unlock()
@@ -94,6 +101,8 @@ type pausingExecutor struct {
 
 // JobGetAvailable is the fetch of jobs to work, the one query a paused kind must not pass.
 func (e pausingExecutor) JobGetAvailable(ctx context.Context, params *riverdriver.JobGetAvailableParams) (*riverdriver.JobGetAvailableResult, error) {
+	e.gate.fetching.RLock()
+	defer e.gate.fetching.RUnlock()
 	kinds, err := e.gate.fetchable(ctx)
 	if err != nil {
 		return nil, err
