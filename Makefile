@@ -50,7 +50,7 @@ lint:
 
 # The fuzz targets, as package:Target. Each runs on its own (go test -fuzz takes one target);
 # a crasher is written to the package's testdata/fuzz/<Target>/ — commit it with the fix.
-# With FUZZTIME=15s the whole list takes about 7 minutes on two cores; CI runs it at 8s.
+# With FUZZTIME=15s the whole list takes about 7 minutes on two cores; CI runs it at 4s.
 # FUZZMINIMIZETIME bounds the minimising of each new input (go's default, 60s, would take most
 # of a short run).
 FUZZTIME ?= 15s

@@ -9,6 +9,7 @@ import (
 )
 
 func TestStale(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		status string
 		age    time.Duration

@@ -76,6 +76,7 @@ func wait(t *testing.T, w *echoWorker, want string) {
 }
 
 func TestQueue(t *testing.T) {
+	t.Parallel()
 	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
 		ctx := context.Background()
 
@@ -161,6 +162,7 @@ func TestQueue(t *testing.T) {
 }
 
 func TestNormalizeSchedule(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		typ, cron, want string
 		ok              bool
@@ -200,6 +202,7 @@ func TestNormalizeSchedule(t *testing.T) {
 // interval after each run; setting it again unchanged (a restart, another replica) keeps its next
 // run; two queues on one database run each interval once.
 func TestIntervalSchedule(t *testing.T) {
+	t.Parallel()
 	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
 		ctx := context.Background()
 		q1, w1 := newQueue(t, db)
@@ -278,6 +281,7 @@ func TestIntervalSchedule(t *testing.T) {
 }
 
 func TestNextRunOfAnInterval(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)
 	if next, err := jobs.NextRun("@every 6h0m0s", at); err != nil || !next.Equal(at.Add(6*time.Hour)) {
 		t.Errorf("NextRun(@every 6h) = %v, %v", next, err)
@@ -296,6 +300,7 @@ func TestNextRunOfAnInterval(t *testing.T) {
 // one run a minute (here "every second", written to the store directly) still runs, and its
 // next run is at least a minute after each run.
 func TestStoredScheduleRunsAtMostOnceAMinute(t *testing.T) {
+	t.Parallel()
 	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
 		ctx := context.Background()
 		err := db.PutSchedule(ctx, meta.StoredSchedule{Name: "echo", Type: jobs.TypeCustom, Cron: "* * * * * *",
