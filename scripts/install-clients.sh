@@ -27,22 +27,30 @@ rc=0
 started=$(date +%s)
 
 # --- Debian packages -------------------------------------------------------
+# apt-get runs beside the Go builds below: it waits on the network and the disk, they on the
+# CPU. Its outcome is collected at the end.
 missing=()
 for p in $APT_PACKAGES; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$p")
   fi
 done
+apt_pid=
 if ((${#missing[@]})); then
-  echo "install-clients: apt-get install ${missing[*]}"
-  sudo=()
-  [[ $(id -u) -ne 0 ]] && sudo=(sudo -n)
-  if ! { "${sudo[@]}" apt-get update -qq &&
-         DEBIAN_FRONTEND=noninteractive timeout 900 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; then
-    # --no-install-recommends can leave podman without a runtime; retry plainly.
-    DEBIAN_FRONTEND=noninteractive timeout 900 "${sudo[@]}" apt-get install -y -qq "${missing[@]}" ||
-      { echo "install-clients: FAILED apt-get install ${missing[*]}" >&2; rc=1; }
-  fi
+  echo "install-clients: apt-get install ${missing[*]} (in the background)"
+  (
+    s=$(date +%s)
+    sudo=()
+    [[ $(id -u) -ne 0 ]] && sudo=(sudo -n)
+    if ! { "${sudo[@]}" apt-get update -qq &&
+           DEBIAN_FRONTEND=noninteractive timeout 900 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; then
+      # --no-install-recommends can leave podman without a runtime; retry plainly.
+      DEBIAN_FRONTEND=noninteractive timeout 900 "${sudo[@]}" apt-get install -y -qq "${missing[@]}" ||
+        { echo "install-clients: FAILED apt-get install ${missing[*]}" >&2; exit 1; }
+    fi
+    echo "install-clients: installed ${missing[*]} in $(($(date +%s) - s))s"
+  ) &
+  apt_pid=$!
 else
   echo "install-clients: have $APT_PACKAGES"
 fi
@@ -85,6 +93,8 @@ goinstall helm   "$HELM_PKG"   "$HELM_VERSION"   "$GOBIN" || rc=1
 goinstall cosign "$COSIGN_PKG" "$COSIGN_VERSION" "$GOBIN" || rc=1
 goinstall conformance "$CONFORMANCE_PKG" "$CONFORMANCE_VERSION" "$TOOLS_BIN" \
   "-X main.Version=${CONFORMANCE_VERSION##*-}" || rc=1
+
+if [[ -n "$apt_pid" ]] && ! wait "$apt_pid"; then rc=1; fi
 
 echo "install-clients: done in $(($(date +%s) - started))s (rc=$rc)"
 exit $rc
