@@ -49,6 +49,14 @@ func (r *Registrations) ByUUID(ctx context.Context, uuid string) (Scanner, error
 	})
 }
 
+// Forget drops what is remembered: a change of a registration or of a project's scanner made
+// through this process applies to the next scan at once (another replica's within a second).
+func (r *Registrations) Forget() {
+	r.mu.Lock()
+	r.cache = nil
+	r.mu.Unlock()
+}
+
 func (r *Registrations) cached(key string, load func() (meta.ScannerRegistration, error)) (Scanner, error) {
 	r.mu.Lock()
 	if c, ok := r.cache[key]; ok && time.Since(c.at) < time.Second {

@@ -141,6 +141,7 @@ func (s *Service) UpdateRegistration(ctx context.Context, uuid string, r meta.Sc
 		tx.Emit(events.OfSystem(ctx, events.ScannerUpdated, r.Name, registrationPayload(r)))
 		return nil
 	})
+	s.Scanners.Forget()
 	return registrationError(err, r, "update")
 }
 
@@ -163,6 +164,7 @@ func (s *Service) DeleteRegistration(ctx context.Context, uuid string) (meta.Sca
 		tx.Emit(events.OfSystem(ctx, events.ScannerDeleted, deleted.Name, registrationPayload(deleted)))
 		return nil
 	})
+	s.Scanners.Forget()
 	return deleted, registrationError(err, cur, "delete")
 }
 
@@ -188,6 +190,7 @@ func (s *Service) SetDefaultRegistration(ctx context.Context, uuid string, isDef
 		tx.Emit(events.OfSystem(ctx, events.ScannerUpdated, cur.Name, registrationPayload(cur)))
 		return nil
 	})
+	s.Scanners.Forget()
 	return registrationError(err, cur, "set as default")
 }
 
@@ -259,6 +262,7 @@ func (s *Service) SetProjectScanner(ctx context.Context, ref string, byName bool
 		tx.Emit(events.OfProject(ctx, events.ProjectScannerSet, p.ID, p.Name+":"+r.Name, registrationPayload(r)))
 		return nil
 	})
+	s.Scanners.Forget()
 	if errors.Is(err, meta.ErrNotFound) {
 		return fault.Invalidf("scanner registration %s not found", uuid)
 	}

@@ -42,6 +42,8 @@ type Scanner struct {
 type Scanners interface {
 	ForProject(ctx context.Context, projectID int64) (Scanner, error)
 	ByUUID(ctx context.Context, uuid string) (Scanner, error)
+	// Forget is called after a registration or a project's pick changed.
+	Forget()
 }
 
 // Service runs scans as jobs and holds the rules of scanning as callers ask for it: scan
