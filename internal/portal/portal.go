@@ -77,6 +77,8 @@ func (h *Handler) routes() *http.ServeMux {
 	mux.Handle("GET /projects/{project}", h.page(h.showProject))
 	mux.Handle("GET /projects/{project}/delete", h.page(h.deleteProjectForm))
 	mux.Handle("POST /projects/{project}/delete", h.change(h.deleteProject))
+	mux.Handle("GET /projects/{project}/configuration", h.page(h.configuration))
+	mux.Handle("POST /projects/{project}/configuration", h.change(h.saveConfiguration))
 	mux.Handle("GET /projects/{project}/repositories/{repo...}", h.page(h.showRepository))
 	mux.Handle("GET /account", h.page(h.account))
 	mux.Handle("GET /account/password", h.page(h.passwordForm))

@@ -160,6 +160,7 @@ type projectPage struct {
 	Repositories []repositoryRow
 	List         listing
 	CanDelete    bool
+	Tabs         projectTabs
 }
 
 type repositoryRow struct {
@@ -178,6 +179,9 @@ func (h *Handler) showProject(c *call) error {
 		return err
 	}
 	pg := projectPage{View: v, List: l}
+	if pg.Tabs, err = h.projectTabs(c, v, "summary"); err != nil {
+		return err
+	}
 	if pg.Summary, err = h.Projects.Summary(c.ctx(), name, true); err != nil {
 		return err
 	}
