@@ -19,6 +19,7 @@ import (
 	"net/url"
 
 	"github.com/berthreg/berth/internal/auth"
+	"github.com/berthreg/berth/internal/auth/robot"
 	"github.com/berthreg/berth/internal/auth/session"
 	"github.com/berthreg/berth/internal/auth/user"
 	"github.com/berthreg/berth/internal/fault"
@@ -36,6 +37,7 @@ type Deps struct {
 	Reg          *registry.Service
 	Sessions     *session.Service
 	Users        *user.Service
+	Robots       *robot.Service
 	Projects     *project.Service
 	Repositories *registry.Repositories
 	Artifacts    *registry.Artifacts
@@ -79,6 +81,13 @@ func (h *Handler) routes() *http.ServeMux {
 	mux.Handle("POST /projects/{project}/delete", h.change(h.deleteProject))
 	mux.Handle("GET /projects/{project}/configuration", h.page(h.configuration))
 	mux.Handle("POST /projects/{project}/configuration", h.change(h.saveConfiguration))
+	mux.Handle("GET /projects/{project}/robots", h.page(h.listRobots))
+	mux.Handle("GET /projects/{project}/robots/new", h.page(h.newRobotForm))
+	mux.Handle("POST /projects/{project}/robots", h.change(h.createRobot))
+	mux.Handle("POST /projects/{project}/robots/{robot}/disable", h.change(h.setRobotDisabled))
+	mux.Handle("POST /projects/{project}/robots/{robot}/secret", h.change(h.refreshRobotSecret))
+	mux.Handle("GET /projects/{project}/robots/{robot}/delete", h.page(h.deleteRobotForm))
+	mux.Handle("POST /projects/{project}/robots/{robot}/delete", h.change(h.deleteRobot))
 	mux.Handle("GET /projects/{project}/repositories/{repo...}", h.page(h.showRepository))
 	mux.Handle("GET /account", h.page(h.account))
 	mux.Handle("GET /account/password", h.page(h.passwordForm))

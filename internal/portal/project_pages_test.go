@@ -1,9 +1,11 @@
 package portal_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -59,6 +61,11 @@ func (b *browser) withGuest(project string) *browser {
 	return g
 }
 
+// templateEscape is text as html/template writes it.
+func templateEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;", "+", "&#43;").Replace(s)
+}
+
 func mustContain(t *testing.T, a answer, status int, texts ...string) {
 	t.Helper()
 	if a.status != status {
@@ -66,7 +73,7 @@ func mustContain(t *testing.T, a answer, status int, texts ...string) {
 	}
 	for _, s := range texts {
 		// Markup as it is, or text as the page escapes it.
-		if !strings.Contains(a.body, s) && !strings.Contains(a.body, html.EscapeString(s)) {
+		if !strings.Contains(a.body, s) && !strings.Contains(a.body, html.EscapeString(s)) && !strings.Contains(a.body, templateEscape(s)) {
 			t.Fatalf("no %q in:\n%s", s, a.body)
 		}
 	}
@@ -137,4 +144,134 @@ func TestConfiguration(t *testing.T) {
 	if md := b.api(http.MethodGet, "/projects/conf", nil, http.StatusOK); !strings.Contains(md, `"public":"false"`) || !strings.Contains(md, `"severity":"high"`) {
 		t.Errorf("the guest's post changed the project: %s", md)
 	}
+}
+
+var secretRE = regexp.MustCompile(`<code id="robot-secret" class="secret">([^<]+)</code>`)
+
+// TestRobots: create a robot with push and pull, its secret shown once and working with the
+// registry; disable, enable, refresh, delete; the service's validation on the form; a guest
+// sees the list but no form, and a forged post from one changes nothing.
+func TestRobots(t *testing.T) {
+	t.Parallel()
+	b := newServer(t).signedIn()
+	g := b.withGuest("bots")
+	mustContain(t, b.get("/projects/bots/robots"), http.StatusOK, "This project has no robot accounts.", `href="/projects/bots/robots/new"`)
+	a := b.get("/projects/bots/robots/new")
+	mustContain(t, a, http.StatusOK, `id="perm-repository-push" name="access" value="repository:push" checked`, `id="perm-repository-pull" name="access" value="repository:pull" checked`, `value="artifact:delete"`)
+	tok := b.token("/projects/bots/robots/new")
+
+	// The service's refusals, on the form.
+	for _, c := range []struct {
+		form   url.Values
+		status int
+		msg    string
+	}{
+		{url.Values{"name": {"Bad Name"}, "access": {"repository:pull"}}, http.StatusBadRequest, "Robot name is not in lower case or contains illegal characters."},
+		{url.Values{"name": {"ok"}}, http.StatusBadRequest, "Tick at least one permission."},
+		{url.Values{"name": {"ok"}, "access": {"repository:fly"}}, http.StatusBadRequest, "Bad request permission: repository:fly."},
+		{url.Values{"name": {"ok"}, "duration": {"0"}, "access": {"repository:pull"}}, http.StatusBadRequest, "is not a whole number of days"},
+	} {
+		c.form.Set("csrf", tok)
+		mustContain(t, b.do(http.MethodPost, "/projects/bots/robots", c.form), c.status, c.msg)
+	}
+
+	a = b.do(http.MethodPost, "/projects/bots/robots", url.Values{"csrf": {tok}, "name": {"ci-pipeline"}, "description": {"CI"}, "duration": {"7"}, "access": {"repository:push", "repository:pull"}})
+	mustContain(t, a, http.StatusCreated, "robot$bots+ci-pipeline", "shown only this once", `data-copy="robot-secret"`)
+	if cc := a.header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("the secret page's Cache-Control: %q", cc)
+	}
+	m := secretRE.FindStringSubmatch(a.body)
+	if m == nil {
+		t.Fatalf("no secret on the page:\n%s", a.body)
+	}
+	secret := m[1]
+	if a := b.do(http.MethodGet, "/v2/", nil, "Authorization", basic("robot$bots+ci-pipeline", secret)); a.status != http.StatusOK {
+		t.Errorf("the robot's secret at /v2/: %d", a.status)
+	}
+	// A name taken: the service's conflict on the form.
+	a = b.do(http.MethodPost, "/projects/bots/robots", url.Values{"csrf": {tok}, "name": {"ci-pipeline"}, "never": {"on"}, "access": {"repository:pull"}})
+	mustContain(t, a, http.StatusConflict, "Robot account robot$bots+ci-pipeline already exists.")
+
+	a = b.get("/projects/bots/robots")
+	mustContain(t, a, http.StatusOK, "robot$bots+ci-pipeline", "repository: push, pull", "Enabled")
+	if strings.Contains(a.body, secret) {
+		t.Error("the list shows the secret")
+	}
+	id := regexp.MustCompile(`/projects/bots/robots/(\d+)/disable`).FindStringSubmatch(a.body)[1]
+	base := "/projects/bots/robots/" + id
+
+	// The guest sees the robots, and nothing to change them with; forged posts are refused.
+	a = g.get("/projects/bots/robots")
+	mustContain(t, a, http.StatusOK, "robot$bots+ci-pipeline")
+	if strings.Contains(a.body, "<form method=\"post\" action=\"/projects/bots/robots") || strings.Contains(a.body, "/robots/new") || strings.Contains(a.body, "/delete") {
+		t.Errorf("the guest is offered robot forms:\n%s", a.body)
+	}
+	if a := g.get("/projects/bots/robots/new"); a.status != http.StatusForbidden {
+		t.Errorf("the guest's new robot form: %d", a.status)
+	}
+	gtok := g.token("/projects/bots/robots")
+	for _, c := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/projects/bots/robots", url.Values{"name": {"sneaky"}, "access": {"repository:pull"}}},
+		{base + "/disable", url.Values{"disable": {"true"}}},
+		{base + "/secret", nil},
+		{base + "/delete", nil},
+	} {
+		if c.form == nil {
+			c.form = url.Values{}
+		}
+		c.form.Set("csrf", gtok)
+		a := g.do(http.MethodPost, c.path, c.form)
+		mustContain(t, a, http.StatusForbidden)
+	}
+	if a := b.do(http.MethodGet, "/v2/", nil, "Authorization", basic("robot$bots+ci-pipeline", secret)); a.status != http.StatusOK {
+		t.Errorf("after the guest's posts, the robot's secret: %d", a.status)
+	}
+	if a := b.get("/projects/bots/robots"); strings.Contains(a.body, "sneaky") || strings.Contains(a.body, "Disabled") {
+		t.Errorf("the guest's posts changed the robots:\n%s", a.body)
+	}
+
+	// Disable and enable.
+	if a := b.do(http.MethodPost, base+"/disable", url.Values{"csrf": {tok}, "disable": {"true"}}); a.status != http.StatusSeeOther {
+		t.Fatalf("disable: %d\n%s", a.status, a.body)
+	}
+	mustContain(t, b.get("/projects/bots/robots?done=disabled"), http.StatusOK, "The robot account was disabled.", "Disabled", ">Enable<")
+	if a := b.do(http.MethodGet, "/v2/", nil, "Authorization", basic("robot$bots+ci-pipeline", secret)); a.status != http.StatusUnauthorized {
+		t.Errorf("a disabled robot at /v2/: %d", a.status)
+	}
+	if a := b.do(http.MethodPost, base+"/disable", url.Values{"csrf": {tok}, "disable": {"false"}}); a.status != http.StatusSeeOther {
+		t.Fatalf("enable: %d\n%s", a.status, a.body)
+	}
+	// A new secret: the old one stops working.
+	a = b.do(http.MethodPost, base+"/secret", url.Values{"csrf": {tok}})
+	mustContain(t, a, http.StatusOK, "New secret", "robot$bots+ci-pipeline")
+	next := secretRE.FindStringSubmatch(a.body)[1]
+	if next == secret {
+		t.Error("the refreshed secret is the old one")
+	}
+	if a := b.do(http.MethodGet, "/v2/", nil, "Authorization", basic("robot$bots+ci-pipeline", secret)); a.status != http.StatusUnauthorized {
+		t.Errorf("the old secret after a refresh: %d", a.status)
+	}
+	if a := b.do(http.MethodGet, "/v2/", nil, "Authorization", basic("robot$bots+ci-pipeline", next)); a.status != http.StatusOK {
+		t.Errorf("the new secret: %d", a.status)
+	}
+	// Delete, after confirmation; a wrong token first.
+	mustContain(t, b.get(base+"/delete"), http.StatusOK, "Delete robot account robot$bots+ci-pipeline")
+	if a := b.do(http.MethodPost, base+"/delete", url.Values{"csrf": {"forged"}}); a.status != http.StatusForbidden {
+		t.Errorf("delete with a wrong token: %d", a.status)
+	}
+	if a := b.do(http.MethodPost, base+"/delete", url.Values{"csrf": {tok}}); a.status != http.StatusSeeOther {
+		t.Fatalf("delete: %d\n%s", a.status, a.body)
+	}
+	mustContain(t, b.get("/projects/bots/robots?done=deleted"), http.StatusOK, "The robot account was deleted.", "This project has no robot accounts.")
+	// A robot of another project is not found under this one.
+	if a := b.get("/projects/library/robots/" + id + "/delete"); a.status != http.StatusNotFound {
+		t.Errorf("a robot under another project: %d", a.status)
+	}
+}
+
+func basic(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
 }
