@@ -307,6 +307,38 @@ func TestPortal(t *testing.T) {
 		t.Errorf("myproject through the API after the configuration was saved: %s", res)
 	}
 
+	// A robot account with push and pull; its secret, read from the page, pushes an image.
+	w.step("robot accounts", chromedp.Click(chromedp.CSS(`nav.tabs a[href="/projects/myproject/robots"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/projects/myproject/robots/new"]`)))
+	w.step("new robot form", chromedp.Click(chromedp.CSS(`a[href="/projects/myproject/robots/new"]`)),
+		chromedp.WaitVisible(chromedp.ID("name")))
+	for _, id := range []string{"perm-repository-push", "perm-repository-pull"} {
+		if !w.checked(id) {
+			t.Errorf("the new robot form does not tick %s", id)
+		}
+	}
+	w.step("robot created",
+		chromedp.SendKeys(chromedp.ID("name"), "ci-pipeline"),
+		chromedp.SendKeys(chromedp.ID("description"), "CI pushes"),
+		chromedp.Click(chromedp.CSS(`form[action="/projects/myproject/robots"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("robot-secret")),
+		// The copy button appears once its script has run under the page's policy.
+		chromedp.WaitVisible(chromedp.CSS(`button[data-copy="robot-secret"]`)))
+	robotName, robotSecret := w.text("#robot-name"), w.text("#robot-secret")
+	if robotName != "robot$myproject+ci-pipeline" || len(robotSecret) < 8 {
+		t.Fatalf("the created robot is %q with secret %q", robotName, robotSecret)
+	}
+	requireClient(t, "crane")
+	run(t, "crane", "auth", "login", srv.Host, "-u", robotName, "-p", robotSecret)
+	layout := filepath.Join(envFor(t).Dir, "app-layout")
+	writeOCILayout(t, layout, "v1", randomImage(t, 64<<10))
+	run(t, "crane", "push", "--insecure", layout, srv.Host+"/myproject/app:v1")
+	w.step("robot in the list", chromedp.Navigate(srv.URL+"/projects/myproject/robots"),
+		chromedp.WaitVisible(chromedp.Search(`//code[text()="robot$myproject+ci-pipeline"]`)))
+	w.step("pushed repository", chromedp.Navigate(srv.URL+"/projects/myproject"),
+		chromedp.Click(chromedp.CSS(`a[href="/projects/myproject/repositories/app"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//span[@class="tag" and text()="v1"]`)))
+
 	// Change the password, log out, log in with the new one.
 	next := newPassword("Portal")
 	w.step("change password form", chromedp.Click(chromedp.CSS(`a[href="/account/password"]`)),
