@@ -29,6 +29,7 @@ import (
 	"github.com/berthreg/berth/internal/origin"
 	"github.com/berthreg/berth/internal/project"
 	"github.com/berthreg/berth/internal/registry"
+	"github.com/berthreg/berth/internal/scan"
 )
 
 // Deps are the services the portal shows and acts through.
@@ -41,6 +42,8 @@ type Deps struct {
 	Projects     *project.Service
 	Repositories *registry.Repositories
 	Artifacts    *registry.Artifacts
+	// Scan requests scans and reads their reports.
+	Scan *scan.Service
 	// Health checks the database for the status strip.
 	Health *health.Checker
 	// Origin decides whether the session cookie is Secure.
@@ -88,7 +91,8 @@ func (h *Handler) routes() *http.ServeMux {
 	mux.Handle("POST /projects/{project}/robots/{robot}/secret", h.change(h.refreshRobotSecret))
 	mux.Handle("GET /projects/{project}/robots/{robot}/delete", h.page(h.deleteRobotForm))
 	mux.Handle("POST /projects/{project}/robots/{robot}/delete", h.change(h.deleteRobot))
-	mux.Handle("GET /projects/{project}/repositories/{repo...}", h.page(h.showRepository))
+	mux.Handle("GET /projects/{project}/repositories/{repo...}", h.page(h.repositoryOrArtifact))
+	mux.Handle("POST /projects/{project}/repositories/{repo...}", h.change(h.scanArtifact))
 	mux.Handle("GET /account", h.page(h.account))
 	mux.Handle("GET /account/password", h.page(h.passwordForm))
 	mux.Handle("POST /account/password", h.change(h.changePassword))

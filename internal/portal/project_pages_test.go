@@ -1,13 +1,20 @@
 package portal_test
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/html"
 )
@@ -274,4 +281,112 @@ func TestRobots(t *testing.T) {
 
 func basic(user, password string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}
+
+// push uploads a small random image to repo:tag as admin through /v2/ and returns its digest.
+func (b *browser) push(repo, tag string) string {
+	b.t.Helper()
+	blob := func(data []byte) string {
+		d := fmt.Sprintf("sha256:%x", sha256.Sum256(data))
+		req, _ := http.NewRequest(http.MethodPost, b.base+"/v2/"+repo+"/blobs/uploads/?digest="+d, bytes.NewReader(data))
+		req.SetBasicAuth("admin", adminPassword)
+		req.Header.Set("Content-Type", "application/octet-stream")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusCreated {
+			b.t.Fatalf("blob upload: %d", res.StatusCode)
+		}
+		return d
+	}
+	var layer bytes.Buffer
+	zw := gzip.NewWriter(&layer)
+	tw := tar.NewWriter(zw)
+	content := make([]byte, 1024)
+	rand.Read(content)
+	tw.WriteHeader(&tar.Header{Name: "data.bin", Mode: 0o644, Size: int64(len(content))})
+	tw.Write(content)
+	tw.Close()
+	zw.Close()
+	layerDigest := blob(layer.Bytes())
+	diffID := fmt.Sprintf("sha256:%x", sha256.Sum256(nil))
+	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["` + diffID + `"]},"config":{}}`)
+	configDigest := blob(config)
+	manifest, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+		"config":      map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": configDigest, "size": len(config)},
+		"layers":      []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layerDigest, "size": layer.Len()}},
+		"annotations": map[string]string{"org.opencontainers.image.source": "https://example.com/app"},
+	})
+	req, _ := http.NewRequest(http.MethodPut, b.base+"/v2/"+repo+"/manifests/"+tag, bytes.NewReader(manifest))
+	req.SetBasicAuth("admin", adminPassword)
+	req.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		b.t.Fatalf("manifest push: %d", res.StatusCode)
+	}
+	return fmt.Sprintf("sha256:%x", sha256.Sum256(manifest))
+}
+
+// TestArtifact: the repository page links its artifacts; the artifact page shows the overview,
+// offers the scan to those who may scan, and shows the report once the scan has run; a guest's
+// forged scan is refused.
+func TestArtifact(t *testing.T) {
+	t.Parallel()
+	b := newServer(t).signedIn()
+	g := b.withGuest("arts")
+	dgst := b.push("arts/team/app", "v1")
+	page := "/projects/arts/repositories/team/app/artifacts/" + dgst
+	a := b.get("/projects/arts/repositories/team/app")
+	mustContain(t, a, http.StatusOK, `href="`+page+`"`, "Not scanned")
+	a = b.get(page)
+	mustContain(t, a, http.StatusOK, dgst, "application/vnd.oci.image.manifest.v1+json", "org.opencontainers.image.source", "https://example.com/app",
+		`<span class="tag">v1</span>`, "This artifact has not been scanned.", `action="`+page+`/scan"`)
+	if a := b.get(page + "?severity=Extreme"); a.status != http.StatusBadRequest {
+		t.Errorf("an unknown severity filter: %d", a.status)
+	}
+	if a := b.get("/projects/arts/repositories/team/app/artifacts/sha256:" + strings.Repeat("0", 64)); a.status != http.StatusNotFound {
+		t.Errorf("an unknown digest: %d", a.status)
+	}
+
+	// The guest reads the artifact, is offered no scan, and a forged one is refused.
+	a = g.get(page)
+	mustContain(t, a, http.StatusOK, dgst, "This artifact has not been scanned.")
+	if strings.Contains(a.body, "/scan") {
+		t.Errorf("the guest is offered the scan:\n%s", a.body)
+	}
+	mustContain(t, g.do(http.MethodPost, page+"/scan", url.Values{"csrf": {g.token(page)}}), http.StatusForbidden)
+	if a := b.get(page); !strings.Contains(a.body, "This artifact has not been scanned.") {
+		t.Errorf("the guest's forged scan started one:\n%s", a.body)
+	}
+	if a := b.do(http.MethodPost, page+"/scan", url.Values{"csrf": {"forged"}}); a.status != http.StatusForbidden {
+		t.Errorf("a scan with a wrong token: %d", a.status)
+	}
+
+	// The scan, and its outcome on the page: without a vulnerability database (this server
+	// has none) the scan fails, and the page says why. Reports with vulnerabilities are shown
+	// in internal/server's TestPortalArtifactVulnerabilities.
+	a = b.do(http.MethodPost, page+"/scan", url.Values{"csrf": {b.token(page)}})
+	if a.status != http.StatusSeeOther || a.header.Get("Location") != page+"?scan=requested" {
+		t.Fatalf("scan: %d %s\n%s", a.status, a.header.Get("Location"), a.body)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		a = b.get(page)
+		if strings.Contains(a.body, "The scan failed.") || strings.Contains(a.body, `class="vulnbar"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no report after 30 s:\n%s", a.body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	mustContain(t, a, http.StatusOK, "The scan failed. No vulnerability database")
+	mustContain(t, b.get("/projects/arts/repositories/team/app"), http.StatusOK, "<td>Error</td>")
 }

@@ -338,6 +338,12 @@ func TestPortal(t *testing.T) {
 	w.step("pushed repository", chromedp.Navigate(srv.URL+"/projects/myproject"),
 		chromedp.Click(chromedp.CSS(`a[href="/projects/myproject/repositories/app"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//span[@class="tag" and text()="v1"]`)))
+	w.step("artifact page", chromedp.Click(chromedp.CSS(`a[href^="/projects/myproject/repositories/app/artifacts/sha256:"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h2[text()="Vulnerabilities"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action$="/scan"] button`)))
+	if tags := w.text("dl.overview"); !strings.Contains(tags, "v1") || !strings.Contains(tags, "application/vnd.oci.image.manifest.v1+json") {
+		t.Errorf("the artifact page's overview: %q", tags)
+	}
 
 	// Change the password, log out, log in with the new one.
 	next := newPassword("Portal")
