@@ -21,7 +21,7 @@ import (
 var templateFS embed.FS
 
 // pageNames are the pages; each is templates/<name>.html with the layout.
-var pageNames = []string{"error", "login", "projects", "project_new", "project", "project_delete", "repository", "account", "password", "configuration", "robots", "robot_new", "robot_secret", "robot_delete", "artifact"}
+var pageNames = []string{"error", "login", "projects", "project_new", "project", "project_delete", "repository", "account", "password", "configuration", "robots", "robot_new", "robot_secret", "robot_delete", "artifact", "members", "member_remove"}
 
 type pages struct{ byName map[string]*template.Template }
 
