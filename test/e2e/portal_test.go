@@ -188,6 +188,16 @@ func guestWalk(t *testing.T, browser context.Context, srv *server) {
 			t.Errorf("the guest is offered %s", sel)
 		}
 	}
+	for _, page := range []string{"members", "robots"} {
+		w.step("guest "+page, chromedp.Navigate(srv.URL+"/projects/myproject/"+page),
+			chromedp.WaitVisible(chromedp.CSS(`nav.tabs a[aria-current="page"]`)))
+		if w.present(`main form[method="post"]`) || w.present(`a[href$="/delete"]`) || w.present(`a[href$="/new"]`) {
+			t.Errorf("the guest is offered a form or a deletion on the %s page", page)
+		}
+	}
+	if body := w.text("main"); !strings.Contains(body, "robot$myproject+ci-pipeline") {
+		t.Errorf("the guest does not see the project's robot: %s", body)
+	}
 	w.step("guest refused the configuration", chromedp.Navigate(srv.URL+"/projects/myproject/configuration"),
 		chromedp.WaitVisible(chromedp.Search(`//h1[text()="Forbidden"]`)))
 	if w.present(`#auto_scan`) {
