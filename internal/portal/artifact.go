@@ -23,17 +23,30 @@ import (
 	"github.com/berthreg/berth/internal/scan/vulndb"
 )
 
-// artifactsSeg separates a repository's name from an artifact's digest in the portal's paths:
-// a digest has no slash, so the last such segment is the one.
+// artifactsSeg separates a repository's name from an artifact's digest in the portal's paths.
 const artifactsSeg = "/artifacts/"
+
+// splitArtifact splits "<repository>/artifacts/<digest>": a digest (algorithm:hex) has no slash
+// and a colon, which no repository name has, so a repository named .../artifacts/... is still
+// a repository.
+func splitArtifact(path string) (repo, dgst string, ok bool) {
+	i := strings.LastIndex(path, artifactsSeg)
+	if i <= 0 {
+		return "", "", false
+	}
+	dgst = path[i+len(artifactsSeg):]
+	if strings.Contains(dgst, "/") || !strings.Contains(dgst, ":") {
+		return "", "", false
+	}
+	return path[:i], dgst, true
+}
 
 // repositoryOrArtifact serves the paths under /projects/{project}/repositories/: a repository
 // (whose name may hold slashes) or one of its artifacts.
 func (h *Handler) repositoryOrArtifact(c *call) error {
-	rest := c.r.PathValue("repo")
-	if i := strings.LastIndex(rest, artifactsSeg); i > 0 && !strings.Contains(rest[i+len(artifactsSeg):], "/") {
-		c.r.SetPathValue("repo", rest[:i])
-		c.r.SetPathValue("digest", rest[i+len(artifactsSeg):])
+	if repo, dgst, ok := splitArtifact(c.r.PathValue("repo")); ok {
+		c.r.SetPathValue("repo", repo)
+		c.r.SetPathValue("digest", dgst)
 		return h.showArtifact(c)
 	}
 	return h.showRepository(c)
@@ -41,12 +54,12 @@ func (h *Handler) repositoryOrArtifact(c *call) error {
 
 // scanArtifact serves POST .../repositories/{repo...}/artifacts/{digest}/scan.
 func (h *Handler) scanArtifact(c *call) error {
-	rest, ok := strings.CutSuffix(c.r.PathValue("repo"), "/scan")
-	i := strings.LastIndex(rest, artifactsSeg)
-	if !ok || i <= 0 || strings.Contains(rest[i+len(artifactsSeg):], "/") {
+	rest, isScan := strings.CutSuffix(c.r.PathValue("repo"), "/scan")
+	repo, dgst, ok := splitArtifact(rest)
+	if !isScan || !ok {
 		return fault.NotFoundf("There is no page at %s.", c.r.URL.Path)
 	}
-	proj, repo, dgst := c.r.PathValue("project"), rest[:i], rest[i+len(artifactsSeg):]
+	proj := c.r.PathValue("project")
 	if err := h.Scan.Request(c.ctx(), scan.Target{Project: proj, Repository: repo, Reference: dgst}, scan.TypeVulnerability); err != nil {
 		return err
 	}

@@ -74,3 +74,19 @@ func TestCountsOf(t *testing.T) {
 		t.Errorf("a running scan: %+v", vc)
 	}
 }
+
+func TestSplitArtifact(t *testing.T) {
+	for _, c := range []struct{ path, repo, dgst string }{
+		{"app/artifacts/sha256:abc", "app", "sha256:abc"},
+		{"team/app/artifacts/sha256:abc", "team/app", "sha256:abc"},
+		{"x/artifacts/y/artifacts/sha256:abc", "x/artifacts/y", "sha256:abc"},
+		{"x/artifacts/y", "", ""},
+		{"artifacts/sha256:abc", "", ""},
+		{"app", "", ""},
+	} {
+		repo, dgst, ok := splitArtifact(c.path)
+		if repo != c.repo || dgst != c.dgst || ok != (c.repo != "") {
+			t.Errorf("%q: %q %q %v", c.path, repo, dgst, ok)
+		}
+	}
+}
