@@ -250,3 +250,18 @@ func scanState(status string) string {
 	}
 	return "The scan is " + status + "."
 }
+
+// scanBrief is a scan's state in a table cell.
+func scanBrief(status string) string {
+	switch status {
+	case meta.StatusPending:
+		return "Scan waiting"
+	case meta.StatusRunning:
+		return "Scanning"
+	case meta.StatusError:
+		return "Scan failed"
+	case meta.StatusStopped:
+		return "Scan stopped"
+	}
+	return status
+}

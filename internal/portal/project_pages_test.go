@@ -388,5 +388,5 @@ func TestArtifact(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	mustContain(t, a, http.StatusOK, "The scan failed. No vulnerability database")
-	mustContain(t, b.get("/projects/arts/repositories/team/app"), http.StatusOK, "<td>Error</td>")
+	mustContain(t, b.get("/projects/arts/repositories/team/app"), http.StatusOK, "<td>Scan failed</td>")
 }

@@ -102,6 +102,7 @@ var funcs = template.FuncMap{
 	"robotExpiry":  robotExpiry,
 	"artifactPath": artifactPath,
 	"scanState":    scanState,
+	"scanBrief":    scanBrief,
 	"index0": func(s []string) string {
 		if len(s) == 0 {
 			return ""
