@@ -30,6 +30,8 @@ type listing struct {
 	Total    int64
 	Sort     string // a sort key, "-" in front for descending; "" for the default order
 	Filter   string // the name filter
+	// extra are a page's own parameters (its other filters), kept by every link.
+	extra url.Values
 }
 
 // parseListing reads page, page_size, sort (one of sortKeys, "-" for descending) and filter
@@ -85,6 +87,9 @@ func (l listing) Last() int64 { return min(l.Total, int64(l.Page*l.PageSize)) }
 // link is the listing's URL with some parameters changed; defaults are left out.
 func (l listing) link(page int, sort string) string {
 	v := url.Values{}
+	for k, vs := range l.extra {
+		v[k] = vs
+	}
 	if page > 1 {
 		v.Set("page", strconv.Itoa(page))
 	}

@@ -19,6 +19,7 @@ import (
 	"net/url"
 
 	"github.com/berthreg/berth/internal/auth"
+	"github.com/berthreg/berth/internal/auth/robot"
 	"github.com/berthreg/berth/internal/auth/session"
 	"github.com/berthreg/berth/internal/auth/user"
 	"github.com/berthreg/berth/internal/fault"
@@ -28,6 +29,7 @@ import (
 	"github.com/berthreg/berth/internal/origin"
 	"github.com/berthreg/berth/internal/project"
 	"github.com/berthreg/berth/internal/registry"
+	"github.com/berthreg/berth/internal/scan"
 )
 
 // Deps are the services the portal shows and acts through.
@@ -36,9 +38,12 @@ type Deps struct {
 	Reg          *registry.Service
 	Sessions     *session.Service
 	Users        *user.Service
+	Robots       *robot.Service
 	Projects     *project.Service
 	Repositories *registry.Repositories
 	Artifacts    *registry.Artifacts
+	// Scan requests scans and reads their reports.
+	Scan *scan.Service
 	// Health checks the database for the status strip.
 	Health *health.Checker
 	// Origin decides whether the session cookie is Secure.
@@ -77,7 +82,22 @@ func (h *Handler) routes() *http.ServeMux {
 	mux.Handle("GET /projects/{project}", h.page(h.showProject))
 	mux.Handle("GET /projects/{project}/delete", h.page(h.deleteProjectForm))
 	mux.Handle("POST /projects/{project}/delete", h.change(h.deleteProject))
-	mux.Handle("GET /projects/{project}/repositories/{repo...}", h.page(h.showRepository))
+	mux.Handle("GET /projects/{project}/configuration", h.page(h.configuration))
+	mux.Handle("POST /projects/{project}/configuration", h.change(h.saveConfiguration))
+	mux.Handle("GET /projects/{project}/members", h.page(h.listMembers))
+	mux.Handle("POST /projects/{project}/members", h.change(h.addMember))
+	mux.Handle("POST /projects/{project}/members/{member}/role", h.change(h.setMemberRole))
+	mux.Handle("GET /projects/{project}/members/{member}/delete", h.page(h.removeMemberForm))
+	mux.Handle("POST /projects/{project}/members/{member}/delete", h.change(h.removeMember))
+	mux.Handle("GET /projects/{project}/robots", h.page(h.listRobots))
+	mux.Handle("GET /projects/{project}/robots/new", h.page(h.newRobotForm))
+	mux.Handle("POST /projects/{project}/robots", h.change(h.createRobot))
+	mux.Handle("POST /projects/{project}/robots/{robot}/disable", h.change(h.setRobotDisabled))
+	mux.Handle("POST /projects/{project}/robots/{robot}/secret", h.change(h.refreshRobotSecret))
+	mux.Handle("GET /projects/{project}/robots/{robot}/delete", h.page(h.deleteRobotForm))
+	mux.Handle("POST /projects/{project}/robots/{robot}/delete", h.change(h.deleteRobot))
+	mux.Handle("GET /projects/{project}/repositories/{repo...}", h.page(h.repositoryOrArtifact))
+	mux.Handle("POST /projects/{project}/repositories/{repo...}", h.change(h.scanArtifact))
 	mux.Handle("GET /account", h.page(h.account))
 	mux.Handle("GET /account/password", h.page(h.passwordForm))
 	mux.Handle("POST /account/password", h.change(h.changePassword))

@@ -17,6 +17,7 @@ import (
 	"github.com/berthreg/berth/internal/project"
 	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
+	"github.com/berthreg/berth/internal/scan/report"
 )
 
 // The columns each listing sorts by: those its store sorts by.
@@ -160,6 +161,7 @@ type projectPage struct {
 	Repositories []repositoryRow
 	List         listing
 	CanDelete    bool
+	Tabs         projectTabs
 }
 
 type repositoryRow struct {
@@ -178,6 +180,9 @@ func (h *Handler) showProject(c *call) error {
 		return err
 	}
 	pg := projectPage{View: v, List: l}
+	if pg.Tabs, err = h.projectTabs(c, v, "summary"); err != nil {
+		return err
+	}
 	if pg.Summary, err = h.Projects.Summary(c.ctx(), name, true); err != nil {
 		return err
 	}
@@ -240,8 +245,14 @@ type repositoryPage struct {
 	Project   string
 	Name      string // within the project
 	Repo      meta.RepositoryInfo
-	Artifacts []registry.ArtifactView
+	Artifacts []artifactRow
 	List      listing
+}
+
+type artifactRow struct {
+	registry.ArtifactView
+	// Vulns is the vulnerability summary of the artifact's report by the project's scanner.
+	Vulns vulnCounts
 }
 
 func (h *Handler) showRepository(c *call) error {
@@ -264,6 +275,25 @@ func (h *Handler) showRepository(c *call) error {
 		return err
 	}
 	l.Total = list.Total
-	h.render(c.w, c, http.StatusOK, "repository", repositoryPage{Project: proj, Name: name, Repo: repo, Artifacts: list.Artifacts, List: l})
+	pg := repositoryPage{Project: proj, Name: name, Repo: repo, List: l}
+	// The page's reports in one read, as the API's with_scan_overview does.
+	digests := make([]string, len(list.Artifacts))
+	for i, a := range list.Artifacts {
+		digests[i] = a.Digest
+	}
+	reports := map[string]map[string]meta.ScanReport{}
+	if len(digests) > 0 {
+		if reports, err = h.Scan.Reports(c.ctx(), list.Project.ID, digests); err != nil {
+			return err
+		}
+	}
+	for _, a := range list.Artifacts {
+		row := artifactRow{ArtifactView: a}
+		if r, ok := reports[a.Digest][report.MimeGeneric]; ok {
+			row.Vulns = countsOf(r)
+		}
+		pg.Artifacts = append(pg.Artifacts, row)
+	}
+	h.render(c.w, c, http.StatusOK, "repository", pg)
 	return nil
 }

@@ -21,7 +21,7 @@ import (
 var templateFS embed.FS
 
 // pageNames are the pages; each is templates/<name>.html with the layout.
-var pageNames = []string{"error", "login", "projects", "project_new", "project", "project_delete", "repository", "account", "password"}
+var pageNames = []string{"error", "login", "projects", "project_new", "project", "project_delete", "repository", "account", "password", "configuration", "robots", "robot_new", "robot_secret", "robot_delete", "artifact", "members", "member_remove"}
 
 type pages struct{ byName map[string]*template.Template }
 
@@ -92,13 +92,23 @@ func (h *Handler) databaseHealth(c *call) string {
 }
 
 var funcs = template.FuncMap{
-	"bytes":    humanBytes,
-	"time":     func(t time.Time) string { return formatTime(t) },
-	"role":     roleName,
-	"short":    shortDigest,
-	"pathseg":  url.PathEscape,
-	"repopath": repoPath,
-	"join":     strings.Join,
+	"bytes":        humanBytes,
+	"time":         func(t time.Time) string { return formatTime(t) },
+	"role":         roleName,
+	"short":        shortDigest,
+	"pathseg":      url.PathEscape,
+	"repopath":     repoPath,
+	"join":         strings.Join,
+	"robotExpiry":  robotExpiry,
+	"artifactPath": artifactPath,
+	"scanState":    scanState,
+	"scanBrief":    scanBrief,
+	"index0": func(s []string) string {
+		if len(s) == 0 {
+			return ""
+		}
+		return s[0]
+	},
 	"sortArgs": func(l listing, key, label string) sortArgs { return sortArgs{l, key, label} },
 	"filterArgs": func(label string, l listing, path string) filterArgs {
 		return filterArgs{Label: label, List: l, Path: path}

@@ -148,6 +148,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	users := &user.Service{Store: db, Authz: authz, Auth: s.auth}
 	repositories := &registry.Repositories{Registry: s.reg, Store: db, Projects: projects}
 	checker := &health.Checker{Log: log, Components: []health.Component{{Name: "database", Ping: db.Ping}, {Name: "registry", Ping: blobs.Ping}}}
+	robots := &robot.Service{Store: db, Authz: authz, Projects: projects}
 	apiHandler := api.New(api.Deps{Reg: s.reg, Auth: s.auth, Log: log,
 		GC: gcService, Scan: s.scan, Origin: urls,
 		Projects:     projects,
@@ -158,7 +159,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Retention:    &retention.Service{Store: db, Jobs: s.jobs, Projects: projects},
 		Labels:       &label.Service{Store: db, Authz: authz},
 		Users:        users,
-		Robots:       &robot.Service{Store: db, Authz: authz, Projects: projects},
+		Robots:       robots,
 		Groups:       &group.Service{Store: db, Authz: authz},
 		Sessions:     sessions,
 		Settings:     s.settings,
@@ -174,8 +175,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	mux.Handle("/c/login", apiHandler.SessionHandler())
 	mux.Handle("/c/log_out", apiHandler.SessionHandler())
 	// The web portal: every path no other route takes, with its own HTML 404.
-	mux.Handle("/", portal.New(portal.Deps{Reg: s.reg, Sessions: sessions, Users: users, Projects: projects,
-		Repositories: repositories, Artifacts: artifacts, Health: checker, Origin: urls, Log: log, Version: api.Version()}))
+	mux.Handle("/", portal.New(portal.Deps{Reg: s.reg, Sessions: sessions, Users: users, Robots: robots, Projects: projects,
+		Repositories: repositories, Artifacts: artifacts, Scan: s.scan, Health: checker, Origin: urls, Log: log, Version: api.Version()}))
 	mux.HandleFunc("/healthz", s.healthz)
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))

@@ -10,9 +10,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +120,115 @@ func (w *walk) text(sel string) string {
 	return s
 }
 
+// checked says whether the checkbox with id is ticked.
+func (w *walk) checked(id string) bool {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(w.ctx, stepTimeout)
+	defer cancel()
+	b, err := chromedp.Run(ctx, chromedp.JavascriptAttribute[bool](chromedp.ID(id), "checked"))
+	if err != nil {
+		w.t.Fatalf("checked of #%s: %v", id, err)
+	}
+	return b
+}
+
+// value is the value of the first control matching sel.
+func (w *walk) value(sel string) string {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(w.ctx, stepTimeout)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		w.t.Fatalf("value of %s: %v", sel, err)
+	}
+	return s
+}
+
+// present says whether anything on the page matches sel.
+func (w *walk) present(sel string) bool {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(w.ctx, stepTimeout)
+	defer cancel()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(`+strconv.Quote(sel)+`).length`))
+	if err != nil {
+		w.t.Fatalf("query %s: %v", sel, err)
+	}
+	return n > 0
+}
+
+// guestWalk adds a user as a guest of myproject and, in a browser context of its own, checks
+// that nothing that changes the project is offered to them and that a forged post with their
+// own valid CSRF token is refused and changes nothing.
+func guestWalk(t *testing.T, browser context.Context, srv *server) {
+	t.Helper()
+	password := newPassword("Guest")
+	for _, c := range []struct{ path, body string }{
+		{"/api/v2.0/users", `{"username":"visitor","email":"visitor@example.com","realname":"Visitor","password":"` + password + `"}`},
+		{"/api/v2.0/projects/myproject/members", `{"role_id":3,"member_user":{"username":"visitor"}}`},
+	} {
+		if res := srv.admin().do(t, http.MethodPost, c.path, []byte(c.body), "Content-Type", "application/json"); res.Status != http.StatusCreated {
+			t.Fatalf("POST %s: %s", c.path, res)
+		}
+	}
+	gctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	defer cancel()
+	if err := chromedp.Do(gctx); err != nil {
+		t.Fatalf("a fresh browser context: %v", err)
+	}
+	w := &walk{t: t, ctx: gctx, base: srv.URL, dir: t.ArtifactDir(), n: 50}
+	w.step("guest login", chromedp.Navigate(srv.URL+"/login"), login("visitor", password),
+		chromedp.WaitVisible(chromedp.Search(`//h1[text()="Projects"]`)))
+	w.step("guest project page", chromedp.Navigate(srv.URL+"/projects/myproject"),
+		chromedp.WaitVisible(chromedp.CSS(`nav.tabs`)))
+	for _, sel := range []string{
+		`a[href="/projects/myproject/configuration"]`, `a[href="/projects/myproject/delete"]`,
+		`form[action^="/projects/myproject/"]`,
+	} {
+		if w.present(sel) {
+			t.Errorf("the guest is offered %s", sel)
+		}
+	}
+	for _, page := range []string{"members", "robots"} {
+		w.step("guest "+page, chromedp.Navigate(srv.URL+"/projects/myproject/"+page),
+			chromedp.WaitVisible(chromedp.CSS(`nav.tabs a[aria-current="page"]`)))
+		if w.present(`main form[method="post"]`) || w.present(`a[href$="/delete"]`) || w.present(`a[href$="/new"]`) {
+			t.Errorf("the guest is offered a form or a deletion on the %s page", page)
+		}
+	}
+	if body := w.text("main"); !strings.Contains(body, "robot$myproject+ci-pipeline") {
+		t.Errorf("the guest does not see the project's robot: %s", body)
+	}
+	w.step("guest refused the configuration", chromedp.Navigate(srv.URL+"/projects/myproject/configuration"),
+		chromedp.WaitVisible(chromedp.Search(`//h1[text()="Forbidden"]`)))
+	if w.present(`#auto_scan`) {
+		t.Error("the guest is offered the configuration form")
+	}
+	// A forged post: the guest's own session and valid token, from a page they can read.
+	w.step("guest account", chromedp.Navigate(srv.URL+"/account"), chromedp.WaitVisible(chromedp.CSS(`form[action="/logout"]`)))
+	token := w.value(`form[action="/logout"] input[name="csrf"]`)
+	got, err := chromedp.Call(gctx, network.GetCookies, network.GetCookiesParams{URLs: []string{srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := ""
+	for _, c := range got.Cookies {
+		if c.Name == "sid" {
+			sid = c.Value
+		}
+	}
+	form := url.Values{"csrf": {token}, "public": {"on"}, "severity": {"none"}}
+	res := srv.anonymous().do(t, http.MethodPost, "/projects/myproject/configuration", []byte(form.Encode()),
+		"Content-Type", "application/x-www-form-urlencoded", "Cookie", "sid="+sid)
+	if res.Status != http.StatusForbidden || !strings.Contains(string(res.Body), "You do not have permission") {
+		t.Errorf("the guest's forged configuration post: %s, want 403", res)
+	}
+	if res := srv.admin().do(t, http.MethodGet, "/api/v2.0/projects/myproject", nil); !strings.Contains(string(res.Body), `"public":"false"`) ||
+		!strings.Contains(string(res.Body), `"severity":"high"`) {
+		t.Errorf("myproject after the guest's forged post: %s", res)
+	}
+	w.step("guest logout", chromedp.Navigate(srv.URL+"/projects"), chromedp.WaitVisible(chromedp.Search(`//h1[text()="Projects"]`)), logout())
+}
+
 // login fills the login form and submits it.
 func login(user, password string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(
@@ -177,6 +288,72 @@ func TestPortal(t *testing.T) {
 	w.step("project page", chromedp.Click(chromedp.CSS(`a[href="/projects/myproject"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//h2[text()="Repositories"]`)))
 	w.at("/projects/myproject")
+
+	// The project's configuration: scan on push, and the vulnerability gate at High.
+	w.step("configuration", chromedp.Click(chromedp.CSS(`nav.tabs a[href="/projects/myproject/configuration"]`)),
+		chromedp.WaitVisible(chromedp.ID("auto_scan")))
+	w.step("configuration saved",
+		chromedp.Click(chromedp.ID("auto_scan")),
+		chromedp.Click(chromedp.ID("prevent_vul")),
+		chromedp.SetValue(chromedp.ID("severity"), "high"),
+		chromedp.Click(chromedp.CSS(`form[action="/projects/myproject/configuration"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+	w.at("/projects/myproject/configuration?saved=1")
+	w.step("configuration after reload", chromedp.Navigate(srv.URL+"/projects/myproject/configuration"),
+		chromedp.WaitVisible(chromedp.ID("auto_scan")))
+	for _, id := range []string{"auto_scan", "prevent_vul"} {
+		if !w.checked(id) {
+			t.Errorf("after saving and reloading, %s is not ticked", id)
+		}
+	}
+	if w.checked("public") {
+		t.Error("after saving, myproject is public")
+	}
+	if sev := w.value("#severity"); sev != "high" {
+		t.Errorf("after saving and reloading, the severity is %q", sev)
+	}
+	if res := srv.admin().do(t, http.MethodGet, "/api/v2.0/projects/myproject", nil); !strings.Contains(string(res.Body), `"prevent_vul":"true"`) ||
+		!strings.Contains(string(res.Body), `"severity":"high"`) || !strings.Contains(string(res.Body), `"auto_scan":"true"`) {
+		t.Errorf("myproject through the API after the configuration was saved: %s", res)
+	}
+
+	// A robot account with push and pull; its secret, read from the page, pushes an image.
+	w.step("robot accounts", chromedp.Click(chromedp.CSS(`nav.tabs a[href="/projects/myproject/robots"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/projects/myproject/robots/new"]`)))
+	w.step("new robot form", chromedp.Click(chromedp.CSS(`a[href="/projects/myproject/robots/new"]`)),
+		chromedp.WaitVisible(chromedp.ID("name")))
+	for _, id := range []string{"perm-repository-push", "perm-repository-pull"} {
+		if !w.checked(id) {
+			t.Errorf("the new robot form does not tick %s", id)
+		}
+	}
+	w.step("robot created",
+		chromedp.SendKeys(chromedp.ID("name"), "ci-pipeline"),
+		chromedp.SendKeys(chromedp.ID("description"), "CI pushes"),
+		chromedp.Click(chromedp.CSS(`form[action="/projects/myproject/robots"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("robot-secret")),
+		// The copy button appears once its script has run under the page's policy.
+		chromedp.WaitVisible(chromedp.CSS(`button[data-copy="robot-secret"]`)))
+	robotName, robotSecret := w.text("#robot-name"), w.text("#robot-secret")
+	if robotName != "robot$myproject+ci-pipeline" || len(robotSecret) < 8 {
+		t.Fatalf("the created robot is %q with secret %q", robotName, robotSecret)
+	}
+	requireClient(t, "crane")
+	run(t, "crane", "auth", "login", srv.Host, "-u", robotName, "-p", robotSecret)
+	layout := filepath.Join(envFor(t).Dir, "app-layout")
+	writeOCILayout(t, layout, "v1", randomImage(t, 64<<10))
+	run(t, "crane", "push", "--insecure", layout, srv.Host+"/myproject/app:v1")
+	w.step("robot in the list", chromedp.Navigate(srv.URL+"/projects/myproject/robots"),
+		chromedp.WaitVisible(chromedp.Search(`//code[text()="robot$myproject+ci-pipeline"]`)))
+	w.step("pushed repository", chromedp.Navigate(srv.URL+"/projects/myproject"),
+		chromedp.Click(chromedp.CSS(`a[href="/projects/myproject/repositories/app"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//span[@class="tag" and text()="v1"]`)))
+	w.step("artifact page", chromedp.Click(chromedp.CSS(`a[href^="/projects/myproject/repositories/app/artifacts/sha256:"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h2[text()="Vulnerabilities"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action$="/scan"] button`)))
+	if tags := w.text("dl.overview"); !strings.Contains(tags, "v1") || !strings.Contains(tags, "application/vnd.oci.image.manifest.v1+json") {
+		t.Errorf("the artifact page's overview: %q", tags)
+	}
 
 	// Change the password, log out, log in with the new one.
 	next := newPassword("Portal")
@@ -241,6 +418,8 @@ func TestPortal(t *testing.T) {
 	if res := srv.admin().do(t, http.MethodGet, "/api/v2.0/projects/myproject", nil); res.Status != http.StatusOK {
 		t.Errorf("myproject after forged deletes: %s, want 200", res)
 	}
+
+	guestWalk(t, ctx, srv)
 
 	w.step("final logout", chromedp.Navigate(srv.URL+"/projects"), chromedp.WaitVisible(chromedp.Search(`//h1[text()="Projects"]`)), logout())
 	w.at("/login")

@@ -1,0 +1,267 @@
+package portal
+
+// An artifact's page (/projects/{project}/repositories/{repo...}/artifacts/{digest}): its
+// overview, a scan button and the vulnerabilities of its report, filtered, sorted and paged on
+// the server. The data comes from the artifact and scan services, as GET
+// /api/v2.0/.../artifacts/{reference} (with_scan_overview), its additions/vulnerabilities and
+// POST .../scan do.
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/berthreg/berth/internal/fault"
+	"github.com/berthreg/berth/internal/meta"
+	"github.com/berthreg/berth/internal/rbac"
+	"github.com/berthreg/berth/internal/registry"
+	"github.com/berthreg/berth/internal/scan"
+	"github.com/berthreg/berth/internal/scan/vulndb"
+)
+
+// artifactsSeg separates a repository's name from an artifact's digest in the portal's paths.
+const artifactsSeg = "/artifacts/"
+
+// splitArtifact splits "<repository>/artifacts/<digest>": a digest (algorithm:hex) has no slash
+// and a colon, which no repository name has, so a repository named .../artifacts/... is still
+// a repository.
+func splitArtifact(path string) (repo, dgst string, ok bool) {
+	i := strings.LastIndex(path, artifactsSeg)
+	if i <= 0 {
+		return "", "", false
+	}
+	dgst = path[i+len(artifactsSeg):]
+	if strings.Contains(dgst, "/") || !strings.Contains(dgst, ":") {
+		return "", "", false
+	}
+	return path[:i], dgst, true
+}
+
+// repositoryOrArtifact serves the paths under /projects/{project}/repositories/: a repository
+// (whose name may hold slashes) or one of its artifacts.
+func (h *Handler) repositoryOrArtifact(c *call) error {
+	if repo, dgst, ok := splitArtifact(c.r.PathValue("repo")); ok {
+		c.r.SetPathValue("repo", repo)
+		c.r.SetPathValue("digest", dgst)
+		return h.showArtifact(c)
+	}
+	return h.showRepository(c)
+}
+
+// scanArtifact serves POST .../repositories/{repo...}/artifacts/{digest}/scan.
+func (h *Handler) scanArtifact(c *call) error {
+	rest, isScan := strings.CutSuffix(c.r.PathValue("repo"), "/scan")
+	repo, dgst, ok := splitArtifact(rest)
+	if !isScan || !ok {
+		return fault.NotFoundf("There is no page at %s.", c.r.URL.Path)
+	}
+	proj := c.r.PathValue("project")
+	if err := h.Scan.Request(c.ctx(), scan.Target{Project: proj, Repository: repo, Reference: dgst}, scan.TypeVulnerability); err != nil {
+		return err
+	}
+	http.Redirect(c.w, c.r, artifactPath(proj, repo, dgst)+"?scan=requested", http.StatusSeeOther)
+	return nil
+}
+
+func artifactPath(project, repo, dgst string) string {
+	return "/projects/" + url.PathEscape(project) + "/repositories/" + repoPath(repo) + artifactsSeg + url.PathEscape(dgst)
+}
+
+// severities, most severe first, as reports spell them.
+var severityOrder = []string{vulndb.SeverityCritical, vulndb.SeverityHigh, vulndb.SeverityMedium, vulndb.SeverityLow, vulndb.SeverityNegligible, vulndb.SeverityUnknown}
+
+// vulnCounts is a report's count per severity, for the summary bar.
+type vulnCounts struct {
+	Status string // the scan's state; "" when never scanned
+	Total  int
+	Counts []severityCount
+}
+
+type severityCount struct {
+	Severity string
+	Class    string // sev-critical, …
+	N        int
+}
+
+// countsOf is the summary bar of a report's summary (meta.ScanReport.Summary).
+func countsOf(r meta.ScanReport) vulnCounts {
+	vc := vulnCounts{Status: r.Status}
+	if r.Status != meta.StatusSuccess {
+		return vc
+	}
+	var sum struct {
+		Total  int            `json:"total"`
+		Counts map[string]int `json:"summary"`
+	}
+	if json.Unmarshal([]byte(r.Summary), &sum) != nil {
+		return vc
+	}
+	vc.Total = sum.Total
+	for _, s := range severityOrder {
+		if n := sum.Counts[s]; n > 0 || rankOf(s) >= rankOf(vulndb.SeverityLow) {
+			vc.Counts = append(vc.Counts, severityCount{Severity: s, Class: "sev-" + strings.ToLower(s), N: n})
+		}
+	}
+	return vc
+}
+
+func rankOf(s string) int { return vulndb.SeverityRank(s) }
+
+type vulnRow struct {
+	scan.VulnRef
+	Class string
+}
+
+type artifactPage struct {
+	Project, Repo string
+	Artifact      registry.ArtifactView
+	Annotations   []annotation
+	CanScan       bool
+	ScanRequested bool
+	Report        vulnCounts
+	StatusText    string
+	Vulns         []vulnRow
+	// Matching is how many vulnerabilities the filters keep, of Report.Total.
+	Matching int
+	List     listing
+	// Severity and Fixable are the table's filters; Severities the choices of the first.
+	Severity   string
+	Fixable    bool
+	Severities []string
+}
+
+type annotation struct{ Key, Value string }
+
+// vulnSortKeys are the columns the vulnerability table sorts by.
+var vulnSortKeys = []string{"severity", "id", "package", "score"}
+
+func (h *Handler) showArtifact(c *call) error {
+	proj, repo, dgst := c.r.PathValue("project"), c.r.PathValue("repo"), c.r.PathValue("digest")
+	_, l, err := parseListing(c.r, vulnSortKeys)
+	if err != nil {
+		return err
+	}
+	q := c.r.URL.Query()
+	pg := artifactPage{Project: proj, Repo: repo, ScanRequested: q.Get("scan") != "", Severities: severityOrder,
+		Severity: q.Get("severity"), Fixable: q.Get("fixable") == "on"}
+	if pg.Severity != "" && !slices.Contains(severityOrder, pg.Severity) {
+		return fault.Invalidf("The severity %q is not one of %s.", pg.Severity, strings.Join(severityOrder, ", "))
+	}
+	p, v, err := h.Artifacts.Get(c.ctx(), proj, repo, dgst, registry.Details{Tags: true})
+	if err != nil {
+		return err
+	}
+	pg.Artifact = v
+	for k, val := range v.Info.Annotations {
+		pg.Annotations = append(pg.Annotations, annotation{k, val})
+	}
+	slices.SortFunc(pg.Annotations, func(a, b annotation) int { return cmp.Compare(a.Key, b.Key) })
+	if pg.CanScan, err = h.Projects.Can(c.ctx(), p, rbac.ResScan, rbac.ActCreate); err != nil {
+		return err
+	}
+	r, err := h.Scan.Report(c.ctx(), p.ID, v.Digest, scan.TypeVulnerability)
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		pg.Report = countsOf(r)
+		pg.StatusText = sentenceOrEmpty(r.StatusText)
+		if r.Status == meta.StatusSuccess && r.Report != "" {
+			sum, err := scan.Summarize([]byte(r.Report))
+			if err != nil {
+				return err
+			}
+			pg.Vulns, pg.Matching = vulnPage(sum.Vulns, &l, pg.Severity, pg.Fixable)
+		}
+	}
+	if pg.Severity != "" {
+		l.extra = url.Values{"severity": {pg.Severity}}
+	}
+	if pg.Fixable {
+		if l.extra == nil {
+			l.extra = url.Values{}
+		}
+		l.extra.Set("fixable", "on")
+	}
+	pg.List = l
+	h.render(c.w, c, http.StatusOK, "artifact", pg)
+	return nil
+}
+
+// vulnPage filters (by severity, fix available and the filter box, which matches ids and
+// packages), sorts (most severe first by default) and pages a report's vulnerabilities.
+func vulnPage(all []scan.VulnRef, l *listing, severity string, fixable bool) ([]vulnRow, int) {
+	var kept []scan.VulnRef
+	f := strings.ToLower(l.Filter)
+	for _, v := range all {
+		if severity != "" && v.Severity != severity || fixable && v.Fix == "" {
+			continue
+		}
+		if f != "" && !strings.Contains(strings.ToLower(v.ID), f) && !strings.Contains(strings.ToLower(v.Package), f) {
+			continue
+		}
+		kept = append(kept, v)
+	}
+	key, desc := strings.TrimPrefix(l.Sort, "-"), strings.HasPrefix(l.Sort, "-")
+	bySeverity := func(a, b scan.VulnRef) int { return cmp.Compare(rankOf(b.Severity), rankOf(a.Severity)) }
+	slices.SortStableFunc(kept, func(a, b scan.VulnRef) int {
+		var c int
+		switch key {
+		case "id":
+			c = cmp.Compare(a.ID, b.ID)
+		case "package":
+			c = cmp.Compare(a.Package, b.Package)
+		case "score":
+			c = cmp.Compare(b.Score, a.Score)
+		default: // severity: most severe first
+			c = bySeverity(a, b)
+		}
+		if desc {
+			c = -c
+		}
+		return cmp.Or(c, bySeverity(a, b), cmp.Compare(a.ID, b.ID), cmp.Compare(a.Package, b.Package))
+	})
+	l.Total = int64(len(kept))
+	from := min(len(kept), (l.Page-1)*l.PageSize)
+	to := min(len(kept), from+l.PageSize)
+	rows := make([]vulnRow, 0, to-from)
+	for _, v := range kept[from:to] {
+		rows = append(rows, vulnRow{VulnRef: v, Class: "sev-" + strings.ToLower(v.Severity)})
+	}
+	return rows, len(kept)
+}
+
+// scanState says where a scan is, in words.
+func scanState(status string) string {
+	switch status {
+	case meta.StatusPending:
+		return "The scan is waiting to run."
+	case meta.StatusRunning:
+		return "The scan is running."
+	case meta.StatusError:
+		return "The scan failed."
+	case meta.StatusStopped:
+		return "The scan was stopped."
+	}
+	return "The scan is " + status + "."
+}
+
+// scanBrief is a scan's state in a table cell.
+func scanBrief(status string) string {
+	switch status {
+	case meta.StatusPending:
+		return "Scan waiting"
+	case meta.StatusRunning:
+		return "Scanning"
+	case meta.StatusError:
+		return "Scan failed"
+	case meta.StatusStopped:
+		return "Scan stopped"
+	}
+	return status
+}
