@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/events"
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/jobs"
@@ -35,6 +36,12 @@ type Service struct {
 	Jobs      *jobs.Queue
 	Collector *Collector
 	Authz     *rbac.Authorizer
+}
+
+// Can reports whether the caller in ctx may act on garbage collection, by the rule the other
+// methods check: for pages that offer an action before it is asked for.
+func (s *Service) Can(ctx context.Context, act rbac.Action) (bool, error) {
+	return s.Authz.CanSystem(ctx, auth.PrincipalFrom(ctx), rbac.ResGarbageCollection, act)
 }
 
 // History returns one page of collections, newest first unless sorted otherwise, and the total.

@@ -127,6 +127,12 @@ func (s *Service) user(ctx context.Context, id int64) (meta.User, error) {
 	return u, nil
 }
 
+// CanManage reports whether the caller in ctx may list and manage users, by the rule List
+// checks: for pages that offer user administration before it is asked for.
+func (s *Service) CanManage(ctx context.Context) (bool, error) {
+	return s.Authz.CanSystem(ctx, auth.PrincipalFrom(ctx), rbac.ResUser, rbac.ActList)
+}
+
 // List returns one page of users, filtered and sorted by lq.
 func (s *Service) List(ctx context.Context, lq meta.ListQuery) ([]meta.User, int64, error) {
 	if err := s.Authz.RequireSystem(ctx, rbac.ResUser, rbac.ActList); err != nil {
