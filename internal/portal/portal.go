@@ -22,7 +22,9 @@ import (
 	"github.com/berthreg/berth/internal/auth/robot"
 	"github.com/berthreg/berth/internal/auth/session"
 	"github.com/berthreg/berth/internal/auth/user"
+	"github.com/berthreg/berth/internal/catalog"
 	"github.com/berthreg/berth/internal/fault"
+	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/health"
 	"github.com/berthreg/berth/internal/input"
 	"github.com/berthreg/berth/internal/meta"
@@ -44,6 +46,10 @@ type Deps struct {
 	Artifacts    *registry.Artifacts
 	// Scan requests scans and reads their reports.
 	Scan *scan.Service
+	// GC runs, schedules and reports garbage collections.
+	GC *gc.Service
+	// Catalog searches projects and repositories.
+	Catalog *catalog.Service
 	// Health checks the database for the status strip.
 	Health *health.Checker
 	// Origin decides whether the session cookie is Secure.
@@ -98,6 +104,20 @@ func (h *Handler) routes() *http.ServeMux {
 	mux.Handle("POST /projects/{project}/robots/{robot}/delete", h.change(h.deleteRobot))
 	mux.Handle("GET /projects/{project}/repositories/{repo...}", h.page(h.repositoryOrArtifact))
 	mux.Handle("POST /projects/{project}/repositories/{repo...}", h.change(h.scanArtifact))
+	mux.Handle("GET /admin", h.page(h.admin))
+	mux.Handle("GET /admin/gc", h.page(h.gcPage))
+	mux.Handle("POST /admin/gc/schedule", h.change(h.saveGCSchedule))
+	mux.Handle("POST /admin/gc/run", h.change(h.runGC))
+	mux.Handle("GET /admin/gc/{id}/log", h.page(h.gcLog))
+	mux.Handle("GET /admin/users", h.page(h.listUsers))
+	mux.Handle("GET /admin/users/new", h.page(h.newUserForm))
+	mux.Handle("POST /admin/users", h.change(h.createUser))
+	mux.Handle("POST /admin/users/{id}/admin", h.change(h.setUserAdmin))
+	mux.Handle("GET /admin/users/{id}/password", h.page(h.userPasswordForm))
+	mux.Handle("POST /admin/users/{id}/password", h.change(h.resetUserPassword))
+	mux.Handle("GET /admin/users/{id}/delete", h.page(h.deleteUserForm))
+	mux.Handle("POST /admin/users/{id}/delete", h.change(h.deleteUser))
+	mux.Handle("GET /search", h.page(h.search))
 	mux.Handle("GET /account", h.page(h.account))
 	mux.Handle("GET /account/password", h.page(h.passwordForm))
 	mux.Handle("POST /account/password", h.change(h.changePassword))

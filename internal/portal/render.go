@@ -21,7 +21,7 @@ import (
 var templateFS embed.FS
 
 // pageNames are the pages; each is templates/<name>.html with the layout.
-var pageNames = []string{"error", "login", "projects", "project_new", "project", "project_delete", "repository", "account", "password", "configuration", "robots", "robot_new", "robot_secret", "robot_delete", "artifact", "members", "member_remove"}
+var pageNames = []string{"error", "login", "projects", "project_new", "project", "project_delete", "repository", "account", "password", "configuration", "robots", "robot_new", "robot_secret", "robot_delete", "artifact", "members", "member_remove", "admin", "gc", "gc_log", "users", "user_new", "user_password", "user_delete", "search"}
 
 type pages struct{ byName map[string]*template.Template }
 
@@ -42,13 +42,17 @@ type view struct {
 	Database string // the database's health: healthy or unhealthy
 	Style    string // the stylesheet's URL, with its content hash
 	Path     string
-	Page     any
+	// Query is the search box's text.
+	Query string
+	Page  any
 }
 
 type viewUser struct {
 	Name     string
 	SysAdmin bool
 	SignedIn bool
+	// Admin is whether the caller may open an administration page.
+	Admin bool
 }
 
 // render writes page name with data and status code. Pages are rendered into a buffer first, so
@@ -63,6 +67,13 @@ func (h *Handler) render(w http.ResponseWriter, c *call, code int, name string, 
 		Page:    data,
 	}
 	v.Database = h.databaseHealth(c)
+	if c.r.URL.Path == "/search" {
+		v.Query = c.r.URL.Query().Get("q")
+	}
+	if v.User.SignedIn {
+		links, err := h.adminLinks(c)
+		v.User.Admin = err == nil && len(links) > 0
+	}
 	var buf bytes.Buffer
 	if err := h.pages.byName[name].ExecuteTemplate(&buf, "layout", v); err != nil {
 		h.Log.ErrorContext(c.r.Context(), "portal: render page", "page", name, "err", err)

@@ -176,7 +176,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	mux.Handle("/c/log_out", apiHandler.SessionHandler())
 	// The web portal: every path no other route takes, with its own HTML 404.
 	mux.Handle("/", portal.New(portal.Deps{Reg: s.reg, Sessions: sessions, Users: users, Robots: robots, Projects: projects,
-		Repositories: repositories, Artifacts: artifacts, Scan: s.scan, Health: checker, Origin: urls, Log: log, Version: api.Version()}))
+		Repositories: repositories, Artifacts: artifacts, Scan: s.scan, GC: gcService, Catalog: s.catalog, Health: checker, Origin: urls, Log: log, Version: api.Version()}))
 	mux.HandleFunc("/healthz", s.healthz)
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
