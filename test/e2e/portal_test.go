@@ -229,6 +229,68 @@ func guestWalk(t *testing.T, browser context.Context, srv *server) {
 	w.step("guest logout", chromedp.Navigate(srv.URL+"/projects"), chromedp.WaitVisible(chromedp.Search(`//h1[text()="Projects"]`)), logout())
 }
 
+// adminWalk goes through the administration as the signed-in administrator: schedules
+// garbage collection daily at 02:00, runs it now and reads the run's log, creates a user, and
+// searches for myproject from the header.
+func adminWalk(t *testing.T, w *walk, srv *server) {
+	t.Helper()
+	w.step("administration", chromedp.Navigate(srv.URL+"/projects"), chromedp.Click(chromedp.CSS(`header a[href="/admin"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h1[text()="Administration"]`)))
+	w.step("garbage collection", chromedp.Click(chromedp.CSS(`main a[href="/admin/gc"]`)), chromedp.WaitVisible(chromedp.ID("gc-type")))
+	w.step("gc scheduled daily at 02:00",
+		chromedp.SetValue(chromedp.ID("gc-type"), "Daily"),
+		chromedp.SetValue(chromedp.ID("gc-time"), "02:00"),
+		chromedp.Click(chromedp.CSS(`form[action="/admin/gc/schedule"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+	w.at("/admin/gc?done=scheduled")
+	if res := srv.admin().do(t, http.MethodGet, "/api/v2.0/system/gc/schedule", nil); !strings.Contains(string(res.Body), `"type":"Daily"`) ||
+		!strings.Contains(string(res.Body), `"cron":"0 0 2 * * *"`) {
+		t.Errorf("the GC schedule through the API: %s, want Daily at 0 0 2 * * *", res)
+	}
+	w.step("gc started", chromedp.Click(chromedp.CSS(`form[action="/admin/gc/run"] button[value="false"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href$="/log"]`)))
+	w.at("/admin/gc?done=started")
+	// Wait for the run to end, then see it in the history and read its log.
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		res := srv.admin().do(t, http.MethodGet, "/api/v2.0/system/gc", nil)
+		if strings.Contains(string(res.Body), `"job_status":"Success"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("garbage collection did not end: %s", res)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	w.step("gc history", chromedp.Navigate(srv.URL+"/admin/gc"), chromedp.WaitVisible(chromedp.Search(`//td[text()="Success"]`)))
+	w.step("gc log", chromedp.Click(chromedp.CSS(`a[href$="/log"]`)), chromedp.WaitVisible(chromedp.CSS(`pre.log`)))
+	if log := w.text("pre.log"); log == "" {
+		t.Error("the run's log is empty")
+	}
+	// A user, created through the form.
+	w.step("users", chromedp.Navigate(srv.URL+"/admin"), chromedp.Click(chromedp.CSS(`main a[href="/admin/users"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/admin/users/new"]`)))
+	password := newPassword("Portal")
+	w.step("new user form", chromedp.Click(chromedp.CSS(`a[href="/admin/users/new"]`)), chromedp.WaitVisible(chromedp.ID("username")))
+	w.step("user created",
+		chromedp.SendKeys(chromedp.ID("username"), "portaluser"),
+		chromedp.SendKeys(chromedp.ID("email"), "portaluser@example.com"),
+		chromedp.SendKeys(chromedp.ID("realname"), "Portal User"),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.SendKeys(chromedp.ID("repeat_password"), password),
+		chromedp.Click(chromedp.CSS(`form[action="/admin/users"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+	w.at("/admin/users?done=created")
+	if body := w.text("main"); !strings.Contains(body, "portaluser@example.com") {
+		t.Errorf("the new user is not in the list: %s", body)
+	}
+	// Search from the header.
+	w.step("search", chromedp.SendKeys(chromedp.ID("site-search"), "myproject"),
+		chromedp.Click(chromedp.CSS(`form.search button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`main a[href="/projects/myproject"]`)))
+	w.at("/search?q=myproject")
+}
+
 // login fills the login form and submits it.
 func login(user, password string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(
@@ -419,6 +481,7 @@ func TestPortal(t *testing.T) {
 		t.Errorf("myproject after forged deletes: %s, want 200", res)
 	}
 
+	adminWalk(t, w, srv)
 	guestWalk(t, ctx, srv)
 
 	w.step("final logout", chromedp.Navigate(srv.URL+"/projects"), chromedp.WaitVisible(chromedp.Search(`//h1[text()="Projects"]`)), logout())
