@@ -94,6 +94,8 @@ type gcPage struct {
 	Cron    string // for Custom
 	Current string // the stored schedule in words; "" without one
 	NextAt  string
+	// ScheduleUntagged is the schedule's delete-untagged option.
+	ScheduleUntagged bool
 	// DeleteUntagged is the run form's option.
 	DeleteUntagged bool
 	Rows           []gcRow
@@ -149,9 +151,13 @@ func (h *Handler) renderGC(c *call, pg gcPage, code int, fromSchedule bool) erro
 		pg.NextAt = formatTime(s.NextAt)
 	}
 	if fromSchedule {
-		pg.Type, pg.Time, pg.Day, pg.Cron = jobs.TypeNone, "00:00", 0, ""
+		pg.Type, pg.Time, pg.Day, pg.Cron, pg.ScheduleUntagged = jobs.TypeNone, "00:00", 0, "", true
 		if found {
 			pg.Type, pg.Cron = s.Type, s.Cron
+			var p gc.Params
+			if json.Unmarshal(s.Params, &p) == nil {
+				pg.ScheduleUntagged = p.DeleteUntagged
+			}
 			if t, d, ok := cronTime(s.Cron); ok {
 				pg.Time, pg.Day = t, d
 			}
@@ -210,7 +216,8 @@ func scheduleCron(typ, at string, day int, custom string) (string, error) {
 func (h *Handler) saveGCSchedule(c *call) error {
 	f := c.r.PostForm
 	day, _ := strconv.Atoi(f.Get("day"))
-	pg := gcPage{Type: f.Get("type"), Time: f.Get("time"), Day: day, Cron: f.Get("cron"), DeleteUntagged: true}
+	pg := gcPage{Type: f.Get("type"), Time: f.Get("time"), Day: day, Cron: f.Get("cron"), DeleteUntagged: true,
+		ScheduleUntagged: f.Get("delete_untagged") == "on"}
 	cron, err := scheduleCron(pg.Type, pg.Time, pg.Day, pg.Cron)
 	if err == nil {
 		// The parameters the schedule's runs take: collections delete untagged artifacts,

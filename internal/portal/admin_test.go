@@ -101,9 +101,13 @@ func TestGC(t *testing.T) {
 	if err := json.Unmarshal([]byte(b.api(http.MethodGet, "/system/gc/schedule", nil, http.StatusOK)), &s); err != nil || s.Schedule.Type != "Daily" || s.Schedule.Cron != "0 0 2 * * *" {
 		t.Fatalf("the schedule through the API: %+v %v", s, err)
 	}
-	mustContain(t, b.get("/admin/gc?done=scheduled"), http.StatusOK, "The schedule was saved.", "Current schedule: Daily (cron 0 0 2 * * *)", `value="02:00"`)
+	mustContain(t, b.get("/admin/gc?done=scheduled"), http.StatusOK, "The schedule was saved.", "Current schedule: Daily (cron 0 0 2 * * *)", `value="02:00"`,
+		`name="delete_untagged" checked`)
 	// Weekly on Monday at 03:30, and a custom cron the service refuses.
 	b.do(http.MethodPost, "/admin/gc/schedule", url.Values{"csrf": {tok}, "type": {"Weekly"}, "time": {"03:30"}, "day": {"1"}})
+	if a := b.get("/admin/gc"); strings.Contains(a.body, `id="gc-sched-untagged" name="delete_untagged" checked`) {
+		t.Error("a schedule saved without delete untagged shows it ticked")
+	}
 	if err := json.Unmarshal([]byte(b.api(http.MethodGet, "/system/gc/schedule", nil, http.StatusOK)), &s); err != nil || s.Schedule.Cron != "0 30 3 * * 1" {
 		t.Errorf("weekly: %+v %v", s, err)
 	}
