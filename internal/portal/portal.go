@@ -7,8 +7,10 @@
 // its message on the page. Pages need no JavaScript and load nothing inline: the server's
 // Content-Security-Policy for HTML (default-src 'self') holds for every page.
 //
-// Routes are in routes; sessions, CSRF and login in session.go; the pages in projects.go and
-// account.go; templates and static assets in render.go and static.go.
+// Routes are in routes; sessions, CSRF and login in session.go; the pages in projects.go,
+// account.go and the files named after them (admin.go holds the administration and garbage
+// collection, users.go the users, search.go the search); templates and static assets in
+// render.go and static.go.
 package portal
 
 import (
