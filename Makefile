@@ -27,8 +27,8 @@ run:
 test:
 	$(GO) test -count=1 -parallel 8 -timeout 30m ./...
 
-# Under the race detector internal/server alone takes 8 to 11 minutes on two cores, past
-# go test's default limit of 10 minutes per package.
+# Under the race detector internal/server takes about 8 minutes on two cores (three long
+# sequential walks skip themselves there), near go test's default limit of 10 minutes per package.
 test-race:
 	$(GO) test -count=1 -race -parallel 8 -timeout 30m ./...
 
