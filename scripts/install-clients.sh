@@ -93,6 +93,7 @@ goinstall helm   "$HELM_PKG"   "$HELM_VERSION"   "$GOBIN" || rc=1
 goinstall cosign "$COSIGN_PKG" "$COSIGN_VERSION" "$GOBIN" || rc=1
 goinstall conformance "$CONFORMANCE_PKG" "$CONFORMANCE_VERSION" "$TOOLS_BIN" \
   "-X main.Version=${CONFORMANCE_VERSION##*-}" || rc=1
+goinstall registry "$DISTRIBUTION_PKG" "$DISTRIBUTION_VERSION" "$TOOLS_BIN" || rc=1
 
 if [[ -n "$apt_pid" ]] && ! wait "$apt_pid"; then rc=1; fi
 
