@@ -105,8 +105,10 @@ func (tx *Tx) ensureRepository(ctx context.Context, projectID int64, name string
 // or waits until this transaction ends.
 func (tx *Tx) adoptPending(ctx context.Context, repoID int64, name string) (int64, error) {
 	if lock := tx.d.lockShared(); lock != "" {
+		// Only the blobs: two pushes adopting at once would each hold a share lock on the
+		// pending rows the other is about to delete, a deadlock.
 		rows, err := tx.queryW(ctx, `SELECT pb.digest FROM pending_blobs pb JOIN blobs b ON b.digest = pb.digest
-			WHERE pb.repository = $1`+lock, name)
+			WHERE pb.repository = $1`+lock+" OF b", name)
 		if err != nil {
 			return 0, fmt.Errorf("blobs uploaded into %s: %w", name, err)
 		}
@@ -114,6 +116,21 @@ func (tx *Tx) adoptPending(ctx context.Context, repoID int64, name string) (int6
 			return 0, fmt.Errorf("blobs uploaded into %s: %w", name, err)
 		}
 	}
+	if tx.d.dataModifyingCTE() {
+		// One statement, so that what is deleted is what is linked: as two, a link committed
+		// by a concurrent upload between them (READ COMMITTED takes a snapshot per statement)
+		// would be deleted without having been moved.
+		var n int64
+		err := tx.queryRowW(ctx, `WITH moved AS (DELETE FROM pending_blobs WHERE repository = $2 RETURNING digest, created_at),
+			linked AS (INSERT INTO repository_blobs (repository_id, digest, created_at) SELECT $1, digest, created_at FROM moved
+				ON CONFLICT (repository_id, digest) DO NOTHING)
+			SELECT count(*) FROM moved`, repoID, name).Scan(&n)
+		if err != nil {
+			return 0, fmt.Errorf("link blobs uploaded into %s: %w", name, err)
+		}
+		return n, nil
+	}
+	// SQLite: one writer at a time, so nothing commits between the two statements.
 	if _, err := tx.exec(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at)
 		SELECT $1, digest, created_at FROM pending_blobs WHERE repository = $2
 		ON CONFLICT (repository_id, digest) DO NOTHING`, repoID, name); err != nil {
@@ -391,13 +408,11 @@ func (tx *Tx) PutManifest(ctx context.Context, p PutManifestParams) (PutManifest
 		err := tx.checkLinked(ctx, repoID, blobs)
 		var unknown *BlobUnknownError
 		if errors.As(err, &unknown) && !created {
-			// Uploaded while a concurrent first push was creating the repository: adopt.
-			var n int64
-			if n, err = tx.adoptPending(ctx, repoID, p.Repository); err == nil {
-				err = unknown
-				if n > 0 {
-					err = tx.checkLinked(ctx, repoID, blobs)
-				}
+			// Uploaded while a concurrent first push was creating the repository: adopt, and
+			// look again even when nothing was left to adopt — a concurrent push may have
+			// adopted these links itself (its delete made ours wait until it committed them).
+			if _, err = tx.adoptPending(ctx, repoID, p.Repository); err == nil {
+				err = tx.checkLinked(ctx, repoID, blobs)
 			}
 		}
 		if err != nil {
