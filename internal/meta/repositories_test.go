@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -256,4 +257,47 @@ func TestMigrationRemovesRepositoriesOnlyUploadsCreated(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConcurrentFirstPushesKeepTheirUploads: several clients push their first images into one
+// new repository at once, each after uploading its own blobs and a shared one. The first
+// manifest creates the repository and adopts the uploads; the others, whose uploads that
+// adoption may or may not have taken, must still find every blob they uploaded.
+func TestConcurrentFirstPushesKeepTheirUploads(t *testing.T) {
+	t.Parallel()
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		_, pid := setup(t, db)
+		const pushers = 4
+		for round := range 10 {
+			repo := fmt.Sprintf("proj/first-%d", round)
+			shared := digestOf(1000 + round)
+			var wg sync.WaitGroup
+			errs := make(chan error, pushers)
+			for w := range pushers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					own := digestOf(2000 + 10*round + w)
+					for _, b := range []string{shared, own} {
+						if err := db.LinkUploadedBlob(ctx, pid, repo, b, 1, "", nil); err != nil {
+							errs <- fmt.Errorf("pusher %d: upload %s: %w", w, b, err)
+							return
+						}
+					}
+					_, err := db.PutManifest(ctx, meta.PutManifestParams{ProjectID: pid, Repository: repo, Digest: digestOf(3000 + 10*round + w),
+						MediaType: "application/vnd.oci.image.manifest.v1+json", ConfigDigest: own, Payload: []byte(`{}`),
+						Blobs: []meta.BlobRef{{shared, 1}, {own, 1}}, Tags: []string{fmt.Sprintf("w%d", w)}})
+					if err != nil {
+						errs <- fmt.Errorf("pusher %d: push: %w", w, err)
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Errorf("round %d: %v", round, err)
+			}
+		}
+	})
 }
