@@ -578,6 +578,7 @@ func TestServerReports(t *testing.T) {
 			t.Errorf("Accept %s: %d %s %s", mime, rec.Code, rec.Header().Get("Content-Type"), rec.Body)
 		}
 	}
+	waitDone(t, srv, sbomID, report.MimeSBOM) // the SBOM scan ends on its own time too
 	for _, tc := range []struct {
 		id, accept, query string
 		status            int
