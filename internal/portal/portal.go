@@ -20,7 +20,9 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/berthreg/berth/internal/audit"
 	"github.com/berthreg/berth/internal/auth"
+	"github.com/berthreg/berth/internal/auth/group"
 	"github.com/berthreg/berth/internal/auth/robot"
 	"github.com/berthreg/berth/internal/auth/session"
 	"github.com/berthreg/berth/internal/auth/user"
@@ -29,11 +31,15 @@ import (
 	"github.com/berthreg/berth/internal/gc"
 	"github.com/berthreg/berth/internal/health"
 	"github.com/berthreg/berth/internal/input"
+	"github.com/berthreg/berth/internal/jobmonitor"
+	"github.com/berthreg/berth/internal/label"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/origin"
 	"github.com/berthreg/berth/internal/project"
 	"github.com/berthreg/berth/internal/registry"
+	"github.com/berthreg/berth/internal/retention"
 	"github.com/berthreg/berth/internal/scan"
+	"github.com/berthreg/berth/internal/settings"
 )
 
 // Deps are the services the portal shows and acts through.
@@ -43,15 +49,27 @@ type Deps struct {
 	Sessions     *session.Service
 	Users        *user.Service
 	Robots       *robot.Service
+	Groups       *group.Service
 	Projects     *project.Service
 	Repositories *registry.Repositories
 	Artifacts    *registry.Artifacts
+	Tags         *registry.Tags
+	Labels       *label.Service
+	// Immutable and Retention hold a project's tag immutability rules and retention policy.
+	Immutable *retention.ImmutableRules
+	Retention *retention.Service
 	// Scan requests scans and reads their reports.
 	Scan *scan.Service
 	// GC runs, schedules and reports garbage collections.
 	GC *gc.Service
 	// Catalog searches projects and repositories.
 	Catalog *catalog.Service
+	// Settings holds the system configuration.
+	Settings *settings.Service
+	// AuditLog reads the audit entries a caller may see.
+	AuditLog *audit.Service
+	// JobMonitor reports the job queue's state.
+	JobMonitor *jobmonitor.Service
 	// Health checks the database for the status strip.
 	Health *health.Checker
 	// Origin decides whether the session cookie is Secure.

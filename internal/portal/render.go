@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -20,16 +21,28 @@ import (
 //go:embed templates
 var templateFS embed.FS
 
-// pageNames are the pages; each is templates/<name>.html with the layout.
-var pageNames = []string{"error", "login", "projects", "project_new", "project", "project_delete", "repository", "account", "password", "configuration", "robots", "robot_new", "robot_secret", "robot_delete", "artifact", "members", "member_remove", "admin", "gc", "gc_log", "users", "user_new", "user_password", "user_delete", "search"}
-
+// The pages are every templates/<name>.html but the layout, each parsed with the layout and
+// the shared partials (templates/_<name>.html).
 type pages struct{ byName map[string]*template.Template }
 
 func parsePages() *pages {
 	p := &pages{byName: map[string]*template.Template{}}
-	for _, n := range pageNames {
-		t := template.Must(template.New(n).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+n+".html"))
-		p.byName[n] = t
+	entries, err := fs.ReadDir(templateFS, "templates")
+	if err != nil {
+		panic(err) // embedded: cannot fail
+	}
+	shared := []string{"templates/layout.html"}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "_") {
+			shared = append(shared, "templates/"+e.Name())
+		}
+	}
+	for _, e := range entries {
+		n, ok := strings.CutSuffix(e.Name(), ".html")
+		if !ok || n == "layout" || strings.HasPrefix(n, "_") {
+			continue
+		}
+		p.byName[n] = template.Must(template.New(n).Funcs(funcs).ParseFS(templateFS, append(shared, "templates/"+e.Name())...))
 	}
 	return p
 }

@@ -149,24 +149,32 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	repositories := &registry.Repositories{Registry: s.reg, Store: db, Projects: projects}
 	checker := &health.Checker{Log: log, Components: []health.Component{{Name: "database", Ping: db.Ping}, {Name: "registry", Ping: blobs.Ping}}}
 	robots := &robot.Service{Store: db, Authz: authz, Projects: projects}
+	// The API and the portal act through the same services.
+	tags := &registry.Tags{Registry: s.reg, Store: db, Projects: projects}
+	immutable := &retention.ImmutableRules{Store: db, Projects: projects}
+	retentionService := &retention.Service{Store: db, Jobs: s.jobs, Projects: projects}
+	labels := &label.Service{Store: db, Authz: authz}
+	groups := &group.Service{Store: db, Authz: authz}
+	auditLog := &audit.Service{Store: db, Authz: authz, Projects: projects}
+	jobMonitor := &jobmonitor.Service{Queue: s.jobs, Authz: authz}
 	apiHandler := api.New(api.Deps{Reg: s.reg, Auth: s.auth, Log: log,
 		GC: gcService, Scan: s.scan, Origin: urls,
 		Projects:     projects,
 		Repositories: repositories,
 		Artifacts:    artifacts,
-		Tags:         &registry.Tags{Registry: s.reg, Store: db, Projects: projects},
-		Immutable:    &retention.ImmutableRules{Store: db, Projects: projects},
-		Retention:    &retention.Service{Store: db, Jobs: s.jobs, Projects: projects},
-		Labels:       &label.Service{Store: db, Authz: authz},
+		Tags:         tags,
+		Immutable:    immutable,
+		Retention:    retentionService,
+		Labels:       labels,
 		Users:        users,
 		Robots:       robots,
-		Groups:       &group.Service{Store: db, Authz: authz},
+		Groups:       groups,
 		Sessions:     sessions,
 		Settings:     s.settings,
 		Health:       checker,
 		Catalog:      s.catalog,
-		AuditLog:     &audit.Service{Store: db, Authz: authz, Projects: projects},
-		JobMonitor:   &jobmonitor.Service{Queue: s.jobs, Authz: authz}})
+		AuditLog:     auditLog,
+		JobMonitor:   jobMonitor})
 
 	mux := http.NewServeMux()
 	mux.Handle("/service/token", tokenHandler)
@@ -175,8 +183,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	mux.Handle("/c/login", apiHandler.SessionHandler())
 	mux.Handle("/c/log_out", apiHandler.SessionHandler())
 	// The web portal: every path no other route takes, with its own HTML 404.
-	mux.Handle("/", portal.New(portal.Deps{Reg: s.reg, Sessions: sessions, Users: users, Robots: robots, Projects: projects,
-		Repositories: repositories, Artifacts: artifacts, Scan: s.scan, GC: gcService, Catalog: s.catalog, Health: checker, Origin: urls, Log: log, Version: api.Version()}))
+	mux.Handle("/", portal.New(portal.Deps{Reg: s.reg, Sessions: sessions, Users: users, Robots: robots, Groups: groups,
+		Projects: projects, Repositories: repositories, Artifacts: artifacts, Tags: tags, Labels: labels,
+		Immutable: immutable, Retention: retentionService, Scan: s.scan, GC: gcService, Catalog: s.catalog,
+		Settings: s.settings, AuditLog: auditLog, JobMonitor: jobMonitor, Health: checker, Origin: urls, Log: log, Version: api.Version()}))
 	mux.HandleFunc("/healthz", s.healthz)
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
