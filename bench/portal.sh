@@ -154,15 +154,7 @@ echo
 say "heaviest page with its assets: $heaviest"
 say "wall time ${ELAPSED}s; raw lines in $LOG"
 
-ERR_RE='level=(ERROR|error)|"level":"(ERROR|error)"|panic'
-SERVER_ERRORS=""
-for db in "${DBS[@]}"; do
-  n=$(grep -c -E "$ERR_RE" "$WORK/berth-$db.log" || true)
-  SERVER_ERRORS+="berth-$db.log: $n error lines"$'\n'
-  if [[ "$n" != 0 ]]; then
-    SERVER_ERRORS+="$(grep -E "$ERR_RE" "$WORK/berth-$db.log" | head -n 5 | cut -c1-400 | sed 's/^/    /' || true)"$'\n'
-  fi
-done
+SERVER_ERRORS="$(server_errors "$WORK"/berth-*.log)"$'\n'
 echo "$SERVER_ERRORS" >&2
 
 if [[ -n "$RESULTS" ]]; then
