@@ -84,9 +84,10 @@ func (q q) QuotaByProject(ctx context.Context, projectID int64) (Quota, error) {
 }
 
 // quotaListColumns are the keys a quota listing sorts by (Harbor's "hard.storage" and
-// "used.storage", plus the times).
+// "used.storage", plus the times), and the project's name to filter and sort by.
 var quotaListColumns = map[string]Column{
 	"id":            {"qt.id", ColInt},
+	"name":          {"p.name", ColText}, // the project's
 	"hard.storage":  {"qt.hard", ColInt},
 	"used.storage":  {"qt.used", ColInt},
 	"creation_time": {"qt.created_at", ColTime},
