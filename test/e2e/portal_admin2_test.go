@@ -7,11 +7,14 @@ package e2e
 // status strip. Each change made in the browser is checked through the API.
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -109,5 +112,25 @@ func TestPortalAdminSystem(t *testing.T) {
 	}
 	api(http.MethodPut, "/jobservice/queues/GARBAGE_COLLECTION", `{"action":"resume"}`)
 
+	// The pages on a phone, in the dark theme.
+	w.step("phone dark theme", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), colorScheme("dark"),
+		chromedp.Navigate(srv.URL+"/admin/logs"), chromedp.WaitVisible(chromedp.ID("log-user")))
+	w.step("phone quotas", chromedp.Navigate(srv.URL+"/admin/quotas"), chromedp.WaitVisible(chromedp.CSS(`main table`)))
+	w.step("phone configuration", chromedp.Navigate(srv.URL+"/admin/configuration"), chromedp.WaitVisible(chromedp.ID("token_expiration")))
+	w.step("desktop again", chromedp.ResetViewport(), colorScheme(""),
+		chromedp.Navigate(srv.URL+"/admin"), chromedp.WaitVisible(chromedp.Search(`//h1[text()="Administration"]`)))
+
 	w.step("logged out", logout())
+}
+
+// colorScheme emulates the system's colour scheme ("dark" or "light"; "" for the browser's own).
+func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		p := emulation.SetEmulatedMediaParams{}
+		if scheme != "" {
+			p.Features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+		}
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, p)
+		return err
+	})
 }
