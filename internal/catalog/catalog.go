@@ -20,7 +20,6 @@ type Store interface {
 	SearchProjects(ctx context.Context, f meta.SearchFilter) ([]meta.Project, error)
 	SearchRepositories(ctx context.Context, f meta.SearchFilter) ([]meta.SearchRepository, error)
 	ProjectMetadata(ctx context.Context, projectID int64) (map[string]string, error)
-	StorageConsumption(ctx context.Context) (int64, error)
 }
 
 // Service answers for the catalog over the store.
@@ -48,23 +47,6 @@ func (s *Service) Statistics(ctx context.Context) (meta.Statistics, error) {
 		return st, fmt.Errorf("statistics: %w", err)
 	}
 	return st, nil
-}
-
-// StorageUsed is the registry's storage consumption alone (Statistics' StorageBytes, without
-// its counts), for those Statistics shows it to: system administrators; others are refused.
-func (s *Service) StorageUsed(ctx context.Context) (int64, error) {
-	p := auth.PrincipalFrom(ctx)
-	if p.IsAnonymous() {
-		return 0, fault.ErrUnauthorized
-	}
-	if !p.SysAdmin {
-		return 0, fault.ErrForbidden
-	}
-	n, err := s.Store.StorageConsumption(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("storage consumption: %w", err)
-	}
-	return n, nil
 }
 
 // Project is a project a search found, with its metadata.

@@ -1,11 +1,12 @@
 package portal
 
 // The status strip at the foot of every page: the version, the database's health, and for
-// those the services show them to, the storage used (catalog.Service.StorageUsed, the
-// total_storage_consumption of /api/v2.0/statistics) and the job queue's health
-// (jobmonitor.Service.Queues, as /api/v2.0/jobservice/queues). Every page shows it, so what it
-// reads is kept for a few seconds per caller: a page costs those queries at most once in that
-// time.
+// those the services show them to, the storage used (project.Service.QuotaUsed: the sum of
+// every project's quota use, as /api/v2.0/quotas lists them — one row per project, where the
+// registry-wide total_storage_consumption of /api/v2.0/statistics reads every blob and
+// manifest) and the job queue's health (jobmonitor.Service.Queues, as
+// /api/v2.0/jobservice/queues). Every page shows it, so what it reads is kept for a few
+// seconds per caller: a page costs those queries at most once in that time.
 
 import (
 	"strconv"
@@ -20,7 +21,7 @@ import (
 // statusStrip is what the strip shows beside the version; "" leaves a part out.
 type statusStrip struct {
 	Database string // healthy or unhealthy
-	Storage  string // the storage used, in binary units
+	Storage  string // the storage the projects' quotas count as used, in binary units
 	// Jobs is the job queue's state in words (healthy, paused, delayed, unhealthy), JobsHealth
 	// healthy or unhealthy for its colour, Waiting the jobs waiting to run.
 	Jobs, JobsHealth string
@@ -77,8 +78,8 @@ func (h *Handler) readStatusStrip(c *call) statusStrip {
 	if c.p.IsAnonymous() {
 		return s
 	}
-	if h.Catalog != nil {
-		n, err := h.Catalog.StorageUsed(c.ctx())
+	if h.Projects != nil {
+		n, err := h.Projects.QuotaUsed(c.ctx())
 		if err == nil {
 			s.Storage = humanBytes(n)
 		} else if !refused(err) {

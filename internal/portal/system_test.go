@@ -239,8 +239,16 @@ func TestQuotasPage(t *testing.T) {
 	b.api(http.MethodPost, "/projects", map[string]any{"project_name": "big", "storage_limit": 1 << 30}, http.StatusCreated)
 	b.api(http.MethodPost, "/projects", map[string]any{"project_name": "small"}, http.StatusCreated)
 	b.push("big/app", "v1")
+	var used struct {
+		Used map[string]int64 `json:"used"`
+	}
+	if err := json.Unmarshal([]byte(b.api(http.MethodGet, "/quotas/"+quotaID(t, b, "big"), nil, http.StatusOK)), &used); err != nil || used.Used["storage"] <= 0 {
+		t.Fatalf("big's use: %+v %v", used, err)
+	}
 	a := b.get("/admin/quotas")
-	mustContain(t, a, http.StatusOK, `href="/projects/big"`, `href="/projects/small"`, "1.0 GiB", "<meter", `aria-sort="descending"`)
+	// The status strip's storage is the projects' quota use: big's alone.
+	mustContain(t, a, http.StatusOK, `href="/projects/big"`, `href="/projects/small"`, "1.0 GiB", "<meter", `aria-sort="descending"`,
+		"<span>Storage used: "+humanBytes(used.Used["storage"])+"</span>")
 	if strings.Index(a.body, `href="/projects/big"`) > strings.Index(a.body, `href="/projects/small"`) {
 		t.Errorf("the largest use is not first:\n%s", a.body)
 	}
@@ -327,4 +335,17 @@ func TestGCStopAndStatusStrip(t *testing.T) {
 		t.Errorf("a stopped run still offers Stop:\n%s", a.body)
 	}
 	mustContain(t, b.do(http.MethodPost, "/admin/gc/99999/stop", url.Values{"csrf": {tok}}), http.StatusNotFound)
+}
+
+// humanBytes is a size as the portal shows it (binary units, one decimal).
+func humanBytes(n int64) string {
+	if n < 1024 {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(1024), 0
+	for m := n / 1024; m >= 1024 && exp < 4; m /= 1024 {
+		div *= 1024
+		exp++
+	}
+	return strconv.FormatFloat(float64(n)/float64(div), 'f', 1, 64) + " " + string("KMGTP"[exp]) + "iB"
 }

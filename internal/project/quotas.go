@@ -48,6 +48,15 @@ func (s *Service) CanQuotas(ctx context.Context, act rbac.Action) (bool, error) 
 	return s.Authz.CanSystem(ctx, p, rbac.ResQuota, act)
 }
 
+// QuotaUsed is the storage used by every project, the sum of what their quotas count, for
+// those who may list the quotas (as Quotas checks).
+func (s *Service) QuotaUsed(ctx context.Context) (int64, error) {
+	if err := s.Authz.RequireSystem(ctx, rbac.ResQuota, rbac.ActList); err != nil {
+		return 0, err
+	}
+	return s.Store.QuotaUsedTotal(ctx)
+}
+
 // Quota returns one quota.
 func (s *Service) Quota(ctx context.Context, id int64) (meta.Quota, error) {
 	if err := s.Authz.RequireSystem(ctx, rbac.ResQuota, rbac.ActRead); err != nil {
