@@ -16,6 +16,7 @@ import (
 	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/health"
+	"github.com/berthreg/berth/internal/jobmonitor"
 )
 
 // statusStrip is what the strip shows beside the version; "" leaves a part out.
@@ -23,9 +24,11 @@ type statusStrip struct {
 	Database string // healthy or unhealthy
 	Storage  string // the storage the projects' quotas count as used, in binary units
 	// Jobs is the job queue's state in words (healthy, paused, delayed, unhealthy), JobsHealth
-	// healthy or unhealthy for its colour, Waiting the jobs waiting to run.
+	// healthy or unhealthy for its colour, Waiting the jobs waiting to run (Counted: the queue
+	// could be read).
 	Jobs, JobsHealth string
 	Waiting          int64
+	Counted          bool
 }
 
 // stripTTL is how long a caller's strip is kept.
@@ -90,19 +93,8 @@ func (h *Handler) readStatusStrip(c *call) statusStrip {
 		qs, err := h.JobMonitor.Queues(c.ctx())
 		switch {
 		case err == nil:
-			s.Jobs, s.JobsHealth = health.Healthy, health.Healthy
-			var oldest time.Duration
-			paused := false
-			for _, q := range qs {
-				s.Waiting += q.Count
-				oldest = max(oldest, q.Latency)
-				paused = paused || q.Paused
-			}
-			if paused {
-				s.Jobs, s.JobsHealth = "paused", health.Unhealthy
-			} else if oldest > jobsDelayed {
-				s.Jobs, s.JobsHealth = "delayed", health.Unhealthy
-			}
+			s.Jobs, s.JobsHealth, s.Waiting = queueState(qs)
+			s.Counted = true
 		case refused(err):
 		default:
 			h.Log.WarnContext(c.ctx(), "portal: status strip: job queue", "err", err)
@@ -110,6 +102,26 @@ func (h *Handler) readStatusStrip(c *call) statusStrip {
 		}
 	}
 	return s
+}
+
+// queueState is the job queue's state in words, and as healthy or unhealthy, from the queue of
+// each job type: paused when a type is paused, delayed when a job has waited over jobsDelayed,
+// else healthy; and the jobs waiting.
+func queueState(qs []jobmonitor.JobQueue) (state, colour string, waiting int64) {
+	var oldest time.Duration
+	paused := false
+	for _, q := range qs {
+		waiting += q.Count
+		oldest = max(oldest, q.Latency)
+		paused = paused || q.Paused
+	}
+	switch {
+	case paused:
+		return "paused", health.Unhealthy, waiting
+	case oldest > jobsDelayed:
+		return "delayed", health.Unhealthy, waiting
+	}
+	return health.Healthy, health.Healthy, waiting
 }
 
 // refused is whether err is a service's refusal to show the caller something.
