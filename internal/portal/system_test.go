@@ -293,9 +293,9 @@ func TestQuotasPage(t *testing.T) {
 	mustContain(t, b.get("/admin/quotas/99999"), http.StatusNotFound)
 }
 
-// TestGCStopAndStatusStrip: with the garbage collection queue paused a collection waits; the
-// status strip says the queue is paused, the history offers Stop, and Stop ends the run as
-// stopped, as PUT /system/gc/{id} does.
+// TestGCStopAndStatusStrip: with the garbage collection queue paused a collection waits; a
+// guest's forged stop is refused; the status strip says the queue is paused, the history
+// offers Stop, and Stop ends the run as stopped, as PUT /system/gc/{id} does.
 func TestGCStopAndStatusStrip(t *testing.T) {
 	t.Parallel()
 	b := newServer(t).signedIn()
@@ -313,6 +313,14 @@ func TestGCStopAndStatusStrip(t *testing.T) {
 		t.Fatalf("runs %+v %v", runs, err)
 	}
 	id := strconv.FormatInt(runs[0].ID, 10)
+	// A guest's forged stop, with their own session and token, is refused and stops nothing.
+	g := b.withGuest("stopper")
+	if a := g.do(http.MethodPost, "/admin/gc/"+id+"/stop", url.Values{"csrf": {g.token("/account/password")}}); a.status != http.StatusForbidden {
+		t.Errorf("a guest's stop: %d, want 403", a.status)
+	}
+	if s := b.api(http.MethodGet, "/system/gc/"+id, nil, http.StatusOK); !strings.Contains(s, `"job_status":"Pending"`) {
+		t.Errorf("after a guest's stop: %s", s)
+	}
 	// The strip is kept a few seconds: wait for it to show the pause.
 	deadline := time.Now().Add(15 * time.Second)
 	for a := b.get("/admin/gc"); !strings.Contains(a.body, "Job queue: paused"); a = b.get("/admin/gc") {
