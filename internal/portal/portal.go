@@ -84,6 +84,8 @@ type Handler struct {
 	mux    *http.ServeMux
 	pages  *pages
 	assets *assets
+	// strip keeps each caller's status strip for a few seconds (status.go).
+	strip stripCache
 }
 
 // New returns the portal's handler.
@@ -141,6 +143,7 @@ func (h *Handler) routes() *http.ServeMux {
 	mux.Handle("GET /account", h.page(h.account))
 	mux.Handle("GET /account/password", h.page(h.passwordForm))
 	mux.Handle("POST /account/password", h.change(h.changePassword))
+	h.systemRoutes(mux)
 	return mux
 }
 
@@ -201,7 +204,9 @@ func (h *Handler) change(fn pageFunc) http.Handler {
 			h.fail(w, r, c, err)
 			return
 		}
-		if r.URL.Path != "/logout" {
+		// Logging out, and the configuration change that ends read-only mode (as the API's
+		// PUT /configurations), go through in read-only mode.
+		if r.URL.Path != "/logout" && r.URL.Path != "/admin/configuration" {
 			if err := h.Reg.CheckWritable(c.ctx()); err != nil {
 				h.fail(w, c.r, c, err)
 				return
