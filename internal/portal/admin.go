@@ -35,6 +35,11 @@ func (h *Handler) adminLinks(c *call) ([]adminLink, error) {
 			out = append(out, adminLink{"/admin/users", "Users", "Create local users, make or revoke administrators, reset passwords, delete users."})
 		}
 	}
+	more, err := h.accessAdminLinks(c)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, more...)
 	if h.GC != nil {
 		ok, err := h.GC.Can(c.ctx(), rbac.ActList)
 		if err != nil {
