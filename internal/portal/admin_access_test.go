@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // formOf is a form with the token and the fields kv (name, value, …; a name may repeat).
@@ -309,4 +311,175 @@ func TestSystemRobots(t *testing.T) {
 		t.Error("the deleted robot is still listed")
 	}
 	mustContain(t, b.get(base+"/delete"), http.StatusNotFound)
+}
+
+type apiScanner struct {
+	UUID      string `json:"uuid"`
+	Name      string `json:"name"`
+	URL       string `json:"url"`
+	Disabled  bool   `json:"disabled"`
+	IsDefault bool   `json:"is_default"`
+	Health    string `json:"health"`
+}
+
+// scanners are the scanner registrations by name, from the API.
+func scanners(t *testing.T, b *browser) map[string]apiScanner {
+	t.Helper()
+	var rs []apiScanner
+	if err := json.Unmarshal([]byte(b.api(http.MethodGet, "/scanners?page_size=100", nil, http.StatusOK)), &rs); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]apiScanner{}
+	for _, r := range rs {
+		out[r.Name] = r
+	}
+	return out
+}
+
+// TestScanners: an administrator adds a scanner (Berth's own adapter at /scanner, pinged
+// first; an unreachable one is refused on the form), makes it the default, disables and
+// enables one, deletes one after a confirmation; reads the vulnerability database's state;
+// scans every artifact now and sees the run's progress, schedules scan-all daily and stops it.
+// A user who is no administrator is offered nothing and their forged posts change nothing.
+func TestScanners(t *testing.T) {
+	t.Parallel()
+	b := newServer(t).signedIn()
+	g := b.withGuest("scanners")
+	tok := b.token("/admin/scanners")
+	builtin := scanners(t, b)["Berth"]
+	mustContain(t, b.get("/admin/scanners"), http.StatusOK, "<code>builtin://berth</code>", "Healthy", "Default", "built in",
+		"Missing", "0 vulnerabilities", "No scan of every artifact has run yet.", "No schedule: every artifact is scanned only when started here.")
+
+	// Add: the service's ping refuses an adapter that does not answer.
+	mustContain(t, b.get("/admin/scanners/new"), http.StatusOK, `<option value="X-ScannerAdapter-API-Key">`)
+	a := b.do(http.MethodPost, "/admin/scanners", formOf(tok, "name", "nowhere", "url", "http://127.0.0.1:1", "auth", ""))
+	mustContain(t, a, http.StatusBadRequest, "Ping:", `value="nowhere"`, `id="form-error"`)
+	mustContain(t, b.do(http.MethodPost, "/admin/scanners", formOf(tok, "name", "", "url", b.base+"/scanner")), http.StatusBadRequest, "Name is required.")
+	a = b.do(http.MethodPost, "/admin/scanners", formOf(tok, "name", "Berth over HTTP", "description", "the same Berth, as an adapter",
+		"url", b.base+"/scanner", "auth", "Basic", "access_credential", "admin:"+adminPassword))
+	if a.status != http.StatusSeeOther || a.header.Get("Location") != "/admin/scanners?done=created" {
+		t.Fatalf("add: %d %s\n%s", a.status, a.header.Get("Location"), a.body)
+	}
+	remote := scanners(t, b)["Berth over HTTP"]
+	if remote.UUID == "" || remote.URL != b.base+"/scanner" || remote.IsDefault || remote.Health != "healthy" {
+		t.Fatalf("the added scanner through the API: %+v", remote)
+	}
+	a = b.get("/admin/scanners?done=created")
+	mustContain(t, a, http.StatusOK, "The scanner was added.", "Berth over HTTP", "the same Berth, as an adapter",
+		`action="/admin/scanners/`+remote.UUID+`/default"`, `href="/admin/scanners/`+remote.UUID+`/delete"`)
+	if strings.Contains(a.body, adminPassword) {
+		t.Error("the page shows the scanner's credential")
+	}
+	if strings.Contains(a.body, `href="/admin/scanners/`+builtin.UUID+`/delete"`) || strings.Contains(a.body, `action="/admin/scanners/`+builtin.UUID+`/disable"`) {
+		t.Error("the built-in scanner is offered for deletion or disabling")
+	}
+	if a := b.get("/admin/scanners?filter=over"); strings.Contains(a.body, "builtin://berth") || !strings.Contains(a.body, "Berth over HTTP") {
+		t.Errorf("the filter over:\n%s", a.body)
+	}
+
+	// A user who is no administrator: no page, and forged posts change nothing.
+	for _, p := range []string{"/admin/scanners", "/admin/scanners/new", "/admin/scanners/" + remote.UUID + "/delete"} {
+		if a := g.get(p); a.status != http.StatusForbidden {
+			t.Errorf("GET %s as a user: %d, want 403", p, a.status)
+		}
+	}
+	gtok := g.token("/account/password")
+	for _, c := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/admin/scanners", formOf(gtok, "name", "forged", "url", b.base+"/scanner", "auth", "Basic", "access_credential", "admin:"+adminPassword)},
+		{"/admin/scanners/" + remote.UUID + "/default", formOf(gtok)},
+		{"/admin/scanners/" + remote.UUID + "/disable", formOf(gtok, "disable", "true")},
+		{"/admin/scanners/" + remote.UUID + "/delete", formOf(gtok)},
+		{"/admin/scan-all", formOf(gtok)},
+		{"/admin/scan-all/schedule", formOf(gtok, "type", "Daily", "time", "03:00")},
+		{"/admin/scan-all/stop", formOf(gtok)},
+	} {
+		mustContain(t, g.do(http.MethodPost, c.path, c.form), http.StatusForbidden)
+	}
+	if rs := scanners(t, b); len(rs) != 2 || rs["Berth over HTTP"].Disabled || !rs["Berth"].IsDefault {
+		t.Errorf("the user's posts changed the scanners: %+v", rs)
+	}
+	if s := b.api(http.MethodGet, "/system/scanAll/schedule", nil, http.StatusOK); !strings.Contains(s, `"type":"None"`) {
+		t.Errorf("the user's post scheduled scan-all: %s", s)
+	}
+	if m := b.api(http.MethodGet, "/scans/all/metrics", nil, http.StatusOK); !strings.Contains(m, `"ongoing":false`) || !strings.Contains(m, `"total":0`) || strings.Contains(m, "trigger") {
+		t.Errorf("the user's post started scan-all: %s", m)
+	}
+
+	// Default, disable (refused for the default), enable.
+	if a := b.do(http.MethodPost, "/admin/scanners/"+remote.UUID+"/default", formOf(tok)); a.status != http.StatusSeeOther || a.header.Get("Location") != "/admin/scanners?done=default" {
+		t.Fatalf("set default: %d\n%s", a.status, a.body)
+	}
+	if rs := scanners(t, b); !rs["Berth over HTTP"].IsDefault || rs["Berth"].IsDefault {
+		t.Errorf("after set default: %+v", rs)
+	}
+	mustContain(t, b.do(http.MethodPost, "/admin/scanners/"+remote.UUID+"/disable", formOf(tok, "disable", "true")), http.StatusBadRequest,
+		"can not be marked to deactivated", "Interrogation services")
+	b.do(http.MethodPost, "/admin/scanners/"+builtin.UUID+"/default", formOf(tok))
+	if a := b.do(http.MethodPost, "/admin/scanners/"+remote.UUID+"/disable", formOf(tok, "disable", "true")); a.status != http.StatusSeeOther || a.header.Get("Location") != "/admin/scanners?done=disabled" {
+		t.Fatalf("disable: %d\n%s", a.status, a.body)
+	}
+	if rs := scanners(t, b); !rs["Berth over HTTP"].Disabled || !rs["Berth"].IsDefault {
+		t.Errorf("after disable: %+v", rs)
+	}
+	mustContain(t, b.get("/admin/scanners?done=disabled"), http.StatusOK, "The scanner was disabled.", "Disabled", ">Enable<")
+	b.do(http.MethodPost, "/admin/scanners/"+remote.UUID+"/disable", formOf(tok, "disable", "false"))
+	if rs := scanners(t, b); rs["Berth over HTTP"].Disabled || rs["Berth over HTTP"].Health != "healthy" {
+		t.Errorf("after enable (the credential kept): %+v", rs)
+	}
+
+	// Scan all: stop before any run is the service's refusal; run now; the progress.
+	mustContain(t, b.do(http.MethodPost, "/admin/scan-all/stop", formOf(tok)), http.StatusBadRequest, "No scan all job is found currently.")
+	b.push("scanners/app", "v1")
+	if a := b.do(http.MethodPost, "/admin/scan-all", formOf(tok)); a.status != http.StatusSeeOther || a.header.Get("Location") != "/admin/scanners?done=started" {
+		t.Fatalf("scan all now: %d\n%s", a.status, a.body)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m := b.api(http.MethodGet, "/scans/all/metrics", nil, http.StatusOK)
+		if strings.Contains(m, `"ongoing":false`) && strings.Contains(m, `"completed":1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scan-all did not end: %s", m)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	a = b.get("/admin/scanners")
+	mustContain(t, a, http.StatusOK, "started by hand", "1 of 1 artifacts scanned", `<meter min="0" max="1" value="1">`)
+	if !regexp.MustCompile(`Latest run: <strong>Success</strong>`).MatchString(a.body) {
+		t.Errorf("the run is not shown as ended well:\n%s", a.body)
+	}
+	if a := b.do(http.MethodPost, "/admin/scan-all/stop", formOf(tok)); a.status != http.StatusSeeOther || a.header.Get("Location") != "/admin/scanners?done=stopped" {
+		t.Errorf("stop after the run ended: %d\n%s", a.status, a.body)
+	}
+
+	// The schedule: Daily at 03:00 is the API's cron; a cron firing every second is refused.
+	if a := b.do(http.MethodPost, "/admin/scan-all/schedule", formOf(tok, "type", "Daily", "time", "03:00")); a.status != http.StatusSeeOther || a.header.Get("Location") != "/admin/scanners?done=scheduled" {
+		t.Fatalf("schedule: %d\n%s", a.status, a.body)
+	}
+	if s := b.api(http.MethodGet, "/system/scanAll/schedule", nil, http.StatusOK); !strings.Contains(s, `"type":"Daily"`) || !strings.Contains(s, `"cron":"0 0 3 * * *"`) {
+		t.Errorf("the scan-all schedule through the API: %s", s)
+	}
+	mustContain(t, b.get("/admin/scanners?done=scheduled"), http.StatusOK, "The scan-all schedule was saved.", "Current schedule: Daily (cron 0 0 3 * * *)", `value="03:00"`)
+	mustContain(t, b.do(http.MethodPost, "/admin/scan-all/schedule", formOf(tok, "type", "Custom", "cron", "* * * * * *")), http.StatusBadRequest,
+		"runs more than once a minute", `value="* * * * * *"`)
+	b.do(http.MethodPost, "/admin/scan-all/schedule", formOf(tok, "type", "None"))
+	if s := b.api(http.MethodGet, "/system/scanAll/schedule", nil, http.StatusOK); !strings.Contains(s, `"type":"None"`) {
+		t.Errorf("after None: %s", s)
+	}
+
+	// Delete, after the confirmation.
+	mustContain(t, b.get("/admin/scanners/"+remote.UUID+"/delete"), http.StatusOK, "Delete scanner Berth over HTTP", "This cannot be undone.")
+	if a := b.do(http.MethodPost, "/admin/scanners/"+remote.UUID+"/delete", formOf(tok)); a.status != http.StatusSeeOther || a.header.Get("Location") != "/admin/scanners?done=deleted" {
+		t.Fatalf("delete: %d\n%s", a.status, a.body)
+	}
+	if rs := scanners(t, b); len(rs) != 1 {
+		t.Errorf("after the deletion: %+v", rs)
+	}
+	mustContain(t, b.get("/admin/scanners/"+remote.UUID+"/delete"), http.StatusNotFound)
+	// The built-in scanner cannot go: the service's refusal.
+	mustContain(t, b.do(http.MethodPost, "/admin/scanners/"+builtin.UUID+"/delete", formOf(tok)), http.StatusForbidden, "immutable")
 }
