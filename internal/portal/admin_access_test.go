@@ -43,7 +43,7 @@ func TestAccessAdminPagesRender(t *testing.T) {
 			t.Errorf("GET %s as a user: %d, want 403", c.path, a.status)
 		}
 	}
-	mustContain(t, b.get("/admin/groups?sort=name"), http.StatusBadRequest, "cannot be sorted")
+	mustContain(t, b.get("/admin/groups?sort=ldap_group_dn"), http.StatusBadRequest, "cannot be sorted")
 	mustContain(t, b.get("/admin/robots?sort=bogus"), http.StatusBadRequest, "cannot be sorted")
 }
 
@@ -112,6 +112,9 @@ func TestUserGroups(t *testing.T) {
 		t.Errorf("the filter sso shows devs:\n%s", a.body)
 	}
 	mustContain(t, b.get("/admin/groups?page_size=1&page=2"), http.StatusOK, "<td>sso-team</td>", "2–2 of 2")
+	mustContain(t, b.get("/admin/groups?page_size=1&sort=-name"), http.StatusOK, "<td>sso-team</td>", `aria-sort="descending"`)
+	mustContain(t, b.get("/admin/groups?page_size=1&sort=-type"), http.StatusOK, "<td>sso-team</td>")
+	mustContain(t, b.get("/admin/groups?page_size=1&sort=type"), http.StatusOK, "<td>devs</td>")
 
 	// A user who is no administrator: no page, no form, and forged posts change nothing.
 	for _, p := range []string{"/admin/groups", "/admin/groups/" + devs + "/edit", "/admin/groups/" + devs + "/delete"} {

@@ -35,6 +35,8 @@ func groupTypeName(t int) string {
 	return "Unknown"
 }
 
+var groupSortKeys = []string{"name", "type", "creation_time"}
+
 type groupRow struct {
 	meta.Group
 	TypeName string
@@ -65,17 +67,16 @@ func (h *Handler) listGroups(c *call) error {
 	return h.renderGroups(c, pg, http.StatusOK)
 }
 
-// renderGroups shows one page of groups (in name order, the store's only one) with the create
-// form.
+// renderGroups shows one page of groups with the create form.
 func (h *Handler) renderGroups(c *call, pg groupsPage, code int) error {
 	if err := requireSignedIn(c); err != nil {
 		return err
 	}
-	_, l, err := parseListing(c.r, nil)
+	lq, l, err := parseListing(c.r, groupSortKeys)
 	if err != nil {
 		return err
 	}
-	gs, total, err := h.Groups.List(c.ctx(), meta.GroupFilter{Name: l.Filter, Offset: (l.Page - 1) * l.PageSize, Limit: l.PageSize})
+	gs, total, err := h.Groups.List(c.ctx(), meta.GroupFilter{Name: l.Filter, Offset: lq.Offset, Limit: lq.Limit, Sort: lq.Sort})
 	if err != nil {
 		return err
 	}
