@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -37,6 +38,20 @@ func TestPortalAccessAdmin(t *testing.T) {
 		return string(res.Body)
 	}
 
+	// axe-core checks each page of the walk, in the light and the dark theme.
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: axeSource}); err != nil {
+		t.Fatal(err)
+	}
+	checkA11y := func(what string) {
+		t.Helper()
+		for _, theme := range []string{"dark", "light"} {
+			setTheme(t, ctx, theme)
+			for _, v := range runAxe(t, ctx) {
+				t.Errorf("%s (%s theme): %s", what, theme, v)
+			}
+		}
+	}
+
 	w.step("admin login", chromedp.Navigate(srv.URL+"/login"), login(srv.User, srv.Password),
 		chromedp.WaitVisible(chromedp.Search(`//h1[text()="Projects"]`)))
 	w.step("administration", chromedp.Click(chromedp.CSS(`header a[href="/admin"]`)),
@@ -50,10 +65,12 @@ func TestPortalAccessAdmin(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`form[action="/admin/groups"] button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
 	w.at("/admin/groups?done=created")
+	checkA11y("the user groups")
 	if gs := api(http.MethodGet, "/usergroups", ""); !strings.Contains(gs, `"group_name":"platform"`) || !strings.Contains(gs, `"group_type":3`) {
 		t.Errorf("the group through the API: %s", gs)
 	}
 	w.step("group rename form", chromedp.Click(chromedp.CSS(`a[href$="/edit"]`)), chromedp.WaitVisible(chromedp.ID("group-name")))
+	checkA11y("the group rename form")
 	w.step("group renamed",
 		chromedp.Clear(chromedp.ID("group-name")),
 		chromedp.SendKeys(chromedp.ID("group-name"), "platform-team"),
@@ -62,6 +79,7 @@ func TestPortalAccessAdmin(t *testing.T) {
 	w.at("/admin/groups?done=renamed")
 	w.step("group delete confirmation", chromedp.Click(chromedp.CSS(`main a[href$="/delete"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`form[action$="/delete"] button.danger`)))
+	checkA11y("the group delete confirmation")
 	w.step("group deleted", chromedp.Click(chromedp.CSS(`form[action$="/delete"] button.danger`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
 	w.at("/admin/groups?done=deleted")
@@ -74,6 +92,7 @@ func TestPortalAccessAdmin(t *testing.T) {
 	w.step("system robots", chromedp.Navigate(srv.URL+"/admin"), chromedp.Click(chromedp.CSS(`main a[href="/admin/robots"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/admin/robots/new"]`)))
 	w.step("new system robot form", chromedp.Click(chromedp.CSS(`a[href="/admin/robots/new"]`)), chromedp.WaitVisible(chromedp.ID("name")))
+	checkA11y("the new system robot form")
 	for _, id := range []string{"proj-repository-pull", "proj-repository-push", "scope-all"} {
 		if !w.checked(id) {
 			t.Errorf("the new system robot form does not tick %s", id)
@@ -86,6 +105,7 @@ func TestPortalAccessAdmin(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("robot-secret")),
 		chromedp.WaitVisible(chromedp.CSS(`button[data-copy="robot-secret"]`)))
 	name, secret := w.text("#robot-name"), w.text("#robot-secret")
+	checkA11y("the system robot secret")
 	if name != "robot$deployer" || len(secret) < 8 {
 		t.Fatalf("the created robot is %q with secret %q", name, secret)
 	}
@@ -98,6 +118,7 @@ func TestPortalAccessAdmin(t *testing.T) {
 	}
 	w.step("system robot in the list", chromedp.Click(chromedp.CSS(`main a[href="/admin/robots"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//code[text()="robot$deployer"]`)))
+	checkA11y("the system robots")
 	if body := w.text("main"); !strings.Contains(body, "System — project: list") || !strings.Contains(body, "All projects — repository: pull, push") {
 		t.Errorf("the system robot's permissions in the list: %s", body)
 	}
@@ -108,6 +129,7 @@ func TestPortalAccessAdmin(t *testing.T) {
 	}
 	w.step("system robot delete confirmation", chromedp.Click(chromedp.CSS(`main a[href$="/delete"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`form[action$="/delete"] button.danger`)))
+	checkA11y("the system robot delete confirmation")
 	w.step("system robot deleted", chromedp.Click(chromedp.CSS(`form[action$="/delete"] button.danger`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
 	w.at("/admin/robots?done=deleted")
@@ -134,6 +156,21 @@ func TestPortalAccessAdmin(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	w.step("scan all ended", chromedp.Navigate(srv.URL+"/admin/scanners"), chromedp.WaitVisible(chromedp.Search(`//strong[text()="Success"]`)))
+	checkA11y("the interrogation services")
+	w.step("new scanner form", chromedp.Click(chromedp.CSS(`a[href="/admin/scanners/new"]`)), chromedp.WaitVisible(chromedp.ID("url")))
+	checkA11y("the new scanner form")
+	// A second scanner (this Berth's own adapter), for its row's actions and its deletion.
+	api(http.MethodPost, "/scanners", `{"name":"Berth over HTTP","url":"`+srv.URL+`/scanner","auth":"Basic","access_credential":"`+srv.User+":"+srv.Password+`"}`)
+	w.step("second scanner", chromedp.Navigate(srv.URL+"/admin/scanners"), chromedp.WaitVisible(chromedp.Search(`//td[contains(., "Berth over HTTP")]`)))
+	checkA11y("the interrogation services with a second scanner")
+	w.step("scanner delete confirmation", chromedp.Click(chromedp.CSS(`main a[href$="/delete"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action$="/delete"] button.danger`)))
+	checkA11y("the scanner delete confirmation")
+	w.step("scanner deleted", chromedp.Click(chromedp.CSS(`form[action$="/delete"] button.danger`)), chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+	w.at("/admin/scanners?done=deleted")
+	if rs := api(http.MethodGet, "/scanners", ""); strings.Contains(rs, "Berth over HTTP") {
+		t.Errorf("the deleted scanner through the API: %s", rs)
+	}
 	w.step("scan all scheduled daily",
 		chromedp.SetValue(chromedp.ID("scan-type"), "Daily"),
 		chromedp.SetValue(chromedp.ID("scan-time"), "02:00"),
