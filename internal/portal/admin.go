@@ -35,6 +35,11 @@ func (h *Handler) adminLinks(c *call) ([]adminLink, error) {
 			out = append(out, adminLink{"/admin/users", "Users", "Create local users, make or revoke administrators, reset passwords, delete users."})
 		}
 	}
+	more, err := h.accessAdminLinks(c)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, more...)
 	if h.GC != nil {
 		ok, err := h.GC.Can(c.ctx(), rbac.ActList)
 		if err != nil {
@@ -44,8 +49,7 @@ func (h *Handler) adminLinks(c *call) ([]adminLink, error) {
 			out = append(out, adminLink{"/admin/gc", "Garbage collection", "Schedule and run garbage collection, and read each run's log."})
 		}
 	}
-	more, err := h.systemLinks(c)
-	if err != nil {
+	if more, err = h.systemLinks(c); err != nil {
 		return nil, err
 	}
 	out = append(out, more...)
