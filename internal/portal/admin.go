@@ -35,6 +35,15 @@ func (h *Handler) adminLinks(c *call) ([]adminLink, error) {
 			out = append(out, adminLink{"/admin/users", "Users", "Create local users, make or revoke administrators, reset passwords, delete users."})
 		}
 	}
+	if h.Labels != nil {
+		ok, err := h.Labels.CanGlobal(c.ctx(), rbac.ActCreate)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, adminLink{"/admin/labels", "Labels", "Create, edit and delete the global labels, which artifacts of every project can carry."})
+		}
+	}
 	if h.GC != nil {
 		ok, err := h.GC.Can(c.ctx(), rbac.ActList)
 		if err != nil {

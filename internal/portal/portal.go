@@ -137,6 +137,7 @@ func (h *Handler) routes() *http.ServeMux {
 	mux.Handle("POST /admin/users/{id}/password", h.change(h.resetUserPassword))
 	mux.Handle("GET /admin/users/{id}/delete", h.page(h.deleteUserForm))
 	mux.Handle("POST /admin/users/{id}/delete", h.change(h.deleteUser))
+	h.projectPagesRoutes(mux)
 	mux.Handle("GET /search", h.page(h.search))
 	mux.Handle("GET /account", h.page(h.account))
 	mux.Handle("GET /account/password", h.page(h.passwordForm))

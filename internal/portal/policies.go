@@ -1,0 +1,5 @@
+package portal
+
+import "net/http"
+
+func (h *Handler) policyRoutes(mux *http.ServeMux) {}
