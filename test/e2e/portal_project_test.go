@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
@@ -28,6 +30,20 @@ func apiJSON(t *testing.T, srv *server, path string, out any) {
 	}
 	if err := json.Unmarshal(res.Body, out); err != nil {
 		t.Fatalf("GET %s: %v: %s", path, err, res)
+	}
+}
+
+// notice waits for the page's notice saying text: a notice of the page before is not it.
+func notice(text string) chromedp.Action[chromedp.Void] {
+	return chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and contains(., "` + text + `")]`))
+}
+
+// colorScheme makes the page's prefers-color-scheme light or dark.
+func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia,
+			emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+		return chromedp.Void{}, err
 	}
 }
 
@@ -75,7 +91,7 @@ func TestPortalProjectTabs(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("label-description"), "Ready to ship"),
 		chromedp.SetValue(chromedp.ID("label-color"), "#1a7f37"),
 		chromedp.Click(chromedp.CSS(`form[action="`+p+`/labels"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+		notice("The label was created."))
 	w.at(p + "/labels?done=created")
 	if l := labels(); !strings.Contains(l, `"name":"release"`) || !strings.Contains(l, `"color":"#1a7f37"`) || !strings.Contains(l, `"description":"Ready to ship"`) {
 		t.Errorf("the label through the API: %s", l)
@@ -84,14 +100,14 @@ func TestPortalProjectTabs(t *testing.T) {
 	w.step("label edited",
 		chromedp.SetValue(chromedp.ID("label-name"), "released"),
 		chromedp.Click(chromedp.CSS(`main form button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+		notice("The label was saved."))
 	w.at(p + "/labels?done=updated")
 	if l := labels(); !strings.Contains(l, `"name":"released"`) {
 		t.Errorf("the edited label through the API: %s", l)
 	}
 	w.step("label delete confirmation", chromedp.Click(chromedp.CSS(`a[aria-label="Delete released"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`button.danger`)))
-	w.step("label deleted", chromedp.Click(chromedp.CSS(`button.danger`)), chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+	w.step("label deleted", chromedp.Click(chromedp.CSS(`button.danger`)), notice("The label was deleted."))
 	w.at(p + "/labels?done=deleted")
 	if l := labels(); strings.TrimSpace(l) != "[]" {
 		t.Errorf("labels after delete: %s", l)
@@ -99,7 +115,7 @@ func TestPortalProjectTabs(t *testing.T) {
 	w.step("label for the guest", chromedp.Click(chromedp.CSS(`details.new-label summary`)),
 		chromedp.SendKeys(chromedp.ID("label-name"), "stable"),
 		chromedp.Click(chromedp.CSS(`form[action="`+p+`/labels"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+		notice("The label was created."))
 
 	// Two images for the retention policy to decide about.
 	for _, tag := range []string{"v1", "v2"} {
@@ -118,7 +134,7 @@ func TestPortalProjectTabs(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("rule-template"), "latestPushedK"),
 		chromedp.SetValue(chromedp.ID("rule-param"), "1"),
 		chromedp.Click(chromedp.CSS(`form[action="`+p+`/policies/retention/rules"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+		notice("The retention rule was added."))
 	w.at(p + "/policies?done=rule-added")
 	if body := w.text("main"); !strings.Contains(body, "Retain the most recently pushed 1 artifacts, repositories matching **, tags matching **, including untagged artifacts") {
 		t.Errorf("the rule in words: %s", body)
@@ -135,7 +151,7 @@ func TestPortalProjectTabs(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("ret-type"), "Daily"),
 		chromedp.SetValue(chromedp.ID("ret-time"), "02:00"),
 		chromedp.Click(chromedp.CSS(`form[action="`+p+`/policies/retention/schedule"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+		notice("The retention schedule was saved."))
 	w.at(p + "/policies?done=scheduled")
 	var pol struct {
 		Trigger struct {
@@ -146,7 +162,7 @@ func TestPortalProjectTabs(t *testing.T) {
 	if cron := pol.Trigger.Settings["cron"]; cron != "0 0 2 * * *" {
 		t.Errorf("the retention schedule through the API: %q", cron)
 	}
-	w.step("retention dry run", chromedp.Click(chromedp.CSS(`button[name="dry_run"][value="true"]`)), chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+	w.step("retention dry run", chromedp.Click(chromedp.CSS(`button[name="dry_run"][value="true"]`)), notice("A dry run was started"))
 	w.at(p + "/policies?done=dryrun")
 	deadline := time.Now().Add(stepTimeout)
 	for {
@@ -183,20 +199,20 @@ func TestPortalProjectTabs(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("imm-tag-pattern")),
 		chromedp.SetValue(chromedp.ID("imm-tag-pattern"), "v1"),
 		chromedp.Click(chromedp.CSS(`form[action="`+p+`/policies/immutable"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+		notice("The immutability rule was added."))
 	w.at(p + "/policies?done=immutable-added")
 	if r := immutable(); !strings.Contains(r, `"pattern":"v1"`) {
 		t.Errorf("the immutability rule through the API: %s", r)
 	}
 	w.step("immutability rule disabled", chromedp.Click(chromedp.CSS(`form[action$="/disable"][action*="/immutable/"] button`)),
-		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+		notice("The immutability rule was disabled."))
 	w.at(p + "/policies?done=immutable-off")
 	if r := immutable(); !strings.Contains(r, `"disabled":true`) {
 		t.Errorf("the disabled rule through the API: %s", r)
 	}
 	w.step("immutability delete confirmation", chromedp.Click(chromedp.CSS(`a[href*="/policies/immutable/"][href$="/delete"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`button.danger`)))
-	w.step("immutability rule deleted", chromedp.Click(chromedp.CSS(`button.danger`)), chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+	w.step("immutability rule deleted", chromedp.Click(chromedp.CSS(`button.danger`)), notice("The immutability rule was deleted."))
 	if r := immutable(); strings.TrimSpace(r) != "[]" {
 		t.Errorf("immutability rules after delete: %s", r)
 	}
@@ -208,12 +224,20 @@ func TestPortalProjectTabs(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("log-operation"), "create"),
 		chromedp.SetValue(chromedp.ID("log-type"), "artifact"),
 		chromedp.Click(chromedp.CSS(`form.log-filter button[type="submit"]`)),
+		// Clear is offered once the filters apply.
+		chromedp.WaitVisible(chromedp.CSS(`form.log-filter a[href="`+p+`/logs"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//code[text()="tabs/app:v2"]`)))
 	w.at(p + "/logs?user=&resource=&resource_type=artifact&operation=create&from=&to=")
 	w.step("logs filtered to nothing",
 		chromedp.SendKeys(chromedp.ID("log-user"), "nobody"),
 		chromedp.Click(chromedp.CSS(`form.log-filter button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//p[text()="No entry matches these filters."]`)))
+
+	// The policies and labels in the dark theme, for the screenshots.
+	w.step("dark policies", colorScheme("dark"),
+		chromedp.Navigate(srv.URL+p+"/policies"), chromedp.WaitVisible(chromedp.Search(`//h2[text()="Tag retention"]`)))
+	w.step("dark labels", chromedp.Navigate(srv.URL+p+"/labels"), chromedp.WaitVisible(chromedp.Search(`//span[contains(., "stable")]`)),
+		colorScheme("light"))
 
 	// Global labels, from the administration.
 	w.step("global labels", chromedp.Navigate(srv.URL+"/admin"), chromedp.Click(chromedp.CSS(`main a[href="/admin/labels"]`)),
@@ -222,7 +246,7 @@ func TestPortalProjectTabs(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`details.new-label summary`)),
 		chromedp.SendKeys(chromedp.ID("label-name"), "urgent"),
 		chromedp.Click(chromedp.CSS(`form[action="/admin/labels"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+		notice("The label was created."))
 	if res := srv.admin().do(t, http.MethodGet, "/api/v2.0/labels?scope=g", nil); !strings.Contains(string(res.Body), `"name":"urgent"`) {
 		t.Errorf("the global label through the API: %s", res)
 	}
