@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -244,12 +245,7 @@ func TestRetentionPolicy(t *testing.T) {
 	}
 }
 
-func itoa64(n int64) string { return jsonNumber(n) }
-
-func jsonNumber(n int64) string {
-	raw, _ := json.Marshal(n)
-	return string(raw)
-}
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
 
 var immutableIDRE = regexp.MustCompile(`/policies/immutable/(\d+)/delete`)
 
