@@ -40,6 +40,15 @@ func (h *Handler) adminLinks(c *call) ([]adminLink, error) {
 		return nil, err
 	}
 	out = append(out, more...)
+	if h.Labels != nil {
+		ok, err := h.Labels.CanGlobal(c.ctx(), rbac.ActCreate)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, adminLink{"/admin/labels", "Labels", "Create, edit and delete the global labels, which artifacts of every project can carry."})
+		}
+	}
 	if h.GC != nil {
 		ok, err := h.GC.Can(c.ctx(), rbac.ActList)
 		if err != nil {

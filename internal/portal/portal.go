@@ -140,6 +140,7 @@ func (h *Handler) routes() *http.ServeMux {
 	mux.Handle("GET /admin/users/{id}/delete", h.page(h.deleteUserForm))
 	mux.Handle("POST /admin/users/{id}/delete", h.change(h.deleteUser))
 	h.accessAdminRoutes(mux)
+	h.projectPagesRoutes(mux)
 	mux.Handle("GET /search", h.page(h.search))
 	mux.Handle("GET /account", h.page(h.account))
 	mux.Handle("GET /account/password", h.page(h.passwordForm))
@@ -291,4 +292,14 @@ type errorPage struct {
 	Status     int
 	StatusText string
 	Message    string
+}
+
+// formRefusal is a refusal a form shows above itself (a bad value: 400, or 409), or ok false
+// for one the error page shows.
+func formRefusal(err error) (int, string, bool) {
+	code, msg, ok := refusal(err)
+	if !ok || (code != http.StatusBadRequest && code != http.StatusConflict) {
+		return 0, "", false
+	}
+	return code, msg, true
 }

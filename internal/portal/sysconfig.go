@@ -83,16 +83,6 @@ func (h *Handler) renderSysConfig(c *call, pg sysConfigPage, code int, withConfi
 	return nil
 }
 
-// formRefusal is a refusal a form shows above itself (a bad value: 400, or 409), or ok false
-// for one the error page shows.
-func formRefusal(err error) (int, string, bool) {
-	code, msg, ok := refusal(err)
-	if !ok || (code != http.StatusBadRequest && code != http.StatusConflict) {
-		return 0, "", false
-	}
-	return code, msg, true
-}
-
 func (h *Handler) saveSystemConfiguration(c *call) error {
 	f := c.r.PostForm
 	pg := sysConfigPage{
