@@ -39,6 +39,7 @@ const a11yPageLimit = 150
 // submitted), plus the login and not-found pages, and runs axe-core inside Chromium on each, in
 // the light and the dark theme: no serious or critical violation is allowed.
 func TestPortalAccessibility(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	srv := startServer(t, serverOptions{})
 	portalContent(t, srv)

@@ -19,6 +19,7 @@ import (
 )
 
 func TestPortalAccessAdmin(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	srv := startServer(t, serverOptions{})
 	dir := t.ArtifactDir()

@@ -16,6 +16,7 @@ import (
 )
 
 func TestPortalAdminSystem(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	srv := startServer(t, serverOptions{})
 	dir := t.ArtifactDir()

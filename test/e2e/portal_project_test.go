@@ -37,6 +37,7 @@ func notice(text string) chromedp.Action[chromedp.Void] {
 }
 
 func TestPortalProjectTabs(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	srv := startServer(t, serverOptions{})
 	dir := t.ArtifactDir()

@@ -348,6 +348,7 @@ func createProjectInPortal(base, name string) chromedp.Action[chromedp.Void] {
 }
 
 func TestPortal(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	srv := startServer(t, serverOptions{})
 	dir := t.ArtifactDir()
