@@ -18,7 +18,7 @@ import (
 	"github.com/berthreg/berth/internal/meta"
 )
 
-//go:embed templates
+//go:embed all:templates
 var templateFS embed.FS
 
 // The pages are every templates/<name>.html but the layout, each parsed with the layout and
