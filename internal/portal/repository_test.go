@@ -250,7 +250,9 @@ func TestArtifactActions(t *testing.T) {
 	repo := "/projects/acts/repositories/app"
 	art := repo + "/artifacts/" + img
 	apiArt := "/projects/acts/repositories/app/artifacts/" + img
-	apiOf := func() string { return b.api(http.MethodGet, apiArt+"?with_label=true&with_tag=true", nil, http.StatusOK) }
+	apiOf := func() string {
+		return b.api(http.MethodGet, apiArt+"?with_label=true&with_tag=true", nil, http.StatusOK)
+	}
 
 	// The guest first: it reads the artifact but is offered nothing, and its posts change nothing.
 	a := g.get(art)
