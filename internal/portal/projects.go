@@ -155,6 +155,8 @@ func storageLimit(value, unit string) (int64, error) {
 
 type projectPage struct {
 	project.View
+	// DeletedRepo is the repository just deleted, for the notice.
+	DeletedRepo  string
 	Summary      project.Summary
 	Repositories []repositoryRow
 	List         listing
@@ -177,7 +179,7 @@ func (h *Handler) showProject(c *call) error {
 	if err != nil {
 		return err
 	}
-	pg := projectPage{View: v, List: l}
+	pg := projectPage{View: v, List: l, DeletedRepo: c.r.URL.Query().Get("deleted")}
 	if pg.Tabs, err = h.projectTabs(c, v, "summary"); err != nil {
 		return err
 	}

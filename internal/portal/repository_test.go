@@ -358,6 +358,7 @@ func TestArtifactActions(t *testing.T) {
 		t.Errorf("after deleting the repository: %q", loc)
 	}
 	b.api(http.MethodGet, "/projects/acts/repositories/app", nil, http.StatusNotFound)
+	mustContain(t, b.get("/projects/acts?deleted=acts%2Fapp"), http.StatusOK, "The repository acts/app was deleted.")
 	b.api(http.MethodGet, "/projects/acts/repositories/app/artifacts/"+other, nil, http.StatusNotFound)
 
 	// Paths that name nothing.
