@@ -457,6 +457,11 @@ type confirmPage struct {
 func (h *Handler) confirmRepoDelete(c *call, t repoTarget) error {
 	proj := c.r.PathValue("project")
 	pg := confirmPage{Project: proj, Repo: t.repo, Digest: t.dgst}
+	v, err := h.Projects.Get(c.ctx(), proj, true)
+	if err != nil {
+		return err
+	}
+	res := rbac.ResRepository
 	if t.dgst == "" {
 		if _, err := h.Repositories.Get(c.ctx(), proj, t.repo); err != nil {
 			return err
@@ -466,12 +471,18 @@ func (h *Handler) confirmRepoDelete(c *call, t repoTarget) error {
 		if _, _, err := h.Artifacts.Get(c.ctx(), proj, t.repo, t.dgst, registry.Details{}); err != nil {
 			return err
 		}
+		res = rbac.ResArtifact
 		pg.Back = artifactPath(proj, t.repo, t.dgst)
 		pg.Action = pg.Back + "/delete"
 		if len(t.action) == 3 {
+			res = rbac.ResTag
 			pg.Tag = t.action[1]
 			pg.Action = pg.Back + "/tags/" + url.PathEscape(pg.Tag) + "/delete"
 		}
+	}
+	// Those who may not delete are offered no link here, and no form either.
+	if err := h.requireProject(c, v, res, rbac.ActDelete); err != nil {
+		return err
 	}
 	h.render(c.w, c, http.StatusOK, "repository_delete", pg)
 	return nil

@@ -263,10 +263,7 @@ func TestArtifactActions(t *testing.T) {
 		}
 	}
 	for _, path := range []string{art + "/delete", art + "/tags/v1/delete", repo + "/-/delete"} {
-		if a := g.get(path); a.status != http.StatusOK || !strings.Contains(a.body, "Cancel") {
-			// The confirmation page itself only reads; the post is what the service refuses.
-			t.Errorf("GET %s as guest: %d", path, a.status)
-		}
+		mustContain(t, g.get(path), http.StatusForbidden, "You do not have permission to do this.")
 	}
 	gtok := g.token("/account/password")
 	for _, c := range []struct {
@@ -382,11 +379,23 @@ func TestArtifactDetails(t *testing.T) {
 	index, _ := b.manifest("det/app", "multi", map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
 		"manifests": []any{map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": arm, "size": armN,
 			"platform": map[string]any{"os": "linux", "architecture": "arm64", "variant": "v8"}}}})
+	// cosign's legacy signature: a manifest tagged sha256-<hex>.sig beside its subject.
+	cosignCfg := b.blob("det/app", "application/vnd.oci.image.config.v1+json", []byte(`{"architecture":"","os":""}`))
+	cosignSig := b.blob("det/app", "application/vnd.dev.cosign.simplesigning.v1+json", []byte(`{"critical":{}}`))
+	cosign, _ := b.manifest("det/app", "sha256-"+strings.TrimPrefix(img, "sha256:")+".sig", map[string]any{"schemaVersion": 2,
+		"mediaType": "application/vnd.oci.image.manifest.v1+json", "config": cosignCfg, "layers": []any{cosignSig}})
 	repo := "/projects/det/repositories/app"
 	art := repo + "/artifacts/" + img
+	// On the repository page, the signatures are no rows of their own.
+	a := b.get(repo)
+	mustContain(t, a, http.StatusOK, `<span class="badge signed">Signed</span>`, `href="`+art+`"`)
+	if strings.Contains(a.body, `href="`+repo+`/artifacts/`+cosign+`"`) || strings.Contains(a.body, `href="`+repo+`/artifacts/`+sig+`"`) {
+		t.Errorf("a signature has a row of its own:\n%s", a.body)
+	}
 
-	a := b.get(art)
+	a = b.get(art)
 	mustContain(t, a, http.StatusOK,
+		"Signature (cosign)", `href="`+repo+`/artifacts/`+cosign+`"`,
 		"linux/amd64", "2024-05-01 10:00 UTC", "Ada &lt;ada@example.com&gt;", `&#34;Cmd&#34;`,
 		"application/vnd.oci.image.layer.v1.tar+gzip", "(config)",
 		"Build history", "/bin/sh -c #(nop) ADD file:app.bin in /", "2024-05-01 09:00 UTC", "Empty layer",
