@@ -1,10 +1,12 @@
 package portal
 
 // An artifact's page (/projects/{project}/repositories/{repo...}/artifacts/{digest}): its
-// overview, a scan button and the vulnerabilities of its report, filtered, sorted and paged on
-// the server. The data comes from the artifact and scan services, as GET
-// /api/v2.0/.../artifacts/{reference} (with_scan_overview), its additions/vulnerabilities and
-// POST .../scan do.
+// overview with its tags and labels, the actions its viewer may take (scan, SBOM, tags, labels,
+// deletion: their posts are in repository.go), its config, layers, build history, platforms,
+// referrers and SBOM (artifact_detail.go), and the vulnerabilities of its report, filtered,
+// sorted and paged on the server. The data comes from the artifact and scan services, as GET
+// /api/v2.0/.../artifacts/{reference} (with_tag, with_label, with_accessory,
+// with_scan_overview), its additions and POST .../scan do.
 
 import (
 	"cmp"
