@@ -218,6 +218,20 @@ func TestRepositoryPage(t *testing.T) {
 			t.Errorf("the guest is offered %q", ctl)
 		}
 	}
+	// An anonymous visitor reads a public project's repository and artifact, and is offered nothing.
+	pub, _ := b.image("library/pub", "v1", "amd64", "")
+	anon := newBrowser(t, b.base)
+	for _, p := range []string{"/projects/library/repositories/pub", "/projects/library/repositories/pub/artifacts/" + pub} {
+		a := anon.get(p)
+		mustContain(t, a, http.StatusOK, `<span class="tag">v1</span>`)
+		if strings.Contains(a.body, `method="post"`) || strings.Contains(a.body, "/delete") {
+			t.Errorf("GET %s anonymously offers a form:\n%s", p, a.body)
+		}
+	}
+	if a := anon.do(http.MethodPost, "/projects/library/repositories/pub/-/delete", url.Values{}); a.status != http.StatusForbidden {
+		t.Errorf("an anonymous post: %d", a.status)
+	}
+
 	gtok := g.token("/account/password")
 	mustContain(t, g.do(http.MethodPost, page+"/-/description", url.Values{"csrf": {gtok}, "description": {"pwned"}}), http.StatusForbidden, "You do not have permission to do this.")
 	if got := b.api(http.MethodGet, "/projects/shop/repositories/team%252Fapp", nil, http.StatusOK); strings.Contains(got, "pwned") {
