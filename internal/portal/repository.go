@@ -13,6 +13,7 @@ package portal
 
 import (
 	"bytes"
+	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -494,6 +495,9 @@ func (h *Handler) refuseDelete(c *call, t repoTarget, err error) error {
 	code, msg, ok := refusal(err)
 	if !ok || code == http.StatusForbidden || code == http.StatusUnauthorized || code == http.StatusNotFound {
 		return err
+	}
+	if _, immutable := errors.AsType[*registry.ImmutableError](err); immutable {
+		code = http.StatusPreconditionFailed // as the API answers
 	}
 	proj := c.r.PathValue("project")
 	pg := confirmPage{Project: proj, Repo: t.repo, Digest: t.dgst, Error: msg, Back: repositoryPath(proj, t.repo)}

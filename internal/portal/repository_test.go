@@ -372,6 +372,27 @@ func TestArtifactActions(t *testing.T) {
 	mustContain(t, b.get("/projects/acts?deleted=acts%2Fapp"), http.StatusOK, "The repository acts/app was deleted.")
 	b.api(http.MethodGet, "/projects/acts/repositories/app/artifacts/"+other, nil, http.StatusNotFound)
 
+	// An immutable tag: removing it, deleting its artifact or its repository is refused, and the
+	// confirmation page says why.
+	locked, _ := b.image("acts/locked", "v1", "amd64", "")
+	b.api(http.MethodPost, "/projects/acts/immutabletagrules", map[string]any{
+		"disabled": false, "action": "immutable", "template": "immutable_template", "params": map[string]any{},
+		"tag_selectors":   []map[string]string{{"kind": "doublestar", "decoration": "matches", "pattern": "v1", "extras": `{"untagged":false}`}},
+		"scope_selectors": map[string]any{"repository": []map[string]string{{"kind": "doublestar", "decoration": "repoMatches", "pattern": "locked"}}},
+	}, http.StatusCreated)
+	lrepo := "/projects/acts/repositories/locked"
+	lart := lrepo + "/artifacts/" + locked
+	for _, path := range []string{lart + "/tags/v1/delete", lart + "/delete", lrepo + "/-/delete"} {
+		a := b.post(lart, path, nil, http.StatusPreconditionFailed)
+		mustContain(t, a, http.StatusPreconditionFailed, "configured as immutable", `class="error" role="alert"`)
+		if strings.Contains(a.body, `<button type="submit" class="danger">`) {
+			t.Errorf("POST %s refused still offers the deletion:\n%s", path, a.body)
+		}
+	}
+	if got := b.api(http.MethodGet, "/projects/acts/repositories/locked/artifacts/"+locked, nil, http.StatusOK); !strings.Contains(got, `"name":"v1"`) {
+		t.Errorf("the immutable tag is gone: %s", got)
+	}
+
 	// Paths that name nothing.
 	for _, p := range []string{repo + "/-/nothing", "/projects/acts/repositories/-/delete", art + "/nothing", "/projects/acts/repositories/x/sha256:abc"} {
 		if a := b.get(p); a.status != http.StatusNotFound {
