@@ -82,9 +82,12 @@ type artifactPage struct {
 	Annotations   []annotation
 	Can           repoPerms
 	Notice        string
-	Report        vulnCounts
-	StatusText    string
-	Vulns         []vulnRow
+	// Error is a form's refusal, NewTag the tag its form held.
+	Error      string
+	NewTag     string
+	Report     vulnCounts
+	StatusText string
+	Vulns      []vulnRow
 	// Matching is how many vulnerabilities the filters keep, of Report.Total.
 	Matching int
 	List     listing
@@ -114,14 +117,18 @@ type annotation struct{ Key, Value string }
 // vulnSortKeys are the columns the vulnerability table sorts by.
 var vulnSortKeys = []string{"severity", "id", "package", "score"}
 
-func (h *Handler) showArtifact(c *call) error {
+func (h *Handler) showArtifact(c *call) error { return h.artifactPage(c, http.StatusOK, "", "") }
+
+// artifactPage renders the artifact's page; a form's refusal shows it again with the message
+// (msg) and the tag that was typed (newTag), with status code.
+func (h *Handler) artifactPage(c *call, code int, msg, newTag string) error {
 	proj, repo, dgst := c.r.PathValue("project"), c.r.PathValue("repo"), c.r.PathValue("digest")
 	_, l, err := parseListing(c.r, vulnSortKeys)
 	if err != nil {
 		return err
 	}
 	q := c.r.URL.Query()
-	pg := artifactPage{Project: proj, Repo: repo, Severities: severityOrder, Notice: repoNotices[q.Get("done")],
+	pg := artifactPage{Project: proj, Repo: repo, Severities: severityOrder, Notice: repoNotices[q.Get("done")], Error: msg, NewTag: newTag,
 		Severity: q.Get("severity"), Fixable: q.Get("fixable") == "on", CopyScript: h.assets.url("copy.js")}
 	if q.Get("scan") != "" {
 		pg.Notice = repoNotices["scanned"]
@@ -191,7 +198,7 @@ func (h *Handler) showArtifact(c *call) error {
 		l.extra.Set("fixable", "on")
 	}
 	pg.List = l
-	h.render(c.w, c, http.StatusOK, "artifact", pg)
+	h.render(c.w, c, code, "artifact", pg)
 	return nil
 }
 

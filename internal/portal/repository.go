@@ -153,8 +153,9 @@ func (h *Handler) repositoryPost(c *call) error {
 		}
 		return h.done(c, back, done)
 	case is(a, "tags"):
-		if _, err := h.Tags.Create(c.ctx(), proj, t.repo, t.dgst, strings.TrimSpace(f.Get("tag"))); err != nil {
-			return err
+		tag := strings.TrimSpace(f.Get("tag"))
+		if _, err := h.Tags.Create(c.ctx(), proj, t.repo, t.dgst, tag); err != nil {
+			return h.formRefused(c, t, err, tag)
 		}
 		return h.done(c, back, "tagged")
 	case len(a) == 3 && a[0] == "tags" && a[2] == "delete":
@@ -165,10 +166,10 @@ func (h *Handler) repositoryPost(c *call) error {
 	case is(a, "labels"):
 		id, err := strconv.ParseInt(f.Get("label"), 10, 64)
 		if err != nil {
-			return fault.Invalidf("Choose a label to add.")
+			return h.formRefused(c, t, fault.Invalidf("Choose a label to add."), "")
 		}
 		if err := h.Artifacts.AddLabel(c.ctx(), proj, t.repo, t.dgst, id); err != nil {
-			return err
+			return h.formRefused(c, t, err, "")
 		}
 		return h.done(c, back, "labelled")
 	case len(a) == 3 && a[0] == "labels" && a[2] == "delete":
@@ -187,6 +188,20 @@ func (h *Handler) repositoryPost(c *call) error {
 		return h.done(c, repositoryPath(proj, t.repo), "deleted")
 	}
 	return fault.NotFoundf("There is no page at %s.", c.r.URL.Path)
+}
+
+// formRefused shows a refusal of an artifact's form (a tag name the service refuses, a label
+// already there) on the artifact's page, in the service's words, with what was typed;
+// permission and existence refusals are shown as such.
+func (h *Handler) formRefused(c *call, t repoTarget, err error, newTag string) error {
+	code, msg, ok := refusal(err)
+	if !ok || code == http.StatusForbidden || code == http.StatusUnauthorized || code == http.StatusNotFound {
+		return err
+	}
+	c.r.URL.Path, c.r.URL.RawQuery = artifactPath(c.r.PathValue("project"), t.repo, t.dgst), ""
+	c.r.SetPathValue("repo", t.repo)
+	c.r.SetPathValue("digest", t.dgst)
+	return h.artifactPage(c, code, msg, newTag)
 }
 
 // done redirects to path with a notice.

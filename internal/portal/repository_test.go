@@ -315,7 +315,10 @@ func TestArtifactActions(t *testing.T) {
 	}
 	mustContain(t, b.get(art+"?done=tagged"), http.StatusOK, "The tag was added.", `<span class="tag">stable</span>`)
 	mustContain(t, b.post(art, art+"/tags", url.Values{"tag": {"stable"}}, http.StatusConflict), http.StatusConflict, "Tag stable already exists under the repository acts/app.")
-	mustContain(t, b.post(art, art+"/tags", url.Values{"tag": {"-bad"}}, http.StatusBadRequest), http.StatusBadRequest, "Invalid tag name")
+	// The refusal is shown on the artifact's page, with what was typed.
+	mustContain(t, b.post(art, art+"/tags", url.Values{"tag": {"-bad"}}, http.StatusBadRequest), http.StatusBadRequest,
+		`<p class="error" role="alert" id="form-error">Invalid tag name`, `value="-bad"`, "<h2 id=\"layers\">Layers</h2>")
+	mustContain(t, b.post(art, art+"/labels", url.Values{"label": {"x"}}, http.StatusBadRequest), http.StatusBadRequest, "Choose a label to add.")
 	// From the repository page, back to it.
 	a = b.post(repo, art+"/tags", url.Values{"tag": {"latest"}, "back": {"repository"}}, http.StatusSeeOther)
 	if loc := a.header.Get("Location"); loc != repo+"?done=tagged" {
