@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -80,6 +81,22 @@ func TestPortalRepository(t *testing.T) {
 	}
 	if refs := w.text("#referrers + p"); !strings.Contains(refs, "No signature") {
 		t.Errorf("the referrers: %q", refs)
+	}
+
+	// The SBOM, generated from the page, then shown with its packages.
+	w.step("SBOM requested", chromedp.Click(chromedp.Search(`//button[text()="Generate SBOM"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and starts-with(text(), "The SBOM was requested")]`)))
+	deadline := time.Now().Add(2 * time.Minute)
+	for !w.present(`a[href="` + art + `/sbom"]`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no SBOM after 2 minutes: %s", w.text("#sbom + *"))
+		}
+		time.Sleep(500 * time.Millisecond)
+		w.step("SBOM reload", chromedp.Navigate(srv.URL+art), chromedp.WaitVisible(chromedp.ID("sbom")))
+	}
+	w.step("SBOM shown", chromedp.ScrollIntoView(chromedp.ID("sbom")))
+	if pkgs := w.text("#sbom ~ .scroll table"); !strings.Contains(pkgs, "shop/app") {
+		t.Errorf("the SBOM's packages: %q", pkgs)
 	}
 
 	w.step("remove tag confirmation", chromedp.Click(chromedp.CSS(`a[href="`+art+`/tags/stable/delete"]`)),
