@@ -83,13 +83,18 @@ fuzz:
 #   make bench-smoke  the harness at tiny sizes against a fresh Berth and Distribution; fails on any error
 #   make bench        bench/compare.sh: Berth (SQLite, PostgreSQL) vs Distribution, appends bench/RESULTS.md
 #   make bench-scan   bench/scan.sh: Berth's scanner (one image; scan-all of 1,000), appends bench/RESULTS.md
-.PHONY: bench-smoke bench bench-scan
+#   make bench-portal bench/portal.sh: the web portal with 100,000 artifacts (SQLite, PostgreSQL), appends bench/RESULTS.md
+.PHONY: bench-smoke bench bench-scan bench-portal
 
 bench-smoke:
 	BENCH_SMOKE=1 bash bench/compare.sh
+	BENCH_SMOKE=1 bash bench/portal.sh
 
 bench:
 	bash bench/compare.sh
 
 bench-scan:
 	bash bench/scan.sh
+
+bench-portal:
+	bash bench/portal.sh

@@ -211,20 +211,8 @@ echo "$TABLE"
 echo
 say "wall time ${ELAPSED}s; raw lines in $LOG"
 
-# Server-side trouble: error lines in the servers' own logs (they run at warn). Distribution
-# logs every 404 at level=error; the 404s to HEAD-before-upload and to the setup's existence
-# checks are expected, so "blob unknown"/"manifest unknown" lines are left out.
-ERR_RE='level=(ERROR|error)|"level":"(ERROR|error)"|panic'
-BENIGN_RE='err.code="(blob unknown|manifest unknown)"'
-SERVER_ERRORS=""
-for f in "$WORK"/berth-*.log "$WORK/dist.log"; do
-  [[ -f "$f" ]] || continue
-  n=$(grep -E "$ERR_RE" "$f" | grep -c -v -E "$BENIGN_RE" || true)
-  SERVER_ERRORS+="$(basename "$f"): $n error lines"$'\n'
-  if [[ "$n" != 0 ]]; then
-    SERVER_ERRORS+="$(grep -E "$ERR_RE" "$f" | grep -v -E "$BENIGN_RE" | head -n 5 | cut -c1-400 | sed 's/^/    /' || true)"$'\n'
-  fi
-done
+# Server-side trouble: error lines in the servers' own logs.
+SERVER_ERRORS="$(server_errors "$WORK"/berth-*.log "$WORK/dist.log")"$'\n'
 echo "$SERVER_ERRORS" >&2
 
 dist_version() {

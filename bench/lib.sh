@@ -43,6 +43,25 @@ wait_ready() {
   return 1
 }
 
+# server_errors FILE... prints, per server log, how many error lines it has (servers run at
+# warn) and the first few. Distribution logs every 404 at level=error; the 404s to
+# HEAD-before-upload and to existence checks are expected, so "blob unknown"/"manifest
+# unknown" lines are left out.
+server_errors() {
+  local err_re='level=(ERROR|error)|"level":"(ERROR|error)"|panic'
+  local benign_re='err.code="(blob unknown|manifest unknown)"'
+  local f n
+  for f in "$@"; do
+    [[ -f "$f" ]] || continue
+    n=$(grep -E "$err_re" "$f" | grep -c -v -E "$benign_re" || true)
+    echo "$(basename "$f"): $n error lines"
+    if [[ "$n" != 0 ]]; then
+      grep -E "$err_re" "$f" | grep -v -E "$benign_re" | head -n 5 | cut -c1-400 | sed 's/^/    /' || true
+    fi
+  done
+  return 0
+}
+
 # berth_rev prints the short git revision, flagged when the working tree has changes.
 berth_rev() {
   local rev

@@ -120,12 +120,7 @@ echo "$TABLE"
 echo
 say "wall time ${ELAPSED}s; raw lines in $LOG"
 
-ERR_RE='level=(ERROR|error)|"level":"(ERROR|error)"|panic'
-n=$(grep -c -E "$ERR_RE" "$WORK/berth.log" || true)
-SERVER_ERRORS="berth.log: $n error lines"$'\n'
-if [[ "$n" != 0 ]]; then
-  SERVER_ERRORS+="$(grep -E "$ERR_RE" "$WORK/berth.log" | head -n 5 | cut -c1-400 | sed 's/^/    /' || true)"$'\n'
-fi
+SERVER_ERRORS="$(server_errors "$WORK/berth.log")"$'\n'
 echo "$SERVER_ERRORS" >&2
 
 if [[ -n "$RESULTS" ]]; then

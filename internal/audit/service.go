@@ -40,6 +40,13 @@ func (s *Service) List(ctx context.Context, lq meta.ListQuery) ([]meta.AuditEntr
 	return s.Store.ListAudit(ctx, lq, scope)
 }
 
+// CanListAll reports whether the caller in ctx may read every entry of the audit log (the
+// whole log, as List gives it to those holding audit-log:list at system level): for pages that
+// offer the system's audit log before it is asked for.
+func (s *Service) CanListAll(ctx context.Context) (bool, error) {
+	return s.Authz.CanSystem(ctx, auth.PrincipalFrom(ctx), rbac.ResAuditLog, rbac.ActList)
+}
+
 // ListExt is List as Harbor's extended audit log (/auditlog-exts) shows the entries: its
 // resource types, and a description of each entry; q= and sort= take its names.
 func (s *Service) ListExt(ctx context.Context, lq meta.ListQuery) ([]meta.AuditEntry, int64, error) {

@@ -80,6 +80,20 @@ func (s *Service) access(ctx context.Context, l meta.Label, act rbac.Action, not
 	return s.Authz.Require(ctx, p, rbac.ResLabel, act)
 }
 
+// CanGlobal reports whether the caller may perform act on global labels, by the rule access
+// applies: any signed-in user reads them, those with the system's label permission (system
+// administrators) change them. For the portal to decide what to offer.
+func (s *Service) CanGlobal(ctx context.Context, act rbac.Action) (bool, error) {
+	caller := auth.PrincipalFrom(ctx)
+	if caller.IsAnonymous() {
+		return false, nil
+	}
+	if act == rbac.ActRead || act == rbac.ActList {
+		return true, nil
+	}
+	return s.Authz.CanSystem(ctx, caller, rbac.ResLabel, act)
+}
+
 // List returns one page of the labels q selects, in creation order unless q sorts them, and
 // their total. Global labels are listed to anyone; a project's to those who may list them.
 func (s *Service) List(ctx context.Context, q meta.LabelQuery) ([]meta.Label, int64, error) {

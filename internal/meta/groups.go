@@ -75,9 +75,19 @@ type GroupFilter struct {
 	LDAPDN string // exact DN; "" for any
 	Offset int
 	Limit  int
+	// Sort orders the listing by keys of groupListColumns; by name without.
+	Sort []SortKey
 }
 
-// ListGroups returns one page of groups ordered by name, and the total count.
+// groupListColumns are the keys group listings sort by.
+var groupListColumns = map[string]Column{
+	"name":          {Expr: "group_name", Type: ColText},
+	"type":          {Expr: "group_type", Type: ColInt},
+	"creation_time": {Expr: "created_at", Type: ColTime},
+}
+
+// ListGroups returns one page of groups, ordered by name unless f.Sort says otherwise, and the
+// total count.
 func (q q) ListGroups(ctx context.Context, f GroupFilter) ([]Group, int64, error) {
 	w := NewWhere(1)
 	if f.Name != "" {
@@ -91,9 +101,13 @@ func (q q) ListGroups(ctx context.Context, f GroupFilter) ([]Group, int64, error
 	if err := q.queryRow(ctx, "SELECT COUNT(*) FROM user_groups"+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count groups: %w", err)
 	}
+	order, err := OrderBy(f.Sort, groupListColumns, "group_name", "id")
+	if err != nil {
+		return nil, 0, err
+	}
 	page := w.Page(ListQuery{Offset: f.Offset, Limit: f.Limit})
 	_, args = w.SQL()
-	rows, err := q.query(ctx, "SELECT "+groupColumns+" FROM user_groups"+where+" ORDER BY group_name, id"+page, args...)
+	rows, err := q.query(ctx, "SELECT "+groupColumns+" FROM user_groups"+where+order+page, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list groups: %w", err)
 	}

@@ -83,10 +83,22 @@ func (q q) QuotaByProject(ctx context.Context, projectID int64) (Quota, error) {
 	return scanQuota(q.queryRow(ctx, "SELECT "+quotaColumns+quotaFrom+" WHERE qt.project_id = $1", projectID))
 }
 
+// QuotaUsedTotal is the storage every project's quota counts as used, summed: one row per
+// project, so cheap however many artifacts there are (a blob in two projects counts twice, as
+// each project's quota counts it).
+func (q q) QuotaUsedTotal(ctx context.Context) (int64, error) {
+	var n int64
+	if err := q.queryRow(ctx, "SELECT CAST(COALESCE(SUM(used), 0) AS BIGINT) FROM quotas").Scan(&n); err != nil {
+		return 0, fmt.Errorf("sum quota use: %w", err)
+	}
+	return n, nil
+}
+
 // quotaListColumns are the keys a quota listing sorts by (Harbor's "hard.storage" and
-// "used.storage", plus the times).
+// "used.storage", plus the times), and the project's name to filter and sort by.
 var quotaListColumns = map[string]Column{
 	"id":            {"qt.id", ColInt},
+	"name":          {"p.name", ColText}, // the project's
 	"hard.storage":  {"qt.hard", ColInt},
 	"used.storage":  {"qt.used", ColInt},
 	"creation_time": {"qt.created_at", ColTime},

@@ -35,6 +35,20 @@ func (h *Handler) adminLinks(c *call) ([]adminLink, error) {
 			out = append(out, adminLink{"/admin/users", "Users", "Create local users, make or revoke administrators, reset passwords, delete users."})
 		}
 	}
+	more, err := h.accessAdminLinks(c)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, more...)
+	if h.Labels != nil {
+		ok, err := h.Labels.CanGlobal(c.ctx(), rbac.ActCreate)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, adminLink{"/admin/labels", "Labels", "Create, edit and delete the global labels, which artifacts of every project can carry."})
+		}
+	}
 	if h.GC != nil {
 		ok, err := h.GC.Can(c.ctx(), rbac.ActList)
 		if err != nil {
@@ -44,6 +58,10 @@ func (h *Handler) adminLinks(c *call) ([]adminLink, error) {
 			out = append(out, adminLink{"/admin/gc", "Garbage collection", "Schedule and run garbage collection, and read each run's log."})
 		}
 	}
+	if more, err = h.systemLinks(c); err != nil {
+		return nil, err
+	}
+	out = append(out, more...)
 	return out, nil
 }
 
@@ -100,7 +118,9 @@ type gcPage struct {
 	DeleteUntagged bool
 	Rows           []gcRow
 	List           listing
-	Notice, Error  string
+	// CanStop is whether the caller may stop a running collection.
+	CanStop       bool
+	Notice, Error string
 }
 
 var gcSortKeys = []string{"id", "status", "creation_time", "start_time", "end_time"}
@@ -110,6 +130,7 @@ var gcNotices = map[string]string{
 	"unscheduled": "The schedule was removed: garbage collection runs only when started here.",
 	"started":     "Garbage collection was started; it appears in the history below.",
 	"dryrun":      "A dry run was started; its log says what a collection would delete.",
+	"stopping":    "The collection was asked to stop; its status shows when it has.",
 }
 
 func (h *Handler) gcPage(c *call) error {
@@ -162,6 +183,9 @@ func (h *Handler) renderGC(c *call, pg gcPage, code int, fromSchedule bool) erro
 				pg.Time, pg.Day = t, d
 			}
 		}
+	}
+	if pg.CanStop, err = h.GC.Can(c.ctx(), rbac.ActStop); err != nil {
+		return err
 	}
 	pg.Presets, pg.Days = gcPresets, weekdays
 	h.render(c.w, c, code, "gc", pg)

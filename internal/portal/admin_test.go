@@ -181,19 +181,19 @@ func TestUsers(t *testing.T) {
 	}
 	a = b.do(http.MethodPost, "/admin/users", form("username", "alice", "email", "alice2@example.com", "realname", "Alice", "password", "Alice12345", "repeat_password", "Alice12345"))
 	mustContain(t, a, http.StatusConflict, "already exists")
-	mustContain(t, b.get("/admin/users?done=created"), http.StatusOK, "The user was created.", "alice@example.com", "Make alice an administrator")
+	mustContain(t, b.get("/admin/users?done=created"), http.StatusOK, "The user was created.", "alice@example.com", "Make admin: alice")
 	id := userID(t, b, "alice")
 	if a := b.do(http.MethodPost, "/admin/users/"+id+"/admin", form("admin", "true")); a.status != http.StatusSeeOther {
 		t.Fatalf("make admin: %d\n%s", a.status, a.body)
 	}
-	mustContain(t, b.get("/admin/users"), http.StatusOK, "Revoke administrator from alice")
+	mustContain(t, b.get("/admin/users"), http.StatusOK, "Revoke admin from alice")
 	alice := newBrowser(t, b.base)
 	if a := alice.login("alice", "Alice12345"); a.status != http.StatusSeeOther {
 		t.Fatalf("alice's login: %d", a.status)
 	}
 	mustContain(t, alice.get("/projects"), http.StatusOK, `<a href="/admin">Administration</a>`)
 	b.do(http.MethodPost, "/admin/users/"+id+"/admin", form("admin", "false"))
-	mustContain(t, b.get("/admin/users"), http.StatusOK, "Make alice an administrator")
+	mustContain(t, b.get("/admin/users"), http.StatusOK, "Make admin: alice")
 	// Reset the password: the rules, then a good one.
 	mustContain(t, b.get("/admin/users/"+id+"/password"), http.StatusOK, "Reset the password of alice")
 	a = b.do(http.MethodPost, "/admin/users/"+id+"/password", form("new_password", "short", "repeat_password", "short"))

@@ -84,6 +84,8 @@ type Handler struct {
 	mux    *http.ServeMux
 	pages  *pages
 	assets *assets
+	// strip keeps each caller's status strip for a few seconds (status.go).
+	strip stripCache
 }
 
 // New returns the portal's handler.
@@ -136,10 +138,13 @@ func (h *Handler) routes() *http.ServeMux {
 	mux.Handle("POST /admin/users/{id}/password", h.change(h.resetUserPassword))
 	mux.Handle("GET /admin/users/{id}/delete", h.page(h.deleteUserForm))
 	mux.Handle("POST /admin/users/{id}/delete", h.change(h.deleteUser))
+	h.accessAdminRoutes(mux)
+	h.projectPagesRoutes(mux)
 	mux.Handle("GET /search", h.page(h.search))
 	mux.Handle("GET /account", h.page(h.account))
 	mux.Handle("GET /account/password", h.page(h.passwordForm))
 	mux.Handle("POST /account/password", h.change(h.changePassword))
+	h.systemRoutes(mux)
 	return mux
 }
 
@@ -200,7 +205,9 @@ func (h *Handler) change(fn pageFunc) http.Handler {
 			h.fail(w, r, c, err)
 			return
 		}
-		if r.URL.Path != "/logout" {
+		// Logging out, and the configuration change that ends read-only mode (as the API's
+		// PUT /configurations), go through in read-only mode.
+		if r.URL.Path != "/logout" && r.URL.Path != "/admin/configuration" {
 			if err := h.Reg.CheckWritable(c.ctx()); err != nil {
 				h.fail(w, c.r, c, err)
 				return
@@ -284,4 +291,14 @@ type errorPage struct {
 	Status     int
 	StatusText string
 	Message    string
+}
+
+// formRefusal is a refusal a form shows above itself (a bad value: 400, or 409), or ok false
+// for one the error page shows.
+func formRefusal(err error) (int, string, bool) {
+	code, msg, ok := refusal(err)
+	if !ok || (code != http.StatusBadRequest && code != http.StatusConflict) {
+		return 0, "", false
+	}
+	return code, msg, true
 }

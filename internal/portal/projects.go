@@ -162,6 +162,8 @@ type projectPage struct {
 	List         listing
 	CanDelete    bool
 	Tabs         projectTabs
+	// Push is the push commands box; nil for those who may not push.
+	Push *pushBox
 }
 
 type repositoryRow struct {
@@ -195,6 +197,9 @@ func (h *Handler) showProject(c *call) error {
 		pg.Repositories = append(pg.Repositories, repositoryRow{RepositoryInfo: r, Short: strings.TrimPrefix(r.Name, name+"/")})
 	}
 	if pg.CanDelete, err = h.Projects.Can(c.ctx(), v.Project, rbac.ResProject, rbac.ActDelete); err != nil {
+		return err
+	}
+	if pg.Push, err = h.pushCommands(c, v); err != nil {
 		return err
 	}
 	h.render(c.w, c, http.StatusOK, "project", pg)

@@ -53,8 +53,10 @@ type view struct {
 	CSRF     string
 	Version  string
 	Database string // the database's health: healthy or unhealthy
-	Style    string // the stylesheet's URL, with its content hash
-	Path     string
+	// Status is the rest of the status strip.
+	Status statusStrip
+	Style  string // the stylesheet's URL, with its content hash
+	Path   string
 	// Query is the search box's text.
 	Query string
 	Page  any
@@ -79,7 +81,8 @@ func (h *Handler) render(w http.ResponseWriter, c *call, code int, name string, 
 		Path:    c.r.URL.Path,
 		Page:    data,
 	}
-	v.Database = h.databaseHealth(c)
+	v.Status = h.statusStrip(c)
+	v.Database = v.Status.Database
 	if c.r.URL.Path == "/search" {
 		v.Query = c.r.URL.Query().Get("q")
 	}
@@ -127,6 +130,7 @@ var funcs = template.FuncMap{
 	"artifactPath": artifactPath,
 	"scanState":    scanState,
 	"scanBrief":    scanBrief,
+	"waiting":      waiting,
 	"index0": func(s []string) string {
 		if len(s) == 0 {
 			return ""

@@ -458,8 +458,8 @@ func (h *Handler) showRepository(c *call) error {
 	return nil
 }
 
-// confirmPage asks to confirm a deletion: of a repository, an artifact or a tag.
-type confirmPage struct {
+// repoDeletePage asks to confirm a deletion: of a repository, an artifact or a tag.
+type repoDeletePage struct {
 	Project, Repo string
 	Digest        string // the artifact's, "" for the repository
 	Tag           string // the tag to remove, if that is it
@@ -472,7 +472,7 @@ type confirmPage struct {
 // service when posting, and offered no link here.
 func (h *Handler) confirmRepoDelete(c *call, t repoTarget) error {
 	proj := c.r.PathValue("project")
-	pg := confirmPage{Project: proj, Repo: t.repo, Digest: t.dgst}
+	pg := repoDeletePage{Project: proj, Repo: t.repo, Digest: t.dgst}
 	v, err := h.Projects.Get(c.ctx(), proj, true)
 	if err != nil {
 		return err
@@ -515,7 +515,7 @@ func (h *Handler) refuseDelete(c *call, t repoTarget, err error) error {
 		code = http.StatusPreconditionFailed // as the API answers
 	}
 	proj := c.r.PathValue("project")
-	pg := confirmPage{Project: proj, Repo: t.repo, Digest: t.dgst, Error: msg, Back: repositoryPath(proj, t.repo)}
+	pg := repoDeletePage{Project: proj, Repo: t.repo, Digest: t.dgst, Error: msg, Back: repositoryPath(proj, t.repo)}
 	if t.dgst != "" {
 		pg.Back = artifactPath(proj, t.repo, t.dgst)
 		if len(t.action) == 3 {

@@ -112,13 +112,6 @@ func (b *browser) label(spec map[string]any) string {
 	return m[1]
 }
 
-func (b *browser) projectID(name string) int {
-	b.t.Helper()
-	m := regexp.MustCompile(`"project_id":(\d+)`).FindStringSubmatch(b.api(http.MethodGet, "/projects/"+name, nil, http.StatusOK))
-	n, _ := strconv.Atoi(m[1])
-	return n
-}
-
 // post posts a form with the CSRF token of page and fails unless it answers want.
 func (b *browser) post(page, path string, form url.Values, want int) answer {
 	b.t.Helper()
@@ -150,7 +143,7 @@ func TestRepositoryPage(t *testing.T) {
 			map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": amd, "size": amdN, "platform": map[string]any{"os": "linux", "architecture": "amd64"}},
 			map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": arm, "size": armN, "platform": map[string]any{"os": "linux", "architecture": "arm64", "variant": "v8"}},
 		}})
-	pid := b.projectID("shop")
+	pid := mustAtoi(t, b.projectID("shop"))
 	red := b.label(map[string]any{"name": "release", "color": "#C92100", "scope": "p", "project_id": pid})
 	b.label(map[string]any{"name": "qa-passed", "color": "#00ff00", "scope": "g"})
 	b.api(http.MethodPost, "/projects/shop/repositories/team%252Fapp/artifacts/"+img+"/labels", map[string]any{"id": mustAtoi(t, red)}, http.StatusOK)
@@ -258,7 +251,7 @@ func TestArtifactActions(t *testing.T) {
 	g := b.withGuest("acts")
 	img, _ := b.image("acts/app", "v1", "amd64", "")
 	other, _ := b.image("acts/app", "v2", "amd64", "")
-	pid := b.projectID("acts")
+	pid := mustAtoi(t, b.projectID("acts"))
 	proj := b.label(map[string]any{"name": "team-a", "color": "#0000ff", "scope": "p", "project_id": pid})
 	global := b.label(map[string]any{"name": "approved", "scope": "g"})
 	repo := "/projects/acts/repositories/app"

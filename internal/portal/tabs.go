@@ -30,10 +30,17 @@ func (h *Handler) projectTabs(c *call, v project.View, current string) (projectT
 		res              rbac.Resource
 	}{
 		{"members", "Members", "/members", rbac.ResMember},
+		{"labels", "Labels", "/labels", rbac.ResLabel},
+		// Policies holds tag retention and tag immutability: shown to those who may list either.
+		{"policies", "Policies", "/policies", rbac.ResTagRetention},
 		{"robots", "Robot accounts", "/robots", rbac.ResRobot},
+		{"logs", "Logs", "/logs", rbac.ResLog},
 		{"configuration", "Configuration", "/configuration", rbac.ResMetadata},
 	} {
 		ok, err := h.Projects.Can(c.ctx(), v.Project, x.res, rbac.ActList)
+		if err == nil && !ok && x.key == "policies" {
+			ok, err = h.Projects.Can(c.ctx(), v.Project, rbac.ResImmutableTag, rbac.ActList)
+		}
 		if err != nil {
 			return t, err
 		}

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/rbac"
@@ -73,6 +74,12 @@ func (s *Service) SystemAllowlist(ctx context.Context) (meta.CVEAllowlist, error
 		return meta.CVEAllowlist{}, err
 	}
 	return s.Store.CVEAllowlist(ctx, meta.SystemAllowlistProject)
+}
+
+// CanSetSystemAllowlist reports whether the caller in ctx may replace the system's CVE
+// allowlist, by the rule SetSystemAllowlist checks: for pages that offer it.
+func (s *Service) CanSetSystemAllowlist(ctx context.Context) bool {
+	return auth.PrincipalFrom(ctx).SysAdmin
 }
 
 // SetSystemAllowlist replaces the system's CVE allowlist.

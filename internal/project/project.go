@@ -39,6 +39,7 @@ type Store interface {
 	QuotaByID(ctx context.Context, id int64) (meta.Quota, error)
 	QuotaByProject(ctx context.Context, projectID int64) (meta.Quota, error)
 	ListQuotas(ctx context.Context, lq meta.ListQuery, projectID int64) ([]meta.Quota, int64, error)
+	QuotaUsedTotal(ctx context.Context) (int64, error)
 	SetQuotaHard(ctx context.Context, id, hard int64) error
 
 	ListMembers(ctx context.Context, projectID int64, entityName string, offset, limit int) ([]meta.Member, int64, error)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/rbac"
@@ -34,6 +35,26 @@ func (s *Service) Quotas(ctx context.Context, lq meta.ListQuery, reference, refe
 		projectID = id
 	}
 	return s.Store.ListQuotas(ctx, lq, projectID)
+}
+
+// CanQuotas reports whether the caller in ctx may list the quotas (rbac.ActList, as Quotas
+// checks) or change a quota's limit (rbac.ActUpdate, as SetQuota checks): for pages that offer
+// them before they are asked for.
+func (s *Service) CanQuotas(ctx context.Context, act rbac.Action) (bool, error) {
+	p := auth.PrincipalFrom(ctx)
+	if act == rbac.ActUpdate {
+		return p.SysAdmin, nil
+	}
+	return s.Authz.CanSystem(ctx, p, rbac.ResQuota, act)
+}
+
+// QuotaUsed is the storage used by every project, the sum of what their quotas count, for
+// those who may list the quotas (as Quotas checks).
+func (s *Service) QuotaUsed(ctx context.Context) (int64, error) {
+	if err := s.Authz.RequireSystem(ctx, rbac.ResQuota, rbac.ActList); err != nil {
+		return 0, err
+	}
+	return s.Store.QuotaUsedTotal(ctx)
 }
 
 // Quota returns one quota.

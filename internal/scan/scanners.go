@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/events"
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/meta"
@@ -37,6 +38,18 @@ type RegistrationStatus struct {
 	meta.ScannerRegistration
 	Healthy  bool
 	Metadata report.Metadata
+}
+
+// CanScanners reports whether the caller may act on scanner registrations (rbac.ActList,
+// ActCreate, …), for a page deciding what to offer; the methods check it themselves.
+func (s *Service) CanScanners(ctx context.Context, act rbac.Action) (bool, error) {
+	return s.Authz.CanSystem(ctx, auth.PrincipalFrom(ctx), rbac.ResScanner, act)
+}
+
+// CanScanAll reports whether the caller may act on scan-all (rbac.ActRead, ActCreate,
+// ActUpdate, ActStop), as CanScanners.
+func (s *Service) CanScanAll(ctx context.Context, act rbac.Action) (bool, error) {
+	return s.Authz.CanSystem(ctx, auth.PrincipalFrom(ctx), rbac.ResScanAll, act)
 }
 
 // ListRegistrations returns one page of registrations with their adapters' health, the default

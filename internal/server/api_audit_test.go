@@ -28,13 +28,13 @@ func (l tAuditLog) String() string {
 	return l.Username + " " + l.Operation + " " + l.ResourceType + " " + l.Resource
 }
 
-// logs lists audit entries, waiting (the event stream writes them off the request path) until
-// the listing has at least min entries.
-func (a projAPI) logs(t *testing.T, path string, auth http.Header, min int) []tAuditLog {
+// listLogs lists audit entries of either model, waiting (the event stream writes them off the
+// request path) until the listing has at least min entries.
+func listLogs[L any](t *testing.T, a projAPI, path string, auth http.Header, min int) []L {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var out []tAuditLog
+		var out []L
 		a.get(t, path, auth, &out)
 		if len(out) >= min || time.Now().After(deadline) {
 			return out
@@ -43,7 +43,13 @@ func (a projAPI) logs(t *testing.T, path string, auth http.Header, min int) []tA
 	}
 }
 
-func entries(logs []tAuditLog) []string {
+func (a projAPI) logs(t *testing.T, path string, auth http.Header, min int) []tAuditLog {
+	t.Helper()
+	return listLogs[tAuditLog](t, a, path, auth, min)
+}
+
+// entries is each entry in words, for comparisons and failure messages.
+func entries[L fmt.Stringer](logs []L) []string {
 	out := make([]string, len(logs))
 	for i, l := range logs {
 		out[i] = l.String()

@@ -34,23 +34,7 @@ func (l tAuditLogExt) String() string {
 // extLogs lists extended audit entries, waiting until the listing has at least min entries.
 func (a projAPI) extLogs(t *testing.T, path string, auth http.Header, min int) []tAuditLogExt {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var out []tAuditLogExt
-		a.get(t, path, auth, &out)
-		if len(out) >= min || time.Now().After(deadline) {
-			return out
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func extEntries(logs []tAuditLogExt) []string {
-	out := make([]string, len(logs))
-	for i, l := range logs {
-		out[i] = l.String()
-	}
-	return out
+	return listLogs[tAuditLogExt](t, a, path, auth, min)
 }
 
 func TestExtendedAuditLog(t *testing.T) {
@@ -78,7 +62,7 @@ func TestExtendedAuditLog(t *testing.T) {
 			"admin delete artifact ext/app@" + d + " | delete artifact: ext/app@" + d,
 		}
 		logs := a.extLogs(t, apiBase+"/auditlog-exts?sort=op_time&page_size=100", nil, len(want))
-		if got := extEntries(logs); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		if got := entries(logs); strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("extended audit log (oldest first):\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 		for _, l := range logs {
@@ -111,7 +95,7 @@ func TestExtendedAuditLog(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				var got []tAuditLogExt
 				resp := a.get(t, apiBase+c.path, c.auth, &got)
-				if g := extEntries(got); !slices.Equal(g, c.want) && !(len(g) == 0 && len(c.want) == 0) {
+				if g := entries(got); !slices.Equal(g, c.want) && !(len(g) == 0 && len(c.want) == 0) {
 					t.Errorf("GET %s:\n%s\nwant:\n%s", c.path, strings.Join(g, "\n"), strings.Join(c.want, "\n"))
 				}
 				if c.name != "newest first" && resp.Header.Get("X-Total-Count") != fmt.Sprint(len(c.want)) {

@@ -57,6 +57,13 @@ func (s *Service) Configuration(ctx context.Context) (map[string]Item, error) {
 	return out, nil
 }
 
+// Can reports whether the caller in ctx may read (rbac.ActRead) or change (rbac.ActUpdate) the
+// configuration, by the rule Configuration and Update check: for pages that offer it before
+// it is asked for.
+func (s *Service) Can(ctx context.Context, act rbac.Action) (bool, error) {
+	return s.Authz.CanSystem(ctx, auth.PrincipalFrom(ctx), rbac.ResConfiguration, act)
+}
+
 // Update validates every value before storing any, then applies them in one update. Values
 // are strings, booleans and integers (int, int64, or json.Number as a JSON decoder that uses
 // numbers gives them), by key. Read-only keys are accepted when they repeat the current

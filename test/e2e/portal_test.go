@@ -144,6 +144,30 @@ func (w *walk) value(sel string) string {
 	return s
 }
 
+// reloadUntil loads url again and again until something on it matches sel (what the server
+// does on its own time, such as a scan, shows on the next load), then takes the step's
+// screenshot.
+func (w *walk) reloadUntil(name, url, sel string, timeout time.Duration) {
+	w.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(w.ctx, stepTimeout)
+		err := chromedp.Do(ctx, chromedp.Navigate(url))
+		cancel()
+		if err != nil {
+			w.t.Fatalf("step %q: load %s: %v", name, url, err)
+		}
+		if w.present(sel) {
+			break
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("step %q: %s does not show %s after %s: %s", name, url, sel, timeout, w.text("main"))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	w.step(name)
+}
+
 // present says whether anything on the page matches sel.
 func (w *walk) present(sel string) bool {
 	w.t.Helper()
@@ -400,21 +424,52 @@ func TestPortal(t *testing.T) {
 	if robotName != "robot$myproject+ci-pipeline" || len(robotSecret) < 8 {
 		t.Fatalf("the created robot is %q with secret %q", robotName, robotSecret)
 	}
+	// The robot pushes a Go program built against a golang.org/x/text with a known advisory;
+	// the project scans it on push.
 	requireClient(t, "crane")
+	importOSV(t, srv, "GHSA-69ch-w2m2-3vjp", goTextAdvisory)
 	run(t, "crane", "auth", "login", srv.Host, "-u", robotName, "-p", robotSecret)
 	layout := filepath.Join(envFor(t).Dir, "app-layout")
-	writeOCILayout(t, layout, "v1", randomImage(t, 64<<10))
-	run(t, "crane", "push", "--insecure", layout, srv.Host+"/myproject/app:v1")
+	writeOCILayout(t, layout, "v1", goTextImage(t))
+	ref := srv.Host + "/myproject/app:v1"
+	run(t, "crane", "push", "--insecure", layout, ref)
 	w.step("robot in the list", chromedp.Navigate(srv.URL+"/projects/myproject/robots"),
 		chromedp.WaitVisible(chromedp.Search(`//code[text()="robot$myproject+ci-pipeline"]`)))
 	w.step("pushed repository", chromedp.Navigate(srv.URL+"/projects/myproject"),
 		chromedp.Click(chromedp.CSS(`a[href="/projects/myproject/repositories/app"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//span[@class="tag" and text()="v1"]`)))
+	w.reloadUntil("scan result on the repository page", srv.URL+"/projects/myproject/repositories/app", "p.vulnbar", 2*time.Minute)
+	if bar := w.text("p.vulnbar"); !strings.Contains(bar, "1 High") {
+		t.Errorf("the repository page's vulnerability summary: %q, want 1 High", bar)
+	}
 	w.step("artifact page", chromedp.Click(chromedp.CSS(`a[href^="/projects/myproject/repositories/app/artifacts/sha256:"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//h2[text()="Vulnerabilities"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`form[action$="/scan"] button`)))
 	if tags := w.text("dl.overview"); !strings.Contains(tags, "v1") || !strings.Contains(tags, "application/vnd.oci.image.manifest.v1+json") {
 		t.Errorf("the artifact page's overview: %q", tags)
+	}
+	if vulns := w.text("table.vulns"); !strings.Contains(vulns, "CVE-2022-32149") || !strings.Contains(vulns, "golang.org/x/text") ||
+		!strings.Contains(vulns, "0.3.8") || !strings.Contains(vulns, "High") {
+		t.Errorf("the artifact page's vulnerabilities: %q, want CVE-2022-32149 in golang.org/x/text, High, fixed in 0.3.8", vulns)
+	}
+
+	// The gate refuses the pull; the CVE allowlisted in the project's configuration lets it through.
+	pulled := filepath.Join(envFor(t).Dir, "pulled")
+	refused := mustFail(t, runOpts{}, "crane", "pull", "--insecure", "--format=oci", ref, pulled)
+	if !strings.Contains(refused.String(), "cannot be pulled due to configured policy") || !strings.Contains(refused.String(), "CVE-2022-32149") {
+		t.Fatalf("crane pull of the vulnerable image: %s", refused)
+	}
+	w.step("allowlist form", chromedp.Navigate(srv.URL+"/projects/myproject/configuration"), chromedp.WaitVisible(chromedp.ID("allowlist")))
+	if w.checked("reuse_sys_cve_allowlist") {
+		w.step("project's own allowlist", chromedp.Click(chromedp.ID("reuse_sys_cve_allowlist")))
+	}
+	w.step("CVE allowlisted",
+		chromedp.SendKeys(chromedp.ID("allowlist"), "CVE-2022-32149"),
+		chromedp.Click(chromedp.CSS(`form[action="/projects/myproject/configuration"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
+	run(t, "crane", "pull", "--insecure", "--format=oci", ref, pulled)
+	if _, err := os.Stat(filepath.Join(pulled, "index.json")); err != nil {
+		t.Fatalf("crane pull after the allowlist wrote no layout: %v", err)
 	}
 
 	// Change the password, log out, log in with the new one.

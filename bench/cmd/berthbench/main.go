@@ -59,6 +59,9 @@ type Config struct {
 	OSVRecords, ScanPackages, ScanImages int
 	ScanAllImages, ScanClients           int
 	ScanLayerSize, ScanAllLayerSize      int64
+
+	// The portal scenario (portal.go).
+	PortalArtifacts, PortalRepos, PortalClients, PortalRequests int
 }
 
 func main() {
@@ -77,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Password, "password", os.Getenv("BERTHBENCH_PASSWORD"), "password (default $BERTHBENCH_PASSWORD)")
 	fs.StringVar(&cfg.Name, "name", "registry", "label for this registry in the output, e.g. berth-sqlite")
 	fs.StringVar(&scenarios, "scenarios", "all", "comma-separated scenarios: "+strings.Join(scenarioOrder, ",")+" or all; "+
-		"the scanning ones, "+strings.Join(scanScenarios, ",")+" (or scan for both), are Berth-only and not in all")
+		"the scanning ones, "+strings.Join(scanScenarios, ",")+" (or scan for both), and portal are Berth-only and not in all")
 	fs.StringVar(&cfg.Project, "project", "library", "project (first path segment) of every repository")
 	fs.StringVar(&cfg.Prefix, "prefix", "bench", "repository name prefix")
 	fs.Int64Var(&seed, "seed", 0, "content seed (0: random per run, so pushes never hit existing blobs)")
@@ -111,6 +114,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.ScanAllImages, "scan-all-images", 1000, "scan-all: distinct images pushed before the scan-all (times -scale)")
 	fs.Float64Var(&scanAllLayerKiB, "scan-all-layer-kib", 256, "scan-all: uncompressed KiB of each image's layer (not scaled)")
 	fs.IntVar(&cfg.ScanClients, "scan-clients", 16, "scan-all: concurrent clients pushing the images")
+	fs.IntVar(&cfg.PortalArtifacts, "portal-artifacts", 100000, "portal: artifacts pushed before the pages are loaded (times -scale)")
+	fs.IntVar(&cfg.PortalRepos, "portal-repos", 1000, "portal: repositories the artifacts are spread over (times -scale)")
+	fs.IntVar(&cfg.PortalClients, "portal-clients", 2, "portal: concurrent browsers loading pages (the seeding pushes from -small-clients)")
+	fs.IntVar(&cfg.PortalRequests, "portal-requests", 200, "portal: loads of each kind of page")
 	fs.StringVar(&report, "report", "", "read BENCH/IDLE lines from this log and print the comparison table instead of running")
 	fs.StringVar(&registries, "registries", "berth-sqlite,distribution,berth-postgres", "with -report: column order")
 	fs.StringVar(&baseline, "baseline", "distribution", "with -report: the registry ratios are taken against")
@@ -128,7 +135,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cfg.SmallClients <= 0 || cfg.MgetClients <= 0 || cfg.TagClients <= 0 || cfg.MixedClients <= 0 || cfg.SmallRepos <= 0 ||
 		cfg.MixedPushPct < 0 || cfg.MixedPushPct > 100 ||
 		cfg.OSVRecords <= 0 || cfg.ScanPackages <= 0 || cfg.ScanImages <= 0 || cfg.ScanAllImages <= 0 || cfg.ScanClients <= 0 ||
-		scanLayerMiB <= 0 || scanAllLayerKiB <= 0 {
+		scanLayerMiB <= 0 || scanAllLayerKiB <= 0 ||
+		cfg.PortalArtifacts <= 0 || cfg.PortalRepos <= 0 || cfg.PortalClients <= 0 || cfg.PortalRequests < cfg.PortalClients {
 		fmt.Fprintln(stderr, "berthbench: sizes, counts, clients and durations must be positive")
 		return 2
 	}
@@ -142,6 +150,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg.OSVRecords = scaled(cfg.OSVRecords, 2*cfg.ScanPackages)
 	cfg.ScanLayerSize = int64(scanLayerMiB * (1 << 20))
 	cfg.ScanAllLayerSize = int64(scanAllLayerKiB * (1 << 10))
+	cfg.PortalArtifacts = scaled(cfg.PortalArtifacts, 2)
+	cfg.PortalRepos = min(scaled(cfg.PortalRepos, 1), cfg.PortalArtifacts)
 	cfg.Seed = uint64(seed)
 	if seed == 0 {
 		cfg.Seed = uint64(time.Now().UnixNano())

@@ -24,6 +24,7 @@ var scenarioFuncs = map[string]func(context.Context, *bench) *Result{
 	"mixed":        mixed,
 	"scan-one":     scanOne, // scan.go; not in scenarioOrder
 	"scan-all":     scanAll,
+	"portal":       portal, // portal.go; not in scenarioOrder
 }
 
 const mib = 1 << 20

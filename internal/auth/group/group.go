@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/berthreg/berth/internal/auth"
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/rbac"
@@ -44,6 +45,12 @@ func CheckName(name string) error {
 }
 
 func notFound(id int64) error { return fault.NotFoundf("user group %d not found", id) }
+
+// Can reports whether the caller may act on user groups (rbac.ActList, ActCreate, …), for a
+// page deciding what to offer; the methods below check it themselves.
+func (s *Service) Can(ctx context.Context, act rbac.Action) (bool, error) {
+	return s.Authz.CanSystem(ctx, auth.PrincipalFrom(ctx), rbac.ResUserGroup, act)
+}
 
 // List returns one page of groups, filtered by f.
 func (s *Service) List(ctx context.Context, f meta.GroupFilter) ([]meta.Group, int64, error) {

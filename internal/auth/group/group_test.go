@@ -74,3 +74,27 @@ func TestGroupTypeAndDN(t *testing.T) {
 		}
 	})
 }
+
+// TestCan: whether a caller may act on user groups is the system permission the methods check:
+// system administrators may, other users may not.
+func TestCan(t *testing.T) {
+	t.Parallel()
+	s := &group.Service{Authz: &rbac.Authorizer{}}
+	for _, c := range []struct {
+		name string
+		p    auth.Principal
+		act  rbac.Action
+		want bool
+	}{
+		{"admin lists", auth.Principal{Kind: auth.User, ID: 1, Name: "admin", SysAdmin: true}, rbac.ActList, true},
+		{"admin deletes", auth.Principal{Kind: auth.User, ID: 1, Name: "admin", SysAdmin: true}, rbac.ActDelete, true},
+		{"user lists", auth.Principal{Kind: auth.User, ID: 2, Name: "alice"}, rbac.ActList, false},
+		{"user creates", auth.Principal{Kind: auth.User, ID: 2, Name: "alice"}, rbac.ActCreate, false},
+		{"anonymous", auth.Principal{}, rbac.ActList, false},
+	} {
+		got, err := s.Can(auth.WithPrincipal(context.Background(), c.p), c.act)
+		if err != nil || got != c.want {
+			t.Errorf("%s: %v %v, want %v", c.name, got, err, c.want)
+		}
+	}
+}

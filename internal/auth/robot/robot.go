@@ -380,6 +380,12 @@ func (s *Service) prefix(ctx context.Context) (string, error) {
 	return cfg.RobotNamePrefix, nil
 }
 
+// CanSystem reports whether the caller may act on system-level robots (rbac.ActList,
+// ActCreate, …), for a page deciding what to offer; the methods check it themselves.
+func (s *Service) CanSystem(ctx context.Context, act rbac.Action) (bool, error) {
+	return s.Authz.CanSystem(ctx, auth.PrincipalFrom(ctx), rbac.ResRobot, act)
+}
+
 // Get returns a robot, without its secret.
 func (s *Service) Get(ctx context.Context, id int64) (Robot, error) {
 	r, _, err := s.robot(ctx, id, rbac.ActRead)

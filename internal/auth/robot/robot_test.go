@@ -132,3 +132,37 @@ func TestRefreshSecretAnswersOnlyAGeneratedSecret(t *testing.T) {
 		}
 	})
 }
+
+// TestCanSystem: whether a caller may act on system robots is the system permission the
+// methods check: system administrators may, other users may not, and a system robot may what
+// it was granted at system level.
+func TestCanSystem(t *testing.T) {
+	t.Parallel()
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		adminP := auth.Principal{Kind: auth.User, ID: 1, Name: "admin", SysAdmin: true}
+		admin := auth.WithPrincipal(context.Background(), adminP)
+		authz := &rbac.Authorizer{Members: db, Robots: db}
+		s := &robot.Service{Store: db, Authz: authz, Projects: &project.Service{Store: db, Authz: authz}}
+		r, _, err := s.Create(admin, robot.Spec{Name: "lister", Level: robot.LevelSystem, Duration: -1,
+			Permissions: []meta.RobotPermission{{Kind: meta.RobotKindSystem, Namespace: "/", Access: []meta.RobotAccess{{Resource: "robot", Action: "list"}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name string
+			p    auth.Principal
+			act  rbac.Action
+			want bool
+		}{
+			{"admin creates", adminP, rbac.ActCreate, true},
+			{"user lists", auth.Principal{Kind: auth.User, ID: 2, Name: "alice"}, rbac.ActList, false},
+			{"robot lists", auth.Principal{Kind: auth.Robot, ID: r.ID, Name: r.Login}, rbac.ActList, true},
+			{"robot creates", auth.Principal{Kind: auth.Robot, ID: r.ID, Name: r.Login}, rbac.ActCreate, false},
+		} {
+			got, err := s.CanSystem(auth.WithPrincipal(context.Background(), c.p), c.act)
+			if err != nil || got != c.want {
+				t.Errorf("%s: %v %v, want %v", c.name, got, err, c.want)
+			}
+		}
+	})
+}
