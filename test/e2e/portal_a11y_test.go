@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
@@ -73,8 +72,7 @@ func TestPortalAccessibility(t *testing.T) {
 // setTheme makes the browser prefer the light or the dark colour scheme.
 func setTheme(t *testing.T, ctx context.Context, theme string) {
 	t.Helper()
-	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
-		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: theme}}}); err != nil {
+	if err := chromedp.Do(ctx, colorScheme(theme)); err != nil {
 		t.Fatal(err)
 	}
 }

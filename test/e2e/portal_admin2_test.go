@@ -7,14 +7,11 @@ package e2e
 // status strip. Each change made in the browser is checked through the API.
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -121,16 +118,4 @@ func TestPortalAdminSystem(t *testing.T) {
 		chromedp.Navigate(srv.URL+"/admin"), chromedp.WaitVisible(chromedp.Search(`//h1[text()="Administration"]`)))
 
 	w.step("logged out", logout())
-}
-
-// colorScheme emulates the system's colour scheme ("dark" or "light"; "" for the browser's own).
-func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		p := emulation.SetEmulatedMediaParams{}
-		if scheme != "" {
-			p.Features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
-		}
-		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, p)
-		return err
-	})
 }

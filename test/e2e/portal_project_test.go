@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
@@ -36,15 +34,6 @@ func apiJSON(t *testing.T, srv *server, path string, out any) {
 // notice waits for the page's notice saying text: a notice of the page before is not it.
 func notice(text string) chromedp.Action[chromedp.Void] {
 	return chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and contains(., "` + text + `")]`))
-}
-
-// colorScheme makes the page's prefers-color-scheme light or dark.
-func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
-	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia,
-			emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
-		return chromedp.Void{}, err
-	}
 }
 
 func TestPortalProjectTabs(t *testing.T) {

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
@@ -541,4 +543,16 @@ func TestPortal(t *testing.T) {
 
 	w.step("final logout", chromedp.Navigate(srv.URL+"/projects"), chromedp.WaitVisible(chromedp.Search(`//h1[text()="Projects"]`)), logout())
 	w.at("/login")
+}
+
+// colorScheme emulates the system's colour scheme ("dark" or "light"; "" for the browser's own).
+func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		p := emulation.SetEmulatedMediaParams{}
+		if scheme != "" {
+			p.Features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+		}
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, p)
+		return err
+	})
 }
