@@ -1,10 +1,12 @@
 package portal
 
 // An artifact's page (/projects/{project}/repositories/{repo...}/artifacts/{digest}): its
-// overview, a scan button and the vulnerabilities of its report, filtered, sorted and paged on
-// the server. The data comes from the artifact and scan services, as GET
-// /api/v2.0/.../artifacts/{reference} (with_scan_overview), its additions/vulnerabilities and
-// POST .../scan do.
+// overview with its tags and labels, the actions its viewer may take (scan, SBOM, tags, labels,
+// deletion: their posts are in repository.go), its config, layers, build history, platforms,
+// referrers and SBOM (artifact_detail.go), and the vulnerabilities of its report, filtered,
+// sorted and paged on the server. The data comes from the artifact and scan services, as GET
+// /api/v2.0/.../artifacts/{reference} (with_tag, with_label, with_accessory,
+// with_scan_overview), its additions and POST .../scan do.
 
 import (
 	"cmp"
@@ -17,7 +19,6 @@ import (
 
 	"github.com/berthreg/berth/internal/fault"
 	"github.com/berthreg/berth/internal/meta"
-	"github.com/berthreg/berth/internal/rbac"
 	"github.com/berthreg/berth/internal/registry"
 	"github.com/berthreg/berth/internal/scan"
 	"github.com/berthreg/berth/internal/scan/vulndb"
@@ -25,47 +26,6 @@ import (
 
 // artifactsSeg separates a repository's name from an artifact's digest in the portal's paths.
 const artifactsSeg = "/artifacts/"
-
-// splitArtifact splits "<repository>/artifacts/<digest>": a digest (algorithm:hex) has no slash
-// and a colon, which no repository name has, so a repository named .../artifacts/... is still
-// a repository.
-func splitArtifact(path string) (repo, dgst string, ok bool) {
-	i := strings.LastIndex(path, artifactsSeg)
-	if i <= 0 {
-		return "", "", false
-	}
-	dgst = path[i+len(artifactsSeg):]
-	if strings.Contains(dgst, "/") || !strings.Contains(dgst, ":") {
-		return "", "", false
-	}
-	return path[:i], dgst, true
-}
-
-// repositoryOrArtifact serves the paths under /projects/{project}/repositories/: a repository
-// (whose name may hold slashes) or one of its artifacts.
-func (h *Handler) repositoryOrArtifact(c *call) error {
-	if repo, dgst, ok := splitArtifact(c.r.PathValue("repo")); ok {
-		c.r.SetPathValue("repo", repo)
-		c.r.SetPathValue("digest", dgst)
-		return h.showArtifact(c)
-	}
-	return h.showRepository(c)
-}
-
-// scanArtifact serves POST .../repositories/{repo...}/artifacts/{digest}/scan.
-func (h *Handler) scanArtifact(c *call) error {
-	rest, isScan := strings.CutSuffix(c.r.PathValue("repo"), "/scan")
-	repo, dgst, ok := splitArtifact(rest)
-	if !isScan || !ok {
-		return fault.NotFoundf("There is no page at %s.", c.r.URL.Path)
-	}
-	proj := c.r.PathValue("project")
-	if err := h.Scan.Request(c.ctx(), scan.Target{Project: proj, Repository: repo, Reference: dgst}, scan.TypeVulnerability); err != nil {
-		return err
-	}
-	http.Redirect(c.w, c.r, artifactPath(proj, repo, dgst)+"?scan=requested", http.StatusSeeOther)
-	return nil
-}
 
 func artifactPath(project, repo, dgst string) string {
 	return "/projects/" + url.PathEscape(project) + "/repositories/" + repoPath(repo) + artifactsSeg + url.PathEscape(dgst)
@@ -120,11 +80,14 @@ type artifactPage struct {
 	Project, Repo string
 	Artifact      registry.ArtifactView
 	Annotations   []annotation
-	CanScan       bool
-	ScanRequested bool
-	Report        vulnCounts
-	StatusText    string
-	Vulns         []vulnRow
+	Can           repoPerms
+	Notice        string
+	// Error is a form's refusal, NewTag the tag its form held.
+	Error      string
+	NewTag     string
+	Report     vulnCounts
+	StatusText string
+	Vulns      []vulnRow
 	// Matching is how many vulnerabilities the filters keep, of Report.Total.
 	Matching int
 	List     listing
@@ -132,6 +95,21 @@ type artifactPage struct {
 	Severity   string
 	Fixable    bool
 	Severities []string
+	// Labels are the artifact's, Addable those the caller may add.
+	Labels  []labelView
+	Addable []meta.Label
+	Signed  bool
+	Pull    string
+	// Image is the image's config; Layers and History its layers and build history.
+	Image     *imageInfo
+	Config    *descriptorRow
+	Layers    []descriptorRow
+	History   []historyRow
+	Platforms []platformRow
+	Referrers []referrerRow
+	SBOM      sbomView
+	// CopyScript is the URL of the script behind the copy button.
+	CopyScript string
 }
 
 type annotation struct{ Key, Value string }
@@ -139,19 +117,26 @@ type annotation struct{ Key, Value string }
 // vulnSortKeys are the columns the vulnerability table sorts by.
 var vulnSortKeys = []string{"severity", "id", "package", "score"}
 
-func (h *Handler) showArtifact(c *call) error {
+func (h *Handler) showArtifact(c *call) error { return h.artifactPage(c, http.StatusOK, "", "") }
+
+// artifactPage renders the artifact's page; a form's refusal shows it again with the message
+// (msg) and the tag that was typed (newTag), with status code.
+func (h *Handler) artifactPage(c *call, code int, msg, newTag string) error {
 	proj, repo, dgst := c.r.PathValue("project"), c.r.PathValue("repo"), c.r.PathValue("digest")
 	_, l, err := parseListing(c.r, vulnSortKeys)
 	if err != nil {
 		return err
 	}
 	q := c.r.URL.Query()
-	pg := artifactPage{Project: proj, Repo: repo, ScanRequested: q.Get("scan") != "", Severities: severityOrder,
-		Severity: q.Get("severity"), Fixable: q.Get("fixable") == "on"}
+	pg := artifactPage{Project: proj, Repo: repo, Severities: severityOrder, Notice: repoNotices[q.Get("done")], Error: msg, NewTag: newTag,
+		Severity: q.Get("severity"), Fixable: q.Get("fixable") == "on", CopyScript: h.assets.url("copy.js")}
+	if q.Get("scan") != "" {
+		pg.Notice = repoNotices["scanned"]
+	}
 	if pg.Severity != "" && !slices.Contains(severityOrder, pg.Severity) {
 		return fault.Invalidf("The severity %q is not one of %s.", pg.Severity, strings.Join(severityOrder, ", "))
 	}
-	p, v, err := h.Artifacts.Get(c.ctx(), proj, repo, dgst, registry.Details{Tags: true})
+	p, v, err := h.Artifacts.Get(c.ctx(), proj, repo, dgst, registry.Details{Tags: true, Labels: true, Accessories: true})
 	if err != nil {
 		return err
 	}
@@ -160,7 +145,31 @@ func (h *Handler) showArtifact(c *call) error {
 		pg.Annotations = append(pg.Annotations, annotation{k, val})
 	}
 	slices.SortFunc(pg.Annotations, func(a, b annotation) int { return cmp.Compare(a.Key, b.Key) })
-	if pg.CanScan, err = h.Projects.Can(c.ctx(), p, rbac.ResScan, rbac.ActCreate); err != nil {
+	if pg.Can, err = h.repoPerms(c, p); err != nil {
+		return err
+	}
+	pg.Labels = labelViews(v.Labels)
+	if pg.Can.AddLabel {
+		choices, err := h.labelChoices(c, p)
+		if err != nil {
+			return err
+		}
+		pg.Addable = addable(choices, v.Labels)
+	}
+	pg.Signed = signed(v.Accessories)
+	pg.Pull = "docker pull " + h.registryHost(c) + "/" + v.RepositoryName + "@" + v.Digest
+	pg.Image = imageOf(v.Info.ExtraAttrs)
+	pg.Config, pg.Layers = layersOf(v.Payload)
+	pg.Platforms = platformsOf(v.Info)
+	pg.Referrers = referrersOf(v.Accessories)
+	if slices.Contains(v.Info.Additions, registry.AdditionBuildHistory) {
+		a, err := h.Artifacts.Addition(c.ctx(), proj, repo, v.Digest, registry.AdditionBuildHistory)
+		if err != nil {
+			return err
+		}
+		pg.History = historyOf(a.Content)
+	}
+	if pg.SBOM, err = h.sbomView(c, p, v, q.Get("sbom_page")); err != nil {
 		return err
 	}
 	r, err := h.Scan.Report(c.ctx(), p.ID, v.Digest, scan.TypeVulnerability)
@@ -189,7 +198,7 @@ func (h *Handler) showArtifact(c *call) error {
 		l.extra.Set("fixable", "on")
 	}
 	pg.List = l
-	h.render(c.w, c, http.StatusOK, "artifact", pg)
+	h.render(c.w, c, code, "artifact", pg)
 	return nil
 }
 

@@ -16,8 +16,6 @@ import (
 	"github.com/berthreg/berth/internal/meta"
 	"github.com/berthreg/berth/internal/project"
 	"github.com/berthreg/berth/internal/rbac"
-	"github.com/berthreg/berth/internal/registry"
-	"github.com/berthreg/berth/internal/scan/report"
 )
 
 // The columns each listing sorts by: those its store sorts by.
@@ -157,6 +155,8 @@ func storageLimit(value, unit string) (int64, error) {
 
 type projectPage struct {
 	project.View
+	// DeletedRepo is the repository just deleted, for the notice.
+	DeletedRepo  string
 	Summary      project.Summary
 	Repositories []repositoryRow
 	List         listing
@@ -181,7 +181,7 @@ func (h *Handler) showProject(c *call) error {
 	if err != nil {
 		return err
 	}
-	pg := projectPage{View: v, List: l}
+	pg := projectPage{View: v, List: l, DeletedRepo: c.r.URL.Query().Get("deleted")}
 	if pg.Tabs, err = h.projectTabs(c, v, "summary"); err != nil {
 		return err
 	}
@@ -244,61 +244,4 @@ func sentenceOrEmpty(s string) string {
 		return ""
 	}
 	return sentence(s)
-}
-
-type repositoryPage struct {
-	Project   string
-	Name      string // within the project
-	Repo      meta.RepositoryInfo
-	Artifacts []artifactRow
-	List      listing
-}
-
-type artifactRow struct {
-	registry.ArtifactView
-	// Vulns is the vulnerability summary of the artifact's report by the project's scanner.
-	Vulns vulnCounts
-}
-
-func (h *Handler) showRepository(c *call) error {
-	proj, name := c.r.PathValue("project"), c.r.PathValue("repo")
-	lq, l, err := parseListing(c.r, artifactSortKeys)
-	if err != nil {
-		return err
-	}
-	// Artifacts have no name: the filter box matches their tags.
-	if f, ok := lq.Take("name"); ok {
-		f.Key = "tags"
-		lq.Filters = append(lq.Filters, f)
-	}
-	repo, err := h.Repositories.Get(c.ctx(), proj, name)
-	if err != nil {
-		return err
-	}
-	list, err := h.Artifacts.List(c.ctx(), proj, name, lq, registry.Details{Tags: true})
-	if err != nil {
-		return err
-	}
-	l.Total = list.Total
-	pg := repositoryPage{Project: proj, Name: name, Repo: repo, List: l}
-	// The page's reports in one read, as the API's with_scan_overview does.
-	digests := make([]string, len(list.Artifacts))
-	for i, a := range list.Artifacts {
-		digests[i] = a.Digest
-	}
-	reports := map[string]map[string]meta.ScanReport{}
-	if len(digests) > 0 {
-		if reports, err = h.Scan.Reports(c.ctx(), list.Project.ID, digests); err != nil {
-			return err
-		}
-	}
-	for _, a := range list.Artifacts {
-		row := artifactRow{ArtifactView: a}
-		if r, ok := reports[a.Digest][report.MimeGeneric]; ok {
-			row.Vulns = countsOf(r)
-		}
-		pg.Artifacts = append(pg.Artifacts, row)
-	}
-	h.render(c.w, c, http.StatusOK, "repository", pg)
-	return nil
 }
