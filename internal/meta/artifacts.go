@@ -439,6 +439,59 @@ func (q q) Accessories(ctx context.Context, repoID int64, digest string) ([]Mani
 	return out, rows.Err()
 }
 
+// AccessoriesOfMany is Accessories for several manifests of one repository, in one query:
+// the accessories by subject digest, oldest first.
+func (q q) AccessoriesOfMany(ctx context.Context, repoID int64, digests []string) (map[string][]Manifest, error) {
+	out := map[string][]Manifest{}
+	if len(digests) == 0 {
+		return out, nil
+	}
+	args := []any{repoID}
+	for _, d := range digests {
+		args = append(args, d)
+	}
+	bySubject := placeholders(2, len(digests))
+	legacy := map[string]string{} // legacy signature tag → its subject
+	var tags []string
+	for _, d := range digests {
+		if t := LegacyCosignTag(d); t != "" {
+			legacy[t] = d
+			tags = append(tags, t)
+			args = append(args, t)
+		}
+	}
+	query := "SELECT " + manifestColumns + ", m.subject_digest AS accessory_of FROM manifests m WHERE m.repository_id = $1 AND m.subject_digest IN (" + bySubject + ")"
+	if len(tags) > 0 {
+		query += " UNION ALL SELECT " + manifestColumns + ", t.name FROM manifests m JOIN tags t ON t.manifest_id = m.id" +
+			" WHERE t.repository_id = $1 AND t.name IN (" + placeholders(2+len(digests), len(tags)) + ")"
+	}
+	rows, err := q.query(ctx, query+" ORDER BY id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("accessories of %d manifests: %w", len(digests), err)
+	}
+	defer rows.Close()
+	seen := map[string]map[int64]bool{}
+	for rows.Next() {
+		var of string
+		m, err := scanManifest(withExtra{rows, []any{&of}})
+		if err != nil {
+			return nil, err
+		}
+		if subject, ok := legacy[of]; ok {
+			of = subject
+		}
+		if m.Digest == of || seen[of][m.ID] {
+			continue
+		}
+		if seen[of] == nil {
+			seen[of] = map[int64]bool{}
+		}
+		seen[of][m.ID] = true
+		out[of] = append(out[of], m)
+	}
+	return out, rows.Err()
+}
+
 // LegacyCosignTag is the tag cosign (before OCI 1.1 referrers) gives the signature of a
 // sha256 digest; "" for other digests.
 func LegacyCosignTag(digest string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -285,4 +286,69 @@ func TestSQLitePlaceholders(t *testing.T) {
 			t.Errorf("rebind(%q, %v) = %q, %v; want %q, %v", tt.query, tt.args, got, out, tt.want, tt.out)
 		}
 	}
+}
+
+// TestAccessoriesOfMany: one query gives each manifest the same accessories as Accessories
+// does for it alone — referrers by subject and cosign's legacy signature tag, a manifest that
+// is both listed once, nothing for a manifest without any.
+func TestAccessoriesOfMany(t *testing.T) {
+	t.Parallel()
+	metatest.ForEachDB(t, func(t *testing.T, db *meta.DB) {
+		ctx := context.Background()
+		_, pid := setup(t, db)
+		repo := "proj/signed"
+		put := func(d int, subject int, tags ...string) {
+			t.Helper()
+			p := meta.PutManifestParams{ProjectID: pid, Repository: repo, Digest: digestOf(d), MediaType: "application/vnd.oci.image.manifest.v1+json",
+				Payload: []byte(fmt.Sprintf(`{"n":%d}`, d)), Tags: tags}
+			if subject != 0 {
+				p.SubjectDigest = digestOf(subject)
+			}
+			if _, err := db.PutManifest(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		put(100, 0, "a")
+		put(200, 0, "b")
+		put(300, 0, "c")
+		put(400, 0, "d")
+		put(101, 100)
+		put(102, 100)
+		put(201, 200)
+		put(150, 0, meta.LegacyCosignTag(digestOf(200)))
+		put(301, 300, meta.LegacyCosignTag(digestOf(300)))
+		m, err := db.ManifestByTag(ctx, repo, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		subjects := []string{digestOf(100), digestOf(200), digestOf(300), digestOf(400)}
+		got, err := db.AccessoriesOfMany(ctx, m.RepositoryID, subjects)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests := func(ms []meta.Manifest) []string {
+			var out []string
+			for _, m := range ms {
+				out = append(out, m.Digest)
+			}
+			return out
+		}
+		want := map[string][]string{
+			digestOf(100): {digestOf(101), digestOf(102)},
+			digestOf(200): {digestOf(201), digestOf(150)},
+			digestOf(300): {digestOf(301)},
+		}
+		for _, s := range subjects {
+			one, err := db.Accessories(ctx, m.RepositoryID, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(digests(got[s]), digests(one)) {
+				t.Errorf("accessories of %s: together %v, alone %v", s, digests(got[s]), digests(one))
+			}
+			if !slices.Equal(slices.Sorted(slices.Values(digests(got[s]))), slices.Sorted(slices.Values(want[s]))) {
+				t.Errorf("accessories of %s: %v, want %v", s, digests(got[s]), want[s])
+			}
+		}
+	})
 }

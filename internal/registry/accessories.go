@@ -51,6 +51,11 @@ func (s *Artifacts) accessories(ctx context.Context, repo string, m meta.Manifes
 	if err != nil {
 		return nil, err
 	}
+	return s.describeAccessories(ctx, repo, m, ms)
+}
+
+// describeAccessories describes the accessories ms of artifact m of the repository.
+func (s *Artifacts) describeAccessories(ctx context.Context, repo string, m meta.Manifest, ms []meta.Manifest) ([]Accessory, error) {
 	out := make([]Accessory, 0, len(ms))
 	for _, a := range ms {
 		info, err := s.Registry.DescribeArtifact(ctx, a, false)

@@ -24,6 +24,7 @@ type ArtifactStore interface {
 	TagsOfManifests(ctx context.Context, ids []int64) (map[int64][]meta.Tag, error)
 	LabelsOfManifests(ctx context.Context, ids []int64) (map[int64][]meta.Label, error)
 	Accessories(ctx context.Context, repoID int64, digest string) ([]meta.Manifest, error)
+	AccessoriesOfMany(ctx context.Context, repoID int64, digests []string) (map[string][]meta.Manifest, error)
 	LabelByID(ctx context.Context, id int64) (meta.Label, error)
 	AttachLabel(ctx context.Context, manifestID, labelID int64) error
 	DetachLabel(ctx context.Context, manifestID, labelID int64) error
@@ -143,6 +144,20 @@ func (s *Artifacts) views(ctx context.Context, p meta.Project, arts []meta.Artif
 			return nil, err
 		}
 	}
+	// Accessories of a page of artifacts are read in one query per repository.
+	var accessories map[int64]map[string][]meta.Manifest
+	if d.Accessories {
+		digests := map[int64][]string{}
+		for _, a := range arts {
+			digests[a.RepositoryID] = append(digests[a.RepositoryID], a.Digest)
+		}
+		accessories = map[int64]map[string][]meta.Manifest{}
+		for repoID, ds := range digests {
+			if accessories[repoID], err = s.Store.AccessoriesOfMany(ctx, repoID, ds); err != nil {
+				return nil, err
+			}
+		}
+	}
 	immutable := map[string]func(string) bool{} // by repository, read once per view
 	out := make([]ArtifactView, 0, len(arts))
 	for _, a := range arts {
@@ -163,7 +178,7 @@ func (s *Artifacts) views(ctx context.Context, p meta.Project, arts []meta.Artif
 			v.Tags = tagViews(tags[a.ID], imm)
 		}
 		if d.Accessories {
-			if v.Accessories, err = s.accessories(ctx, a.RepositoryName, a.Manifest); err != nil {
+			if v.Accessories, err = s.describeAccessories(ctx, a.RepositoryName, a.Manifest, accessories[a.RepositoryID][a.Digest]); err != nil {
 				return nil, err
 			}
 		}
