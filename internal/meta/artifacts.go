@@ -75,9 +75,11 @@ var repositoryColumns = map[string]Column{
 	"update_time":   {"r.updated_at", ColTime},
 }
 
-var repositorySelect = `SELECT r.id, r.project_id, r.name, r.description, r.pull_count, r.created_at, r.updated_at,
-	(SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id AND ` + baseCond("m") + ` AND ` + notAccessoryCond("m") + `)
-	FROM repositories r`
+// repositoryInfoColumns are a repository's columns with its artifact count, from repositories r.
+var repositoryInfoColumns = `SELECT r.id, r.project_id, r.name, r.description, r.pull_count, r.created_at, r.updated_at,
+	(SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id AND ` + baseCond("m") + ` AND ` + notAccessoryCond("m") + `)`
+
+var repositorySelect = repositoryInfoColumns + ` FROM repositories r`
 
 func scanRepositoryInfo(row rowScanner) (RepositoryInfo, error) {
 	var r RepositoryInfo
@@ -123,7 +125,9 @@ func (q q) ListRepositories(ctx context.Context, rq RepositoryQuery) ([]Reposito
 	}
 	page := w.Page(rq.List)
 	_, args = w.SQL()
-	rows, err := q.query(ctx, repositorySelect+where+order+page, args...)
+	// The page is chosen first: artifact counts are worked out for its rows only, not for
+	// every repository the sort has to look at.
+	rows, err := q.query(ctx, repositoryInfoColumns+" FROM (SELECT r.* FROM repositories r"+where+order+page+") r"+order, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list repositories: %w", err)
 	}

@@ -1,7 +1,9 @@
 package portal_test
 
 import (
+	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -336,5 +338,55 @@ func TestStaticAssets(t *testing.T) {
 	}
 	if a := b.get("/static/nothing.js"); a.status != http.StatusNotFound {
 		t.Errorf("a missing asset: %d", a.status)
+	}
+}
+
+// TestPagesCompressedAndTokensMasked: a browser that takes gzip gets pages compressed; the
+// CSRF token in the forms is written differently on every page (so compression cannot give it
+// away) and every one of its writings is accepted, while a tampered one is refused.
+func TestPagesCompressedAndTokensMasked(t *testing.T) {
+	t.Parallel()
+	b := newServer(t).signedIn()
+	a := b.do(http.MethodGet, "/projects", nil, "Accept-Encoding", "gzip")
+	if a.status != http.StatusOK || a.header.Get("Content-Encoding") != "gzip" || !strings.Contains(a.header.Get("Vary"), "Accept-Encoding") {
+		t.Fatalf("page for a gzip client: %d, headers %v", a.status, a.header)
+	}
+	zr, err := gzip.NewReader(strings.NewReader(a.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, err := io.ReadAll(zr)
+	if err != nil || !strings.Contains(string(html), "<h1>Projects</h1>") {
+		t.Fatalf("the compressed page: %v\n%.300s", err, html)
+	}
+	if plain := b.get("/projects"); plain.header.Get("Content-Encoding") != "" || !strings.Contains(plain.body, "<h1>Projects</h1>") {
+		t.Fatalf("page for a client without gzip: headers %v", plain.header)
+	}
+
+	first, second := b.token("/account"), b.token("/account")
+	if first == second {
+		t.Fatalf("the same CSRF token twice: %q", first)
+	}
+	// One character of the token's second half (the token XORed with the pad) changed; the
+	// last character is left alone, as base64 ignores some of its bits.
+	tampered := []byte(first)
+	if i := len(tampered) * 3 / 4; tampered[i] == 'A' {
+		tampered[i] = 'B'
+	} else {
+		tampered[i] = 'A'
+	}
+	for i, c := range []struct {
+		name, token string
+		want        int
+	}{
+		{"a tampered token", string(tampered), http.StatusForbidden},
+		{"no token", "", http.StatusForbidden},
+		{"the first page's token", first, http.StatusSeeOther},
+		{"the second page's token", second, http.StatusSeeOther},
+	} {
+		form := url.Values{"csrf": {c.token}, "name": {fmt.Sprintf("masked-%d", i)}}
+		if got := b.do(http.MethodPost, "/projects", form); got.status != c.want {
+			t.Errorf("new project with %s: %d, want %d", c.name, got.status, c.want)
+		}
 	}
 }

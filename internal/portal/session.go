@@ -46,7 +46,7 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request) *call {
 func (h *Handler) resumeForChange(w http.ResponseWriter, r *http.Request) (*call, error) {
 	c := &call{w: w, r: r}
 	sid := cookie(r, sessionCookie)
-	p, token, err := h.Sessions.Resume(r.Context(), sid, r.PostForm.Get(csrfField), true)
+	p, token, err := h.Sessions.Resume(r.Context(), sid, unmaskToken(r.PostForm.Get(csrfField)), true)
 	if token != "" {
 		c.sid, c.csrf = sid, token
 	}
@@ -190,4 +190,37 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// maskToken writes the CSRF token differently on every page: a random pad, then the token
+// XORed with it. Pages are compressed, and a secret that is the same in every response
+// beside text an attacker chooses (a filter box's value) could be guessed from the compressed
+// sizes (BREACH); a token that never repeats cannot.
+func maskToken(token string) string {
+	if token == "" {
+		return ""
+	}
+	pad := make([]byte, len(token))
+	_, _ = rand.Read(pad)
+	out := make([]byte, 2*len(token))
+	copy(out, pad)
+	for i := range len(token) {
+		out[len(token)+i] = token[i] ^ pad[i]
+	}
+	return base64.RawURLEncoding.EncodeToString(out)
+}
+
+// unmaskToken undoes maskToken; what is not a masked token comes back as "", which no session
+// accepts.
+func unmaskToken(masked string) string {
+	raw, err := base64.RawURLEncoding.DecodeString(masked)
+	if err != nil || len(raw) == 0 || len(raw)%2 != 0 {
+		return ""
+	}
+	n := len(raw) / 2
+	out := make([]byte, n)
+	for i := range n {
+		out[i] = raw[n+i] ^ raw[i]
+	}
+	return string(out)
 }

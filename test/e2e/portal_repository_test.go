@@ -18,6 +18,7 @@ import (
 // actions, the artifact's layers and referrers, then a tag removed, the artifact and the
 // repository deleted, each after its confirmation page.
 func TestPortalRepository(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	srv := startServer(t, serverOptions{})
 	dir := t.ArtifactDir()
