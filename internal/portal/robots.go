@@ -36,6 +36,8 @@ type robotsPage struct {
 	List      listing
 	CanCreate bool
 	Notice    string
+	// Base is the robots' path; Caption names the table (the robottable partial).
+	Base, Caption string
 }
 
 // robotNotices are the notices a redirect after an action asks for.
@@ -63,7 +65,8 @@ func (h *Handler) listRobots(c *call) error {
 		return err
 	}
 	l.Total = total
-	pg := robotsPage{Project: v.Project.Name, List: l, Notice: robotNotices[c.r.URL.Query().Get("done")]}
+	pg := robotsPage{Project: v.Project.Name, List: l, Notice: robotNotices[c.r.URL.Query().Get("done")],
+		Base: "/projects/" + url.PathEscape(v.Project.Name) + "/robots", Caption: "Robot accounts of " + v.Project.Name}
 	if pg.Tabs, err = h.projectTabs(c, v, "robots"); err != nil {
 		return err
 	}

@@ -22,6 +22,8 @@ type sysRobotsPage struct {
 	List      listing
 	CanCreate bool
 	Notice    string
+	// Base is the robots' path; Caption names the table (the robottable partial).
+	Base, Caption string
 }
 
 func (h *Handler) listSystemRobots(c *call) error {
@@ -38,7 +40,7 @@ func (h *Handler) listSystemRobots(c *call) error {
 		return err
 	}
 	l.Total = total
-	pg := sysRobotsPage{List: l, Notice: robotNotices[c.r.URL.Query().Get("done")]}
+	pg := sysRobotsPage{List: l, Notice: robotNotices[c.r.URL.Query().Get("done")], Base: "/admin/robots", Caption: "System robot accounts"}
 	can := map[rbac.Action]bool{}
 	for _, act := range []rbac.Action{rbac.ActCreate, rbac.ActUpdate, rbac.ActDelete} {
 		if can[act], err = h.Robots.CanSystem(c.ctx(), act); err != nil {

@@ -52,9 +52,9 @@ func TestPortalAdminSystem(t *testing.T) {
 		chromedp.WaitVisible(chromedp.Search(`//h1[text()="Audit log"]`)))
 	w.step("audit log filtered",
 		chromedp.SetValue(chromedp.ID("log-type"), "project"),
-		chromedp.SetValue(chromedp.ID("log-op"), "create"),
+		chromedp.SetValue(chromedp.ID("log-operation"), "create"),
 		chromedp.SendKeys(chromedp.ID("log-resource"), "audited"),
-		chromedp.Click(chromedp.CSS(`form.audit-filter button[type="submit"]`)),
+		chromedp.Click(chromedp.CSS(`form.log-filter button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//td[text()="auditedproject"]`)))
 	w.at("/admin/logs?user=&resource=audited&resource_type=project&operation=create&from=&to=")
 
