@@ -62,6 +62,8 @@ type Config struct {
 
 	// The portal scenario (portal.go).
 	PortalArtifacts, PortalRepos, PortalClients, PortalRequests int
+	// PortalAfterSeed is a shell command run between seeding and measuring.
+	PortalAfterSeed string
 }
 
 func main() {
@@ -118,6 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.PortalRepos, "portal-repos", 1000, "portal: repositories the artifacts are spread over (times -scale)")
 	fs.IntVar(&cfg.PortalClients, "portal-clients", 2, "portal: concurrent browsers loading pages (the seeding pushes from -small-clients)")
 	fs.IntVar(&cfg.PortalRequests, "portal-requests", 200, "portal: loads of each kind of page")
+	fs.StringVar(&cfg.PortalAfterSeed, "portal-after-seed", "", "portal: shell command run after seeding, before the pages are loaded (e.g. psql … -c 'VACUUM ANALYZE', the steady state autovacuum reaches)")
 	fs.StringVar(&report, "report", "", "read BENCH/IDLE lines from this log and print the comparison table instead of running")
 	fs.StringVar(&registries, "registries", "berth-sqlite,distribution,berth-postgres", "with -report: column order")
 	fs.StringVar(&baseline, "baseline", "distribution", "with -report: the registry ratios are taken against")

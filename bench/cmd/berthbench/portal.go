@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -227,6 +228,15 @@ func portal(ctx context.Context, b *bench) *Result {
 		return res
 	}
 	res.set("seed_s", time.Since(start))
+	if cfg.PortalAfterSeed != "" {
+		start := time.Now()
+		out, err := exec.CommandContext(ctx, "sh", "-c", cfg.PortalAfterSeed).CombinedOutput()
+		if err != nil {
+			b.errs.add("portal: after seeding, %q: %v: %s", cfg.PortalAfterSeed, err, snippet(out))
+			return res
+		}
+		res.set("after_seed_s", time.Since(start))
+	}
 	res.set("artifacts", cfg.PortalArtifacts)
 	res.set("repos", cfg.PortalRepos)
 	pc, err := newPortalClient(ctx, cfg.URL, cfg.User, cfg.Password, cfg.PortalClients)
