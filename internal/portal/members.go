@@ -38,10 +38,15 @@ type membersPage struct {
 	CanRemove bool
 	Notice    string
 	Error     string
-	// Username and Role are the add form's values.
+	// Username, Kind ("user" or a group type: "http", "oidc") and Role are the add form's values.
 	Username string
+	Kind     string
 	Role     int
 }
+
+// memberKinds are what the add form adds: a user, or a group of a type a name can onboard
+// (as POST /api/v2.0/projects/{name}/members with member_group does).
+var memberKinds = map[string]int{"user": 0, "http": meta.GroupHTTP, "oidc": meta.GroupOIDC}
 
 var memberNotices = map[string]string{
 	"added":   "The member was added.",
@@ -99,9 +104,19 @@ func (h *Handler) addMember(c *call) error {
 	if err != nil {
 		return err
 	}
-	pg := membersPage{Username: strings.TrimSpace(c.r.PostForm.Get("username"))}
+	pg := membersPage{Username: strings.TrimSpace(c.r.PostForm.Get("username")), Kind: c.r.PostForm.Get("kind")}
+	if pg.Kind == "" {
+		pg.Kind = "user"
+	}
 	err = func() error {
+		groupType, ok := memberKinds[pg.Kind]
+		if !ok {
+			return fault.Invalidf("A member is a user, an HTTP group or an OIDC group, not %q.", pg.Kind)
+		}
 		if pg.Username == "" {
+			if groupType != 0 {
+				return fault.Invalidf("Enter the name of the group to add.")
+			}
 			return fault.Invalidf("Enter the name of the user to add.")
 		}
 		role, err := formRole(c.r.PostForm)
@@ -109,7 +124,11 @@ func (h *Handler) addMember(c *call) error {
 			return err
 		}
 		pg.Role = role
-		_, err = h.Projects.AddMember(c.ctx(), v.Project.Name, true, project.NewMember{Role: role, Username: pg.Username})
+		m := project.NewMember{Role: role, Username: pg.Username}
+		if groupType != 0 {
+			m = project.NewMember{Role: role, GroupName: pg.Username, GroupType: groupType}
+		}
+		_, err = h.Projects.AddMember(c.ctx(), v.Project.Name, true, m)
 		return err
 	}()
 	if err != nil {

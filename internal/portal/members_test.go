@@ -38,6 +38,15 @@ func TestMembers(t *testing.T) {
 	if a := b.do(http.MethodPost, "/projects/team/members", url.Values{"csrf": {tok}, "username": {"dev"}, "role": {"2"}}); a.status != http.StatusSeeOther {
 		t.Fatalf("add: %d\n%s", a.status, a.body)
 	}
+	// A group: an HTTP group named for the first time is created, as the API's member_group does.
+	if a := b.do(http.MethodPost, "/projects/team/members", url.Values{"csrf": {tok}, "kind": {"http"}, "username": {"ops"}, "role": {"4"}}); a.status != http.StatusSeeOther {
+		t.Fatalf("add a group: %d\n%s", a.status, a.body)
+	}
+	if got := b.api(http.MethodGet, "/projects/team/members?entityname=ops", nil, http.StatusOK); !strings.Contains(got, `"entity_type":"g"`) || !strings.Contains(got, `"role_id":4`) {
+		t.Errorf("the group member through the API: %s", got)
+	}
+	mustContain(t, b.do(http.MethodPost, "/projects/team/members", url.Values{"csrf": {tok}, "kind": {"ldap"}, "username": {"x"}, "role": {"2"}}),
+		http.StatusBadRequest, "A member is a user, an HTTP group or an OIDC group")
 	a = b.get("/projects/team/members?done=added")
 	mustContain(t, a, http.StatusOK, "The member was added.", "dev")
 	m := regexp.MustCompile(`<td>dev</td>\s*<td>User</td>\s*<td>\s*<form method="post" action="/projects/team/members/(\d+)/role"`).FindStringSubmatch(a.body)
