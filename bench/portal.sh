@@ -46,6 +46,8 @@ SEED="$(date +%s%N)"
 PASS="$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
 START_TS="$(date +%s)"
 LOAD_AT_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+# Read before the run: the entry appended at the end would make the tree look changed.
+REV="$(berth_rev)"
 
 say() { echo "portal.sh: $*" >&2; }
 
@@ -167,7 +169,7 @@ if [[ -n "$RESULTS" ]]; then
     echo "## $(date -u '+%Y-%m-%d %H:%M UTC') — web portal (bench/portal.sh)"
     echo
     echo "- machine: \`$(uname -m)\`, nproc $(nproc), load average at start: $LOAD_AT_START"
-    echo "- $(go version), Berth $(berth_rev), ${DBS[*]}"
+    echo "- $(go version), Berth $REV, ${DBS[*]}"
     echo "- $(field "$first" artifacts) artifacts in $(field "$first" repos) repositories of one project (seeded in $(for db in "${DBS[@]}"; do echo -n "$db $(field "$(line "berth-$db")" seed_s) s "; done)); each kind of page loaded ${EXTRA[*]:+with extra flags ${EXTRA[*]}, }by two concurrent signed-in clients at random repositories and artifacts; KB is what a browser with an empty cache transfers for the page and its assets (compressed where the server compresses)"
     echo "- heaviest page with its assets: $heaviest"
     echo "- wall time ${ELAPSED}s; raw log \`$LOG\`"
