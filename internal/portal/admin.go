@@ -92,26 +92,15 @@ func requireSignedIn(c *call) error {
 	return nil
 }
 
-// gcPresets are the schedule types Harbor's portal offers for garbage collection.
-var gcPresets = []string{jobs.TypeNone, jobs.TypeHourly, jobs.TypeDaily, jobs.TypeWeekly, jobs.TypeCustom}
-
-var weekdays = []string{"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"}
-
 type gcRow struct {
 	meta.Execution
 	Result *gc.Result // nil until the run has ended with a result
 }
 
 type gcPage struct {
-	Presets []string
-	Days    []string
-	// The schedule form's values.
-	Type    string
-	Time    string // HH:MM for Daily and Weekly
-	Day     int    // 0 (Sunday) to 6 for Weekly
-	Cron    string // for Custom
-	Current string // the stored schedule in words; "" without one
-	NextAt  string
+	Schedule scheduleForm
+	Current  string // the stored schedule in words; "" without one
+	NextAt   string
 	// ScheduleUntagged is the schedule's delete-untagged option.
 	ScheduleUntagged bool
 	// DeleteUntagged is the run form's option.
@@ -172,22 +161,18 @@ func (h *Handler) renderGC(c *call, pg gcPage, code int, fromSchedule bool) erro
 		pg.NextAt = formatTime(s.NextAt)
 	}
 	if fromSchedule {
-		pg.Type, pg.Time, pg.Day, pg.Cron, pg.ScheduleUntagged = jobs.TypeNone, "00:00", 0, "", true
+		pg.Schedule, pg.ScheduleUntagged = storedSchedule("gc", "", ""), true
 		if found {
-			pg.Type, pg.Cron = s.Type, s.Cron
+			pg.Schedule = storedSchedule("gc", s.Type, s.Cron)
 			var p gc.Params
 			if json.Unmarshal(s.Params, &p) == nil {
 				pg.ScheduleUntagged = p.DeleteUntagged
-			}
-			if t, d, ok := cronTime(s.Cron); ok {
-				pg.Time, pg.Day = t, d
 			}
 		}
 	}
 	if pg.CanStop, err = h.GC.Can(c.ctx(), rbac.ActStop); err != nil {
 		return err
 	}
-	pg.Presets, pg.Days = gcPresets, weekdays
 	h.render(c.w, c, code, "gc", pg)
 	return nil
 }
@@ -239,14 +224,12 @@ func scheduleCron(typ, at string, day int, custom string) (string, error) {
 
 func (h *Handler) saveGCSchedule(c *call) error {
 	f := c.r.PostForm
-	day, _ := strconv.Atoi(f.Get("day"))
-	pg := gcPage{Type: f.Get("type"), Time: f.Get("time"), Day: day, Cron: f.Get("cron"), DeleteUntagged: true,
-		ScheduleUntagged: f.Get("delete_untagged") == "on"}
-	cron, err := scheduleCron(pg.Type, pg.Time, pg.Day, pg.Cron)
+	pg := gcPage{Schedule: postedSchedule("gc", f), DeleteUntagged: true, ScheduleUntagged: f.Get("delete_untagged") == "on"}
+	cron, err := pg.Schedule.cron()
 	if err == nil {
 		// The parameters the schedule's runs take: collections delete untagged artifacts,
 		// as Harbor's scheduled collections do unless told otherwise.
-		_, err = h.GC.UpdateSchedule(c.ctx(), pg.Type, cron, map[string]any{"delete_untagged": f.Get("delete_untagged") == "on"})
+		_, err = h.GC.UpdateSchedule(c.ctx(), pg.Schedule.Type, cron, map[string]any{"delete_untagged": f.Get("delete_untagged") == "on"})
 	}
 	if err != nil {
 		code, msg, ok := refusal(err)
@@ -257,7 +240,7 @@ func (h *Handler) saveGCSchedule(c *call) error {
 		return h.renderGC(c, pg, code, false)
 	}
 	done := "scheduled"
-	if pg.Type == jobs.TypeNone {
+	if pg.Schedule.Type == jobs.TypeNone {
 		done = "unscheduled"
 	}
 	http.Redirect(c.w, c.r, "/admin/gc?done="+done, http.StatusSeeOther)

@@ -156,13 +156,6 @@ type policiesPage struct {
 	CanDeleteRule   bool
 	ImmutableForm   selectorForm
 	ImmutableError  string
-	Presets         []string
-	Days            []string
-}
-
-type scheduleForm struct {
-	Type, Time, Cron string
-	Day              int
 }
 
 // selectorForm is a rule's repository and tag selectors as the forms hold them.
@@ -203,7 +196,6 @@ func (h *Handler) renderPolicies(c *call, pg policiesPage, code int, fromSchedul
 	if pg.Tabs, err = h.projectTabs(c, v, "policies"); err != nil {
 		return err
 	}
-	pg.Presets, pg.Days = gcPresets, weekdays
 	canImm, err := h.Projects.Can(c.ctx(), v.Project, rbac.ResImmutableTag, rbac.ActList)
 	if err != nil {
 		return err
@@ -256,7 +248,7 @@ func (h *Handler) fillRetention(c *call, pg *policiesPage, pp projectPolicy, fro
 	}
 	lq.Filters, l.Filter = nil, ""
 	if fromSchedule {
-		pg.Schedule = scheduleForm{Type: jobs.TypeNone, Time: "00:00"}
+		pg.Schedule = storedSchedule("ret", "", "")
 	}
 	if pp.Policy == nil {
 		pg.List = l
@@ -273,10 +265,7 @@ func (h *Handler) fillRetention(c *call, pg *policiesPage, pp projectPolicy, fro
 		pg.Current = scheduleType(cron) + " (cron " + cron + ")"
 	}
 	if fromSchedule && cron != "" {
-		pg.Schedule = scheduleForm{Type: scheduleType(cron), Time: "00:00", Cron: cron}
-		if t, d, ok := cronTime(cron); ok {
-			pg.Schedule.Time, pg.Schedule.Day = t, d
-		}
+		pg.Schedule = storedSchedule("ret", "", cron)
 	}
 	es, total, err := h.Retention.Executions(c.ctx(), pol.ID, lq)
 	if err != nil {
@@ -532,7 +521,7 @@ func retentionCron(s scheduleForm) (string, error) {
 	if s.Type == jobs.TypeHourly {
 		return "0 0 * * * *", nil
 	}
-	return scheduleCron(s.Type, s.Time, s.Day, s.Cron)
+	return s.cron()
 }
 
 func (h *Handler) saveRetentionSchedule(c *call) error {
@@ -541,8 +530,7 @@ func (h *Handler) saveRetentionSchedule(c *call) error {
 		return err
 	}
 	f := c.r.PostForm
-	day, _ := strconv.Atoi(f.Get("day"))
-	form := scheduleForm{Type: f.Get("type"), Time: f.Get("time"), Day: day, Cron: f.Get("cron")}
+	form := postedSchedule("ret", f)
 	cron, err := retentionCron(form)
 	if err == nil {
 		var pol retention.Policy

@@ -9,7 +9,6 @@ package portal
 import (
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/berthreg/berth/internal/fault"
@@ -56,12 +55,7 @@ type scannersPage struct {
 	Ongoing     bool
 	Progress    scan.Progress
 	ByStatus    []countRow
-	Presets     []string
-	Days        []string
-	Type        string
-	Time        string
-	Day         int
-	Cron        string
+	Schedule    scheduleForm
 	Current     string
 	NextAt      string
 
@@ -172,15 +166,11 @@ func (h *Handler) fillScanAll(c *call, pg *scannersPage, fromSchedule bool) erro
 		pg.NextAt = formatTime(s.NextAt)
 	}
 	if fromSchedule {
-		pg.Type, pg.Time, pg.Day, pg.Cron = jobs.TypeNone, "00:00", 0, ""
+		pg.Schedule = storedSchedule("scan", "", "")
 		if scheduled {
-			pg.Type, pg.Cron = s.Type, s.Cron
-			if t, d, ok := cronTime(s.Cron); ok {
-				pg.Time, pg.Day = t, d
-			}
+			pg.Schedule = storedSchedule("scan", s.Type, s.Cron)
 		}
 	}
-	pg.Presets, pg.Days = gcPresets, weekdays
 	return nil
 }
 
@@ -348,17 +338,15 @@ func (h *Handler) saveScanAllSchedule(c *call) error {
 	if err := requireSignedIn(c); err != nil {
 		return err
 	}
-	f := c.r.PostForm
-	day, _ := strconv.Atoi(f.Get("day"))
-	pg := scannersPage{Type: f.Get("type"), Time: f.Get("time"), Day: day, Cron: f.Get("cron")}
-	cron, err := scheduleCron(pg.Type, pg.Time, pg.Day, pg.Cron)
+	pg := scannersPage{Schedule: postedSchedule("scan", c.r.PostForm)}
+	cron, err := pg.Schedule.cron()
 	if err == nil {
-		_, err = h.Scan.UpdateScanAllSchedule(c.ctx(), pg.Type, cron)
+		_, err = h.Scan.UpdateScanAllSchedule(c.ctx(), pg.Schedule.Type, cron)
 	}
 	if err != nil {
 		return h.scannersError(c, pg, err, false)
 	}
-	if pg.Type == jobs.TypeNone {
+	if pg.Schedule.Type == jobs.TypeNone {
 		return h.scannersDone(c, "unscheduled")
 	}
 	return h.scannersDone(c, "scheduled")
